@@ -1,0 +1,57 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is a step of
+# those, runnable on its own.
+SHELL := /bin/bash
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+
+.PHONY: demo test deps build asan-test unit-test integration-test fuzz bench format format-check lint clean
+
+demo: deps build
+	scripts/demo
+
+# Every check CI runs, in order from cheapest to slowest.
+test: deps format-check build unit-test integration-test lint asan-test fuzz
+
+deps:
+	scripts/setup-deps
+
+build:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKROND_WERROR=ON >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+unit-test: build
+	ctest --test-dir $(BUILD) -L unit --output-on-failure -j $(JOBS)
+
+integration-test: build
+	ctest --test-dir $(BUILD) -L integration --output-on-failure
+
+asan-test:
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKROND_SANITIZE=ON \
+	  -DKROND_BENCH=OFF >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(ASAN_BUILD) -L unit --output-on-failure -j $(JOBS)
+
+fuzz:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DKROND_FUZZ=ON -DBUILD_TESTING=OFF -DKROND_BENCH=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	scripts/run-fuzzers $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+bench: build
+	scripts/bench
+
+lint:
+	scripts/lint
+
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+format-check:
+	git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "cron/schedule.h"
+
+namespace krond::config {
+
+// Retry policy of a job (docs/jobfile.md, docs/retries.md).
+struct RetryPolicy {
+  // Total attempts including the first. Default: 1 (no retry). Requires: 1..100.
+  int max_attempts = 1;
+  // Delay before the second attempt. Default: 2s.
+  std::chrono::milliseconds backoff{2000};
+  // Cap on any delay. Default: 5m. Requires: >= backoff.
+  std::chrono::milliseconds max_backoff{300'000};
+  // Growth factor per attempt. Default: 2. Requires: 1..10.
+  double multiplier = 2.0;
+  // Random spread, +/- this fraction of the delay. Default: 0.2. Requires: 0..1.
+  double jitter = 0.2;
+  // Outcomes that are retried. Default: failed (non-zero exit) and timed_out.
+  std::vector<std::string> retry_on = {"failed", "timed_out"};
+};
+
+enum class ConcurrencyPolicy { kAllow, kForbid, kReplace };
+
+// One job of the job file. Every field is validated by LoadJobFile.
+struct Job {
+  // Unique in the file. Requires: [a-z0-9._-], 1..100 chars.
+  std::string name;
+  // The schedule, already parsed in the job's zone.
+  cron::Schedule schedule;
+  // IANA zone name. Default: "UTC".
+  std::string timezone = "UTC";
+  // Requires: one of JobFile::clusters.
+  std::string cluster;
+  // Run by /bin/sh -c on a worker. Requires: non-empty.
+  std::string command;
+  // Kill the run after this long. Default: 1h (documented).
+  std::chrono::milliseconds timeout{3'600'000};
+  RetryPolicy retry;
+  // Overlapping runs of the same job. Default: allow.
+  ConcurrencyPolicy concurrency = ConcurrencyPolicy::kAllow;
+  // Where it was defined, for messages: line of the `- name:` entry (1-based).
+  int line = 0;
+};
+
+struct JobFile {
+  std::string path;
+  std::vector<std::string> clusters;
+  std::vector<Job> jobs;
+};
+
+// One problem found in a job file, with its position (1-based line and column).
+struct Problem {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string message;
+  // "file:line:column: message"
+  std::string ToString() const;
+};
+
+// Parses and validates YAML text. Reports EVERY problem found (not just the first).
+// `path` is used in messages only.
+[[nodiscard]] tl::expected<JobFile, std::vector<Problem>> ParseJobFile(std::string_view text,
+                                                                     std::string_view path);
+
+// Reads `path` and parses it; a missing/unreadable file is one Problem at line 0.
+[[nodiscard]] tl::expected<JobFile, std::vector<Problem>> LoadJobFile(const std::string& path);
+
+}  // namespace krond::config
