@@ -9,7 +9,7 @@ namespace krond::testing {
 // A Clock whose time only moves when a test says so. Thread-safe.
 class SimulatedClock final : public Clock {
  public:
-  explicit SimulatedClock(SystemTime start = SystemTime{}) : now_(start) {}
+  explicit SimulatedClock(SystemTime start = SystemTime{}) : start_(start), now_(start) {}
 
   SystemTime Now() const override {
     std::lock_guard lock(mu_);

@@ -1,0 +1,569 @@
+#include "kafka/rdkafka_client.h"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+namespace krond::kafka {
+namespace {
+
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+struct EventDeleter {
+  void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
+};
+using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
+
+// What librdkafka's callbacks need; lives as long as the handle (the conf's opaque).
+struct ClientContext {
+  std::string name;
+  ErrorHook on_error;
+  RebalanceListener* listener = nullptr;
+  std::atomic<int> in_flight{0};
+  // Set while a producer is destroyed: its owners may be gone, so callbacks are dropped.
+  std::atomic<bool> discarding{false};
+};
+
+Status Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) !=
+      RD_KAFKA_CONF_OK) {
+    return MakeError("kafka setting " + key + "=" + value + ": " + err);
+  }
+  return {};
+}
+
+void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  const char* name = rd_kafka_name(rk);
+  // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
+  auto lvl = level <= 3   ? spdlog::level::err
+             : level == 4 ? spdlog::level::warn
+             : level <= 6 ? spdlog::level::info
+                          : spdlog::level::debug;
+  spdlog::log(lvl, "kafka {} {}: {}", name, fac, buf);
+}
+
+void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  auto* ctx = static_cast<ClientContext*>(opaque);
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  // "All brokers down" and transport errors are expected while a broker restarts:
+  // librdkafka reconnects by itself, so these are warnings, counted by the hook.
+  spdlog::warn("kafka {}: {} ({})", rd_kafka_name(rk), reason, rd_kafka_err2name(code));
+  if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    char fatal[512];
+    rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+    spdlog::error("kafka {}: fatal error: {}", rd_kafka_name(rk), fatal);
+  }
+  if (ctx != nullptr && ctx->on_error) ctx->on_error(reason);
+}
+
+Result<ConfPtr> BaseConf(const ClientConfig& config, ClientContext* ctx) {
+  if (auto ok = config.Validate(); !ok) return tl::unexpected(ok.error());
+  ConfPtr conf(rd_kafka_conf_new());
+  const std::pair<const char*, std::string> base[] = {
+      {"bootstrap.servers", config.brokers},
+      {"client.id", config.client_id},
+      // Pick up topics created after start within seconds, not the 5-minute default.
+      {"topic.metadata.refresh.interval.ms", "2000"},
+      {"reconnect.backoff.ms", "50"},
+      {"reconnect.backoff.max.ms", "1000"},
+      {"socket.keepalive.enable", "true"},
+  };
+  for (const auto& [k, v] : base) {
+    if (auto ok = Set(conf.get(), k, v); !ok) return tl::unexpected(ok.error());
+  }
+  rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
+  rd_kafka_conf_set_error_cb(conf.get(), ErrorCallback);
+  rd_kafka_conf_set_opaque(conf.get(), ctx);
+  return conf;
+}
+
+Status ApplyOverrides(rd_kafka_conf_t* conf, const ClientConfig& config) {
+  for (const auto& [k, v] : config.overrides) {
+    if (auto ok = Set(conf, k, v); !ok) return ok;
+  }
+  return {};
+}
+
+Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr conf) {
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), err, sizeof err);
+  if (rk == nullptr) return MakeError(std::string("cannot create kafka client: ") + err);
+  conf.release();  // rd_kafka_new took ownership
+  return HandlePtr(rk);
+}
+
+Status ErrorStatus(rd_kafka_resp_err_t err, const std::string& what) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  return MakeError(what + ": " + rd_kafka_err2str(err));
+}
+
+PartitionListPtr ToList(const std::vector<TopicPartition>& partitions) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (const auto& tp : partitions) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+        tp.offset;
+  }
+  return list;
+}
+
+std::vector<TopicPartition> FromList(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  if (list == nullptr) return out;
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+class RdKafkaProducer final : public Producer {
+ public:
+  RdKafkaProducer(std::unique_ptr<ClientContext> ctx, HandlePtr rk)
+      : ctx_(std::move(ctx)), rk_(std::move(rk)) {}
+  // Owners call Flush first; whatever is still queued here is purged without calling its
+  // callback, because the objects those callbacks use may already be destroyed.
+  ~RdKafkaProducer() override {
+    ctx_->discarding = true;
+    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(rk_.get(), 1000);
+  }
+
+  Status Produce(std::string_view topic, std::string_view key, std::string_view value,
+                 DeliveryCallback on_delivery) override {
+    auto* cb = new DeliveryCallback(std::move(on_delivery));
+    const std::string topic_name(topic);
+    rd_kafka_vu_t vus[5];
+    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vus[0].u.cstr = topic_name.c_str();
+    vus[1].vtype = RD_KAFKA_VTYPE_KEY;
+    vus[1].u.mem = {const_cast<char*>(key.data()), key.size()};
+    vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
+    vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vus[3].u.i = RD_KAFKA_MSG_F_COPY;
+    vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vus[4].u.ptr = cb;
+    rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus, 5);
+    const rd_kafka_resp_err_t err =
+        error != nullptr ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (error != nullptr) rd_kafka_error_destroy(error);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      delete cb;
+      return ErrorStatus(err, "produce to " + topic_name);
+    }
+    ctx_->in_flight.fetch_add(1, std::memory_order_relaxed);
+    return {};
+  }
+
+  void Poll(std::chrono::milliseconds timeout) override {
+    rd_kafka_poll(rk_.get(), static_cast<int>(timeout.count()));
+  }
+
+  Status Flush(std::chrono::milliseconds timeout) override {
+    return ErrorStatus(rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count())),
+                       "flush: " + std::to_string(InFlight()) + " message(s) not delivered");
+  }
+
+  int InFlight() const override { return ctx_->in_flight.load(std::memory_order_relaxed); }
+
+  static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* ctx = static_cast<ClientContext*>(opaque);
+    std::unique_ptr<DeliveryCallback> cb(static_cast<DeliveryCallback*>(m->_private));
+    ctx->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    DeliveryReport report;
+    report.topic = rd_kafka_topic_name(m->rkt);
+    report.partition = m->partition;
+    report.offset = m->offset;
+    report.status = ErrorStatus(m->err, "deliver to " + report.topic);
+    if (cb && *cb && !ctx->discarding) (*cb)(report);
+  }
+
+ private:
+  std::unique_ptr<ClientContext> ctx_;
+  HandlePtr rk_;
+};
+
+// ---------------------------------------------------------------------------------------
+class RdKafkaConsumer final : public Consumer {
+ public:
+  RdKafkaConsumer(std::unique_ptr<ClientContext> ctx, HandlePtr rk)
+      : ctx_(std::move(ctx)), rk_(std::move(rk)) {
+    rd_kafka_poll_set_consumer(rk_.get());
+  }
+  ~RdKafkaConsumer() override { Close(); }
+
+  Status Subscribe(const std::vector<std::string>& topics) override {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+    for (const auto& t : topics) {
+      rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+    }
+    return ErrorStatus(rd_kafka_subscribe(rk_.get(), list.get()), "subscribe");
+  }
+
+  Result<std::optional<ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
+    MessagePtr m(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
+    if (!m) return std::optional<ConsumedMessage>();
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return std::optional<ConsumedMessage>();
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      std::string where = m->rkt != nullptr ? std::string(" (") + rd_kafka_topic_name(m->rkt) + ")"
+                                            : std::string();
+      return MakeError(std::string(rd_kafka_message_errstr(m.get())) + where);
+    }
+    ConsumedMessage out;
+    out.topic = rd_kafka_topic_name(m->rkt);
+    out.partition = m->partition;
+    out.offset = m->offset;
+    if (m->key != nullptr) out.key.assign(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload != nullptr) out.value.assign(static_cast<const char*>(m->payload), m->len);
+    return std::optional<ConsumedMessage>(std::move(out));
+  }
+
+  Status Commit(const std::vector<TopicPartition>& offsets) override {
+    if (offsets.empty()) return {};
+    auto list = ToList(offsets);
+    return ErrorStatus(rd_kafka_commit(rk_.get(), list.get(), /*async=*/0), "commit");
+  }
+
+  Status Pause(const std::vector<TopicPartition>& partitions) override {
+    auto list = ToList(partitions);
+    return ErrorStatus(rd_kafka_pause_partitions(rk_.get(), list.get()), "pause");
+  }
+
+  Status Resume(const std::vector<TopicPartition>& partitions) override {
+    auto list = ToList(partitions);
+    return ErrorStatus(rd_kafka_resume_partitions(rk_.get(), list.get()), "resume");
+  }
+
+  Status Seek(const TopicPartition& position) override {
+    auto list = ToList({position});
+    rd_kafka_error_t* error = rd_kafka_seek_partitions(rk_.get(), list.get(), 5000);
+    if (error != nullptr) {
+      std::string text = rd_kafka_error_string(error);
+      rd_kafka_error_destroy(error);
+      return MakeError("seek: " + text);
+    }
+    return ErrorStatus(list->elems[0].err, "seek " + position.topic);
+  }
+
+  std::vector<TopicPartition> Assignment() override {
+    rd_kafka_topic_partition_list_t* raw = nullptr;
+    if (rd_kafka_assignment(rk_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+    PartitionListPtr list(raw);
+    return FromList(list.get());
+  }
+
+  void Close() override {
+    if (closed_) return;
+    closed_ = true;
+    rd_kafka_consumer_close(rk_.get());
+  }
+
+  static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    auto* ctx = static_cast<ClientContext*>(opaque);
+    const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
+    auto list = FromList(partitions);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      spdlog::info("kafka {}: assigned {} partition(s)", ctx->name, list.size());
+      if (cooperative) {
+        if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions)) {
+          rd_kafka_error_destroy(e);
+        }
+      } else {
+        rd_kafka_assign(rk, partitions);
+      }
+      if (ctx->listener != nullptr) ctx->listener->OnAssigned(list);
+    } else {
+      spdlog::info("kafka {}: revoked {} partition(s)", ctx->name, list.size());
+      if (ctx->listener != nullptr) ctx->listener->OnRevoked(list);
+      if (cooperative) {
+        if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, partitions)) {
+          rd_kafka_error_destroy(e);
+        }
+      } else {
+        rd_kafka_assign(rk, nullptr);
+      }
+    }
+  }
+
+ private:
+  std::unique_ptr<ClientContext> ctx_;
+  HandlePtr rk_;
+  bool closed_ = false;
+};
+
+// ---------------------------------------------------------------------------------------
+class RdKafkaAdmin final : public Admin {
+ public:
+  RdKafkaAdmin(std::unique_ptr<ClientContext> ctx, HandlePtr rk)
+      : ctx_(std::move(ctx)), rk_(std::move(rk)) {}
+
+  Result<std::vector<EnsureReport>> EnsureTopics(const std::vector<TopicSpec>& specs,
+                                                 std::chrono::milliseconds timeout) override {
+    std::vector<rd_kafka_NewTopic_t*> topics;
+    char err[512];
+    for (const auto& spec : specs) {
+      rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions,
+                                                     spec.replication_factor, err, sizeof err);
+      if (t == nullptr) {
+        for (auto* done : topics) rd_kafka_NewTopic_destroy(done);
+        return MakeError("topic " + spec.name + ": " + err);
+      }
+      for (const auto& [k, v] : spec.configs) rd_kafka_NewTopic_set_config(t, k.c_str(), v.c_str());
+      topics.push_back(t);
+    }
+    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    rd_kafka_AdminOptions_t* options =
+        rd_kafka_AdminOptions_new(rk_.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(options, static_cast<int>(timeout.count()), err,
+                                                sizeof err);
+    rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), err,
+                                              sizeof err);
+    rd_kafka_CreateTopics(rk_.get(), topics.data(), topics.size(), options, queue.get());
+    rd_kafka_AdminOptions_destroy(options);
+    for (auto* t : topics) rd_kafka_NewTopic_destroy(t);
+
+    EventPtr event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 2000));
+    if (!event) return MakeError("create topics: no answer from " + brokers_hint());
+    if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return MakeError(std::string("create topics: ") + rd_kafka_event_error_string(event.get()));
+    }
+    const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
+    size_t count = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(result, &count);
+    std::vector<EnsureReport> reports;
+    for (size_t i = 0; i < count; ++i) {
+      const std::string name = rd_kafka_topic_result_name(results[i]);
+      const rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      const TopicSpec* spec = nullptr;
+      for (const auto& s : specs) {
+        if (s.name == name) spec = &s;
+      }
+      EnsureReport report{name, EnsureOutcome::kCreated, spec != nullptr ? spec->partitions : 0};
+      if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        auto partitions = PartitionCount(name, timeout);
+        if (!partitions) return tl::unexpected(partitions.error());
+        report.outcome = EnsureOutcome::kExisted;
+        report.partitions = *partitions;
+        if (spec != nullptr && *partitions != spec->partitions) {
+          return MakeError("topic " + name + " exists with " + std::to_string(*partitions) +
+                           " partition(s) but " + std::to_string(spec->partitions) +
+                           " are configured: change --partitions, or migrate the topic "
+                           "(docs/operations.md)");
+        }
+      } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* msg = rd_kafka_topic_result_error_string(results[i]);
+        return MakeError("create topic " + name + ": " + (msg != nullptr ? msg : rd_kafka_err2str(e)));
+      }
+      reports.push_back(report);
+    }
+    return reports;
+  }
+
+  Result<int> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout) override {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t e =
+        rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count()));
+    rd_kafka_topic_destroy(rkt);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
+    }
+    std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(
+        md, rd_kafka_metadata_destroy);
+    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return MakeError("topic " + topic + " does not exist");
+    }
+    return md->topics[0].partition_cnt;
+  }
+
+ private:
+  std::string brokers_hint() const { return "the brokers (is Kafka up?)"; }
+  std::unique_ptr<ClientContext> ctx_;
+  HandlePtr rk_;
+};
+
+}  // namespace
+
+Status ClientConfig::Validate() const {
+  if (brokers.empty()) return MakeError("no Kafka brokers given (use --brokers HOST:PORT)");
+  return {};
+}
+
+Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
+                                                     ProducerOptions options) {
+  auto ctx = std::make_unique<ClientContext>();
+  ctx->name = config.client_id;
+  ctx->on_error = std::move(options.on_error);
+  auto conf = BaseConf(config, ctx.get());
+  if (!conf) return tl::unexpected(conf.error());
+  const std::pair<const char*, std::string> settings[] = {
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"message.timeout.ms", "0"},
+      {"linger.ms", "0"},
+      {"compression.type", "lz4"},
+  };
+  for (const auto& [k, v] : settings) {
+    if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
+  }
+  if (!options.transactional_id.empty()) {
+    if (auto ok = Set(conf->get(), "transactional.id", options.transactional_id); !ok) {
+      return tl::unexpected(ok.error());
+    }
+  }
+  if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), RdKafkaProducer::OnDelivery);
+  auto rk = NewHandle(RD_KAFKA_PRODUCER, std::move(*conf));
+  if (!rk) return tl::unexpected(rk.error());
+  return std::unique_ptr<Producer>(new RdKafkaProducer(std::move(ctx), std::move(*rk)));
+}
+
+Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
+                                                     ConsumerOptions options) {
+  auto ctx = std::make_unique<ClientContext>();
+  ctx->name = config.client_id;
+  ctx->on_error = std::move(options.on_error);
+  ctx->listener = options.listener;
+  auto conf = BaseConf(config, ctx.get());
+  if (!conf) return tl::unexpected(conf.error());
+  const std::pair<const char*, std::string> settings[] = {
+      {"group.id", options.group_id},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"isolation.level", options.read_committed ? "read_committed" : "read_uncommitted"},
+      // Fail over a dead worker's partitions within seconds.
+      {"session.timeout.ms", "6000"},
+      {"heartbeat.interval.ms", "1000"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"fetch.wait.max.ms", "100"},
+      {"allow.auto.create.topics", "false"},
+  };
+  for (const auto& [k, v] : settings) {
+    if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
+  }
+  if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
+  rd_kafka_conf_set_rebalance_cb(conf->get(), RdKafkaConsumer::OnRebalance);
+  auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(*conf));
+  if (!rk) return tl::unexpected(rk.error());
+  return std::unique_ptr<Consumer>(new RdKafkaConsumer(std::move(ctx), std::move(*rk)));
+}
+
+Result<std::unique_ptr<Admin>> NewRdKafkaAdmin(const ClientConfig& config) {
+  auto ctx = std::make_unique<ClientContext>();
+  ctx->name = config.client_id;
+  auto conf = BaseConf(config, ctx.get());
+  if (!conf) return tl::unexpected(conf.error());
+  if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
+  auto rk = NewHandle(RD_KAFKA_PRODUCER, std::move(*conf));
+  if (!rk) return tl::unexpected(rk.error());
+  return std::unique_ptr<Admin>(new RdKafkaAdmin(std::move(ctx), std::move(*rk)));
+}
+
+Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& config,
+                                                       const std::string& topic,
+                                                       std::chrono::milliseconds timeout) {
+  auto ctx = std::make_unique<ClientContext>();
+  ctx->name = config.client_id;
+  auto conf = BaseConf(config, ctx.get());
+  if (!conf) return tl::unexpected(conf.error());
+  for (const auto& [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"group.id", "krond-snapshot"},  // required by librdkafka; never joined or committed
+           {"enable.auto.commit", "false"},
+           {"isolation.level", "read_committed"}}) {
+    if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
+  }
+  auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(*conf));
+  if (!rk) return tl::unexpected(rk.error());
+  rd_kafka_t* h = rk->get();
+  rd_kafka_poll_set_consumer(h);
+  const int ms = static_cast<int>(timeout.count());
+
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(h, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(h, 0, rkt, &md, ms);
+  rd_kafka_topic_destroy(rkt);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
+  const int partitions = md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[0].partition_cnt : -1;
+  rd_kafka_metadata_destroy(md);
+  if (partitions < 0) return MakeError("topic " + topic + " does not exist");
+
+  std::vector<TopicPartition> wanted;
+  std::vector<int64_t> ends(static_cast<size_t>(partitions), 0);
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    if (auto err = rd_kafka_query_watermark_offsets(h, topic.c_str(), p, &low, &high, ms)) {
+      return MakeError("offsets of " + topic + ": " + rd_kafka_err2str(err));
+    }
+    ends[static_cast<size_t>(p)] = high;
+    if (high > low) wanted.push_back({topic, p, RD_KAFKA_OFFSET_BEGINNING});
+  }
+  std::vector<ConsumedMessage> out;
+  if (wanted.empty()) return out;
+  auto list = ToList(wanted);
+  if (auto err = rd_kafka_assign(h, list.get())) return MakeError(std::string("assign: ") + rd_kafka_err2str(err));
+  size_t done = 0;
+  std::vector<bool> finished(static_cast<size_t>(partitions), false);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (done < wanted.size()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return MakeError("reading " + topic + " timed out after " + std::to_string(ms) + " ms");
+    }
+    MessagePtr m(rd_kafka_consumer_poll(h, 200));
+    if (!m) continue;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    const auto p = static_cast<size_t>(m->partition);
+    if (!finished[p]) {
+      ConsumedMessage c;
+      c.topic = topic;
+      c.partition = m->partition;
+      c.offset = m->offset;
+      if (m->key != nullptr) c.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload != nullptr) c.value.assign(static_cast<const char*>(m->payload), m->len);
+      out.push_back(std::move(c));
+    }
+    // With transactions, control records occupy offsets: the last data message can be
+    // before high-1, so finish on position rather than on the message offset.
+    int64_t pos = m->offset + 1;
+    if (!finished[p] && pos >= ends[p] - 1) {
+      rd_kafka_topic_partition_list_t* positions = rd_kafka_topic_partition_list_new(1);
+      rd_kafka_topic_partition_list_add(positions, topic.c_str(), m->partition);
+      rd_kafka_position(h, positions);
+      pos = std::max(pos, positions->elems[0].offset);
+      rd_kafka_topic_partition_list_destroy(positions);
+    }
+    if (!finished[p] && pos >= ends[p]) {
+      finished[p] = true;
+      ++done;
+    }
+  }
+  rd_kafka_consumer_close(h);
+  return out;
+}
+
+}  // namespace krond::kafka

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "kafka/kafka.h"
+
+namespace krond::kafka {
+
+// Called from librdkafka's threads for every client-level error (broker down, auth, ...);
+// used to count errors in metrics. Must be thread-safe and quick.
+using ErrorHook = std::function<void(const std::string& description)>;
+
+struct ProducerOptions {
+  // Transactional id for exactly-once fires (HA scheduler); empty = idempotent only.
+  std::string transactional_id;
+  ErrorHook on_error;
+};
+
+struct ConsumerOptions {
+  std::string group_id;
+  // Only committed (not aborted) transactional messages are read. Default: true.
+  bool read_committed = true;
+  RebalanceListener* listener = nullptr;  // not owned; may be null
+  ErrorHook on_error;
+};
+
+// Producers are idempotent with acks=all, retry forever (message.timeout.ms=0: a run is
+// never dropped because a broker was down) and linger.ms=0 (fires are latency-sensitive;
+// librdkafka still batches what accumulates while a request is in flight).
+[[nodiscard]] Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
+                                                                   ProducerOptions options);
+// Consumers never auto-commit: the worker commits after a run's result is durable.
+[[nodiscard]] Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
+                                                                   ConsumerOptions options);
+[[nodiscard]] Result<std::unique_ptr<Admin>> NewRdKafkaAdmin(const ClientConfig& config);
+
+// Reads every message present in `topic` when called (up to each partition's high
+// watermark), without joining a group. For operator commands such as `krond dead list`.
+[[nodiscard]] Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(
+    const ClientConfig& config, const std::string& topic, std::chrono::milliseconds timeout);
+
+}  // namespace krond::kafka

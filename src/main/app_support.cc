@@ -1,0 +1,107 @@
+#include "main/app_support.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "kafka/rdkafka_client.h"
+
+namespace krond::app {
+
+void KafkaFlags::Add(CLI::App& app) {
+  app.add_option("--brokers", brokers, "Kafka bootstrap servers, host:port[,host:port...]")
+      ->envname("KROND_BROKERS")
+      ->capture_default_str();
+  app.add_option("--topic-prefix", topic_prefix, "Prefix of every topic name")
+      ->envname("KROND_TOPIC_PREFIX")
+      ->capture_default_str();
+  app.add_option("--partitions", partitions, "Partitions of each task/retry topic created")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--replication-factor", replication_factor, "Replicas of each topic created")
+      ->check(CLI::Range(1, 10))
+      ->capture_default_str();
+  app.add_option("--kafka-setting", kafka_settings,
+                 "Extra librdkafka property key=value (repeatable), e.g. linger.ms=1");
+}
+
+Result<kafka::ClientConfig> KafkaFlags::Client(const std::string& client_id) const {
+  kafka::ClientConfig config;
+  config.brokers = brokers;
+  config.client_id = client_id;
+  for (const auto& kv : kafka_settings) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return MakeError("--kafka-setting \"" + kv + "\": expected key=value");
+    }
+    config.overrides[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  if (auto ok = config.Validate(); !ok) return tl::unexpected(ok.error());
+  return config;
+}
+
+std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
+                                            const std::vector<std::string>& clusters) {
+  const messages::TopicNames names = flags.Topics();
+  std::vector<kafka::TopicSpec> specs;
+  const std::map<std::string, std::string> durable = {
+      {"min.insync.replicas", flags.replication_factor >= 3 ? "2" : "1"}};
+  for (const auto& cluster : clusters) {
+    for (const std::string& name :
+         {names.Tasks(cluster), names.Retry(cluster), names.Dead(cluster)}) {
+      specs.push_back({name, flags.partitions, flags.replication_factor, durable});
+    }
+  }
+  specs.push_back({names.Results(), flags.partitions, flags.replication_factor, durable});
+  return specs;
+}
+
+Status EnsureTopicsPatiently(const KafkaFlags& flags, const std::vector<std::string>& clusters,
+                             const SignalWatcher& signals) {
+  auto config = flags.Client("krond-admin-" + ProcessId());
+  if (!config) return tl::unexpected(config.error());
+  auto admin = kafka::NewRdKafkaAdmin(*config);
+  if (!admin) return tl::unexpected(admin.error());
+  const auto specs = ClusterTopics(flags, clusters);
+  for (int attempt = 1; !signals.stop_requested(); ++attempt) {
+    auto reports = (*admin)->EnsureTopics(specs, std::chrono::seconds(10));
+    if (reports) {
+      for (const auto& r : *reports) {
+        spdlog::info("topic {} {} ({} partitions)", r.topic,
+                     r.outcome == kafka::EnsureOutcome::kCreated ? "created" : "exists",
+                     r.partitions);
+      }
+      return {};
+    }
+    if (reports.error().message.find("partition(s) but") != std::string::npos) {
+      return tl::unexpected(reports.error());
+    }
+    spdlog::warn("cannot ensure topics yet (attempt {}), retrying in 2s: {}", attempt,
+                 reports.error().message);
+    for (int i = 0; i < 20 && !signals.stop_requested(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return MakeError("stopped before topics were ensured");
+}
+
+std::string ProcessId() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+Result<std::unique_ptr<http::AdminServer>> StartAdminServer(metrics::Registry& registry,
+                                                            const std::string& addr,
+                                                            http::AdminServerOptions options) {
+  registry.AddBuildInfo({{"version", KROND_VERSION}});
+  auto server = std::make_unique<http::AdminServer>(registry, std::move(options));
+  auto port = server->Start(addr);
+  if (!port) return tl::unexpected(port.error());
+  const std::string host = addr.substr(0, addr.rfind(':'));
+  spdlog::info("serving /metrics /healthz /readyz on http://{}:{}", host, *port);
+  return server;
+}
+
+}  // namespace krond::app

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "common/signals.h"
+#include "http/admin_server.h"
+#include "kafka/kafka.h"
+#include "messages/topics.h"
+#include "metrics/registry.h"
+
+// Flags and start-up steps shared by the long-running subcommands.
+namespace krond::app {
+
+struct KafkaFlags {
+  std::string brokers = "127.0.0.1:9092";
+  std::string topic_prefix = "krond";
+  int partitions = 2;
+  int replication_factor = 1;
+  std::vector<std::string> kafka_settings;  // key=value librdkafka overrides
+
+  void Add(CLI::App& app);
+  [[nodiscard]] Result<kafka::ClientConfig> Client(const std::string& client_id) const;
+  messages::TopicNames Topics() const { return messages::TopicNames(topic_prefix); }
+};
+
+// The topics of `clusters`: tasks, retry and dead per cluster, plus results.
+std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
+                                            const std::vector<std::string>& clusters);
+
+// Creates missing topics, retrying every 2 s while Kafka is unreachable, until done or a
+// stop is requested. A partition-count mismatch is returned (not retried).
+[[nodiscard]] Status EnsureTopicsPatiently(const KafkaFlags& flags,
+                                           const std::vector<std::string>& clusters,
+                                           const SignalWatcher& signals);
+
+// host:pid, the identity of this process in results and client ids.
+std::string ProcessId();
+
+// Registers build info and starts the admin server on `addr`, logging the bound address.
+[[nodiscard]] Result<std::unique_ptr<http::AdminServer>> StartAdminServer(
+    metrics::Registry& registry, const std::string& addr, http::AdminServerOptions options);
+
+}  // namespace krond::app

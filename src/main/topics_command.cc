@@ -1,0 +1,72 @@
+// `krond topics ensure`: creates the topics of a job file's clusters.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "config/job_file.h"
+#include "kafka/rdkafka_client.h"
+#include "main/app_support.h"
+#include "main/command.h"
+
+namespace krond::app {
+namespace {
+
+struct TopicsFlags {
+  std::string jobs;
+  std::vector<std::string> clusters;
+  KafkaFlags kafka;
+};
+
+int RunEnsure(const TopicsFlags& flags) {
+  std::vector<std::string> clusters = flags.clusters;
+  if (!flags.jobs.empty()) {
+    auto file = config::LoadJobFile(flags.jobs);
+    if (!file) {
+      for (const auto& p : file.error()) std::cerr << p.ToString() << "\n";
+      return 1;
+    }
+    clusters.insert(clusters.end(), file->clusters.begin(), file->clusters.end());
+  }
+  if (clusters.empty()) {
+    std::cerr << "krond topics ensure: name clusters with --jobs FILE or --cluster NAME\n";
+    return 2;
+  }
+  auto config = flags.kafka.Client("krond-topics");
+  if (!config) {
+    std::cerr << config.error().message << "\n";
+    return 2;
+  }
+  auto admin = kafka::NewRdKafkaAdmin(*config);
+  if (!admin) {
+    std::cerr << admin.error().message << "\n";
+    return 1;
+  }
+  auto reports =
+      (*admin)->EnsureTopics(ClusterTopics(flags.kafka, clusters), std::chrono::seconds(15));
+  if (!reports) {
+    std::cerr << "krond topics ensure: " << reports.error().message << "\n";
+    return 1;
+  }
+  for (const auto& r : *reports) {
+    std::cout << r.topic << " "
+              << (r.outcome == kafka::EnsureOutcome::kCreated ? "created" : "exists") << " ("
+              << r.partitions << " partitions)\n";
+  }
+  return 0;
+}
+
+KROND_REGISTER_COMMAND(Command{
+    "topics", "Manage krond's Kafka topics",
+    [](CLI::App& sub) -> std::function<int()> {
+      auto flags = std::make_shared<TopicsFlags>();
+      sub.require_subcommand(1);
+      CLI::App* ensure = sub.add_subcommand(
+          "ensure", "Create the task, retry, dead-letter and results topics (existing: fine)");
+      ensure->add_option("--jobs", flags->jobs, "Job file whose clusters to cover");
+      ensure->add_option("--cluster", flags->clusters, "A cluster (repeatable)");
+      flags->kafka.Add(*ensure);
+      return [flags] { return RunEnsure(*flags); };
+    }});
+
+}  // namespace
+}  // namespace krond::app

@@ -1,0 +1,326 @@
+#include "messages/run_messages.h"
+
+#include <uuid/uuid.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/time_format.h"
+#include "messages/topics.h"
+
+namespace krond::messages {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kOutcomeNames[] = {"succeeded", "failed",    "timed_out",
+                                              "killed",    "spawn_failed", "cancelled",
+                                              "invalid",   "skipped"};
+
+// Reads typed fields out of a decoded object, remembering the first problem so decoders
+// stay linear: read everything, then check ok().
+class FieldReader {
+ public:
+  explicit FieldReader(const json& object) : object_(object) {}
+
+  std::string String(const char* name, bool required = true) {
+    const json* v = Find(name, required);
+    if (v == nullptr) return {};
+    if (!v->is_string()) return Fail(name, "expected a string"), std::string();
+    return v->get<std::string>();
+  }
+  int64_t Int(const char* name, bool required = true, int64_t fallback = 0) {
+    const json* v = Find(name, required);
+    if (v == nullptr) return fallback;
+    if (!v->is_number_integer()) return Fail(name, "expected an integer"), fallback;
+    return v->get<int64_t>();
+  }
+  double Double(const char* name, double fallback) {
+    const json* v = Find(name, false);
+    if (v == nullptr) return fallback;
+    if (!v->is_number()) return Fail(name, "expected a number"), fallback;
+    return v->get<double>();
+  }
+  bool Bool(const char* name, bool fallback) {
+    const json* v = Find(name, false);
+    if (v == nullptr) return fallback;
+    if (!v->is_boolean()) return Fail(name, "expected true or false"), fallback;
+    return v->get<bool>();
+  }
+  SystemTime Time(const char* name, bool required = true) {
+    std::string text = String(name, required);
+    if (text.empty()) return {};
+    auto t = ParseRfc3339(text);
+    if (!t) return Fail(name, t.error().message), SystemTime{};
+    return *t;
+  }
+  std::optional<SystemTime> OptionalTime(const char* name) {
+    if (!Has(name)) return std::nullopt;
+    return Time(name);
+  }
+  std::optional<int64_t> OptionalInt(const char* name) {
+    if (!Has(name)) return std::nullopt;
+    return Int(name);
+  }
+  std::vector<std::string> Strings(const char* name, std::vector<std::string> fallback) {
+    const json* v = Find(name, false);
+    if (v == nullptr) return fallback;
+    std::vector<std::string> out;
+    if (!v->is_array()) return Fail(name, "expected a list of strings"), fallback;
+    for (const json& item : *v) {
+      if (!item.is_string()) return Fail(name, "expected a list of strings"), fallback;
+      out.push_back(item.get<std::string>());
+    }
+    return out;
+  }
+  bool Has(const char* name) const {
+    auto it = object_.find(name);
+    return it != object_.end() && !it->is_null();
+  }
+  void Fail(const std::string& name, const std::string& why) {
+    if (error_.empty()) error_ = "field \"" + name + "\": " + why;
+  }
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+
+ private:
+  const json* Find(const char* name, bool required) {
+    auto it = object_.find(name);
+    if (it == object_.end() || it->is_null()) {
+      if (required) Fail(name, "missing");
+      return nullptr;
+    }
+    return &*it;
+  }
+  const json& object_;
+  std::string error_;
+};
+
+Result<json> ParseObject(std::string_view text) {
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return MakeError("not valid JSON");
+  if (!doc.is_object()) return MakeError("not a JSON object");
+  FieldReader r(doc);
+  int64_t v = r.Int("v");
+  if (!r.ok()) return MakeError(r.error());
+  if (v < 1 || v > kVersion) {
+    return MakeError("field \"v\": version " + std::to_string(v) + " is not supported (max " +
+                     std::to_string(kVersion) + ")");
+  }
+  return doc;
+}
+
+json TaskToJson(const TaskMessage& m) {
+  json j = {{"v", kVersion},
+            {"run_id", m.run_id},
+            {"job", m.job},
+            {"cluster", m.cluster},
+            {"command", m.command},
+            {"scheduled_at", FormatRfc3339Utc(m.scheduled_at)},
+            {"produced_at", FormatRfc3339Utc(m.produced_at)},
+            {"attempt", m.attempt},
+            {"max_attempts", m.max_attempts},
+            {"timeout_ms", m.timeout.count()},
+            {"retry",
+             {{"backoff_ms", m.retry.backoff.count()},
+              {"max_backoff_ms", m.retry.max_backoff.count()},
+              {"multiplier", m.retry.multiplier},
+              {"jitter", m.retry.jitter},
+              {"retry_on", m.retry.retry_on}}},
+            {"concurrency", m.concurrency},
+            {"sandbox", m.sandbox},
+            {"network", m.network}};
+  if (m.not_before) j["not_before"] = FormatRfc3339Utc(*m.not_before);
+  if (m.replayed_from) j["replayed_from"] = *m.replayed_from;
+  return j;
+}
+
+Result<TaskMessage> TaskFromJson(const json& doc) {
+  FieldReader r(doc);
+  TaskMessage m;
+  m.run_id = r.String("run_id");
+  m.job = r.String("job");
+  m.cluster = r.String("cluster");
+  m.command = r.String("command");
+  m.scheduled_at = r.Time("scheduled_at");
+  m.produced_at = r.Time("produced_at", false);
+  m.attempt = static_cast<int>(r.Int("attempt", false, 1));
+  m.max_attempts = static_cast<int>(r.Int("max_attempts", false, 1));
+  m.timeout = std::chrono::milliseconds(r.Int("timeout_ms", false, m.timeout.count()));
+  m.not_before = r.OptionalTime("not_before");
+  m.concurrency = r.Has("concurrency") ? r.String("concurrency") : m.concurrency;
+  m.sandbox = r.Has("sandbox") ? r.String("sandbox") : m.sandbox;
+  m.network = r.Bool("network", false);
+  if (r.Has("replayed_from")) m.replayed_from = r.String("replayed_from");
+  if (r.Has("retry")) {
+    const json& retry = doc.at("retry");
+    if (!retry.is_object()) {
+      r.Fail("retry", "expected an object");
+    } else {
+      FieldReader rr(retry);
+      m.retry.backoff = std::chrono::milliseconds(rr.Int("backoff_ms", false, 2000));
+      m.retry.max_backoff = std::chrono::milliseconds(rr.Int("max_backoff_ms", false, 300'000));
+      m.retry.multiplier = rr.Double("multiplier", m.retry.multiplier);
+      m.retry.jitter = rr.Double("jitter", m.retry.jitter);
+      m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
+      if (!rr.ok()) r.Fail("retry", rr.error());
+    }
+  }
+  if (!r.ok()) return MakeError(r.error());
+  if (m.run_id.empty()) return MakeError("field \"run_id\": empty");
+  if (m.attempt < 1 || m.max_attempts < 1 || m.attempt > m.max_attempts) {
+    return MakeError("fields \"attempt\"/\"max_attempts\": need 1 <= attempt <= max_attempts, got " +
+                     std::to_string(m.attempt) + "/" + std::to_string(m.max_attempts));
+  }
+  if (m.timeout.count() <= 0) return MakeError("field \"timeout_ms\": must be positive");
+  return m;
+}
+
+json ResultToJson(const ResultMessage& m) {
+  json j = {{"v", kVersion},
+            {"run_id", m.run_id},
+            {"job", m.job},
+            {"cluster", m.cluster},
+            {"attempt", m.attempt},
+            {"worker", m.worker},
+            {"queue", m.queue},
+            {"scheduled_at", FormatRfc3339Utc(m.scheduled_at)},
+            {"started_at", FormatRfc3339Utc(m.started_at)},
+            {"finished_at", FormatRfc3339Utc(m.finished_at)},
+            {"exit_code", m.exit_code ? json(*m.exit_code) : json(nullptr)},
+            {"outcome", OutcomeName(m.outcome)},
+            {"output_tail", m.output_tail},
+            {"output_bytes", m.output_bytes}};
+  if (m.signal) j["signal"] = *m.signal;
+  if (!m.error.empty()) j["error"] = m.error;
+  if (!m.source.empty()) j["source"] = m.source;
+  return j;
+}
+
+Result<ResultMessage> ResultFromJson(const json& doc) {
+  FieldReader r(doc);
+  ResultMessage m;
+  m.run_id = r.String("run_id");
+  m.job = r.String("job", false);
+  m.cluster = r.String("cluster", false);
+  m.attempt = static_cast<int>(r.Int("attempt", false, 1));
+  m.worker = r.String("worker", false);
+  m.queue = r.String("queue", false);
+  m.scheduled_at = r.Time("scheduled_at", false);
+  m.started_at = r.Time("started_at", false);
+  m.finished_at = r.Time("finished_at", false);
+  if (auto code = r.OptionalInt("exit_code")) m.exit_code = static_cast<int>(*code);
+  if (auto sig = r.OptionalInt("signal")) m.signal = static_cast<int>(*sig);
+  std::string outcome = r.String("outcome");
+  m.output_tail = r.String("output_tail", false);
+  m.output_bytes = r.Int("output_bytes", false, 0);
+  m.error = r.String("error", false);
+  m.source = r.String("source", false);
+  if (!r.ok()) return MakeError(r.error());
+  auto parsed = ParseOutcome(outcome);
+  if (!parsed) return MakeError("field \"outcome\": " + parsed.error().message);
+  m.outcome = *parsed;
+  return m;
+}
+
+}  // namespace
+
+std::string_view QueueName(Queue q) { return q == Queue::kMain ? "main" : "retry"; }
+
+std::string_view OutcomeName(Outcome o) { return kOutcomeNames[static_cast<int>(o)]; }
+
+Result<Outcome> ParseOutcome(std::string_view name) {
+  for (size_t i = 0; i < std::size(kOutcomeNames); ++i) {
+    if (kOutcomeNames[i] == name) return static_cast<Outcome>(i);
+  }
+  return MakeError("unknown outcome \"" + std::string(name) + "\"");
+}
+
+std::string Encode(const TaskMessage& m) { return TaskToJson(m).dump(); }
+std::string Encode(const ResultMessage& m) { return ResultToJson(m).dump(); }
+
+std::string Encode(const DeadLetter& m) {
+  json j = {{"v", kVersion},
+            {"reason", m.reason},
+            {"last_result", ResultToJson(m.last_result)}};
+  if (m.task) {
+    j["task"] = TaskToJson(*m.task);
+  } else {
+    j["raw"] = m.raw;
+  }
+  return j.dump();
+}
+
+Result<TaskMessage> DecodeTask(std::string_view text) {
+  auto doc = ParseObject(text);
+  if (!doc) return tl::unexpected(doc.error());
+  return TaskFromJson(*doc);
+}
+
+Result<ResultMessage> DecodeResult(std::string_view text) {
+  auto doc = ParseObject(text);
+  if (!doc) return tl::unexpected(doc.error());
+  return ResultFromJson(*doc);
+}
+
+Result<DeadLetter> DecodeDeadLetter(std::string_view text) {
+  auto doc = ParseObject(text);
+  if (!doc) return tl::unexpected(doc.error());
+  DeadLetter d;
+  FieldReader r(*doc);
+  d.reason = r.String("reason", false);
+  d.raw = r.String("raw", false);
+  if (!r.ok()) return MakeError(r.error());
+  if (r.Has("task")) {
+    auto task = TaskFromJson(doc->at("task"));
+    if (!task) return MakeError("field \"task\": " + task.error().message);
+    d.task = *task;
+  }
+  if (!r.Has("last_result") || !doc->at("last_result").is_object()) {
+    return MakeError("field \"last_result\": missing");
+  }
+  auto last = ResultFromJson(doc->at("last_result"));
+  if (!last) return MakeError("field \"last_result\": " + last.error().message);
+  d.last_result = *last;
+  return d;
+}
+
+std::string SanitizeUtf8(std::string_view bytes) {
+  std::string out;
+  out.reserve(bytes.size());
+  size_t i = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  while (i < bytes.size()) {
+    unsigned char c = p[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = len > 0 && i + len <= bytes.size();
+    for (size_t k = 1; valid && k < len; ++k) valid = (p[i + k] & 0xC0) == 0x80;
+    if (valid && len == 2) valid = c >= 0xC2;  // no overlong forms
+    if (valid && len == 3) {
+      uint32_t cp = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
+      valid = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+    }
+    if (valid && len == 4) {
+      uint32_t cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) |
+                    ((p[i + 2] & 0x3Fu) << 6) | (p[i + 3] & 0x3Fu);
+      valid = cp >= 0x10000 && cp <= 0x10FFFF;
+    }
+    if (valid) {
+      out.append(bytes.substr(i, len));
+      i += len;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string NewRunId() {
+  uuid_t id;
+  uuid_generate_random(id);
+  char text[37];
+  uuid_unparse_lower(id, text);
+  return text;
+}
+
+}  // namespace krond::messages

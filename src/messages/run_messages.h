@@ -1,0 +1,102 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace krond::messages {
+
+// The wire format of krond's topics, documented in docs/messages.md. Every message is one
+// JSON object with a version field `v`; decoders accept any v <= kVersion and ignore
+// unknown fields, so producers can be upgraded before consumers.
+inline constexpr int kVersion = 1;
+
+// How a failed run is retried; carried in the task so workers need no job file.
+struct RetrySpec {
+  std::chrono::milliseconds backoff{2000};
+  std::chrono::milliseconds max_backoff{300'000};
+  double multiplier = 2.0;
+  double jitter = 0.2;
+  std::vector<std::string> retry_on = {"failed", "timed_out"};
+};
+
+// One due run of a job: the value of a message on <prefix>.tasks.<cluster> (first attempts)
+// or <prefix>.retry.<cluster> (later attempts). The Kafka key is run_id.
+struct TaskMessage {
+  std::string run_id;  // UUID, the same for every attempt of one run
+  std::string job;
+  std::string cluster;
+  std::string command;  // run with /bin/sh -c
+  SystemTime scheduled_at{};
+  SystemTime produced_at{};
+  int attempt = 1;  // 1-based
+  int max_attempts = 1;
+  std::chrono::milliseconds timeout{3'600'000};
+  // Earliest instant to start this attempt (retries); absent for first attempts.
+  std::optional<SystemTime> not_before;
+  RetrySpec retry;
+  std::string concurrency = "allow";  // allow | forbid | replace
+  std::string sandbox = "none";       // none | bubblewrap
+  bool network = false;
+  // Set by `krond dead replay`: why and when this run was put back.
+  std::optional<std::string> replayed_from;
+};
+
+// How an attempt ended. `invalid` is a message that could not be decoded.
+enum class Outcome { kSucceeded, kFailed, kTimedOut, kKilled, kSpawnFailed, kCancelled, kInvalid,
+                     kSkipped };
+std::string_view OutcomeName(Outcome o);
+[[nodiscard]] Result<Outcome> ParseOutcome(std::string_view name);
+
+// One attempt's outcome: the value of a message on <prefix>.results, keyed by run_id.
+struct ResultMessage {
+  std::string run_id;
+  std::string job;
+  std::string cluster;
+  int attempt = 1;
+  std::string worker;  // host:pid of the worker
+  std::string queue;   // main | retry
+  SystemTime scheduled_at{};
+  SystemTime started_at{};
+  SystemTime finished_at{};
+  std::optional<int> exit_code;  // absent when the process never ran or died by signal
+  std::optional<int> signal;
+  Outcome outcome = Outcome::kSucceeded;
+  std::string output_tail;  // last bytes of stdout+stderr, valid UTF-8 (invalid bytes replaced)
+  int64_t output_bytes = 0;
+  std::string error;  // human-readable reason for anything but success
+  // Where the message came from, for `invalid` results: topic/partition/offset.
+  std::string source;
+};
+
+// A run that exhausted its attempts (or could not be decoded): the value of a message on
+// <prefix>.dead.<cluster>. Holds the last task as sent and the last result.
+struct DeadLetter {
+  std::optional<TaskMessage> task;  // absent if the original could not be decoded
+  std::string raw;                  // the original message value when task is absent
+  ResultMessage last_result;
+  std::string reason;
+};
+
+std::string Encode(const TaskMessage& m);
+std::string Encode(const ResultMessage& m);
+std::string Encode(const DeadLetter& m);
+
+// Decoders return a clear error naming the field, e.g. `field "attempt": expected a number`.
+[[nodiscard]] Result<TaskMessage> DecodeTask(std::string_view json);
+[[nodiscard]] Result<ResultMessage> DecodeResult(std::string_view json);
+[[nodiscard]] Result<DeadLetter> DecodeDeadLetter(std::string_view json);
+
+// Replaces invalid UTF-8 with U+FFFD so any output can travel in JSON.
+std::string SanitizeUtf8(std::string_view bytes);
+
+// A random (version 4) UUID, e.g. "1b4e28ba-2fa1-11d2-883f-0016d3cca427".
+std::string NewRunId();
+
+}  // namespace krond::messages

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace krond::messages {
+
+// Which worker queue a run travels on: first attempts or retries.
+enum class Queue { kMain, kRetry };
+std::string_view QueueName(Queue q);  // "main" | "retry"
+
+// Topic names derive from one prefix (default "krond") so tests and tenants can share a
+// broker: <prefix>.tasks.<cluster>, <prefix>.retry.<cluster>, <prefix>.dead.<cluster>,
+// <prefix>.results, <prefix>.state.
+class TopicNames {
+ public:
+  explicit TopicNames(std::string prefix = "krond") : prefix_(std::move(prefix)) {}
+
+  std::string Tasks(std::string_view cluster) const { return Join("tasks", cluster); }
+  std::string Retry(std::string_view cluster) const { return Join("retry", cluster); }
+  std::string Dead(std::string_view cluster) const { return Join("dead", cluster); }
+  std::string ForQueue(Queue q, std::string_view cluster) const {
+    return q == Queue::kMain ? Tasks(cluster) : Retry(cluster);
+  }
+  std::string Results() const { return prefix_ + ".results"; }
+  std::string State() const { return prefix_ + ".state"; }
+  // Consumer group of the workers serving one queue of one cluster.
+  std::string WorkerGroup(Queue q, std::string_view cluster) const {
+    return prefix_ + ".workers." + std::string(QueueName(q)) + "." + std::string(cluster);
+  }
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  std::string Join(std::string_view kind, std::string_view cluster) const {
+    return prefix_ + "." + std::string(kind) + "." + std::string(cluster);
+  }
+  std::string prefix_;
+};
+
+}  // namespace krond::messages

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "config/job_file.h"
+#include "scheduler/fire_queue.h"
+
+namespace krond::scheduler {
+
+// One run that is due: job `job` (index into jobs()) at `scheduled_at`.
+struct DueRun {
+  uint32_t job = 0;
+  SystemTime scheduled_at{};
+  bool operator==(const DueRun&) const = default;
+};
+
+// Decides which runs are due, in simulated or real time alike: the caller passes `now`.
+// Pure logic, no I/O, not thread-safe (the scheduler service owns it on one thread).
+//
+// Every job has exactly one pending fire in the queue; Tick pops every fire at or before
+// `now`, returns it, and pushes that job's next fire. So a run is never skipped, however
+// late Tick is called: a late Tick returns all the runs it missed, in time order.
+class Scheduler {
+ public:
+  // Jobs fire strictly after `start`; `@every` jobs are anchored at `start`.
+  Scheduler(std::vector<config::Job> jobs, SystemTime start);
+
+  // Every run due at or before `now`, in (time, job) order.
+  std::vector<DueRun> Tick(SystemTime now);
+
+  // When the next run is due; nullopt when there are no jobs.
+  std::optional<SystemTime> NextFireTime() const;
+  // The next fire of one job by name (for metrics and `status`); nullopt if unknown.
+  std::optional<SystemTime> NextFireOf(const std::string& job) const;
+
+  // Replaces the job set (a reloaded file). A job whose name, schedule and zone are
+  // unchanged keeps its pending fire, so reloading never fires a run twice or skips one;
+  // new or changed jobs fire strictly after `now`.
+  void Replace(std::vector<config::Job> jobs, SystemTime now);
+
+  const std::vector<config::Job>& jobs() const { return jobs_; }
+
+ private:
+  void Rebuild(SystemTime now, const std::unordered_map<std::string, SystemTime>& keep);
+
+  std::vector<config::Job> jobs_;
+  // Pending fire per job, mirrored from the queue for lookups and reloads.
+  std::vector<std::optional<SystemTime>> pending_;
+  SystemTime anchor_;
+  FireQueue queue_;
+};
+
+}  // namespace krond::scheduler

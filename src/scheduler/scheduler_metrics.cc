@@ -1,0 +1,32 @@
+#include "scheduler/scheduler_metrics.h"
+
+namespace krond::scheduler {
+
+SchedulerMetrics::SchedulerMetrics(metrics::Registry& r)
+    : runs_fired(r.AddCounter("krond_scheduler_runs_fired_total",
+                              "Runs whose task message the broker acknowledged.",
+                              {"job", "cluster"})),
+      fire_lag(r.AddHistogram("krond_scheduler_fire_lag_seconds",
+                              "Broker acknowledgement time minus scheduled time of each run.",
+                              {"cluster"}, metrics::DefaultLatencyBuckets())),
+      produce_errors(r.AddCounter("krond_scheduler_produce_errors_total",
+                                  "Task messages that failed to produce; each is retried.")
+                         .Get()),
+      kafka_errors(r.AddCounter("krond_scheduler_kafka_errors_total",
+                                "Kafka client errors seen by the scheduler (e.g. broker down).")
+                       .Get()),
+      jobs_loaded(r.AddGauge("krond_scheduler_jobs", "Jobs loaded from the job file.").Get()),
+      reloads(r.AddCounter("krond_scheduler_config_reloads_total",
+                           "Job file reloads, by result (ok or failed).", {"result"})),
+      next_fire(r.AddGauge("krond_scheduler_next_fire_timestamp_seconds",
+                           "Unix time at which the next run is due (0: no jobs).")
+                    .Get()),
+      runs_pending(r.AddGauge("krond_scheduler_runs_pending",
+                              "Runs produced and not yet acknowledged by the broker.")
+                       .Get()),
+      active(r.AddGauge("krond_scheduler_active", "1 while this replica fires runs.").Get()) {
+  reloads.WithLabels({"ok"});
+  reloads.WithLabels({"failed"});
+}
+
+}  // namespace krond::scheduler

@@ -1,0 +1,29 @@
+#pragma once
+
+#include "metrics/registry.h"
+
+namespace krond::scheduler {
+
+// Every metric the scheduler exports (docs/metrics.md), declared once.
+struct SchedulerMetrics {
+  explicit SchedulerMetrics(metrics::Registry& r);
+
+  // Runs whose task message the broker acknowledged.
+  metrics::Family<metrics::Counter>& runs_fired;  // {job, cluster}
+  // Acknowledged-at minus scheduled_at: how late the scheduler is.
+  metrics::Family<metrics::Histogram>& fire_lag;  // {cluster}
+  // Produce calls or deliveries that failed (the run is kept and sent again).
+  metrics::Counter& produce_errors;
+  // Client-level Kafka errors (broker down, ...).
+  metrics::Counter& kafka_errors;
+  metrics::Gauge& jobs_loaded;
+  metrics::Family<metrics::Counter>& reloads;  // {result="ok"|"failed"}
+  // Unix time of the next due run; 0 with no jobs.
+  metrics::Gauge& next_fire;
+  // Runs produced but not yet acknowledged, or waiting to be produced again.
+  metrics::Gauge& runs_pending;
+  // 1 while this replica is the one that fires.
+  metrics::Gauge& active;
+};
+
+}  // namespace krond::scheduler

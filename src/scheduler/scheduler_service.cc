@@ -1,0 +1,146 @@
+#include "scheduler/scheduler_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/time_format.h"
+
+namespace krond::scheduler {
+namespace {
+constexpr std::chrono::milliseconds kRetryDelay{500};
+constexpr std::chrono::milliseconds kMaxSleep{100};
+
+std::string_view ConcurrencyName(config::ConcurrencyPolicy p) {
+  switch (p) {
+    case config::ConcurrencyPolicy::kAllow:
+      return "allow";
+    case config::ConcurrencyPolicy::kForbid:
+      return "forbid";
+    case config::ConcurrencyPolicy::kReplace:
+      return "replace";
+  }
+  return "allow";
+}
+
+double UnixSeconds(SystemTime t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+SchedulerService::SchedulerService(const Clock& clock, kafka::Producer& producer,
+                                   SchedulerMetrics& metrics, messages::TopicNames topics,
+                                   config::JobFile file)
+    : clock_(clock),
+      metrics_(metrics),
+      topics_(std::move(topics)),
+      file_(config::JobFile{file.path, file.clusters, {}}),
+      scheduler_(std::move(file.jobs), clock.Now()),
+      publisher_(producer, clock, [this](const std::string& topic, const std::string& error) {
+        metrics_.produce_errors.Inc();
+        spdlog::warn("publish to {} failed, will retry: {}", topic, error);
+      }) {
+  for (const auto& job : scheduler_.jobs()) {
+    metrics_.runs_fired.WithLabels({job.name, job.cluster});
+    metrics_.fire_lag.WithLabels({job.cluster});
+  }
+  UpdateGauges();
+}
+
+messages::TaskMessage SchedulerService::MakeTask(const config::Job& job, SystemTime scheduled_at,
+                                                 SystemTime now) const {
+  messages::TaskMessage t;
+  t.run_id = messages::NewRunId();
+  t.job = job.name;
+  t.cluster = job.cluster;
+  t.command = job.command;
+  t.scheduled_at = scheduled_at;
+  t.produced_at = now;
+  t.attempt = 1;
+  t.max_attempts = job.retry.max_attempts;
+  t.timeout = job.timeout;
+  t.retry.backoff = job.retry.backoff;
+  t.retry.max_backoff = job.retry.max_backoff;
+  t.retry.multiplier = job.retry.multiplier;
+  t.retry.jitter = job.retry.jitter;
+  t.retry.retry_on = job.retry.retry_on;
+  t.concurrency = std::string(ConcurrencyName(job.concurrency));
+  t.sandbox = job.sandbox == config::SandboxMode::kBubblewrap ? "bubblewrap" : "none";
+  t.network = job.network;
+  return t;
+}
+
+void SchedulerService::Send(const messages::TaskMessage& task) {
+  publisher_.Publish(
+      topics_.Tasks(task.cluster), task.run_id, messages::Encode(task),
+      [this, job = task.job, cluster = task.cluster, run_id = task.run_id,
+       scheduled_at = task.scheduled_at](const kafka::DeliveryReport& report) {
+        const SystemTime acked = clock_.Now();
+        ++fired_;
+        metrics_.runs_fired.WithLabels({job, cluster}).Inc();
+        metrics_.fire_lag.WithLabels({cluster}).ObserveDuration(
+            std::max(acked - scheduled_at, std::chrono::milliseconds(0)));
+        spdlog::info("fired {} run {} scheduled {} -> {}[{}]@{} lag {}ms", job, run_id,
+                     FormatRfc3339Utc(scheduled_at), report.topic, report.partition,
+                     report.offset, (acked - scheduled_at).count());
+      });
+}
+
+SystemTime SchedulerService::Step(SystemTime now) {
+  for (const DueRun& run : scheduler_.Tick(now)) {
+    Send(MakeTask(scheduler_.jobs()[run.job], run.scheduled_at, now));
+  }
+  publisher_.Poll(std::chrono::milliseconds(0));
+  UpdateGauges();
+  std::optional<SystemTime> next = scheduler_.NextFireTime();
+  SystemTime wake = next ? *next : now + std::chrono::seconds(1);
+  if (publisher_.NextRetry()) wake = std::min(wake, now + kRetryDelay);
+  return wake;
+}
+
+void SchedulerService::Replace(config::JobFile file, SystemTime now) {
+  const size_t count = file.jobs.size();
+  for (const auto& job : file.jobs) {
+    metrics_.runs_fired.WithLabels({job.name, job.cluster});
+    metrics_.fire_lag.WithLabels({job.cluster});
+  }
+  file_.clusters = file.clusters;
+  file_.path = file.path;
+  scheduler_.Replace(std::move(file.jobs), now);
+  spdlog::info("loaded {} job(s) from {}", count, file_.path);
+  UpdateGauges();
+}
+
+void SchedulerService::UpdateGauges() {
+  metrics_.jobs_loaded.Set(static_cast<double>(scheduler_.jobs().size()));
+  auto next = scheduler_.NextFireTime();
+  metrics_.next_fire.Set(next ? UnixSeconds(*next) : 0.0);
+  metrics_.runs_pending.Set(static_cast<double>(pending()));
+}
+
+Status SchedulerService::Run(const std::function<bool()>& stop,
+                             const std::function<void()>& between_steps,
+                             std::chrono::milliseconds flush_timeout) {
+  auto last_hook = clock_.MonoNow();
+  while (!stop()) {
+    const SystemTime wake = Step(clock_.Now());
+    // Sleep inside Poll so delivery reports are served while waiting; wake at the due
+    // instant (ms resolution) or every kMaxSleep to notice stop and reload requests.
+    const auto wait = std::clamp(wake - clock_.Now(), std::chrono::milliseconds(0), kMaxSleep);
+    if (wait.count() > 0) publisher_.Poll(wait);
+    if (clock_.MonoNow() - last_hook >= std::chrono::seconds(1)) {
+      last_hook = clock_.MonoNow();
+      between_steps();
+    }
+  }
+  spdlog::info("stopping: flushing {} pending run(s)", pending());
+  Status flushed = publisher_.Flush(flush_timeout);
+  UpdateGauges();
+  if (!flushed) {
+    return MakeError(flushed.error().message +
+                     " before shutdown: those runs are lost unless another scheduler fires them");
+  }
+  return {};
+}
+
+}  // namespace krond::scheduler

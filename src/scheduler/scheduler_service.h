@@ -1,0 +1,65 @@
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "config/job_file.h"
+#include "kafka/kafka.h"
+#include "kafka/reliable_publisher.h"
+#include "messages/run_messages.h"
+#include "messages/topics.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/scheduler_metrics.h"
+
+namespace krond::scheduler {
+
+// Publishes every due run of a job file to its cluster's task topic, one message per run.
+//
+// Step(now) does one round of work and says when to call it next, so tests drive it in
+// simulated time with a fake Producer; Run() is the real loop. A run whose produce fails
+// (local queue full, topic missing, broker gone for good) is kept and produced again, so
+// no run is dropped while the process lives (kafka::ReliablePublisher). Not thread-safe: one thread owns it.
+class SchedulerService {
+ public:
+  SchedulerService(const Clock& clock, kafka::Producer& producer, SchedulerMetrics& metrics,
+                   messages::TopicNames topics, config::JobFile file);
+
+  // Publishes every run due at or before `now` and serves delivery reports. Returns the
+  // instant of the next due run (or now + 1 s with nothing scheduled).
+  SystemTime Step(SystemTime now);
+
+  // Swaps in a reloaded job file (already validated); see Scheduler::Replace.
+  void Replace(config::JobFile file, SystemTime now);
+
+  // Runs Step until `stop()` is true, sleeping in the producer's Poll, and calls
+  // `between_steps` (reload checks) at least once a second. Then flushes up to
+  // `flush_timeout`; returns an error if runs were left unacknowledged.
+  [[nodiscard]] Status Run(const std::function<bool()>& stop,
+                           const std::function<void()>& between_steps,
+                           std::chrono::milliseconds flush_timeout);
+
+  // Path and clusters of the loaded file (its jobs live in the scheduler).
+  const config::JobFile& file() const { return file_; }
+  const std::vector<config::Job>& jobs() const { return scheduler_.jobs(); }
+  size_t pending() const { return publisher_.Pending(); }
+  uint64_t fired() const { return fired_; }
+
+ private:
+  messages::TaskMessage MakeTask(const config::Job& job, SystemTime scheduled_at,
+                                 SystemTime now) const;
+  void Send(const messages::TaskMessage& task);
+  void UpdateGauges();
+
+  const Clock& clock_;
+  SchedulerMetrics& metrics_;
+  messages::TopicNames topics_;
+  config::JobFile file_;
+  Scheduler scheduler_;
+  kafka::ReliablePublisher publisher_;
+  uint64_t fired_ = 0;
+};
+
+}  // namespace krond::scheduler

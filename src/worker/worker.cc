@@ -1,0 +1,409 @@
+#include "worker/worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/time_format.h"
+#include "exec/cancel_token.h"
+#include "worker/backoff.h"
+
+namespace krond::worker {
+namespace {
+
+double UnixSeconds(SystemTime t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+messages::Outcome ToOutcome(exec::OutcomeKind kind) {
+  switch (kind) {
+    case exec::OutcomeKind::kSucceeded:
+      return messages::Outcome::kSucceeded;
+    case exec::OutcomeKind::kFailed:
+      return messages::Outcome::kFailed;
+    case exec::OutcomeKind::kTimedOut:
+      return messages::Outcome::kTimedOut;
+    case exec::OutcomeKind::kKilledBySignal:
+      return messages::Outcome::kKilled;
+    case exec::OutcomeKind::kSpawnFailed:
+      return messages::Outcome::kSpawnFailed;
+    case exec::OutcomeKind::kCancelled:
+      return messages::Outcome::kCancelled;
+  }
+  return messages::Outcome::kFailed;
+}
+
+std::string Where(const kafka::ConsumedMessage& m) {
+  return m.topic + "[" + std::to_string(m.partition) + "]@" + std::to_string(m.offset);
+}
+
+}  // namespace
+
+Status WorkerOptions::Validate() const {
+  if (cluster.empty()) return MakeError("worker: --cluster is required");
+  if (slots < 1 || slots > 1024) {
+    return MakeError("worker: --slots must be 1..1024, got " + std::to_string(slots));
+  }
+  return {};
+}
+
+struct Worker::Run {
+  kafka::ConsumedMessage message;
+  messages::TaskMessage task;
+  exec::CancelToken cancel;
+  std::thread thread;
+  SystemTime started_at{};
+};
+
+struct Worker::Completion {
+  uint64_t id = 0;
+  exec::RunOutcome outcome;
+  SystemTime finished_at{};
+};
+
+Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& producer,
+               exec::Executor& executor, WorkerMetrics& metrics, messages::TopicNames topics,
+               WorkerOptions options)
+    : clock_(clock),
+      consumer_(consumer),
+      executor_(executor),
+      metrics_(metrics),
+      topics_(std::move(topics)),
+      options_(std::move(options)),
+      publisher_(producer, clock,
+                 [this](const std::string& topic, const std::string& error) {
+                   metrics_.publish_errors.Inc();
+                   spdlog::warn("publish to {} failed, will retry: {}", topic, error);
+                 }),
+      rng_(options_.seed != 0 ? options_.seed : std::random_device{}()) {
+  metrics_.slots.Set(options_.slots);
+  const std::string_view queue = messages::QueueName(options_.queue);
+  metrics_.runs_started.WithLabels({options_.cluster, queue});
+  metrics_.start_delay.WithLabels({options_.cluster, queue});
+  metrics_.runtime.WithLabels({queue});
+  metrics_.retries_published.WithLabels({options_.cluster});
+  for (auto outcome : {messages::Outcome::kSucceeded, messages::Outcome::kFailed,
+                       messages::Outcome::kTimedOut}) {
+    metrics_.runs_finished.WithLabels({options_.cluster, queue, messages::OutcomeName(outcome)});
+  }
+}
+
+Worker::~Worker() {
+  // Stop() is the orderly path; here we only make sure no slot thread outlives us.
+  for (auto& [id, run] : runs_) run->cancel.Cancel();
+  for (auto& [id, run] : runs_) {
+    if (run->thread.joinable()) run->thread.join();
+  }
+}
+
+Status Worker::Start() {
+  const std::string topic = topics_.ForQueue(options_.queue, options_.cluster);
+  if (auto ok = consumer_.Subscribe({topic}); !ok) return ok;
+  subscribed_ = true;
+  spdlog::info("worker {} consuming {} with {} slot(s)", options_.worker_id, topic,
+               options_.slots);
+  return {};
+}
+
+void Worker::Step(std::chrono::milliseconds poll_timeout) {
+  DrainCompletions();
+  ResumeDue();
+  // Wait in the consumer (or the producer, while nothing can be taken) so delivery
+  // reports, completions and due resumes are all served within `poll_timeout`.
+  auto polled = consumer_.Poll(stopped_ ? std::chrono::milliseconds(0) : poll_timeout);
+  metrics_.last_poll.Set(UnixSeconds(clock_.Now()));
+  if (!polled) {
+    metrics_.consumer_errors.Inc();
+    spdlog::warn("consumer: {}", polled.error().message);
+  } else if (polled->has_value()) {
+    OnMessage(std::move(**polled));
+  }
+  publisher_.Poll(std::chrono::milliseconds(0));
+  DrainCompletions();
+  Commit();
+}
+
+void Worker::OnMessage(kafka::ConsumedMessage message) {
+  const PartitionKey key{message.topic, message.partition};
+  // A message of a parked partition was already in the local queue: it will be fetched
+  // again from the rewound position, so dropping this copy loses nothing.
+  if (deferred_.count(key) != 0 || stopped_) return;
+  auto task = messages::DecodeTask(message.value);
+  if (!task) return OnInvalid(message, task.error().message);
+  if (task->cluster != options_.cluster) {
+    return OnInvalid(message, "run of cluster \"" + task->cluster + "\" on the topic of \"" +
+                                  options_.cluster + "\"");
+  }
+  const SystemTime now = clock_.Now();
+  if (task->not_before && *task->not_before > now) return Defer(message, *task->not_before);
+  if (running_ >= static_cast<size_t>(options_.slots)) return Defer(message, std::nullopt);
+  Launch(std::move(message), std::move(*task));
+}
+
+void Worker::OnInvalid(const kafka::ConsumedMessage& message, const std::string& error) {
+  metrics_.invalid_messages.Inc();
+  spdlog::error("invalid task message at {}: {}", Where(message), error);
+  tracker_.Started(message.topic, message.partition, message.offset);
+  messages::ResultMessage result;
+  result.run_id = message.key.empty() ? "unknown" : messages::SanitizeUtf8(message.key);
+  result.cluster = options_.cluster;
+  result.worker = options_.worker_id;
+  result.queue = std::string(messages::QueueName(options_.queue));
+  result.started_at = result.finished_at = clock_.Now();
+  result.outcome = messages::Outcome::kInvalid;
+  result.error = error;
+  result.source = Where(message);
+  messages::DeadLetter dead;
+  dead.raw = messages::SanitizeUtf8(message.value);
+  dead.last_result = result;
+  dead.reason = "invalid message: " + error;
+  metrics_.dead_letters_published.WithLabels({options_.cluster, "invalid"}).Inc();
+  PublishThenFinish(message, result.run_id,
+                    {{topics_.Results(), messages::Encode(result)},
+                     {topics_.Dead(options_.cluster), messages::Encode(dead)}});
+}
+
+void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) {
+  tracker_.Started(message.topic, message.partition, message.offset);
+  const uint64_t id = next_run_++;
+  auto run = std::make_unique<Run>();
+  run->message = std::move(message);
+  run->task = std::move(task);
+  run->started_at = clock_.Now();
+  const messages::TaskMessage& t = run->task;
+  const std::string_view queue = messages::QueueName(options_.queue);
+  const SystemTime due = t.not_before.value_or(t.scheduled_at);
+  metrics_.runs_started.WithLabels({options_.cluster, queue}).Inc();
+  metrics_.start_delay.WithLabels({options_.cluster, queue})
+      .ObserveDuration(std::max(run->started_at - due, std::chrono::milliseconds(0)));
+  spdlog::info("start {} run {} attempt {}/{} scheduled {} (late {}ms)", t.job, t.run_id,
+               t.attempt, t.max_attempts, FormatRfc3339Utc(t.scheduled_at),
+               (run->started_at - due).count());
+
+  exec::RunSpec spec;
+  spec.argv = {"/bin/sh", "-c", t.command};
+  spec.env = {{"KROND_RUN_ID", t.run_id},
+              {"KROND_JOB", t.job},
+              {"KROND_ATTEMPT", std::to_string(t.attempt)},
+              {"KROND_SCHEDULED_AT", FormatRfc3339Utc(t.scheduled_at)}};
+  spec.timeout = std::min(t.timeout, options_.max_timeout);
+  spec.kill_grace = options_.kill_grace;
+  spec.output_tail_bytes = options_.output_tail_bytes;
+  spec.sandbox.allow_network = t.network;
+
+  Run* raw = run.get();
+  runs_.emplace(id, std::move(run));
+  ++running_;
+  metrics_.in_flight.Set(static_cast<double>(running_));
+  raw->thread = std::thread([this, raw, id, spec = std::move(spec)] {
+    exec::RunOutcome outcome = executor_.Run(spec, raw->cancel);
+    std::lock_guard lock(mu_);
+    completions_.push_back(Completion{id, std::move(outcome), clock_.Now()});
+  });
+  if (running_ >= static_cast<size_t>(options_.slots)) SetAllPaused(true);
+}
+
+void Worker::DrainCompletions() {
+  std::vector<Completion> done;
+  {
+    std::lock_guard lock(mu_);
+    done.swap(completions_);
+  }
+  for (auto& c : done) Finish(std::move(c));
+}
+
+messages::ResultMessage Worker::BaseResult(const messages::TaskMessage& task) const {
+  messages::ResultMessage r;
+  r.run_id = task.run_id;
+  r.job = task.job;
+  r.cluster = task.cluster;
+  r.attempt = task.attempt;
+  r.worker = options_.worker_id;
+  r.queue = std::string(messages::QueueName(options_.queue));
+  r.scheduled_at = task.scheduled_at;
+  return r;
+}
+
+void Worker::Finish(Completion done) {
+  auto it = runs_.find(done.id);
+  if (it == runs_.end()) return;
+  std::unique_ptr<Run> run = std::move(it->second);
+  runs_.erase(it);
+  run->thread.join();
+  --running_;
+  ++completed_;
+  metrics_.in_flight.Set(static_cast<double>(running_));
+  if (all_paused_ && running_ < static_cast<size_t>(options_.slots)) SetAllPaused(false);
+
+  const exec::RunOutcome& o = done.outcome;
+  const messages::TaskMessage& task = run->task;
+  const std::string_view queue = messages::QueueName(options_.queue);
+  if (o.kind == exec::OutcomeKind::kCancelled && stopped_) {
+    // Shutdown cut this run short: leave it uncommitted so another worker runs it again.
+    spdlog::warn("{} run {} cancelled by shutdown; it will be redelivered", task.job,
+                 task.run_id);
+    return;
+  }
+  messages::ResultMessage result = BaseResult(task);
+  result.started_at = run->started_at;
+  result.finished_at = done.finished_at;
+  result.outcome = ToOutcome(o.kind);
+  if (o.signal == 0 && o.exit_code >= 0) result.exit_code = o.exit_code;
+  if (o.signal != 0) result.signal = o.signal;
+  result.output_tail = messages::SanitizeUtf8(o.output_tail);
+  result.output_bytes = static_cast<int64_t>(o.output_bytes_total);
+  result.error = o.error;
+  if (o.kind == exec::OutcomeKind::kTimedOut) {
+    result.error = "timed out after " + std::to_string(task.timeout.count()) + "ms";
+  }
+  if (o.descendants_killed) {
+    result.error += (result.error.empty() ? "" : "; ") +
+                    std::string("processes left behind by the command were killed");
+  }
+  metrics_.runs_finished.WithLabels({options_.cluster, queue, messages::OutcomeName(result.outcome)})
+      .Inc();
+  metrics_.runtime.WithLabels({queue}).ObserveDuration(o.Duration());
+  spdlog::info("finish {} run {} attempt {}/{}: {} exit {} in {}ms", task.job, task.run_id,
+               task.attempt, task.max_attempts, messages::OutcomeName(result.outcome),
+               o.exit_code, o.Duration().count());
+
+  std::vector<std::pair<std::string, std::string>> out = {
+      {topics_.Results(), messages::Encode(result)}};
+  if (result.outcome != messages::Outcome::kSucceeded) {
+    const bool retried = IsRetried(task.retry, result.outcome);
+    if (retried && task.attempt < task.max_attempts) {
+      messages::TaskMessage next = task;
+      next.attempt = task.attempt + 1;
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      const auto delay = RetryDelay(task.retry, next.attempt, u(rng_));
+      next.not_before = done.finished_at + delay;
+      next.produced_at = done.finished_at;
+      out.emplace_back(topics_.Retry(task.cluster), messages::Encode(next));
+      metrics_.retries_published.WithLabels({options_.cluster}).Inc();
+      spdlog::info("retry {} run {} as attempt {}/{} after {}ms", task.job, task.run_id,
+                   next.attempt, next.max_attempts, delay.count());
+    } else {
+      messages::DeadLetter dead;
+      dead.task = task;
+      dead.last_result = result;
+      dead.reason = retried ? "attempts exhausted (" + std::to_string(task.attempt) + "/" +
+                                  std::to_string(task.max_attempts) + ")"
+                            : std::string("outcome ") +
+                                  std::string(messages::OutcomeName(result.outcome)) +
+                                  " is not retried";
+      out.emplace_back(topics_.Dead(task.cluster), messages::Encode(dead));
+      metrics_.dead_letters_published
+          .WithLabels({options_.cluster, retried ? "exhausted" : "not_retried"})
+          .Inc();
+      spdlog::warn("dead-letter {} run {}: {}", task.job, task.run_id, dead.reason);
+    }
+  }
+  PublishThenFinish(run->message, task.run_id, std::move(out));
+}
+
+void Worker::PublishThenFinish(const kafka::ConsumedMessage& source, const std::string& key,
+                               std::vector<std::pair<std::string, std::string>> values) {
+  auto remaining = std::make_shared<size_t>(values.size());
+  for (auto& [topic, value] : values) {
+    publisher_.Publish(topic, key, std::move(value),
+                       [this, remaining, t = source.topic, p = source.partition,
+                        off = source.offset](const kafka::DeliveryReport&) {
+                         if (--*remaining == 0) tracker_.Finished(t, p, off);
+                       });
+  }
+}
+
+void Worker::Defer(const kafka::ConsumedMessage& message, std::optional<SystemTime> until) {
+  const kafka::TopicPartition tp{message.topic, message.partition, message.offset};
+  if (auto ok = consumer_.Pause({tp}); !ok) spdlog::warn("{}", ok.error().message);
+  if (auto ok = consumer_.Seek(tp); !ok) spdlog::warn("{}", ok.error().message);
+  deferred_[{message.topic, message.partition}] = until;
+  spdlog::debug("parked {} until {}", Where(message),
+                until ? FormatRfc3339Utc(*until) : std::string("a slot frees"));
+}
+
+void Worker::ResumeDue() {
+  const SystemTime now = clock_.Now();
+  const bool slot_free = running_ < static_cast<size_t>(options_.slots);
+  std::vector<kafka::TopicPartition> resume;
+  for (auto it = deferred_.begin(); it != deferred_.end();) {
+    const bool due = it->second ? *it->second <= now : slot_free;
+    if (due) {
+      resume.push_back({it->first.first, it->first.second, -1});
+      it = deferred_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (!resume.empty() && !all_paused_) {
+    if (auto ok = consumer_.Resume(resume); !ok) spdlog::warn("{}", ok.error().message);
+  }
+}
+
+void Worker::SetAllPaused(bool paused) {
+  all_paused_ = paused;
+  std::vector<kafka::TopicPartition> parts;
+  for (const auto& tp : assigned_) {
+    if (!paused && deferred_.count({tp.topic, tp.partition}) != 0) continue;
+    parts.push_back({tp.topic, tp.partition, -1});
+  }
+  if (parts.empty()) return;
+  auto ok = paused ? consumer_.Pause(parts) : consumer_.Resume(parts);
+  if (!ok) spdlog::warn("{}", ok.error().message);
+}
+
+void Worker::Commit() {
+  auto offsets = tracker_.TakeCommittable();
+  if (offsets.empty()) return;
+  if (auto ok = consumer_.Commit(offsets); !ok) {
+    metrics_.commit_errors.Inc();
+    spdlog::warn("{} (those runs may run again)", ok.error().message);
+  }
+}
+
+void Worker::OnAssigned(const std::vector<kafka::TopicPartition>& partitions) {
+  for (const auto& tp : partitions) assigned_.push_back(tp);
+  if (all_paused_) SetAllPaused(true);
+}
+
+void Worker::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {
+  // Last chance to commit what finished on these partitions.
+  publisher_.Poll(std::chrono::milliseconds(0));
+  Commit();
+  tracker_.Forget(partitions);
+  for (const auto& tp : partitions) {
+    deferred_.erase({tp.topic, tp.partition});
+    std::erase_if(assigned_, [&](const kafka::TopicPartition& a) {
+      return a.topic == tp.topic && a.partition == tp.partition;
+    });
+  }
+}
+
+void Worker::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  spdlog::info("worker stopping: {} run(s) in flight, draining up to {}ms", running_,
+               options_.drain_timeout.count());
+  SetAllPaused(true);
+  const MonoTime deadline = clock_.MonoNow() + options_.drain_timeout;
+  bool cancelled = false;
+  while (running_ > 0 || publisher_.Pending() > 0) {
+    if (!cancelled && clock_.MonoNow() >= deadline) {
+      spdlog::warn("drain timeout: cancelling {} run(s); they will be redelivered", running_);
+      for (auto& [id, run] : runs_) run->cancel.Cancel();
+      cancelled = true;
+    }
+    if (cancelled && clock_.MonoNow() >= deadline + options_.kill_grace + std::chrono::seconds(10)) {
+      spdlog::error("giving up on {} unacknowledged message(s)", publisher_.Pending());
+      break;
+    }
+    // Keep serving the group (and delivery reports) while draining.
+    Step(std::chrono::milliseconds(50));
+    publisher_.Poll(std::chrono::milliseconds(20));
+  }
+  Commit();
+  consumer_.Close();
+  spdlog::info("worker stopped after {} run(s)", completed_);
+}
+
+}  // namespace krond::worker

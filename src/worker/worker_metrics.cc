@@ -1,0 +1,41 @@
+#include "worker/worker_metrics.h"
+
+namespace krond::worker {
+
+WorkerMetrics::WorkerMetrics(metrics::Registry& r)
+    : runs_started(r.AddCounter("krond_worker_runs_started_total",
+                                "Runs a worker started executing.", {"cluster", "queue"})),
+      runs_finished(r.AddCounter("krond_worker_runs_finished_total",
+                                 "Run attempts finished, by outcome.",
+                                 {"cluster", "queue", "outcome"})),
+      runtime(r.AddHistogram("krond_job_runtime_seconds", "Wall time of each run attempt.",
+                             {"queue"}, metrics::DefaultLatencyBuckets())),
+      start_delay(r.AddHistogram(
+          "krond_worker_run_start_delay_seconds",
+          "Command start minus scheduled time (retries: minus not_before): how late runs start.",
+          {"cluster", "queue"}, metrics::DefaultLatencyBuckets())),
+      in_flight(r.AddGauge("krond_worker_runs_in_flight", "Runs executing now.").Get()),
+      slots(r.AddGauge("krond_worker_slots", "Runs this worker may execute at once.").Get()),
+      retries_published(r.AddCounter("krond_worker_retries_published_total",
+                                     "Failed runs sent to the retry topic.", {"cluster"})),
+      dead_letters_published(r.AddCounter("krond_worker_dead_letters_published_total",
+                                          "Runs sent to the dead-letter topic.",
+                                          {"cluster", "reason"})),
+      invalid_messages(r.AddCounter("krond_worker_invalid_messages_total",
+                                    "Task messages that could not be decoded.")
+                           .Get()),
+      consumer_errors(r.AddCounter("krond_worker_consumer_errors_total",
+                                   "Errors returned by the Kafka consumer (e.g. broker down).")
+                          .Get()),
+      publish_errors(r.AddCounter("krond_worker_publish_errors_total",
+                                  "Result, retry or dead-letter messages that failed to publish "
+                                  "(each is retried).")
+                         .Get()),
+      commit_errors(r.AddCounter("krond_worker_commit_errors_total",
+                                 "Offset commits that failed (the runs may be redelivered).")
+                        .Get()),
+      last_poll(r.AddGauge("krond_worker_last_poll_timestamp_seconds",
+                           "Unix time of the worker's last Kafka poll.")
+                    .Get()) {}
+
+}  // namespace krond::worker

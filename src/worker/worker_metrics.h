@@ -1,0 +1,28 @@
+#pragma once
+
+#include "metrics/registry.h"
+
+namespace krond::worker {
+
+// Every metric a worker exports (docs/metrics.md), declared once.
+struct WorkerMetrics {
+  explicit WorkerMetrics(metrics::Registry& r);
+
+  metrics::Family<metrics::Counter>& runs_started;   // {cluster, queue}
+  metrics::Family<metrics::Counter>& runs_finished;  // {cluster, queue, outcome}
+  metrics::Family<metrics::Histogram>& runtime;      // job_runtime_seconds {queue}
+  // Start minus scheduled_at (first attempts) or minus not_before (retries).
+  metrics::Family<metrics::Histogram>& start_delay;  // {cluster, queue}
+  metrics::Gauge& in_flight;
+  metrics::Gauge& slots;
+  metrics::Family<metrics::Counter>& retries_published;       // {cluster}
+  metrics::Family<metrics::Counter>& dead_letters_published;  // {cluster, reason}
+  metrics::Counter& invalid_messages;
+  metrics::Counter& consumer_errors;
+  metrics::Counter& publish_errors;
+  metrics::Counter& commit_errors;
+  // Unix time of the last successful poll of Kafka (liveness of the consume loop).
+  metrics::Gauge& last_poll;
+};
+
+}  // namespace krond::worker
