@@ -1,0 +1,29 @@
+"""The README's main command: scripts/demo runs the whole stack on its own broker."""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_shows_both_workers_of_each_cluster(tmp_path):
+    env = dict(os.environ, KROND_DEMO_SECONDS="35", KROND_DEMO_DIR=str(tmp_path / "demo"))
+    env.pop("KROND_KAFKA_DIR", None)  # the demo starts (and stops) a broker of its own
+    out = subprocess.run([str(ROOT / "scripts/demo")], env=env, capture_output=True, text=True,
+                         timeout=240)
+    print(out.stdout[-4000:], out.stderr[-4000:])
+    assert out.returncode == 0
+    rows = [line.split() for line in out.stdout.splitlines()
+            if re.match(r"^\d\d:\d\d:\d\d cluster-", line)]
+    workers = {}
+    for row in rows:
+        time_, cluster, worker, job, attempt, outcome, queue = row
+        workers.setdefault((cluster, queue), set()).add(worker)
+    assert len(workers.get(("cluster-a", "main"), ())) == 2, workers
+    assert len(workers.get(("cluster-b", "main"), ())) == 2, workers
+    # The always-failing job is retried by the retry worker.
+    assert any(r[3] == "always-fails" and r[6] == "retry" for r in rows), rows
+    assert "stopping Kafka" in out.stderr
+    # Nothing is left running.
+    assert not list((tmp_path / "demo" / "kafka").glob("node-*/pid"))
