@@ -1,0 +1,443 @@
+#include "exec/process_executor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "exec/output_tail.h"
+
+extern char** environ;
+
+namespace krond::exec {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::size_t kReadChunkBytes = 64 * 1024;
+// Without a pidfd, child exit is noticed by polling waitpid(WNOHANG) this often.
+constexpr milliseconds kWaitpidPollInterval{10};
+// Without a cancel eventfd, the token is polled this often.
+constexpr milliseconds kCancelPollInterval{50};
+constexpr std::string_view kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+  int Get() const { return fd_; }
+  bool Valid() const { return fd_ >= 0; }
+  void Reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string ErrnoText(int err) { return std::generic_category().message(err); }
+
+int PidfdOpen(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+// 0 if `path` is a regular file we may execute, else an errno.
+int CheckExecutable(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode)) return EACCES;
+  return access(path.c_str(), X_OK) == 0 ? 0 : errno;
+}
+
+// Finds the file posix_spawn should execute for argv[0], so that "no such program" is
+// reported as kSpawnFailed even when prlimit(1) would be the one to exec it (it would exit
+// 127, indistinguishable from a shell's "command not found"). A program removed between
+// this check and the exec still fails, as an exit status from prlimit(1) or as an errno from
+// posix_spawn.
+Result<std::string> ResolveProgram(const std::string& name, const std::string& cwd) {
+  if (name.find('/') != std::string::npos) {
+    const std::string checked = (name[0] != '/' && !cwd.empty()) ? cwd + "/" + name : name;
+    if (int err = CheckExecutable(checked); err != 0)
+      return MakeError(name + ": " + ErrnoText(err));
+    return name;
+  }
+  const char* path_env = std::getenv("PATH");
+  std::string_view path = path_env != nullptr ? path_env : kDefaultPath;
+  while (true) {
+    const std::size_t colon = path.find(':');
+    std::string_view dir = path.substr(0, colon);
+    if (dir.empty()) dir = ".";
+    std::string candidate = std::string(dir) + "/" + name;
+    if (CheckExecutable(candidate) == 0) return candidate;
+    if (colon == std::string_view::npos) break;
+    path.remove_prefix(colon + 1);
+  }
+  return MakeError(name + ": command not found in PATH");
+}
+
+// One prlimit(1) option. Values above the worker's own hard limit are clamped to it:
+// prlimit(1) would otherwise fail with EPERM (when unprivileged) and the failure would look
+// like the command's exit status 1.
+std::string LimitArg(std::string_view option, int resource, std::uint64_t soft,
+                     std::uint64_t hard) {
+  struct rlimit current {};
+  if (getrlimit(resource, &current) == 0 && current.rlim_max != RLIM_INFINITY) {
+    soft = std::min<std::uint64_t>(soft, current.rlim_max);
+    hard = std::min<std::uint64_t>(hard, current.rlim_max);
+  }
+  return std::string(option) + "=" + std::to_string(soft) + ":" + std::to_string(hard);
+}
+
+std::vector<std::string> BuildEnvironment(const RunSpec& spec) {
+  std::vector<std::string> env;
+  auto overridden = [&spec](std::string_view entry) {
+    const std::string_view name = entry.substr(0, entry.find('='));
+    return std::any_of(spec.env.begin(), spec.env.end(),
+                       [name](const auto& var) { return var.first == name; });
+  };
+  if (spec.inherit_env) {
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+      if (!overridden(*entry)) env.emplace_back(*entry);
+    }
+  }
+  for (const auto& [name, value] : spec.env) env.push_back(name + "=" + value);
+  return env;
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (std::string& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// posix_spawn with the file actions and attributes described in the header. Returns the
+// pid or an errno.
+Result<pid_t> Spawn(const std::string& program, std::vector<std::string>& argv,
+                    std::vector<std::string>& env, const std::string& cwd, int output_fd) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  if (int err = posix_spawn_file_actions_init(&actions); err != 0) {
+    return MakeError(ErrnoText(err));
+  }
+  if (int err = posix_spawnattr_init(&attr); err != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    return MakeError(ErrnoText(err));
+  }
+  sigset_t empty;
+  sigset_t all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  int err = 0;
+  auto check = [&err](int result) {
+    if (err == 0) err = result;
+  };
+  check(posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0));
+  check(posix_spawn_file_actions_adddup2(&actions, output_fd, STDOUT_FILENO));
+  check(posix_spawn_file_actions_adddup2(&actions, output_fd, STDERR_FILENO));
+  // Our pipe ends are O_CLOEXEC already; this also drops descriptors that other threads of
+  // the worker opened without O_CLOEXEC.
+  check(posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1));
+  if (!cwd.empty()) check(posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str()));
+  check(posix_spawnattr_setflags(
+      &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+  check(posix_spawnattr_setpgroup(&attr, 0));
+  check(posix_spawnattr_setsigmask(&attr, &empty));
+  check(posix_spawnattr_setsigdefault(&attr, &all));
+  pid_t pid = 0;
+  if (err == 0) {
+    std::vector<char*> c_argv = CStrings(argv);
+    std::vector<char*> c_env = CStrings(env);
+    err = posix_spawn(&pid, program.c_str(), &actions, &attr, c_argv.data(), c_env.data());
+  }
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) return MakeError(ErrnoText(err));
+  return pid;
+}
+
+int PollTimeoutMs(MonoTime now, std::optional<MonoTime> wake) {
+  if (!wake) return -1;
+  if (*wake <= now) return 0;
+  const auto ms = std::chrono::ceil<milliseconds>(*wake - now).count();
+  return static_cast<int>(std::min<decltype(ms)>(ms, INT_MAX));
+}
+
+void Earliest(std::optional<MonoTime>& wake, MonoTime t) {
+  if (!wake || t < *wake) wake = t;
+}
+
+// Signals the command's process group, or the command alone if it has moved itself to
+// another group (a shell with job control): the command is not reaped yet, so its pid is
+// still ours either way.
+void SignalGroup(pid_t pid, int signal) {
+  if (kill(-pid, signal) != 0 && errno == ESRCH) kill(pid, signal);
+}
+
+// Reaps members of process group `pgid` that are our children, which orphans of the group
+// are only when the worker is a child subreaper (or PID 1). Returns true once none is left.
+bool ReapGroup(pid_t pgid) {
+  while (true) {
+    const pid_t reaped = waitpid(-pgid, nullptr, WNOHANG);
+    if (reaped > 0) continue;
+    if (reaped < 0 && errno == EINTR) continue;
+    return reaped < 0;  // ECHILD: no child of ours left in the group.
+  }
+}
+
+}  // namespace
+
+Status ProcessExecutor::BecomeChildSubreaper() {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
+    return MakeError("prctl(PR_SET_CHILD_SUBREAPER): " + ErrnoText(errno));
+  }
+  return {};
+}
+
+ProcessExecutor::ProcessExecutor(const Clock& clock, ProcessExecutorOptions options)
+    : clock_(clock), options_(std::move(options)) {}
+
+std::vector<std::string> ProcessExecutor::EffectiveArgv(const RunSpec& spec) const {
+  const ResourceLimits& limits = spec.limits;
+  if (limits.Empty()) return spec.argv;
+  std::vector<std::string> argv = {options_.prlimit_path};
+  if (limits.cpu_seconds) {
+    argv.push_back(LimitArg("--cpu", RLIMIT_CPU, *limits.cpu_seconds, *limits.cpu_seconds + 1));
+  }
+  if (limits.address_space_bytes) {
+    argv.push_back(
+        LimitArg("--as", RLIMIT_AS, *limits.address_space_bytes, *limits.address_space_bytes));
+  }
+  if (limits.open_files) {
+    argv.push_back(LimitArg("--nofile", RLIMIT_NOFILE, *limits.open_files, *limits.open_files));
+  }
+  if (limits.processes) {
+    argv.push_back(LimitArg("--nproc", RLIMIT_NPROC, *limits.processes, *limits.processes));
+  }
+  if (limits.file_size_bytes) {
+    argv.push_back(
+        LimitArg("--fsize", RLIMIT_FSIZE, *limits.file_size_bytes, *limits.file_size_bytes));
+  }
+  argv.push_back("--");
+  argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
+  return argv;
+}
+
+RunOutcome ProcessExecutor::Run(const RunSpec& spec, CancelToken& cancel) {
+  RunOutcome outcome;
+  outcome.wall_started = clock_.Now();
+  outcome.started = clock_.MonoNow();
+  auto finish = [&](OutcomeKind kind, std::string error) {
+    outcome.kind = kind;
+    outcome.error = std::move(error);
+    outcome.finished = clock_.MonoNow();
+    return std::move(outcome);
+  };
+
+  if (Status valid = spec.Validate(); !valid) {
+    return finish(OutcomeKind::kSpawnFailed, "invalid run spec: " + valid.error().message);
+  }
+  if (cancel.IsCancelled()) return finish(OutcomeKind::kCancelled, "");
+
+  Result<std::string> program = ResolveProgram(spec.argv[0], spec.cwd);
+  if (!program) return finish(OutcomeKind::kSpawnFailed, program.error().message);
+  std::vector<std::string> argv = EffectiveArgv(spec);
+  std::string exec_path = *program;
+  if (!spec.limits.Empty()) {
+    // prlimit(1) execs the command itself; give it the path we resolved.
+    argv[argv.size() - spec.argv.size()] = *program;
+    exec_path = options_.prlimit_path;
+  }
+  std::vector<std::string> env = BuildEnvironment(spec);
+
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    return finish(OutcomeKind::kSpawnFailed, "cannot create output pipe: " + ErrnoText(errno));
+  }
+  UniqueFd read_end(pipe_fds[0]);
+  UniqueFd write_end(pipe_fds[1]);
+  // Only our end is non-blocking: the status flag lives in the open file description, and
+  // the write end's description is shared with the child, which must see ordinary writes.
+  if (fcntl(read_end.Get(), F_SETFL, O_NONBLOCK) != 0) {
+    return finish(OutcomeKind::kSpawnFailed, "cannot configure output pipe: " + ErrnoText(errno));
+  }
+
+  Result<pid_t> spawned = Spawn(exec_path, argv, env, spec.cwd, write_end.Get());
+  write_end.Reset();  // Else we would never see EOF.
+  if (!spawned) {
+    std::string what = "cannot start " + exec_path;
+    if (!spec.cwd.empty()) what += " in " + spec.cwd;
+    return finish(OutcomeKind::kSpawnFailed, what + ": " + spawned.error().message);
+  }
+  const pid_t pid = *spawned;
+  outcome.pid = pid;
+  // The pid cannot be reused before we reap it, so opening the pidfd after spawn is safe.
+  UniqueFd pidfd(options_.use_pidfd ? PidfdOpen(pid) : -1);
+
+  OutputTail tail(spec.output_tail_bytes);
+  std::vector<char> chunk(kReadChunkBytes);
+  enum class StopReason { kNone, kTimeout, kCancel };
+  StopReason stop = StopReason::kNone;
+  std::optional<MonoTime> deadline;
+  if (spec.timeout.count() > 0) deadline = outcome.started + spec.timeout;
+  std::optional<MonoTime> kill_at;
+  bool sigkill_sent = false;
+  bool exited = false;
+  bool group_reaped = false;
+  int status = 0;
+  MonoTime drain_until{};
+
+  auto begin_stop = [&](StopReason reason, MonoTime now) {
+    stop = reason;
+    SignalGroup(pid, SIGTERM);
+    if (spec.kill_grace.count() == 0) {
+      SignalGroup(pid, SIGKILL);
+      sigkill_sent = true;
+    } else {
+      kill_at = now + spec.kill_grace;
+    }
+  };
+  auto on_exit = [&](MonoTime now) {
+    exited = true;
+    // Orphans that already died are not "left behind"; reap them before looking.
+    ReapGroup(pid);
+    // The command is reaped, so its pid is free again, but while any member of its group
+    // lives the group id pins that number and cannot name another group. A false positive
+    // needs the whole group to die and the pid to be recycled into a new group leader
+    // between the two calls below, i.e. a full pid wrap-around in microseconds.
+    if (kill(-pid, 0) == 0) {
+      kill(-pid, SIGKILL);
+      outcome.descendants_killed = true;
+    }
+    drain_until = now + options_.drain_after_exit;
+  };
+
+  while (true) {
+    MonoTime now = clock_.MonoNow();
+    if (!exited) {
+      if (stop == StopReason::kNone && cancel.IsCancelled()) begin_stop(StopReason::kCancel, now);
+      if (stop == StopReason::kNone && deadline && now >= *deadline) {
+        begin_stop(StopReason::kTimeout, now);
+      }
+      if (kill_at && !sigkill_sent && now >= *kill_at) {
+        SignalGroup(pid, SIGKILL);
+        sigkill_sent = true;
+      }
+    } else {
+      if (!group_reaped) group_reaped = ReapGroup(pid);
+      if ((!read_end.Valid() && group_reaped) || now >= drain_until) break;
+    }
+
+    std::optional<MonoTime> wake;
+    if (!exited) {
+      if (stop == StopReason::kNone && deadline) Earliest(wake, *deadline);
+      if (kill_at && !sigkill_sent) Earliest(wake, *kill_at);
+      if (!pidfd.Valid()) Earliest(wake, now + kWaitpidPollInterval);
+      if (stop == StopReason::kNone && cancel.WaitFd() < 0) {
+        Earliest(wake, now + kCancelPollInterval);
+      }
+    } else {
+      Earliest(wake, drain_until);
+      // SIGKILLed orphans of ours die soon; there is no descriptor to wait on for them.
+      if (!group_reaped) Earliest(wake, now + kWaitpidPollInterval);
+    }
+
+    pollfd fds[3];
+    nfds_t count = 0;
+    int pipe_index = -1;
+    int pidfd_index = -1;
+    if (read_end.Valid()) {
+      pipe_index = static_cast<int>(count);
+      fds[count++] = {read_end.Get(), POLLIN, 0};
+    }
+    if (!exited && pidfd.Valid()) {
+      pidfd_index = static_cast<int>(count);
+      fds[count++] = {pidfd.Get(), POLLIN, 0};
+    }
+    if (!exited && stop == StopReason::kNone && cancel.WaitFd() >= 0) {
+      fds[count++] = {cancel.WaitFd(), POLLIN, 0};
+    }
+    if (poll(fds, count, PollTimeoutMs(now, wake)) < 0) {
+      if (errno == EINTR || errno == ENOMEM) continue;
+      std::perror("krond exec: poll");
+      std::abort();
+    }
+    now = clock_.MonoNow();
+
+    if (pipe_index >= 0 && fds[pipe_index].revents != 0) {
+      const ssize_t n = read(read_end.Get(), chunk.data(), chunk.size());
+      if (n > 0) {
+        tail.Append(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
+      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        read_end.Reset();
+      }
+    }
+    if (!exited) {
+      if (pidfd_index >= 0) {
+        if (fds[pidfd_index].revents != 0) {
+          // The child is a zombie now: this waitpid returns at once.
+          pid_t reaped;
+          do {
+            reaped = waitpid(pid, &status, 0);
+          } while (reaped < 0 && errno == EINTR);
+          if (reaped != pid) {
+            std::perror("krond exec: waitpid");
+            std::abort();
+          }
+          on_exit(now);
+        }
+      } else {
+        const pid_t reaped = waitpid(pid, &status, WNOHANG);
+        if (reaped == pid) {
+          on_exit(now);
+        } else if (reaped < 0 && errno != EINTR) {
+          std::perror("krond exec: waitpid");
+          std::abort();
+        }
+      }
+    }
+  }
+
+  outcome.output_tail = tail.Contents();
+  outcome.output_bytes_total = tail.TotalBytes();
+  outcome.output_bytes_dropped = tail.DroppedBytes();
+  if (WIFSIGNALED(status)) {
+    outcome.signal = WTERMSIG(status);
+    outcome.exit_code = 128 + outcome.signal;
+  } else {
+    outcome.exit_code = WEXITSTATUS(status);
+  }
+  if (stop == StopReason::kCancel) return finish(OutcomeKind::kCancelled, "");
+  if (stop == StopReason::kTimeout) return finish(OutcomeKind::kTimedOut, "");
+  if (outcome.signal != 0) return finish(OutcomeKind::kKilledBySignal, "");
+  return finish(outcome.exit_code == 0 ? OutcomeKind::kSucceeded : OutcomeKind::kFailed, "");
+}
+
+}  // namespace krond::exec

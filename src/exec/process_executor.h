@@ -1,0 +1,90 @@
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "exec/executor.h"
+
+namespace krond::exec {
+
+struct ProcessExecutorOptions {
+  // util-linux prlimit(1), used to apply RunSpec::limits (see below). Default:
+  // /usr/bin/prlimit (Debian's util-linux is Essential, so it is always there).
+  std::string prlimit_path = "/usr/bin/prlimit";
+  // After the command exits, how long to keep reading output that is still in flight before
+  // closing the pipe. Bounds the wait when an escaped daemon (setsid) keeps the pipe open.
+  // Default: 100 ms.
+  std::chrono::milliseconds drain_after_exit{100};
+  // Wait for exit on a pidfd (Linux >= 5.3). When false, or when pidfd_open fails, exit is
+  // noticed by polling waitpid(WNOHANG) every 10 ms. Default: true; false exists to test
+  // the fallback.
+  bool use_pidfd = true;
+};
+
+// Runs a command as a direct child of the worker, without a sandbox (RunSpec::sandbox is
+// ignored). The one place in krond that spawns processes.
+//
+// How a run goes (details and rationale in docs/execution.md):
+//  - posix_spawn, never fork: glibc implements it with clone(CLONE_VM|CLONE_VFORK), so
+//    spawning from a large multi-threaded worker neither copies page tables nor runs
+//    non-async-signal-safe code in a forked copy of a threaded process.
+//  - The child gets its own process group (POSIX_SPAWN_SETPGROUP), an empty signal mask and
+//    default dispositions for every signal (the worker may block or ignore some), stdin
+//    from /dev/null, stdout and stderr on one pipe, and no other descriptor
+//    (closefrom(3)): descriptors other slots open concurrently never leak into it.
+//  - Resource limits cannot be set by posix_spawn, and setting them on the worker around
+//    the spawn would race with other slots, while prlimit(2) on the child after spawn races
+//    with the child itself (it could exec and allocate or fork first). So the argv is
+//    wrapped as `prlimit --cpu=S:S+1 --as=B ... -- argv`: prlimit(1) sets the limits on
+//    itself and then execs the command, so the limits are in place before the first
+//    instruction of the command and the pid we track is the command's. The cost is one
+//    extra exec, paid only when limits are set.
+//  - A poll() loop reads output into an OutputTail and waits on a pidfd (waitpid polling
+//    every 10 ms on kernels without pidfd_open), the CancelToken and the deadline.
+//  - Timeout or cancel: SIGTERM to the group, SIGKILL to the group after kill_grace.
+//  - When the command exits, any member of its group still alive is SIGKILLed and reported
+//    (descendants_killed); output still in flight is drained for at most drain_after_exit.
+//  - The command is reaped with waitpid(pid), and orphans of its group with
+//    waitpid(-pgid), never waitpid(-1), so concurrent runs never steal each other's exit
+//    status. Orphans are reparented to init, which must reap them, unless the worker calls
+//    BecomeChildSubreaper(); then they are reparented to the worker and Run() reaps the
+//    ones still in the group before returning (within drain_after_exit).
+//
+// Limits of process-group tracking: a descendant that calls setsid() or setpgid() leaves
+// the group and survives. Closing that hole needs a cgroup (cgroup.kill) or a PID namespace
+// (BubblewrapExecutor has one); see docs/execution.md for why this host has no usable cgroup.
+//
+// Requirements on the host process: nothing else may reap children it did not spawn
+// (waitpid(-1), SIGCHLD set to SIG_IGN), and nothing may call setenv() while runs start
+// (the environment is copied at spawn).
+//
+// Thread-safe: Run() may be called concurrently; it keeps no state between runs. `clock`
+// (timestamps and deadlines; must be a real clock, processes run in real time) must
+// outlive the executor.
+class ProcessExecutor final : public Executor {
+ public:
+  explicit ProcessExecutor(const Clock& clock, ProcessExecutorOptions options = {});
+
+  RunOutcome Run(const RunSpec& spec, CancelToken& cancel) override;
+
+  // Makes this process a child subreaper (prctl PR_SET_CHILD_SUBREAPER): orphans of the
+  // commands are reparented to it instead of to init. Call once, at start-up, when init
+  // does not reap promptly (a container without --init; this CI machine's init reaps
+  // lazily). Process-wide, and has a cost: an orphan that left its process group (setsid,
+  // and bwrap's in-sandbox init) is then a child of the worker that no run reaps, and stays
+  // a zombie until the worker exits.
+  [[nodiscard]] static Status BecomeChildSubreaper();
+
+  // The argv actually executed for `spec`: spec.argv, wrapped in prlimit(1) if limits are
+  // set. Exposed for tests and for logging.
+  std::vector<std::string> EffectiveArgv(const RunSpec& spec) const;
+
+ private:
+  const Clock& clock_;
+  const ProcessExecutorOptions options_;
+};
+
+}  // namespace krond::exec

@@ -1,0 +1,122 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace krond::exec {
+
+// Resource limits applied to the command (and inherited by everything it starts). Each is
+// unset by default, meaning "inherit the worker's limit". See docs/execution.md for why
+// they are applied through prlimit(1) and why RLIMIT_NPROC does nothing for root.
+struct ResourceLimits {
+  // RLIMIT_CPU in seconds of CPU time. The soft limit sends SIGXCPU; the hard limit is one
+  // second later and sends SIGKILL, for commands that ignore SIGXCPU. Requires: > 0.
+  std::optional<std::uint64_t> cpu_seconds;
+  // RLIMIT_AS: virtual address space in bytes; allocations beyond it fail (ENOMEM).
+  // Requires: > 0. Note it limits address space, not resident memory.
+  std::optional<std::uint64_t> address_space_bytes;
+  // RLIMIT_NOFILE: one more than the highest file descriptor number. Requires: > 0.
+  std::optional<std::uint64_t> open_files;
+  // RLIMIT_NPROC: processes of the command's real uid, counted across the whole host.
+  // Ignored by the kernel for root and CAP_SYS_RESOURCE. Requires: > 0.
+  std::optional<std::uint64_t> processes;
+  // RLIMIT_FSIZE: largest file the command may write, in bytes; beyond it SIGXFSZ.
+  std::optional<std::uint64_t> file_size_bytes;
+
+  bool Empty() const {
+    return !cpu_seconds && !address_space_bytes && !open_files && !processes && !file_size_bytes;
+  }
+};
+
+// Per-run sandbox policy. Honoured by BubblewrapExecutor; ProcessExecutor runs without a
+// sandbox and ignores it (the worker picks the executor, so a job that requires a sandbox
+// must be routed to one).
+struct SandboxSpec {
+  // Keep the host's network namespace. Default: false (the sandbox has only a loopback
+  // interface that is down).
+  bool allow_network = false;
+};
+
+// What to run. A plain struct: set the fields you need, then Validate(). (GCC 12 warns
+// about designated initializers that omit fields, so prefer assignments.)
+struct RunSpec {
+  // The program and its arguments; argv[0] is a path or a name looked up in the worker's
+  // PATH. The worker passes {"/bin/sh", "-c", command}. Requires: non-empty, argv[0]
+  // non-empty, no element containing NUL.
+  std::vector<std::string> argv;
+  // Variables added to (or replacing those in) the environment, e.g. KROND_RUN_ID,
+  // KROND_JOB, KROND_ATTEMPT; the caller supplies them. Default: none.
+  // Requires: names non-empty and without '='.
+  std::vector<std::pair<std::string, std::string>> env;
+  // Start from the worker's environment. Default: true. When false, the command sees only
+  // `env`.
+  bool inherit_env = true;
+  // Working directory. Default: empty = the worker's. A missing directory is kSpawnFailed.
+  std::string cwd;
+  // Wall-clock budget measured on the monotonic clock from spawn. Default: 0 = none.
+  // Requires: >= 0.
+  std::chrono::milliseconds timeout{0};
+  // After a timeout or a cancel the process group gets SIGTERM, then SIGKILL once this has
+  // passed. Default: 5 s. Requires: >= 0 (0 = SIGKILL at once after SIGTERM).
+  std::chrono::milliseconds kill_grace{std::chrono::seconds(5)};
+  // Bytes of merged stdout+stderr to keep (the end of the stream). Default: 16 KiB.
+  // Requires: <= 64 MiB.
+  std::size_t output_tail_bytes = 16 * 1024;
+  ResourceLimits limits;
+  SandboxSpec sandbox;
+
+  [[nodiscard]] Status Validate() const;
+};
+
+enum class OutcomeKind {
+  kSucceeded,       // Exited with status 0.
+  kFailed,          // Exited with a non-zero status (exit_code).
+  kTimedOut,        // The timeout expired and we killed the group (whatever it then did).
+  kKilledBySignal,  // Died of a signal we did not send (signal), e.g. SIGSEGV, SIGXCPU.
+  kSpawnFailed,     // Could not be started: bad spec, missing binary or cwd, no pipes...
+  kCancelled,       // The CancelToken fired and we killed the group.
+};
+
+std::string_view ToString(OutcomeKind kind);
+
+// What happened to one run. Every field is meaningful for every kind unless noted.
+struct RunOutcome {
+  OutcomeKind kind = OutcomeKind::kSpawnFailed;
+  // Exit status, or 128 + signal number if the process died of a signal (shell
+  // convention); -1 when it never ran (kSpawnFailed, or kCancelled before spawn).
+  int exit_code = -1;
+  // The signal that ended the process, 0 if it exited.
+  int signal = 0;
+  // kSpawnFailed: why, e.g. "/no/such/bin: No such file or directory". Empty otherwise.
+  std::string error;
+  // Process id of the command, which is also its process group id; 0 if never spawned.
+  pid_t pid = 0;
+  // When Run started and finished (monotonic, for durations), and the wall time at start.
+  MonoTime started{};
+  MonoTime finished{};
+  SystemTime wall_started{};
+  // The last RunSpec::output_tail_bytes of merged stdout+stderr. May hold any bytes,
+  // including NUL and broken UTF-8: the caller sanitizes before publishing.
+  std::string output_tail;
+  std::uint64_t output_bytes_total = 0;
+  std::uint64_t output_bytes_dropped = 0;
+  // Members of the command's process group were still alive after the command exited
+  // (daemons, forgotten background jobs) and were SIGKILLed.
+  bool descendants_killed = false;
+
+  std::chrono::milliseconds Duration() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(finished - started);
+  }
+};
+
+}  // namespace krond::exec
