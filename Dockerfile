@@ -1,0 +1,44 @@
+# krond in a container: `docker build -t krond .` then `docker run --rm krond --help`.
+# docker-compose.yml runs the whole demo stack (Kafka, topics, scheduler, workers) from it.
+#
+# Stage 1 builds on debian:bookworm with the C++ packages of scripts/setup-deps (the compiler
+# toolchain and the -dev libraries; not the test, JVM and monitoring tools, which the image
+# does not need). Stage 2 is bookworm-slim with only the shared libraries krond links and the
+# tools its worker uses.
+
+FROM debian:bookworm AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build pkg-config git ca-certificates \
+      librdkafka-dev nlohmann-json3-dev libyaml-cpp-dev libhowardhinnant-date-dev tzdata \
+      libcli11-dev libspdlog-dev libfmt-dev libexpected-dev uuid-dev libcpp-httplib-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Only what the build reads, so edits elsewhere (docs, tests, deploy) keep the cache.
+COPY CMakeLists.txt ./
+COPY cmake/ cmake/
+COPY src/ src/
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DBUILD_TESTING=OFF -DKROND_BENCH=OFF -DKROND_FUZZ=OFF -DKROND_WERROR=OFF \
+ && cmake --build /build --target krond \
+ && strip /build/krond \
+ && /build/krond --version
+
+FROM debian:bookworm-slim
+# Runtime libraries of krond (librdkafka, yaml-cpp, date-tz, spdlog, fmt, uuid, cpp-httplib),
+# time zone data for job timezones, CA certificates for TLS brokers, bubblewrap for
+# `worker --sandbox bubblewrap` (needs user namespaces in the container).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      librdkafka1 libyaml-cpp0.7 libdate-tz3 libspdlog1.10 libfmt9 libuuid1 libcpp-httplib0.11 \
+      tzdata ca-certificates bubblewrap \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/krond \
+      --shell /usr/sbin/nologin krond
+COPY --from=build /build/krond /usr/local/bin/krond
+USER krond
+WORKDIR /var/lib/krond
+# /metrics, /healthz, /readyz when started with --metrics-addr 0.0.0.0:9100.
+EXPOSE 9100
+ENTRYPOINT ["krond"]
+CMD ["--help"]
