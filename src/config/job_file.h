@@ -27,7 +27,20 @@ struct RetryPolicy {
   std::vector<std::string> retry_on = {"failed", "timed_out"};
 };
 
+// What happens when a run is due while an earlier run of the same job is still going.
 enum class ConcurrencyPolicy { kAllow, kForbid, kReplace };
+
+// Which fires missed while no scheduler was running (downtime, failover) are run late.
+// Kubernetes CronJob semantics: see docs/jobfile.md.
+enum class CatchUpPolicy { kNone, kLast, kAll };
+
+// How the worker isolates the command (docs/jobfile.md).
+enum class SandboxMode { kNone, kBubblewrap };
+
+// The spelling used in the job file, e.g. "forbid", "last", "bubblewrap".
+std::string_view ToString(ConcurrencyPolicy policy);
+std::string_view ToString(CatchUpPolicy policy);
+std::string_view ToString(SandboxMode mode);
 
 // One job of the job file. Every field is validated by LoadJobFile.
 struct Job {
@@ -46,13 +59,28 @@ struct Job {
   RetryPolicy retry;
   // Overlapping runs of the same job. Default: allow.
   ConcurrencyPolicy concurrency = ConcurrencyPolicy::kAllow;
+  // Fires missed while no scheduler ran: none (skip them), last (run the latest one once) or
+  // all (run each, oldest first). Default: last.
+  CatchUpPolicy catch_up = CatchUpPolicy::kLast;
+  // A fire that cannot start within this long of its scheduled time is skipped (counted as
+  // missed), whether it was missed during downtime or delayed. Default: unset (no limit).
+  // Requires: positive.
+  std::optional<std::chrono::milliseconds> starting_deadline;
+  // Default: none (the command runs as the worker's user with its full view of the host).
+  SandboxMode sandbox = SandboxMode::kNone;
+  // Whether a sandboxed command may use the network. Default: false.
+  // Requires: sandbox == kBubblewrap when true (unsandboxed commands always have it).
+  bool network = false;
   // Where it was defined, for messages: line of the `- name:` entry (1-based).
   int line = 0;
 };
 
 struct JobFile {
+  // As given to LoadJobFile/ParseJobFile.
   std::string path;
+  // Non-empty, unique, in file order. Requires: [a-z0-9._-], 1..100 chars (topic names).
   std::vector<std::string> clusters;
+  // In file order; names are unique.
   std::vector<Job> jobs;
 };
 
@@ -62,14 +90,14 @@ struct Problem {
   int line = 0;
   int column = 0;
   std::string message;
-  // "file:line:column: message"
+  // "file:line:column: message", or "file: message" when line is 0 (unreadable file).
   std::string ToString() const;
 };
 
-// Parses and validates YAML text. Reports EVERY problem found (not just the first).
-// `path` is used in messages only.
+// Parses and validates YAML text. Reports EVERY problem found (not just the first), sorted by
+// position. `path` is used in messages only. Never throws; safe on arbitrary bytes.
 [[nodiscard]] tl::expected<JobFile, std::vector<Problem>> ParseJobFile(std::string_view text,
-                                                                     std::string_view path);
+                                                                       std::string_view path);
 
 // Reads `path` and parses it; a missing/unreadable file is one Problem at line 0.
 [[nodiscard]] tl::expected<JobFile, std::vector<Problem>> LoadJobFile(const std::string& path);

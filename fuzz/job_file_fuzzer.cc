@@ -1,0 +1,28 @@
+// libFuzzer target for the job file parser: arbitrary bytes must produce either a JobFile or
+// a non-empty list of positioned problems, never a crash, hang or escaped exception.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "config/job_file.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto file = krond::config::ParseJobFile(text, "fuzz.yaml");
+  if (file) {
+    // Whatever was accepted must hold the invariants the scheduler relies on.
+    if (file->clusters.empty()) std::abort();
+    for (const krond::config::Job& job : file->jobs) {
+      if (job.name.empty() || job.command.empty() || job.line < 1) std::abort();
+      if (job.retry.max_backoff < job.retry.backoff) std::abort();
+    }
+  } else {
+    if (file.error().empty()) std::abort();
+    for (const krond::config::Problem& problem : file.error()) {
+      if (problem.line < 1 || problem.column < 1 || problem.message.empty()) std::abort();
+      (void)problem.ToString();
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,811 @@
+#include "config/job_file.h"
+
+#include <date/tz.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <sstream>
+#include <tuple>
+#include <utility>
+
+#include "common/duration.h"
+#include "common/time_format.h"
+
+namespace krond::config {
+namespace {
+
+using std::chrono::milliseconds;
+
+// A job file is usually a few kilobytes, but one scheduler is sized for a million jobs
+// (docs/benchmarks.md, "One million schedules"), which is about 80 MB of YAML. The cap
+// still bounds the parser's work on hostile input.
+constexpr size_t kMaxFileBytes = 256 * 1024 * 1024;
+constexpr size_t kMaxNameLength = 100;
+constexpr int kMaxEditDistance = 2;
+
+constexpr std::string_view kTopLevelKeys[] = {"clusters", "defaults", "jobs"};
+// Keys a job may inherit from `defaults:`; a job has these plus name, schedule, cluster and
+// command.
+constexpr std::string_view kDefaultsKeys[] = {"timezone",    "timeout",  "retry",
+                                              "concurrency", "catch_up", "starting_deadline",
+                                              "sandbox",     "network"};
+constexpr std::string_view kJobKeys[] = {"name",     "schedule",          "timezone", "cluster",
+                                         "command",  "timeout",           "retry",    "concurrency",
+                                         "catch_up", "starting_deadline", "sandbox",  "network"};
+constexpr std::string_view kRequiredJobKeys[] = {"name", "schedule", "cluster", "command"};
+constexpr std::string_view kRetryKeys[] = {"max_attempts", "backoff", "max_backoff",
+                                           "multiplier",   "jitter",  "retry_on"};
+constexpr std::string_view kRetryOutcomes[] = {"failed", "timed_out"};
+
+template <class E>
+struct EnumName {
+  std::string_view name;
+  E value;
+};
+constexpr EnumName<ConcurrencyPolicy> kConcurrencyNames[] = {
+    {"allow", ConcurrencyPolicy::kAllow},
+    {"forbid", ConcurrencyPolicy::kForbid},
+    {"replace", ConcurrencyPolicy::kReplace}};
+constexpr EnumName<CatchUpPolicy> kCatchUpNames[] = {
+    {"none", CatchUpPolicy::kNone}, {"last", CatchUpPolicy::kLast}, {"all", CatchUpPolicy::kAll}};
+constexpr EnumName<SandboxMode> kSandboxNames[] = {{"none", SandboxMode::kNone},
+                                                   {"bubblewrap", SandboxMode::kBubblewrap}};
+
+template <class E, size_t N>
+std::string_view NameOf(const EnumName<E> (&names)[N], E value) {
+  for (const auto& n : names) {
+    if (n.value == value) return n.name;
+  }
+  return "?";
+}
+
+// Levenshtein distance, small strings only (keys, enum values, cluster and zone names).
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// `; did you mean "x"?` for the closest candidate within kMaxEditDistance, else "".
+template <class Range>
+std::string Suggestion(std::string_view word, const Range& candidates) {
+  // Long inputs cannot be within 2 edits of a short name; skipping them keeps the cost flat.
+  if (word.size() > 200) return "";
+  std::string_view best;
+  size_t best_distance = kMaxEditDistance + 1;
+  for (const auto& candidate : candidates) {
+    const std::string_view c(candidate);
+    // The distance is at least the difference in length: skips most of the ~600 zone names.
+    const size_t length_gap =
+        c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
+    if (length_gap >= best_distance) continue;
+    const size_t d = EditDistance(word, c);
+    if (d < best_distance) {
+      best = c;
+      best_distance = d;
+    }
+  }
+  if (best_distance > static_cast<size_t>(kMaxEditDistance)) return "";
+  return "; did you mean \"" + std::string(best) + "\"?";
+}
+
+template <class Range>
+std::string JoinNames(const Range& names) {
+  std::string out;
+  for (const auto& name : names) {
+    if (!out.empty()) out += ", ";
+    out += std::string_view(name);
+  }
+  return out;
+}
+
+// Bounds what one message echoes back, so a 1 MB scalar does not become a 1 MB line.
+std::string Quote(std::string_view text) {
+  constexpr size_t kMaxQuoted = 80;
+  if (text.size() > kMaxQuoted) return "\"" + std::string(text.substr(0, kMaxQuoted)) + "...\"";
+  return "\"" + std::string(text) + "\"";
+}
+
+// "1", "0.5": range bounds in messages.
+std::string FormatNumber(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", value);
+  return buffer;
+}
+
+// "line 4", or "line 4, column 12" when the duplicate is on the same line (flow style).
+std::string FirstAt(const YAML::Mark& first, const YAML::Mark& duplicate) {
+  std::string out = "line " + std::to_string(first.line + 1);
+  if (first.line == duplicate.line) out += ", column " + std::to_string(first.column + 1);
+  return out;
+}
+
+bool IsValidName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxNameLength) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+  });
+}
+
+std::string_view KindOf(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    default:
+      return "nothing";
+  }
+}
+
+// One `key: value` of a mapping.
+struct Entry {
+  std::string key;
+  YAML::Node key_node;
+  YAML::Node value;
+};
+
+// Entries of one mapping in file order, keys unique.
+class Mapping {
+ public:
+  void Add(Entry entry) { entries_.push_back(std::move(entry)); }
+  const Entry* Find(std::string_view key) const {
+    for (const Entry& e : entries_) {
+      if (e.key == key) return &e;
+    }
+    return nullptr;
+  }
+  const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+// The fields a job may inherit from `defaults:`, starting at the defaults documented in Job
+// (the MinimalJobGetsDocumentedDefaults test keeps the two in step).
+struct Settings {
+  std::string timezone = "UTC";
+  // Null when `timezone` did not resolve (already reported).
+  const date::time_zone* zone = nullptr;
+  milliseconds timeout{3'600'000};
+  RetryPolicy retry;
+  ConcurrencyPolicy concurrency = ConcurrencyPolicy::kAllow;
+  CatchUpPolicy catch_up = CatchUpPolicy::kLast;
+  std::optional<milliseconds> starting_deadline;
+  SandboxMode sandbox = SandboxMode::kNone;
+  bool network = false;
+};
+
+// Records where a document starts and whether it holds any node; used to look past the first
+// document without building it.
+class DocumentProbe : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { start_ = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { has_nodes_ = true; }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    has_nodes_ = true;
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    has_nodes_ = true;
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    has_nodes_ = true;
+  }
+  void OnMapEnd() override {}
+
+  const YAML::Mark& start() const { return start_; }
+  bool has_nodes() const { return has_nodes_; }
+
+ private:
+  YAML::Mark start_ = YAML::Mark::null_mark();
+  bool has_nodes_ = false;
+};
+
+class Parser {
+ public:
+  explicit Parser(std::string_view path) : path_(path) {}
+
+  std::optional<JobFile> Parse(std::string_view text);
+  std::vector<Problem> TakeProblems() {
+    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
+      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+    });
+    return std::move(problems_);
+  }
+
+ private:
+  void Report(const YAML::Mark& mark, std::string message) {
+    // yaml-cpp marks are 0-based; a null mark (-1) means "no position", shown as 1:1.
+    Problem p;
+    p.file = path_;
+    p.line = mark.is_null() ? 1 : mark.line + 1;
+    p.column = mark.is_null() ? 1 : mark.column + 1;
+    p.message = std::move(message);
+    problems_.push_back(std::move(p));
+  }
+
+  // Where to point for a problem with an entry's value. yaml-cpp gives an empty value the
+  // position of whatever token follows it, often on the next line, so those point at the key.
+  static YAML::Mark ValueMark(const Entry& e) {
+    if (e.value.IsNull() || e.value.Mark().is_null()) return e.key_node.Mark();
+    return e.value.Mark();
+  }
+
+  // Reports anything after the first document. Throws YAML::Exception on a syntax error there.
+  void CheckSingleDocument(std::string_view text);
+
+  static int Line(const YAML::Node& node) {
+    return node.Mark().is_null() ? 1 : node.Mark().line + 1;
+  }
+
+  // Reads a mapping, reporting non-string keys, duplicate keys (yaml-cpp keeps them
+  // silently) and keys not in `known`. `what` names the mapping in messages.
+  std::optional<Mapping> ReadMapping(const YAML::Node& node, const YAML::Mark& mark,
+                                     std::string_view what,
+                                     std::span<const std::string_view> known);
+
+  std::optional<std::string> ReadString(const Entry& e, std::string_view field);
+  std::optional<milliseconds> ReadDuration(const Entry& e, std::string_view field);
+  std::optional<double> ReadNumber(const Entry& e, std::string_view field, double min, double max);
+  std::optional<int> ReadInt(const Entry& e, std::string_view field, int min, int max);
+  std::optional<bool> ReadBool(const Entry& e, std::string_view field);
+  template <class E, size_t N>
+  std::optional<E> ReadEnum(const Entry& e, std::string_view field, const EnumName<E> (&names)[N]);
+
+  std::vector<std::string> ReadClusters(const Entry& e);
+  // Applies the inheritable keys present in `m` on top of `settings`.
+  void ReadSettings(const Mapping& m, Settings& settings);
+  void ReadRetry(const Entry& e, RetryPolicy& retry);
+  const date::time_zone* ReadZone(const Entry& e);
+  std::optional<Job> ReadJob(const YAML::Node& node, const Settings& defaults,
+                             const std::set<std::string, std::less<>>& clusters);
+
+  std::string path_;
+  std::vector<Problem> problems_;
+  // Job name -> line of its first definition.
+  std::map<std::string, int, std::less<>> job_lines_;
+};
+
+std::optional<Mapping> Parser::ReadMapping(const YAML::Node& node, const YAML::Mark& mark,
+                                           std::string_view what,
+                                           std::span<const std::string_view> known) {
+  if (!node.IsMap()) {
+    Report(mark, std::string(what) + ": expected a mapping, got " + std::string(KindOf(node)));
+    return std::nullopt;
+  }
+  Mapping mapping;
+  std::map<std::string, YAML::Mark, std::less<>> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const YAML::Node key = it->first;
+    if (!key.IsScalar()) {
+      Report(key.Mark(),
+             std::string(what) + ": keys must be plain strings, got " + std::string(KindOf(key)));
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::string suggestion = Suggestion(name, known);
+      if (suggestion.empty()) suggestion = " (known keys: " + JoinNames(known) + ")";
+      Report(key.Mark(), "unknown key " + Quote(name) + " in " + std::string(what) + suggestion);
+      continue;
+    }
+    auto [first, inserted] = seen.emplace(name, key.Mark());
+    if (!inserted) {
+      Report(key.Mark(), "duplicate key " + Quote(name) + " (first at " +
+                             FirstAt(first->second, key.Mark()) + ")");
+      continue;
+    }
+    mapping.Add(Entry{name, key, it->second});
+  }
+  return mapping;
+}
+
+std::optional<std::string> Parser::ReadString(const Entry& e, std::string_view field) {
+  if (!e.value.IsScalar()) {
+    Report(ValueMark(e),
+           std::string(field) + ": expected a string, got " + std::string(KindOf(e.value)));
+    return std::nullopt;
+  }
+  return e.value.Scalar();
+}
+
+std::optional<milliseconds> Parser::ReadDuration(const Entry& e, std::string_view field) {
+  if (!e.value.IsScalar()) {
+    Report(ValueMark(e), std::string(field) + ": expected a duration such as 30s or 1h30m, got " +
+                             std::string(KindOf(e.value)));
+    return std::nullopt;
+  }
+  Result<milliseconds> d = ParseDuration(e.value.Scalar());
+  if (!d) {
+    Report(ValueMark(e), std::string(field) + ": " + d.error().message);
+    return std::nullopt;
+  }
+  return *d;
+}
+
+std::optional<double> Parser::ReadNumber(const Entry& e, std::string_view field, double min,
+                                         double max) {
+  const std::string range = " (allowed " + FormatNumber(min) + ".." + FormatNumber(max) + ")";
+  if (!e.value.IsScalar()) {
+    Report(ValueMark(e), std::string(field) + ": expected a number" + range + ", got " +
+                             std::string(KindOf(e.value)));
+    return std::nullopt;
+  }
+  const std::string& text = e.value.Scalar();
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    Report(ValueMark(e),
+           std::string(field) + ": expected a number" + range + ", got " + Quote(text));
+    return std::nullopt;
+  }
+  if (value < min || value > max) {
+    Report(ValueMark(e), std::string(field) + ": " + text + " is out of range" + range);
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<int> Parser::ReadInt(const Entry& e, std::string_view field, int min, int max) {
+  const std::string range = " (allowed " + std::to_string(min) + ".." + std::to_string(max) + ")";
+  if (!e.value.IsScalar()) {
+    Report(ValueMark(e), std::string(field) + ": expected an integer" + range + ", got " +
+                             std::string(KindOf(e.value)));
+    return std::nullopt;
+  }
+  const std::string& text = e.value.Scalar();
+  long long value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec == std::errc::result_out_of_range) {
+    Report(ValueMark(e), std::string(field) + ": " + Quote(text) + " is out of range" + range);
+    return std::nullopt;
+  }
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    Report(ValueMark(e),
+           std::string(field) + ": expected an integer" + range + ", got " + Quote(text));
+    return std::nullopt;
+  }
+  if (value < min || value > max) {
+    Report(ValueMark(e), std::string(field) + ": " + text + " is out of range" + range);
+    return std::nullopt;
+  }
+  return static_cast<int>(value);
+}
+
+std::optional<bool> Parser::ReadBool(const Entry& e, std::string_view field) {
+  // Only the YAML 1.2 spellings: yes/no/on/off are YAML 1.1 traps (the Norway problem).
+  if (e.value.IsScalar()) {
+    const std::string& text = e.value.Scalar();
+    if (text == "true") return true;
+    if (text == "false") return false;
+  }
+  Report(ValueMark(e),
+         std::string(field) + ": expected true or false, got " +
+             (e.value.IsScalar() ? Quote(e.value.Scalar()) : std::string(KindOf(e.value))));
+  return std::nullopt;
+}
+
+template <class E, size_t N>
+std::optional<E> Parser::ReadEnum(const Entry& e, std::string_view field,
+                                  const EnumName<E> (&names)[N]) {
+  std::vector<std::string_view> spellings;
+  for (const auto& n : names) spellings.push_back(n.name);
+  if (!e.value.IsScalar()) {
+    Report(ValueMark(e), std::string(field) + ": expected one of " + JoinNames(spellings) +
+                             ", got " + std::string(KindOf(e.value)));
+    return std::nullopt;
+  }
+  const std::string& text = e.value.Scalar();
+  for (const auto& n : names) {
+    if (n.name == text) return n.value;
+  }
+  Report(ValueMark(e), std::string(field) + ": " + Quote(text) + " is not one of " +
+                           JoinNames(spellings) + Suggestion(text, spellings));
+  return std::nullopt;
+}
+
+std::vector<std::string> Parser::ReadClusters(const Entry& e) {
+  std::vector<std::string> clusters;
+  if (!e.value.IsSequence()) {
+    Report(ValueMark(e),
+           "clusters: expected a list of cluster names, got " + std::string(KindOf(e.value)));
+    return clusters;
+  }
+  if (e.value.size() == 0) {
+    Report(ValueMark(e), "clusters: must list at least one cluster");
+    return clusters;
+  }
+  std::map<std::string, YAML::Mark, std::less<>> marks;
+  for (const YAML::Node& item : e.value) {
+    if (!item.IsScalar()) {
+      Report(item.Mark(), "clusters: expected a cluster name, got " + std::string(KindOf(item)));
+      continue;
+    }
+    const std::string& name = item.Scalar();
+    if (!IsValidName(name)) {
+      Report(item.Mark(), "clusters: " + Quote(name) +
+                              " is not a valid cluster name (use 1..100 characters from a-z, "
+                              "0-9, '.', '_', '-'; it becomes part of Kafka topic names)");
+      continue;
+    }
+    auto [first, inserted] = marks.emplace(name, item.Mark());
+    if (!inserted) {
+      Report(item.Mark(), "clusters: duplicate cluster " + Quote(name) + " (first at " +
+                              FirstAt(first->second, item.Mark()) + ")");
+      continue;
+    }
+    clusters.push_back(name);
+  }
+  return clusters;
+}
+
+const date::time_zone* Parser::ReadZone(const Entry& e) {
+  std::optional<std::string> name = ReadString(e, "timezone");
+  if (!name) return nullptr;
+  Result<const date::time_zone*> zone = LocateZone(*name);
+  if (zone) return *zone;
+  std::string suggestion;
+  try {
+    std::vector<std::string_view> names;
+    const date::tzdb& db = date::get_tzdb();
+    for (const date::time_zone& z : db.zones) names.push_back(z.name());
+    suggestion = Suggestion(*name, names);
+  } catch (const std::exception&) {
+    // No tzdata to suggest from: the message without a suggestion is still right.
+  }
+  Report(ValueMark(e), "timezone: " + zone.error().message + suggestion);
+  return nullptr;
+}
+
+void Parser::ReadRetry(const Entry& e, RetryPolicy& retry) {
+  std::optional<Mapping> m = ReadMapping(e.value, ValueMark(e), "retry", kRetryKeys);
+  if (!m) return;
+  if (const Entry* f = m->Find("max_attempts")) {
+    if (auto v = ReadInt(*f, "retry.max_attempts", 1, 100)) retry.max_attempts = *v;
+  }
+  bool delays_valid = true;
+  const Entry* backoff = m->Find("backoff");
+  if (backoff != nullptr) {
+    auto v = ReadDuration(*backoff, "retry.backoff");
+    if (v) retry.backoff = *v;
+    delays_valid = delays_valid && v.has_value();
+  }
+  const Entry* max_backoff = m->Find("max_backoff");
+  if (max_backoff != nullptr) {
+    auto v = ReadDuration(*max_backoff, "retry.max_backoff");
+    if (v) retry.max_backoff = *v;
+    delays_valid = delays_valid && v.has_value();
+  }
+  // Checked only where one of the two is written: an inherited pair was checked in defaults.
+  if (delays_valid && (backoff != nullptr || max_backoff != nullptr) &&
+      retry.max_backoff < retry.backoff) {
+    Report(ValueMark(max_backoff != nullptr ? *max_backoff : *backoff),
+           "retry.max_backoff " + FormatDuration(retry.max_backoff) +
+               " is less than retry.backoff " + FormatDuration(retry.backoff));
+  }
+  if (const Entry* f = m->Find("multiplier")) {
+    if (auto v = ReadNumber(*f, "retry.multiplier", 1, 10)) retry.multiplier = *v;
+  }
+  if (const Entry* f = m->Find("jitter")) {
+    if (auto v = ReadNumber(*f, "retry.jitter", 0, 1)) retry.jitter = *v;
+  }
+  if (const Entry* f = m->Find("retry_on")) {
+    if (!f->value.IsSequence()) {
+      Report(ValueMark(*f), "retry.retry_on: expected a list of " + JoinNames(kRetryOutcomes) +
+                                ", got " + std::string(KindOf(f->value)));
+      return;
+    }
+    std::vector<std::string> outcomes;
+    for (const YAML::Node& item : f->value) {
+      if (!item.IsScalar()) {
+        Report(item.Mark(), "retry.retry_on: expected one of " + JoinNames(kRetryOutcomes) +
+                                ", got " + std::string(KindOf(item)));
+        continue;
+      }
+      const std::string& outcome = item.Scalar();
+      if (std::find(std::begin(kRetryOutcomes), std::end(kRetryOutcomes), outcome) ==
+          std::end(kRetryOutcomes)) {
+        Report(item.Mark(), "retry.retry_on: " + Quote(outcome) + " is not one of " +
+                                JoinNames(kRetryOutcomes) + Suggestion(outcome, kRetryOutcomes));
+        continue;
+      }
+      if (std::find(outcomes.begin(), outcomes.end(), outcome) != outcomes.end()) {
+        Report(item.Mark(), "retry.retry_on: " + Quote(outcome) + " is listed twice");
+        continue;
+      }
+      outcomes.push_back(outcome);
+    }
+    retry.retry_on = std::move(outcomes);
+  }
+}
+
+void Parser::ReadSettings(const Mapping& m, Settings& settings) {
+  if (const Entry* e = m.Find("timezone")) {
+    settings.zone = ReadZone(*e);
+    if (e->value.IsScalar()) settings.timezone = e->value.Scalar();
+  }
+  if (const Entry* e = m.Find("timeout")) {
+    if (auto v = ReadDuration(*e, "timeout")) settings.timeout = *v;
+  }
+  if (const Entry* e = m.Find("retry")) ReadRetry(*e, settings.retry);
+  if (const Entry* e = m.Find("concurrency")) {
+    if (auto v = ReadEnum(*e, "concurrency", kConcurrencyNames)) settings.concurrency = *v;
+  }
+  if (const Entry* e = m.Find("catch_up")) {
+    if (auto v = ReadEnum(*e, "catch_up", kCatchUpNames)) settings.catch_up = *v;
+  }
+  if (const Entry* e = m.Find("starting_deadline")) {
+    if (auto v = ReadDuration(*e, "starting_deadline")) settings.starting_deadline = *v;
+  }
+  if (const Entry* e = m.Find("sandbox")) {
+    if (auto v = ReadEnum(*e, "sandbox", kSandboxNames)) settings.sandbox = *v;
+  }
+  if (const Entry* e = m.Find("network")) {
+    if (auto v = ReadBool(*e, "network")) {
+      settings.network = *v;
+      // Unsandboxed commands always have the network; asking for it there is a misunderstanding
+      // worth pointing out.
+      if (*v && settings.sandbox == SandboxMode::kNone) {
+        Report(ValueMark(*e),
+               "network: true has no effect without sandbox: bubblewrap "
+               "(unsandboxed commands always have the network)");
+      }
+    }
+  }
+}
+
+std::optional<Job> Parser::ReadJob(const YAML::Node& node, const Settings& defaults,
+                                   const std::set<std::string, std::less<>>& clusters) {
+  const size_t problems_before = problems_.size();
+  std::optional<Mapping> m = ReadMapping(node, node.Mark(), "job", kJobKeys);
+  if (!m) return std::nullopt;
+
+  std::optional<std::string> name;
+  if (const Entry* e = m->Find("name")) {
+    name = ReadString(*e, "name");
+    if (name && !IsValidName(*name)) {
+      Report(ValueMark(*e), "name: " + Quote(*name) +
+                                " is not a valid job name (use 1..100 characters from a-z, 0-9, "
+                                "'.', '_', '-')");
+      name.reset();
+    } else if (name) {
+      auto [first, inserted] = job_lines_.emplace(*name, Line(node));
+      if (!inserted) {
+        Report(ValueMark(*e), "name: duplicate job name " + Quote(*name) +
+                                  " (first defined at line " + std::to_string(first->second) + ")");
+      }
+    }
+  }
+  for (std::string_view key : kRequiredJobKeys) {
+    if (m->Find(key) == nullptr) {
+      Report(node.Mark(), (name ? "job " + Quote(*name) : std::string("job")) +
+                              " is missing required key " + Quote(key));
+    }
+  }
+
+  Settings settings = defaults;
+  ReadSettings(*m, settings);
+  if (settings.sandbox == SandboxMode::kNone) settings.network = false;
+
+  std::optional<std::string> cluster;
+  if (const Entry* e = m->Find("cluster")) {
+    cluster = ReadString(*e, "cluster");
+    if (cluster && !clusters.contains(*cluster)) {
+      std::string suggestion = Suggestion(*cluster, clusters);
+      // Listing them helps with a few clusters and drowns the message with many.
+      constexpr size_t kMaxListed = 10;
+      if (suggestion.empty() && !clusters.empty() && clusters.size() <= kMaxListed) {
+        suggestion = " (clusters: " + JoinNames(clusters) + ")";
+      }
+      Report(ValueMark(*e), "cluster: unknown cluster " + Quote(*cluster) + suggestion);
+    }
+  }
+
+  std::optional<std::string> command;
+  if (const Entry* e = m->Find("command")) {
+    command = ReadString(*e, "command");
+    if (command && command->find_first_not_of(" \t\r\n") == std::string::npos) {
+      Report(ValueMark(*e), "command: must not be empty");
+    }
+  }
+
+  std::optional<cron::Schedule> schedule;
+  if (const Entry* e = m->Find("schedule")) {
+    std::optional<std::string> text = ReadString(*e, "schedule");
+    if (text && text->empty()) {
+      Report(ValueMark(*e), "schedule: must not be empty");
+    } else if (text) {
+      // With a bad zone (already reported) the expression is still checked, in UTC.
+      const date::time_zone* zone = settings.zone;
+      if (zone == nullptr) {
+        if (Result<const date::time_zone*> utc = LocateZone("UTC")) zone = *utc;
+      }
+      if (zone != nullptr) {
+        Result<cron::Schedule> parsed = cron::Schedule::Parse(*text, zone);
+        if (parsed) {
+          schedule = std::move(*parsed);
+        } else {
+          Report(ValueMark(*e), "schedule " + Quote(*text) + ": " + parsed.error().message);
+        }
+      }
+    }
+  }
+
+  if (problems_.size() != problems_before || !name || !schedule || !cluster || !command) {
+    return std::nullopt;
+  }
+  return Job{.name = std::move(*name),
+             .schedule = std::move(*schedule),
+             .timezone = std::move(settings.timezone),
+             .cluster = std::move(*cluster),
+             .command = std::move(*command),
+             .timeout = settings.timeout,
+             .retry = std::move(settings.retry),
+             .concurrency = settings.concurrency,
+             .catch_up = settings.catch_up,
+             .starting_deadline = settings.starting_deadline,
+             .sandbox = settings.sandbox,
+             .network = settings.network,
+             .line = Line(node)};
+}
+
+void Parser::CheckSingleDocument(std::string_view text) {
+  // yaml-cpp 0.7's LoadAll never returns on a stray flow token such as "," (it appends empty
+  // documents forever, jbeder/yaml-cpp#1040, fixed upstream in #1319), and Load silently
+  // ignores whatever follows the first document. So the rest is walked here, one bounded step.
+  std::istringstream stream{std::string(text)};
+  YAML::Parser parser(stream);
+  DocumentProbe first;
+  if (!parser.HandleNextDocument(first)) return;
+  DocumentProbe second;
+  if (!parser.HandleNextDocument(second)) return;
+  const YAML::Mark& mark = second.start();
+  const bool explicit_start = !mark.is_null() && static_cast<size_t>(mark.pos) < text.size() &&
+                              text.substr(static_cast<size_t>(mark.pos)).starts_with("---");
+  if (!explicit_start) {
+    Report(mark, "YAML syntax error: unexpected text after the end of the document");
+  } else if (second.has_nodes()) {
+    Report(mark, "only one YAML document is allowed in a job file");
+  }
+}
+
+std::optional<JobFile> Parser::Parse(std::string_view text) {
+  if (text.size() > kMaxFileBytes) {
+    Report(YAML::Mark::null_mark(), "job file is too large (" + std::to_string(text.size()) +
+                                        " bytes, at most " + std::to_string(kMaxFileBytes) + ")");
+    return std::nullopt;
+  }
+  YAML::Node root;
+  const size_t problems_before = problems_.size();
+  try {
+    root = YAML::Load(std::string(text));
+    CheckSingleDocument(text);
+  } catch (const YAML::DeepRecursion& e) {
+    Report(e.mark, "YAML nesting is too deep");
+    return std::nullopt;
+  } catch (const YAML::Exception& e) {
+    Report(e.mark, "YAML syntax error: " + e.msg);
+    return std::nullopt;
+  }
+  if (problems_.size() != problems_before) return std::nullopt;
+  if (root.IsNull()) {
+    Report(YAML::Mark::null_mark(),
+           "the job file is empty: expected a mapping with keys clusters and jobs");
+    return std::nullopt;
+  }
+  std::optional<Mapping> top = ReadMapping(root, root.Mark(), "job file", kTopLevelKeys);
+  if (!top) return std::nullopt;
+
+  JobFile file;
+  file.path = path_;
+  if (const Entry* e = top->Find("clusters")) {
+    file.clusters = ReadClusters(*e);
+  } else {
+    Report(root.Mark(), "missing required key \"clusters\" (the clusters jobs run on)");
+  }
+
+  Settings defaults;
+  if (Result<const date::time_zone*> utc = LocateZone(defaults.timezone)) defaults.zone = *utc;
+  if (const Entry* e = top->Find("defaults"); e != nullptr && !e->value.IsNull()) {
+    if (std::optional<Mapping> m =
+            ReadMapping(e->value, ValueMark(*e), "defaults", kDefaultsKeys)) {
+      ReadSettings(*m, defaults);
+    }
+  }
+
+  if (const Entry* e = top->Find("jobs"); e != nullptr && !e->value.IsNull()) {
+    if (!e->value.IsSequence()) {
+      Report(ValueMark(*e), "jobs: expected a list of jobs, got " + std::string(KindOf(e->value)));
+    } else {
+      const std::set<std::string, std::less<>> cluster_set(file.clusters.begin(),
+                                                           file.clusters.end());
+      for (const YAML::Node& item : e->value) {
+        if (std::optional<Job> job = ReadJob(item, defaults, cluster_set)) {
+          file.jobs.push_back(std::move(*job));
+        }
+      }
+    }
+  }
+  if (!problems_.empty()) return std::nullopt;
+  return file;
+}
+
+}  // namespace
+
+std::string_view ToString(ConcurrencyPolicy policy) { return NameOf(kConcurrencyNames, policy); }
+std::string_view ToString(CatchUpPolicy policy) { return NameOf(kCatchUpNames, policy); }
+std::string_view ToString(SandboxMode mode) { return NameOf(kSandboxNames, mode); }
+
+std::string Problem::ToString() const {
+  if (line <= 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+tl::expected<JobFile, std::vector<Problem>> ParseJobFile(std::string_view text,
+                                                         std::string_view path) {
+  Parser parser(path);
+  std::optional<JobFile> file;
+  try {
+    file = parser.Parse(text);
+  } catch (const std::exception& e) {
+    // yaml-cpp documents few of its exceptions; none may escape the library.
+    Problem p{std::string(path), 1, 1,
+              std::string("internal error reading the job file: ") + e.what()};
+    std::vector<Problem> problems = parser.TakeProblems();
+    problems.push_back(std::move(p));
+    return tl::unexpected(std::move(problems));
+  }
+  if (!file) return tl::unexpected(parser.TakeProblems());
+  return std::move(*file);
+}
+
+tl::expected<JobFile, std::vector<Problem>> LoadJobFile(const std::string& path) {
+  auto fail = [&path](std::string message) {
+    return tl::unexpected(std::vector<Problem>{Problem{path, 0, 0, std::move(message)}});
+  };
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return fail(std::string("cannot open: ") + std::strerror(errno));
+  std::string text;
+  char buffer[65536];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, f.get())) > 0) {
+    text.append(buffer, n);
+    if (text.size() > kMaxFileBytes) {
+      return fail("job file is too large (more than " + std::to_string(kMaxFileBytes) + " bytes)");
+    }
+  }
+  if (std::ferror(f.get())) return fail(std::string("cannot read: ") + std::strerror(errno));
+  return ParseJobFile(text, path);
+}
+
+}  // namespace krond::config

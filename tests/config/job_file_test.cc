@@ -1,0 +1,742 @@
+#include "config/job_file.h"
+
+#include <date/tz.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace krond::config {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+
+// The problems of `text` as "file:line:col: message" lines; empty when the file is valid.
+std::vector<std::string> Problems(std::string_view text) {
+  auto file = ParseJobFile(text, "jobs.yaml");
+  if (file) return {};
+  std::vector<std::string> out;
+  for (const Problem& p : file.error()) out.push_back(p.ToString());
+  return out;
+}
+
+JobFile MustParse(std::string_view text) {
+  auto file = ParseJobFile(text, "jobs.yaml");
+  if (!file) {
+    std::string all;
+    for (const Problem& p : file.error()) all += p.ToString() + "\n";
+    ADD_FAILURE() << "unexpected problems:\n" << all;
+    return JobFile{};
+  }
+  return std::move(*file);
+}
+
+// A valid file with one job; `extra` lines are appended to the job (indented 4 spaces).
+std::string OneJob(std::string_view extra = "") {
+  return std::string(R"(clusters: [a, b]
+jobs:
+  - name: j
+    schedule: "* * * * *"
+    cluster: a
+    command: echo hi
+)") + std::string(extra);
+}
+
+// ---- Valid files -----------------------------------------------------------------------
+
+TEST(JobFileTest, MinimalJobGetsDocumentedDefaults) {
+  JobFile file = MustParse(OneJob());
+  EXPECT_EQ(file.path, "jobs.yaml");
+  EXPECT_THAT(file.clusters, ElementsAre("a", "b"));
+  ASSERT_THAT(file.jobs, SizeIs(1));
+  const Job& job = file.jobs[0];
+  EXPECT_EQ(job.name, "j");
+  EXPECT_EQ(job.schedule.text(), "* * * * *");
+  EXPECT_EQ(job.timezone, "UTC");
+  EXPECT_EQ(job.cluster, "a");
+  EXPECT_EQ(job.command, "echo hi");
+  EXPECT_EQ(job.timeout, milliseconds(3'600'000));
+  EXPECT_EQ(job.retry.max_attempts, 1);
+  EXPECT_EQ(job.retry.backoff, milliseconds(2000));
+  EXPECT_EQ(job.retry.max_backoff, milliseconds(300'000));
+  EXPECT_EQ(job.retry.multiplier, 2.0);
+  EXPECT_EQ(job.retry.jitter, 0.2);
+  EXPECT_THAT(job.retry.retry_on, ElementsAre("failed", "timed_out"));
+  EXPECT_EQ(job.concurrency, ConcurrencyPolicy::kAllow);
+  EXPECT_EQ(job.catch_up, CatchUpPolicy::kLast);
+  EXPECT_EQ(job.starting_deadline, std::nullopt);
+  EXPECT_EQ(job.sandbox, SandboxMode::kNone);
+  EXPECT_FALSE(job.network);
+  EXPECT_EQ(job.line, 3);
+}
+
+TEST(JobFileTest, EveryFieldIsRead) {
+  JobFile file = MustParse(R"(clusters: [cluster-a, cluster-b]
+jobs:
+  - name: nightly-report.v2_x
+    schedule: "30 2 * * *"
+    timezone: Europe/Dublin
+    cluster: cluster-b
+    command: "echo hello && date"
+    timeout: 1m30s
+    retry: {max_attempts: 5, backoff: 3s, max_backoff: 1m, multiplier: 1.5, jitter: 0,
+            retry_on: [timed_out]}
+    concurrency: forbid
+    catch_up: all
+    starting_deadline: 10m
+    sandbox: bubblewrap
+    network: true
+)");
+  ASSERT_THAT(file.jobs, SizeIs(1));
+  const Job& job = file.jobs[0];
+  EXPECT_EQ(job.name, "nightly-report.v2_x");
+  EXPECT_EQ(job.timezone, "Europe/Dublin");
+  EXPECT_EQ(job.schedule.zone()->name(), "Europe/Dublin");
+  EXPECT_EQ(job.cluster, "cluster-b");
+  EXPECT_EQ(job.command, "echo hello && date");
+  EXPECT_EQ(job.timeout, milliseconds(90'000));
+  EXPECT_EQ(job.retry.max_attempts, 5);
+  EXPECT_EQ(job.retry.backoff, milliseconds(3000));
+  EXPECT_EQ(job.retry.max_backoff, milliseconds(60'000));
+  EXPECT_EQ(job.retry.multiplier, 1.5);
+  EXPECT_EQ(job.retry.jitter, 0.0);
+  EXPECT_THAT(job.retry.retry_on, ElementsAre("timed_out"));
+  EXPECT_EQ(job.concurrency, ConcurrencyPolicy::kForbid);
+  EXPECT_EQ(job.catch_up, CatchUpPolicy::kAll);
+  EXPECT_EQ(job.starting_deadline, milliseconds(600'000));
+  EXPECT_EQ(job.sandbox, SandboxMode::kBubblewrap);
+  EXPECT_TRUE(job.network);
+}
+
+TEST(JobFileTest, JobsKeepFileOrderAndLines) {
+  JobFile file = MustParse(R"(clusters: [a]
+jobs:
+  - name: first
+    schedule: "@every 3s"
+    cluster: a
+    command: "true"
+
+  - {name: second, schedule: "*/5 * * * * *", cluster: a, command: "true"}
+)");
+  ASSERT_THAT(file.jobs, SizeIs(2));
+  EXPECT_EQ(file.jobs[0].name, "first");
+  EXPECT_EQ(file.jobs[0].line, 3);
+  EXPECT_EQ(file.jobs[1].name, "second");
+  EXPECT_EQ(file.jobs[1].line, 8);
+}
+
+TEST(JobFileTest, ZeroJobsIsValid) {
+  EXPECT_THAT(MustParse("clusters: [a]\njobs: []\n").jobs, IsEmpty());
+  EXPECT_THAT(MustParse("clusters: [a]\njobs:\n").jobs, IsEmpty());
+  EXPECT_THAT(MustParse("clusters: [a]\n").jobs, IsEmpty());
+}
+
+TEST(JobFileTest, EnumValuesAndStringsAccepted) {
+  for (auto [text, want] : {std::pair{"allow", ConcurrencyPolicy::kAllow},
+                            {"forbid", ConcurrencyPolicy::kForbid},
+                            {"replace", ConcurrencyPolicy::kReplace}}) {
+    JobFile file = MustParse(OneJob(std::string("    concurrency: ") + text + "\n"));
+    ASSERT_THAT(file.jobs, SizeIs(1));
+    EXPECT_EQ(file.jobs[0].concurrency, want);
+    EXPECT_EQ(ToString(want), text);
+  }
+  for (auto [text, want] : {std::pair{"none", CatchUpPolicy::kNone},
+                            {"last", CatchUpPolicy::kLast},
+                            {"all", CatchUpPolicy::kAll}}) {
+    JobFile file = MustParse(OneJob(std::string("    catch_up: ") + text + "\n"));
+    ASSERT_THAT(file.jobs, SizeIs(1));
+    EXPECT_EQ(file.jobs[0].catch_up, want);
+    EXPECT_EQ(ToString(want), text);
+  }
+  EXPECT_EQ(ToString(SandboxMode::kNone), "none");
+  EXPECT_EQ(ToString(SandboxMode::kBubblewrap), "bubblewrap");
+}
+
+TEST(JobFileTest, AnchorsAndAliasesWork) {
+  JobFile file = MustParse(R"(clusters: [a]
+jobs:
+  - name: one
+    schedule: &every-minute "* * * * *"
+    cluster: a
+    command: "true"
+    retry: &retry {max_attempts: 4}
+  - name: two
+    schedule: *every-minute
+    cluster: a
+    command: "true"
+    retry: *retry
+)");
+  ASSERT_THAT(file.jobs, SizeIs(2));
+  EXPECT_EQ(file.jobs[1].schedule.text(), "* * * * *");
+  EXPECT_EQ(file.jobs[1].retry.max_attempts, 4);
+}
+
+TEST(JobFileTest, NameOfExactly100CharactersIsValid) {
+  JobFile file = MustParse("clusters: [a]\njobs:\n  - {name: " + std::string(100, 'x') +
+                           ", schedule: '* * * * *', cluster: a, command: x}\n");
+  ASSERT_THAT(file.jobs, SizeIs(1));
+  EXPECT_EQ(file.jobs[0].name.size(), 100u);
+}
+
+TEST(JobFileTest, ExampleFileIsValid) {
+  auto file = LoadJobFile(KROND_SOURCE_DIR "/examples/jobs.yaml");
+  ASSERT_TRUE(file.has_value()) << file.error()[0].ToString();
+  EXPECT_THAT(file->clusters, ElementsAre("cluster-a", "cluster-b"));
+  EXPECT_THAT(file->jobs, SizeIs(6));
+  int on_a = 0;
+  for (const Job& job : file->jobs) on_a += job.cluster == "cluster-a" ? 1 : 0;
+  EXPECT_EQ(on_a, 3);
+}
+
+// ---- defaults: ---------------------------------------------------------------------------
+
+TEST(JobFileTest, DefaultsApplyToEveryJobAndJobsOverrideThem) {
+  JobFile file = MustParse(R"(clusters: [a]
+defaults:
+  timezone: Asia/Tokyo
+  timeout: 5m
+  retry: {max_attempts: 3, backoff: 10s}
+  concurrency: replace
+  catch_up: none
+  starting_deadline: 30s
+  sandbox: bubblewrap
+  network: true
+jobs:
+  - name: inherits
+    schedule: "* * * * *"
+    cluster: a
+    command: "true"
+  - name: overrides
+    schedule: "* * * * *"
+    cluster: a
+    command: "true"
+    timezone: UTC
+    timeout: 1s
+    retry: {max_attempts: 7}
+    concurrency: allow
+    catch_up: all
+    starting_deadline: 1m
+    sandbox: none
+)");
+  ASSERT_THAT(file.jobs, SizeIs(2));
+  const Job& inherits = file.jobs[0];
+  EXPECT_EQ(inherits.timezone, "Asia/Tokyo");
+  EXPECT_EQ(inherits.schedule.zone()->name(), "Asia/Tokyo");
+  EXPECT_EQ(inherits.timeout, milliseconds(300'000));
+  EXPECT_EQ(inherits.retry.max_attempts, 3);
+  EXPECT_EQ(inherits.retry.backoff, milliseconds(10'000));
+  EXPECT_EQ(inherits.concurrency, ConcurrencyPolicy::kReplace);
+  EXPECT_EQ(inherits.catch_up, CatchUpPolicy::kNone);
+  EXPECT_EQ(inherits.starting_deadline, milliseconds(30'000));
+  EXPECT_EQ(inherits.sandbox, SandboxMode::kBubblewrap);
+  EXPECT_TRUE(inherits.network);
+
+  const Job& overrides = file.jobs[1];
+  EXPECT_EQ(overrides.timezone, "UTC");
+  EXPECT_EQ(overrides.timeout, milliseconds(1000));
+  // retry merges key by key: backoff still comes from defaults.
+  EXPECT_EQ(overrides.retry.max_attempts, 7);
+  EXPECT_EQ(overrides.retry.backoff, milliseconds(10'000));
+  EXPECT_EQ(overrides.concurrency, ConcurrencyPolicy::kAllow);
+  EXPECT_EQ(overrides.catch_up, CatchUpPolicy::kAll);
+  EXPECT_EQ(overrides.starting_deadline, milliseconds(60'000));
+  EXPECT_EQ(overrides.sandbox, SandboxMode::kNone);
+  // network only applies to sandboxed jobs.
+  EXPECT_FALSE(overrides.network);
+}
+
+TEST(JobFileTest, EmptyDefaultsIsAllowed) {
+  EXPECT_THAT(MustParse("clusters: [a]\ndefaults:\njobs: []\n").clusters, SizeIs(1));
+}
+
+TEST(JobFileTest, JobOnlyKeysAreRejectedInDefaults) {
+  EXPECT_THAT(Problems("clusters: [a]\ndefaults:\n  cluster: a\n"),
+              ElementsAre(StartsWith("jobs.yaml:3:3: unknown key \"cluster\" in defaults")));
+}
+
+TEST(JobFileTest, BadDefaultIsReportedOnceAtDefaults) {
+  EXPECT_THAT(
+      Problems(R"(clusters: [a]
+defaults:
+  retry: {backoff: 10m}
+  timezone: Mars/Olympus
+jobs:
+  - {name: x, schedule: "* * * * *", cluster: a, command: "true"}
+  - {name: y, schedule: "* * * * *", cluster: a, command: "true"}
+)"),
+      ElementsAre("jobs.yaml:3:20: retry.max_backoff 5m is less than retry.backoff 10m",
+                  StartsWith("jobs.yaml:4:13: timezone: unknown time zone \"Mars/Olympus\"")));
+}
+
+// ---- YAML-level problems -----------------------------------------------------------------
+
+TEST(JobFileTest, YamlSyntaxErrorHasPosition) {
+  EXPECT_THAT(Problems("clusters: [a, b\njobs: []\n"),
+              ElementsAre("jobs.yaml:2:5: YAML syntax error: end of sequence flow not found"));
+  EXPECT_THAT(Problems("clusters: [a]\njobs:\n  - name: a: b\n"),
+              ElementsAre("jobs.yaml:3:12: YAML syntax error: illegal map value"));
+  EXPECT_THAT(
+      Problems("clusters: *nowhere\n"),
+      ElementsAre("jobs.yaml:1:11: YAML syntax error: the referenced anchor is not defined"));
+}
+
+TEST(JobFileTest, EmptyFile) {
+  EXPECT_THAT(Problems(""), ElementsAre(StartsWith("jobs.yaml:1:1: the job file is empty")));
+  EXPECT_THAT(Problems("# only a comment\n"),
+              ElementsAre(StartsWith("jobs.yaml:1:1: the job file is empty")));
+}
+
+TEST(JobFileTest, TopLevelMustBeAMapping) {
+  EXPECT_THAT(Problems("- a\n- b\n"),
+              ElementsAre("jobs.yaml:1:1: job file: expected a mapping, got a list"));
+  EXPECT_THAT(Problems("hello\n"),
+              ElementsAre("jobs.yaml:1:1: job file: expected a mapping, got a scalar"));
+}
+
+// yaml-cpp 0.7 loops forever on these in LoadAll and silently drops the tail in Load.
+TEST(JobFileTest, TextAfterTheDocumentIsAnError) {
+  EXPECT_THAT(Problems(","), ElementsAre("jobs.yaml:1:1: YAML syntax error: unexpected text "
+                                         "after the end of the document"));
+  EXPECT_THAT(Problems("{clusters: [a]}, x\n"),
+              ElementsAre("jobs.yaml:1:16: YAML syntax error: unexpected text after the end of "
+                          "the document"));
+}
+
+TEST(JobFileTest, OnlyOneDocument) {
+  EXPECT_THAT(Problems("clusters: [a]\n---\nclusters: [b]\n"),
+              ElementsAre("jobs.yaml:2:1: only one YAML document is allowed in a job file"));
+  EXPECT_THAT(Problems("clusters: [a]\n--- [\n"),
+              ElementsAre("jobs.yaml:3:1: YAML syntax error: end of sequence flow not found"));
+  // An empty trailing document (a stray `---`) is harmless.
+  EXPECT_THAT(Problems("---\nclusters: [a]\n---\n"), IsEmpty());
+}
+
+TEST(JobFileTest, UnknownKeysWithSuggestion) {
+  EXPECT_THAT(
+      Problems("clusters: [a]\njob: []\n"),
+      ElementsAre("jobs.yaml:2:1: unknown key \"job\" in job file; did you mean \"jobs\"?"));
+  EXPECT_THAT(Problems(OneJob("    timout: 30s\n    retry: {max_atempts: 2}\n")),
+              ElementsAre("jobs.yaml:7:5: unknown key \"timout\" in job; did you mean \"timeout\"?",
+                          "jobs.yaml:8:13: unknown key \"max_atempts\" in retry; did you mean "
+                          "\"max_attempts\"?"));
+}
+
+TEST(JobFileTest, UnknownKeyFarFromAnyListsTheKnownKeys) {
+  EXPECT_THAT(Problems(OneJob("    owner: me\n")),
+              ElementsAre("jobs.yaml:7:5: unknown key \"owner\" in job (known keys: name, "
+                          "schedule, timezone, cluster, command, timeout, retry, concurrency, "
+                          "catch_up, starting_deadline, sandbox, network)"));
+}
+
+TEST(JobFileTest, DuplicateKeys) {
+  EXPECT_THAT(Problems(OneJob("    command: echo again\n")),
+              ElementsAre("jobs.yaml:7:5: duplicate key \"command\" (first at line 6)"));
+  EXPECT_THAT(
+      Problems(OneJob("    retry: {backoff: 1s, backoff: 2s}\n")),
+      ElementsAre("jobs.yaml:7:26: duplicate key \"backoff\" (first at line 7, column 13)"));
+  EXPECT_THAT(Problems("clusters: [a]\nclusters: [b]\n"),
+              ElementsAre("jobs.yaml:2:1: duplicate key \"clusters\" (first at line 1)"));
+}
+
+TEST(JobFileTest, KeysMustBeStrings) {
+  EXPECT_THAT(Problems("clusters: [a]\n[x]: 1\n"),
+              ElementsAre("jobs.yaml:2:1: job file: keys must be plain strings, got a list"));
+}
+
+// ---- Required keys and types -------------------------------------------------------------
+
+TEST(JobFileTest, MissingRequiredKeys) {
+  EXPECT_THAT(Problems("jobs: []\n"),
+              ElementsAre(StartsWith("jobs.yaml:1:1: missing required key \"clusters\"")));
+  EXPECT_THAT(Problems("clusters: [a]\njobs:\n  - name: x\n    cluster: a\n"),
+              ElementsAre("jobs.yaml:3:5: job \"x\" is missing required key \"schedule\"",
+                          "jobs.yaml:3:5: job \"x\" is missing required key \"command\""));
+  EXPECT_THAT(Problems("clusters: [a]\njobs:\n  - command: x\n"),
+              ElementsAre("jobs.yaml:3:5: job is missing required key \"name\"",
+                          "jobs.yaml:3:5: job is missing required key \"schedule\"",
+                          "jobs.yaml:3:5: job is missing required key \"cluster\""));
+}
+
+TEST(JobFileTest, WrongTypes) {
+  EXPECT_THAT(Problems("clusters: a\n"),
+              ElementsAre("jobs.yaml:1:11: clusters: expected a list of cluster names, got a "
+                          "scalar"));
+  EXPECT_THAT(Problems("clusters: [a]\njobs: {name: x}\n"),
+              ElementsAre("jobs.yaml:2:7: jobs: expected a list of jobs, got a mapping"));
+  EXPECT_THAT(Problems("clusters: [a]\njobs:\n  - just a string\n"),
+              ElementsAre("jobs.yaml:3:5: job: expected a mapping, got a scalar"));
+  EXPECT_THAT(Problems("clusters: [a, [b]]\n"),
+              ElementsAre("jobs.yaml:1:15: clusters: expected a cluster name, got a list"));
+  EXPECT_THAT(Problems("clusters: [a]\ndefaults: [x]\n"),
+              ElementsAre("jobs.yaml:2:11: defaults: expected a mapping, got a list"));
+  EXPECT_THAT(
+      Problems(OneJob("    timeout: {s: 1}\n    retry: 3\n    network: [true]\n"
+                      "    concurrency: [allow]\n    retry_on_typo_free: 1\n")),
+      ElementsAre(
+          "jobs.yaml:7:14: timeout: expected a duration such as 30s or 1h30m, got a mapping",
+          "jobs.yaml:8:12: retry: expected a mapping, got a scalar",
+          "jobs.yaml:9:14: network: expected true or false, got a list",
+          "jobs.yaml:10:18: concurrency: expected one of allow, forbid, replace, got a list",
+          StartsWith("jobs.yaml:11:5: unknown key \"retry_on_typo_free\" in job")));
+}
+
+TEST(JobFileTest, ListWhereStringExpected) {
+  EXPECT_THAT(Problems(R"(clusters: [a]
+jobs:
+  - name: [x]
+    schedule: {a: 1}
+    cluster: [a]
+    command: [echo, hi]
+)"),
+              ElementsAre("jobs.yaml:3:11: name: expected a string, got a list",
+                          "jobs.yaml:4:15: schedule: expected a string, got a mapping",
+                          "jobs.yaml:5:14: cluster: expected a string, got a list",
+                          "jobs.yaml:6:14: command: expected a string, got a list"));
+}
+
+TEST(JobFileTest, EmptyValuePointsAtItsKey) {
+  EXPECT_THAT(
+      Problems(OneJob("    timeout:\n    sandbox:\n")),
+      ElementsAre("jobs.yaml:7:5: timeout: expected a duration such as 30s or 1h30m, got nothing",
+                  "jobs.yaml:8:5: sandbox: expected one of none, bubblewrap, got nothing"));
+}
+
+// ---- Names and clusters ------------------------------------------------------------------
+
+TEST(JobFileTest, InvalidJobNames) {
+  const std::string kRule =
+      " is not a valid job name (use 1..100 characters from a-z, 0-9, "
+      "'.', '_', '-')";
+  for (const std::string& name : std::vector<std::string>{"Upper", "with space", "slash/name",
+                                                          "\"\"", std::string(101, 'x')}) {
+    SCOPED_TRACE(name);
+    std::vector<std::string> problems = Problems("clusters: [a]\njobs:\n  - {name: " + name +
+                                                 ", schedule: '* * * * *', cluster: a, "
+                                                 "command: x}\n");
+    ASSERT_THAT(problems, SizeIs(1));
+    EXPECT_THAT(problems[0], StartsWith("jobs.yaml:3:12: name: \""));
+    EXPECT_THAT(problems[0], HasSubstr(kRule));
+  }
+}
+
+TEST(JobFileTest, DuplicateJobNamePointsAtSecondAndNamesFirstLine) {
+  EXPECT_THAT(Problems(R"(clusters: [a]
+jobs:
+  - name: x
+    schedule: "* * * * *"
+    cluster: a
+    command: "true"
+  - name: y
+    schedule: "* * * * *"
+    cluster: a
+    command: "true"
+  - name: x
+    schedule: "* * * * *"
+    cluster: a
+    command: "true"
+)"),
+              ElementsAre("jobs.yaml:11:11: name: duplicate job name \"x\" (first defined at "
+                          "line 3)"));
+}
+
+TEST(JobFileTest, UnknownCluster) {
+  EXPECT_THAT(
+      Problems(R"(clusters: [cluster-a, cluster-b]
+jobs:
+  - {name: x, schedule: "* * * * *", cluster: cluster-c, command: "true"}
+  - {name: y, schedule: "* * * * *", cluster: elsewhere, command: "true"}
+)"),
+      ElementsAre("jobs.yaml:3:47: cluster: unknown cluster \"cluster-c\"; did you mean "
+                  "\"cluster-a\"?",
+                  "jobs.yaml:4:47: cluster: unknown cluster \"elsewhere\" (clusters: cluster-a, "
+                  "cluster-b)"));
+}
+
+TEST(JobFileTest, ClusterListProblems) {
+  EXPECT_THAT(Problems("clusters: []\n"),
+              ElementsAre("jobs.yaml:1:11: clusters: must list at least one cluster"));
+  EXPECT_THAT(Problems("clusters: [a, a]\n"),
+              ElementsAre("jobs.yaml:1:15: clusters: duplicate cluster \"a\" (first at line 1, "
+                          "column 12)"));
+  EXPECT_THAT(Problems("clusters:\n  - ok\n  - Not_OK\n"),
+              ElementsAre(StartsWith("jobs.yaml:3:5: clusters: \"Not_OK\" is not a valid cluster "
+                                     "name")));
+  // A job on a cluster whose definition was rejected is not reported twice over.
+  EXPECT_THAT(
+      Problems("clusters: [a, B]\njobs:\n  - {name: x, schedule: '* * * * *', cluster: a, "
+               "command: x}\n"),
+      ElementsAre(StartsWith("jobs.yaml:1:15: clusters: \"B\" is not a valid cluster name")));
+}
+
+// ---- Schedule, zone, durations -----------------------------------------------------------
+
+TEST(JobFileTest, BadScheduleReportsCronErrorAtTheValue) {
+  std::vector<std::string> problems =
+      Problems(OneJob().replace(OneJob().find("\"* * * * *\""), 11, "\"61 * * * *\""));
+  ASSERT_THAT(problems, SizeIs(1));
+  EXPECT_THAT(problems[0], StartsWith("jobs.yaml:4:15: schedule \"61 * * * *\": "));
+  EXPECT_THAT(problems[0], HasSubstr("61"));
+}
+
+TEST(JobFileTest, EmptySchedule) {
+  EXPECT_THAT(
+      Problems("clusters: [a]\njobs:\n  - {name: x, schedule: '', cluster: a, command: x}\n"),
+      ElementsAre("jobs.yaml:3:25: schedule: must not be empty"));
+}
+
+TEST(JobFileTest, BadZoneSuggestsTheClosestAndStillChecksTheSchedule) {
+  std::vector<std::string> problems = Problems(R"(clusters: [a]
+jobs:
+  - name: x
+    schedule: "61 * * * *"
+    timezone: Europe/Dublinn
+    cluster: a
+    command: "true"
+  - name: y
+    schedule: "* * * * *"
+    timezone: Nowhere/Atall
+    cluster: a
+    command: "true"
+)");
+  ASSERT_THAT(problems, SizeIs(3));
+  EXPECT_THAT(problems[0], StartsWith("jobs.yaml:4:15: schedule \"61 * * * *\": "));
+  EXPECT_EQ(problems[1],
+            "jobs.yaml:5:15: timezone: unknown time zone \"Europe/Dublinn\" (use an IANA name "
+            "such as Europe/Dublin or UTC); did you mean \"Europe/Dublin\"?");
+  EXPECT_EQ(problems[2],
+            "jobs.yaml:10:15: timezone: unknown time zone \"Nowhere/Atall\" (use an IANA name "
+            "such as Europe/Dublin or UTC)");
+}
+
+TEST(JobFileTest, BadDurations) {
+  EXPECT_THAT(
+      Problems(OneJob("    timeout: 30x\n    starting_deadline: 30\n"
+                      "    retry: {backoff: 0s, max_backoff: soon}\n")),
+      ElementsAre(
+          "jobs.yaml:7:14: timeout: \"30x\": unknown unit \"x\" (use ms, s, m, h or d)",
+          "jobs.yaml:8:24: starting_deadline: \"30\": missing unit after 30 (use ms, s, m, h or d)",
+          "jobs.yaml:9:22: retry.backoff: \"0s\": must be positive",
+          StartsWith("jobs.yaml:9:39: retry.max_backoff: \"soon\": expected a number")));
+}
+
+// ---- Retry -------------------------------------------------------------------------------
+
+TEST(JobFileTest, RetryValuesOutOfRange) {
+  EXPECT_THAT(Problems(OneJob("    retry:\n"
+                              "      max_attempts: 0\n"
+                              "      multiplier: 0.5\n"
+                              "      jitter: 1.5\n")),
+              ElementsAre("jobs.yaml:8:21: retry.max_attempts: 0 is out of range (allowed 1..100)",
+                          "jobs.yaml:9:19: retry.multiplier: 0.5 is out of range (allowed 1..10)",
+                          "jobs.yaml:10:15: retry.jitter: 1.5 is out of range (allowed 0..1)"));
+  EXPECT_THAT(
+      Problems(OneJob("    retry: {max_attempts: 101, multiplier: 11, jitter: -0.1}\n")),
+      ElementsAre("jobs.yaml:7:27: retry.max_attempts: 101 is out of range (allowed 1..100)",
+                  "jobs.yaml:7:44: retry.multiplier: 11 is out of range (allowed 1..10)",
+                  "jobs.yaml:7:56: retry.jitter: -0.1 is out of range (allowed 0..1)"));
+}
+
+TEST(JobFileTest, RetryValuesOfTheWrongKind) {
+  EXPECT_THAT(
+      Problems(OneJob("    retry: {max_attempts: 2.5, multiplier: two, jitter: .nan}\n")),
+      ElementsAre("jobs.yaml:7:27: retry.max_attempts: expected an integer (allowed 1..100), "
+                  "got \"2.5\"",
+                  "jobs.yaml:7:44: retry.multiplier: expected a number (allowed 1..10), got "
+                  "\"two\"",
+                  "jobs.yaml:7:57: retry.jitter: expected a number (allowed 0..1), got \".nan\""));
+  EXPECT_THAT(Problems(OneJob("    retry: {max_attempts: 99999999999999999999}\n")),
+              ElementsAre("jobs.yaml:7:27: retry.max_attempts: \"99999999999999999999\" is out "
+                          "of range (allowed 1..100)"));
+}
+
+TEST(JobFileTest, MaxBackoffBelowBackoff) {
+  EXPECT_THAT(Problems(OneJob("    retry: {backoff: 10s, max_backoff: 5s}\n")),
+              ElementsAre("jobs.yaml:7:40: retry.max_backoff 5s is less than retry.backoff 10s"));
+  // Against the built-in max_backoff of 5m, reported at the value that was written.
+  EXPECT_THAT(Problems(OneJob("    retry: {backoff: 1h}\n")),
+              ElementsAre("jobs.yaml:7:22: retry.max_backoff 5m is less than retry.backoff 1h"));
+  EXPECT_THAT(Problems(OneJob("    retry: {backoff: 10s, max_backoff: 10s}\n")), IsEmpty());
+}
+
+TEST(JobFileTest, RetryOn) {
+  EXPECT_THAT(
+      Problems(OneJob("    retry: {retry_on: [failed, timedout, failed, [x]]}\n")),
+      ElementsAre("jobs.yaml:7:32: retry.retry_on: \"timedout\" is not one of failed, timed_out; "
+                  "did you mean \"timed_out\"?",
+                  "jobs.yaml:7:42: retry.retry_on: \"failed\" is listed twice",
+                  "jobs.yaml:7:50: retry.retry_on: expected one of failed, timed_out, got a list"));
+  EXPECT_THAT(Problems(OneJob("    retry: {retry_on: failed}\n")),
+              ElementsAre("jobs.yaml:7:23: retry.retry_on: expected a list of failed, timed_out, "
+                          "got a scalar"));
+  // An empty list is allowed: the job is never retried.
+  JobFile file = MustParse(OneJob("    retry: {max_attempts: 3, retry_on: []}\n"));
+  ASSERT_THAT(file.jobs, SizeIs(1));
+  EXPECT_THAT(file.jobs[0].retry.retry_on, IsEmpty());
+}
+
+// ---- Enums, booleans, command -----------------------------------------------------------
+
+TEST(JobFileTest, BadEnumValues) {
+  EXPECT_THAT(
+      Problems(OneJob("    concurrency: forbidd\n    catch_up: sometimes\n    sandbox: docker\n")),
+      ElementsAre("jobs.yaml:7:18: concurrency: \"forbidd\" is not one of allow, forbid, "
+                  "replace; did you mean \"forbid\"?",
+                  "jobs.yaml:8:15: catch_up: \"sometimes\" is not one of none, last, all",
+                  "jobs.yaml:9:14: sandbox: \"docker\" is not one of none, bubblewrap"));
+}
+
+TEST(JobFileTest, NetworkIsABooleanAndNeedsTheSandbox) {
+  EXPECT_THAT(Problems(OneJob("    sandbox: bubblewrap\n    network: yes\n")),
+              ElementsAre("jobs.yaml:8:14: network: expected true or false, got \"yes\""));
+  EXPECT_THAT(Problems(OneJob("    network: true\n")),
+              ElementsAre("jobs.yaml:7:14: network: true has no effect without sandbox: "
+                          "bubblewrap (unsandboxed commands always have the network)"));
+  EXPECT_THAT(Problems(OneJob("    network: false\n")), IsEmpty());
+}
+
+TEST(JobFileTest, EmptyCommand) {
+  EXPECT_THAT(Problems("clusters: [a]\njobs:\n  - {name: x, schedule: '* * * * *', cluster: a, "
+                       "command: '  '}\n"),
+              ElementsAre("jobs.yaml:3:59: command: must not be empty"));
+}
+
+// ---- Reporting ---------------------------------------------------------------------------
+
+TEST(JobFileTest, EveryProblemIsReportedInFileOrder) {
+  std::vector<std::string> problems = Problems(R"(clusters: [a, a]
+defaults:
+  timeout: never
+jobs:
+  - name: Bad Name
+    schedule: "* * * * *"
+    cluster: b
+    command: "true"
+    retry: {max_attempts: 0}
+  - name: ok
+    schedule: "* * * * *"
+    cluster: a
+    concurrency: sometimes
+extra: 1
+)");
+  EXPECT_THAT(problems,
+              ElementsAre(StartsWith("jobs.yaml:1:15: clusters: duplicate cluster"),
+                          StartsWith("jobs.yaml:3:12: timeout: \"never\""),
+                          StartsWith("jobs.yaml:5:11: name: \"Bad Name\" is not a valid job name"),
+                          StartsWith("jobs.yaml:7:14: cluster: unknown cluster \"b\""),
+                          StartsWith("jobs.yaml:9:27: retry.max_attempts: 0 is out of range"),
+                          "jobs.yaml:10:5: job \"ok\" is missing required key \"command\"",
+                          StartsWith("jobs.yaml:13:18: concurrency: \"sometimes\""),
+                          StartsWith("jobs.yaml:14:1: unknown key \"extra\" in job file")));
+}
+
+TEST(JobFileTest, ProblemToString) {
+  EXPECT_EQ((Problem{"f.yaml", 3, 7, "bad"}).ToString(), "f.yaml:3:7: bad");
+  EXPECT_EQ((Problem{"f.yaml", 0, 0, "cannot open"}).ToString(), "f.yaml: cannot open");
+}
+
+TEST(JobFileTest, LongValuesAreTruncatedInMessages) {
+  std::vector<std::string> problems =
+      Problems(OneJob("    sandbox: " + std::string(1000, 'z') + "\n"));
+  ASSERT_THAT(problems, SizeIs(1));
+  EXPECT_LT(problems[0].size(), 200u);
+  EXPECT_THAT(problems[0], HasSubstr("...\""));
+}
+
+// ---- Files and hostile input -------------------------------------------------------------
+
+class LoadJobFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("krond_config_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(LoadJobFileTest, ReadsAndParses) {
+  const std::string path = Write("jobs.yaml", OneJob());
+  auto file = LoadJobFile(path);
+  ASSERT_TRUE(file.has_value());
+  EXPECT_EQ(file->path, path);
+  EXPECT_THAT(file->jobs, SizeIs(1));
+}
+
+TEST_F(LoadJobFileTest, ProblemsNameThePath) {
+  const std::string path = Write("bad.yaml", "clusters: []\n");
+  auto file = LoadJobFile(path);
+  ASSERT_FALSE(file.has_value());
+  EXPECT_THAT(file.error(), SizeIs(1));
+  EXPECT_EQ(file.error()[0].ToString(), path + ":1:11: clusters: must list at least one cluster");
+}
+
+TEST_F(LoadJobFileTest, MissingFileIsOneProblemAtLineZero) {
+  const std::string path = (dir_ / "missing.yaml").string();
+  auto file = LoadJobFile(path);
+  ASSERT_FALSE(file.has_value());
+  ASSERT_THAT(file.error(), SizeIs(1));
+  EXPECT_EQ(file.error()[0].line, 0);
+  EXPECT_EQ(file.error()[0].ToString(), path + ": cannot open: No such file or directory");
+}
+
+TEST_F(LoadJobFileTest, DirectoryIsOneProblem) {
+  auto file = LoadJobFile(dir_.string());
+  ASSERT_FALSE(file.has_value());
+  ASSERT_THAT(file.error(), SizeIs(1));
+  EXPECT_EQ(file.error()[0].ToString(), dir_.string() + ": cannot read: Is a directory");
+}
+
+TEST(JobFileHostileInputTest, NeverThrowsAndAlwaysExplains) {
+  const std::vector<std::string> inputs = {
+      std::string(100'000, '['),
+      [] {
+        std::string s;
+        for (int i = 0; i < 5000; ++i) s += "- ";
+        return s + "x\n";
+      }(),
+      std::string("\xff\xfe\x00\x01clusters", 12),
+      "clusters: [a]\njobs:\n  - &x {name: x, schedule: *x, cluster: a, command: x}\n",
+      "? [a, {b: c}]\n: d\n",
+      "clusters: !!binary aGVsbG8=\n",
+      "%YAML 1.2\n---\nclusters: [a]\n",
+      "\t\n\t- x\n",
+      ",",
+      "[:",
+      "{:",
+      "- !+(.,.)",
+      "clusters: [a]\njobs:\n  - {name: x, schedule: '* * * * *', cluster: a, command: x},\n",
+      std::string(17 * 1024 * 1024, ' '),
+  };
+  for (const std::string& input : inputs) {
+    SCOPED_TRACE(input.substr(0, 40));
+    tl::expected<JobFile, std::vector<Problem>> file;
+    EXPECT_NO_THROW(file = ParseJobFile(input, "f"));
+    if (!file) {
+      ASSERT_THAT(file.error(), testing::Not(IsEmpty()));
+      for (const Problem& p : file.error()) {
+        EXPECT_GE(p.line, 1);
+        EXPECT_GE(p.column, 1);
+        EXPECT_FALSE(p.message.empty());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace krond::config
