@@ -1,0 +1,408 @@
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "fakes/simulated_clock.h"
+#include "kafka/kafka.h"
+
+namespace krond::kafka {
+// Lets gtest print partitions in failure messages, e.g. "test.tasks.alpha[0]@3".
+inline void PrintTo(const TopicPartition& tp, std::ostream* os) {
+  *os << tp.topic << "[" << tp.partition << "]@" << tp.offset;
+}
+}  // namespace krond::kafka
+
+// In-memory Producer and Consumer for unit tests: no broker, no threads, no real time.
+namespace krond::testing {
+
+// A Producer that keeps every accepted message in memory. Delivery callbacks are queued by
+// Produce and run on Poll or Flush (as librdkafka does), so a test decides when the
+// "broker" acknowledges. Knobs fail the next N Produce calls (local queue full) or the next
+// N deliveries (message not written), or hold deliveries altogether (broker unreachable).
+//
+// Produce is thread-safe; callbacks run on the thread that calls Poll or Flush, outside
+// the fake's lock, so they may call Produce.
+class FakeProducer final : public kafka::Producer {
+ public:
+  enum class State { kInFlight, kAcked, kFailed };
+  struct Record {
+    std::string topic;
+    std::string key;
+    std::string value;  // empty when keep_values(false)
+    State state = State::kInFlight;
+    int64_t offset = -1;  // in its topic's single partition 0, once acknowledged
+  };
+
+  Status Produce(std::string_view topic, std::string_view key, std::string_view value,
+                 kafka::DeliveryCallback on_delivery) override {
+    std::lock_guard lock(mu_);
+    ++produce_calls_;
+    if (fail_produces_ > 0) {
+      --fail_produces_;
+      return MakeError("fake: Local: Queue full");
+    }
+    records_.push_back(Record{std::string(topic), std::string(key),
+                              keep_values_ ? std::string(value) : std::string(), State::kInFlight,
+                              -1});
+    queue_.push_back(Pending{records_.size() - 1, std::move(on_delivery)});
+    return {};
+  }
+
+  // Runs every queued delivery callback unless deliveries are held. With a clock attached
+  // (AdvanceClockOnIdlePoll), a Poll that delivers nothing lets `timeout` pass, as the
+  // real Poll waits that long for a report.
+  void Poll(std::chrono::milliseconds timeout) override {
+    if (poll_hook_) poll_hook_();
+    ++polls_;
+    if (Deliver() == 0 && clock_ != nullptr) clock_->Advance(timeout);
+  }
+
+  Status Flush(std::chrono::milliseconds timeout) override {
+    Deliver();
+    if (InFlight() > 0) {
+      if (clock_ != nullptr) clock_->Advance(timeout);
+      return MakeError("fake: flush timed out with " + std::to_string(InFlight()) +
+                       " message(s) in flight");
+    }
+    return {};
+  }
+
+  int InFlight() const override {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(queue_.size());
+  }
+
+  // ---- Knobs --------------------------------------------------------------------------
+  // The next `n` Produce calls fail at once (nothing queued, no callback).
+  void FailNextProduces(int n) {
+    std::lock_guard lock(mu_);
+    fail_produces_ = n;
+  }
+  // The next `n` deliveries report an error to their callback.
+  void FailNextDeliveries(int n) {
+    std::lock_guard lock(mu_);
+    fail_deliveries_ = n;
+  }
+  // While held, Poll and Flush run no callbacks (messages stay in flight).
+  void HoldDeliveries(bool hold) {
+    std::lock_guard lock(mu_);
+    hold_ = hold;
+  }
+  // Bulk tests: do not keep message values.
+  void KeepValues(bool keep) {
+    std::lock_guard lock(mu_);
+    keep_values_ = keep;
+  }
+  void AdvanceClockOnIdlePoll(SimulatedClock* clock) { clock_ = clock; }
+  // Called at the start of every Poll, e.g. to act at a point of a loop under test.
+  void SetPollHook(std::function<void()> hook) { poll_hook_ = std::move(hook); }
+
+  // ---- Inspection ---------------------------------------------------------------------
+  // Every accepted message, in produce order.
+  std::vector<Record> Records() const {
+    std::lock_guard lock(mu_);
+    return records_;
+  }
+  // Acknowledged messages of one topic, in offset order.
+  std::vector<Record> Acked(std::string_view topic) const {
+    std::lock_guard lock(mu_);
+    std::vector<Record> out;
+    for (const auto& r : records_) {
+      if (r.topic == topic && r.state == State::kAcked) out.push_back(r);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const Record& a, const Record& b) { return a.offset < b.offset; });
+    return out;
+  }
+  size_t AckedCount(std::string_view topic) const { return Acked(topic).size(); }
+  size_t AckedTotal() const {
+    std::lock_guard lock(mu_);
+    return static_cast<size_t>(std::count_if(records_.begin(), records_.end(), [](const Record& r) {
+      return r.state == State::kAcked;
+    }));
+  }
+  int produce_calls() const {
+    std::lock_guard lock(mu_);
+    return produce_calls_;
+  }
+  int polls() const { return polls_; }
+
+ private:
+  struct Pending {
+    size_t record;
+    kafka::DeliveryCallback callback;
+  };
+
+  // Runs the queued callbacks; returns how many ran.
+  size_t Deliver() {
+    std::deque<Pending> batch;
+    std::vector<kafka::DeliveryReport> reports;
+    {
+      std::lock_guard lock(mu_);
+      if (hold_) return 0;
+      batch.swap(queue_);
+      for (const Pending& p : batch) {
+        Record& r = records_[p.record];
+        kafka::DeliveryReport report;
+        report.topic = r.topic;
+        report.partition = 0;
+        if (fail_deliveries_ > 0) {
+          --fail_deliveries_;
+          r.state = State::kFailed;
+          report.status = MakeError("fake: Broker: Unknown topic or partition");
+        } else {
+          r.state = State::kAcked;
+          r.offset = next_offset_[r.topic]++;
+          report.offset = r.offset;
+        }
+        reports.push_back(std::move(report));
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].callback) batch[i].callback(reports[i]);
+    }
+    return batch.size();
+  }
+
+  mutable std::mutex mu_;
+  std::vector<Record> records_;
+  std::deque<Pending> queue_;
+  std::map<std::string, int64_t> next_offset_;
+  int produce_calls_ = 0;
+  int fail_produces_ = 0;
+  int fail_deliveries_ = 0;
+  bool hold_ = false;
+  bool keep_values_ = true;
+  int polls_ = 0;
+  SimulatedClock* clock_ = nullptr;
+  std::function<void()> poll_hook_;
+};
+
+// A Consumer over in-memory partitions: each partition is a log (offset = index) with a
+// read position, and Poll returns the next message of an assigned, unpaused partition.
+//
+// Fetching is modelled as librdkafka does it: up to `prefetch` messages are fetched ahead
+// into a local queue, and pausing a partition does NOT drop what was already fetched (the
+// pause is asynchronous), so a consumer may still be handed a message of a partition it has
+// just paused. Seek drops the fetched messages of that partition and moves its position, so
+// a message already returned is returned again. Default prefetch is 1: nothing is fetched
+// before the Poll that returns it.
+//
+// Scripted results (errors, empty polls) are returned before any message. Rebalances are
+// triggered by the test (Assign/Revoke), which calls the listener on the test's thread,
+// the thread that polls. Not thread-safe, like the interface.
+class FakeConsumer final : public kafka::Consumer {
+ public:
+  struct PartitionKey {
+    std::string topic;
+    int32_t partition = 0;
+    auto operator<=>(const PartitionKey&) const = default;
+  };
+
+  // ---- Kafka interface ------------------------------------------------------------------
+  Status Subscribe(const std::vector<std::string>& topics) override {
+    subscribed_ = topics;
+    return {};
+  }
+
+  Result<std::optional<kafka::ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
+    ++polls_;
+    if (!scripted_.empty()) {
+      auto next = std::move(scripted_.front());
+      scripted_.pop_front();
+      return next;
+    }
+    Fetch();
+    if (!fetched_.empty()) {
+      kafka::ConsumedMessage m = std::move(fetched_.front());
+      fetched_.pop_front();
+      returned_.push_back(m);
+      return std::optional<kafka::ConsumedMessage>(std::move(m));
+    }
+    if (clock_ != nullptr) clock_->Advance(timeout);
+    return std::optional<kafka::ConsumedMessage>();
+  }
+
+  Status Commit(const std::vector<kafka::TopicPartition>& offsets) override {
+    if (fail_commits_ > 0) {
+      --fail_commits_;
+      return MakeError("fake: commit failed");
+    }
+    commits_.push_back(offsets);
+    for (const auto& tp : offsets) committed_[{tp.topic, tp.partition}] = tp.offset;
+    return {};
+  }
+
+  Status Pause(const std::vector<kafka::TopicPartition>& partitions) override {
+    pause_calls_.push_back(partitions);
+    for (const auto& tp : partitions) paused_.insert({tp.topic, tp.partition});
+    return {};
+  }
+
+  Status Resume(const std::vector<kafka::TopicPartition>& partitions) override {
+    resume_calls_.push_back(partitions);
+    for (const auto& tp : partitions) paused_.erase({tp.topic, tp.partition});
+    return {};
+  }
+
+  Status Seek(const kafka::TopicPartition& position) override {
+    seeks_.push_back(position);
+    const PartitionKey key{position.topic, position.partition};
+    std::erase_if(fetched_, [&](const kafka::ConsumedMessage& m) {
+      return m.topic == key.topic && m.partition == key.partition;
+    });
+    logs_[key].position = position.offset;
+    return {};
+  }
+
+  std::vector<kafka::TopicPartition> Assignment() override { return assignment_; }
+
+  void Close() override {
+    if (closed_) return;
+    closed_ = true;
+    if (listener_ != nullptr && !assignment_.empty()) listener_->OnRevoked(assignment_);
+    assignment_.clear();
+    fetched_.clear();
+  }
+
+  // ---- Test controls ------------------------------------------------------------------
+  void SetListener(kafka::RebalanceListener* listener) { listener_ = listener; }
+
+  // Appends a message to a partition's log; returns its offset.
+  int64_t Append(const std::string& topic, int32_t partition, std::string key, std::string value) {
+    Log& log = logs_[{topic, partition}];
+    const int64_t offset = static_cast<int64_t>(log.messages.size());
+    log.messages.push_back(
+        kafka::ConsumedMessage{topic, partition, offset, std::move(key), std::move(value)});
+    return offset;
+  }
+
+  // Adds partitions to the assignment and tells the listener. A partition starts reading
+  // at its committed offset (or 0).
+  void Assign(const std::vector<kafka::TopicPartition>& partitions) {
+    for (const auto& tp : partitions) {
+      assignment_.push_back({tp.topic, tp.partition, -1});
+      auto c = committed_.find({tp.topic, tp.partition});
+      logs_[{tp.topic, tp.partition}].position = c != committed_.end() ? c->second : 0;
+      paused_.erase({tp.topic, tp.partition});
+    }
+    if (listener_ != nullptr) listener_->OnAssigned(partitions);
+  }
+
+  // Tells the listener first (its last chance to commit), then takes the partitions away.
+  void Revoke(const std::vector<kafka::TopicPartition>& partitions) {
+    if (listener_ != nullptr) listener_->OnRevoked(partitions);
+    for (const auto& tp : partitions) {
+      std::erase_if(assignment_, [&](const kafka::TopicPartition& a) {
+        return a.topic == tp.topic && a.partition == tp.partition;
+      });
+      std::erase_if(fetched_, [&](const kafka::ConsumedMessage& m) {
+        return m.topic == tp.topic && m.partition == tp.partition;
+      });
+      paused_.erase({tp.topic, tp.partition});
+    }
+  }
+
+  // The next Poll returns this error (before any message).
+  void ScriptError(std::string message) {
+    scripted_.push_back(tl::unexpected<Error>(Error{std::move(message)}));
+  }
+  // Messages fetched ahead of Poll (see the class comment). Requires: n >= 1.
+  void SetPrefetch(size_t n) { prefetch_ = n; }
+  // The next `n` Commit calls fail.
+  void FailNextCommits(int n) { fail_commits_ = n; }
+  // An empty Poll lets its timeout pass on `clock`.
+  void AdvanceClockOnIdlePoll(SimulatedClock* clock) { clock_ = clock; }
+
+  // ---- Inspection ---------------------------------------------------------------------
+  const std::vector<std::string>& subscribed() const { return subscribed_; }
+  const std::vector<std::vector<kafka::TopicPartition>>& commits() const { return commits_; }
+  // Last committed next-offset of a partition, or -1.
+  int64_t Committed(const std::string& topic, int32_t partition) const {
+    auto it = committed_.find({topic, partition});
+    return it == committed_.end() ? -1 : it->second;
+  }
+  bool IsPaused(const std::string& topic, int32_t partition) const {
+    return paused_.count({topic, partition}) != 0;
+  }
+  const std::vector<std::vector<kafka::TopicPartition>>& pause_calls() const {
+    return pause_calls_;
+  }
+  const std::vector<std::vector<kafka::TopicPartition>>& resume_calls() const {
+    return resume_calls_;
+  }
+  const std::vector<kafka::TopicPartition>& seeks() const { return seeks_; }
+  // Every message Poll returned, in order (a message returned again after a seek appears
+  // twice).
+  const std::vector<kafka::ConsumedMessage>& returned() const { return returned_; }
+  int64_t Position(const std::string& topic, int32_t partition) const {
+    auto it = logs_.find({topic, partition});
+    return it == logs_.end() ? 0 : it->second.position;
+  }
+  bool closed() const { return closed_; }
+  int polls() const { return polls_; }
+
+ private:
+  struct Log {
+    std::vector<kafka::ConsumedMessage> messages;
+    int64_t position = 0;  // next offset to fetch
+  };
+
+  bool Assigned(const PartitionKey& key) const {
+    return std::any_of(assignment_.begin(), assignment_.end(), [&](const auto& tp) {
+      return tp.topic == key.topic && tp.partition == key.partition;
+    });
+  }
+
+  // Tops the fetched queue up to `prefetch_`, round-robin over assigned unpaused partitions.
+  void Fetch() {
+    bool progress = true;
+    while (fetched_.size() < prefetch_ && progress) {
+      progress = false;
+      for (auto& [key, log] : logs_) {
+        if (fetched_.size() >= prefetch_) break;
+        if (!Assigned(key) || paused_.count(key) != 0) continue;
+        if (log.position < 0 || log.position >= static_cast<int64_t>(log.messages.size())) {
+          continue;
+        }
+        fetched_.push_back(log.messages[static_cast<size_t>(log.position)]);
+        ++log.position;
+        progress = true;
+      }
+    }
+  }
+
+  kafka::RebalanceListener* listener_ = nullptr;
+  std::vector<std::string> subscribed_;
+  std::map<PartitionKey, Log> logs_;
+  std::vector<kafka::TopicPartition> assignment_;
+  std::set<PartitionKey> paused_;
+  std::deque<kafka::ConsumedMessage> fetched_;
+  std::deque<Result<std::optional<kafka::ConsumedMessage>>> scripted_;
+  size_t prefetch_ = 1;
+  int fail_commits_ = 0;
+  SimulatedClock* clock_ = nullptr;
+
+  std::vector<std::vector<kafka::TopicPartition>> commits_;
+  std::map<PartitionKey, int64_t> committed_;
+  std::vector<std::vector<kafka::TopicPartition>> pause_calls_;
+  std::vector<std::vector<kafka::TopicPartition>> resume_calls_;
+  std::vector<kafka::TopicPartition> seeks_;
+  std::vector<kafka::ConsumedMessage> returned_;
+  int polls_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace krond::testing

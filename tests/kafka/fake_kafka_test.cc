@@ -1,0 +1,135 @@
+// The fakes model Kafka closely enough for the worker and scheduler tests to mean something:
+// these tests pin down the behaviour those tests rely on.
+#include "fakes/fake_kafka.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace krond::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::ElementsAre;
+
+class Recorder : public kafka::RebalanceListener {
+ public:
+  void OnAssigned(const std::vector<kafka::TopicPartition>& p) override {
+    events.push_back("assigned " + std::to_string(p.size()));
+  }
+  void OnRevoked(const std::vector<kafka::TopicPartition>& p) override {
+    events.push_back("revoked " + std::to_string(p.size()));
+  }
+  std::vector<std::string> events;
+};
+
+// Keys of the messages the next `n` polls return ("-" for an empty poll).
+std::vector<std::string> PollKeys(FakeConsumer& c, int n) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < n; ++i) {
+    auto m = c.Poll(milliseconds(0));
+    keys.push_back(!m ? "error" : m->has_value() ? (*m)->key : "-");
+  }
+  return keys;
+}
+
+TEST(FakeConsumerTest, ReturnsAssignedPartitionsOnlyAndRewindsOnSeek) {
+  FakeConsumer c;
+  for (const char* k : {"a", "b", "c"}) c.Append("t", 0, k, "");
+  c.Append("t", 1, "x", "");
+  EXPECT_THAT(PollKeys(c, 1), ElementsAre("-")) << "nothing assigned";
+  c.Assign({{"t", 0, -1}});
+  EXPECT_THAT(PollKeys(c, 2), ElementsAre("a", "b"));
+  ASSERT_TRUE(c.Seek({"t", 0, 1}).has_value());
+  EXPECT_THAT(PollKeys(c, 3), ElementsAre("b", "c", "-"));
+}
+
+TEST(FakeConsumerTest, PausedPartitionsAreNotFetched) {
+  FakeConsumer c;
+  c.Append("t", 0, "a", "");
+  c.Append("t", 0, "b", "");
+  c.Append("t", 1, "x", "");
+  c.Assign({{"t", 0, -1}, {"t", 1, -1}});
+  ASSERT_TRUE(c.Pause({{"t", 0, -1}}).has_value());
+  EXPECT_THAT(PollKeys(c, 2), ElementsAre("x", "-"));
+  ASSERT_TRUE(c.Resume({{"t", 0, -1}}).has_value());
+  EXPECT_THAT(PollKeys(c, 3), ElementsAre("a", "b", "-"));
+}
+
+TEST(FakeConsumerTest, PrefetchedMessagesSurviveAPauseButNotASeek) {
+  FakeConsumer c;
+  c.SetPrefetch(10);
+  for (const char* k : {"a", "b", "c"}) c.Append("t", 0, k, "");
+  c.Assign({{"t", 0, -1}});
+  EXPECT_THAT(PollKeys(c, 1), ElementsAre("a"));
+  ASSERT_TRUE(c.Pause({{"t", 0, -1}}).has_value());
+  EXPECT_THAT(PollKeys(c, 1), ElementsAre("b")) << "already fetched";
+  ASSERT_TRUE(c.Seek({"t", 0, 2}).has_value());
+  EXPECT_THAT(PollKeys(c, 1), ElementsAre("-")) << "seek dropped c; partition paused";
+  ASSERT_TRUE(c.Resume({{"t", 0, -1}}).has_value());
+  EXPECT_THAT(PollKeys(c, 2), ElementsAre("c", "-"));
+}
+
+TEST(FakeConsumerTest, ReassignmentStartsAtTheCommittedOffsetAndCloseRevokes) {
+  FakeConsumer c;
+  Recorder listener;
+  c.SetListener(&listener);
+  for (const char* k : {"a", "b", "c"}) c.Append("t", 0, k, "");
+  c.Assign({{"t", 0, -1}});
+  EXPECT_THAT(PollKeys(c, 3), ElementsAre("a", "b", "c"));
+  ASSERT_TRUE(c.Commit({{"t", 0, 1}}).has_value());
+  c.Revoke({{"t", 0, -1}});
+  c.Assign({{"t", 0, -1}});
+  EXPECT_THAT(PollKeys(c, 2), ElementsAre("b", "c"));
+  c.Close();
+  c.Close();
+  EXPECT_THAT(listener.events, ElementsAre("assigned 1", "revoked 1", "assigned 1", "revoked 1"));
+}
+
+TEST(FakeConsumerTest, ScriptedErrorsComeFirst) {
+  FakeConsumer c;
+  c.Append("t", 0, "a", "");
+  c.Assign({{"t", 0, -1}});
+  c.ScriptError("down");
+  EXPECT_THAT(PollKeys(c, 2), ElementsAre("error", "a"));
+}
+
+TEST(FakeProducerTest, DeliversOnPollAndHonoursFailureKnobs) {
+  FakeProducer p;
+  std::vector<std::string> reports;
+  auto cb = [&](const kafka::DeliveryReport& r) {
+    reports.push_back(r.status ? r.topic + "@" + std::to_string(r.offset) : "failed");
+  };
+  p.FailNextProduces(1);
+  EXPECT_FALSE(p.Produce("t", "k", "v", cb).has_value());
+  ASSERT_TRUE(p.Produce("t", "k", "v", cb).has_value());
+  p.FailNextDeliveries(1);
+  ASSERT_TRUE(p.Produce("t", "k", "v", cb).has_value());
+  EXPECT_EQ(p.InFlight(), 2);
+  EXPECT_TRUE(reports.empty());
+  p.Poll(milliseconds(0));
+  // Failures apply in produce order: the first queued delivery fails.
+  EXPECT_THAT(reports, ElementsAre("failed", "t@0"));
+  EXPECT_EQ(p.InFlight(), 0);
+  EXPECT_EQ(p.AckedCount("t"), 1u);
+}
+
+TEST(FakeProducerTest, HeldDeliveriesMakeFlushFailAndLetTimePass) {
+  SimulatedClock clock;
+  FakeProducer p;
+  p.AdvanceClockOnIdlePoll(&clock);
+  p.HoldDeliveries(true);
+  ASSERT_TRUE(p.Produce("t", "k", "v", nullptr).has_value());
+  EXPECT_FALSE(p.Flush(milliseconds(300)).has_value());
+  EXPECT_EQ(clock.Now(), SystemTime(milliseconds(300)));
+  p.Poll(milliseconds(20));
+  EXPECT_EQ(clock.Now(), SystemTime(milliseconds(320)));
+  p.HoldDeliveries(false);
+  EXPECT_TRUE(p.Flush(milliseconds(300)).has_value());
+  EXPECT_EQ(clock.Now(), SystemTime(milliseconds(320)));
+}
+
+}  // namespace
+}  // namespace krond::testing

@@ -1,0 +1,646 @@
+#include "worker/worker.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/time_format.h"
+#include "fakes/fake_executor.h"
+#include "fakes/fake_kafka.h"
+#include "fakes/simulated_clock.h"
+#include "messages/run_messages.h"
+#include "metrics/registry.h"
+
+namespace krond::worker {
+namespace {
+
+using krond::testing::FakeConsumer;
+using krond::testing::FakeExecutor;
+using krond::testing::FakeProducer;
+using krond::testing::SimulatedClock;
+using messages::Outcome;
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using ::testing::Contains;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+using ::testing::UnorderedElementsAre;
+
+const SystemTime kT0 = SystemTime(std::chrono::milliseconds(1'772'928'000'000));  // 2026-03-08
+
+constexpr char kTasks[] = "test.tasks.alpha";
+constexpr char kRetry[] = "test.retry.alpha";
+constexpr char kDead[] = "test.dead.alpha";
+constexpr char kResults[] = "test.results";
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  WorkerTest() { spdlog::set_level(spdlog::level::off); }
+  ~WorkerTest() override { worker_.reset(); }
+
+  Worker& MakeWorker(int slots = 1, messages::Queue queue = messages::Queue::kMain,
+                     std::vector<int32_t> partitions = {0}) {
+    WorkerOptions o;
+    o.cluster = "alpha";
+    o.queue = queue;
+    o.slots = slots;
+    o.worker_id = "host:1";
+    o.seed = 42;
+    o.drain_timeout = drain_timeout_;
+    o.kill_grace = kill_grace_;
+    o.max_timeout = hours(2);
+    topic_ = queue == messages::Queue::kMain ? kTasks : kRetry;
+    worker_ = std::make_unique<Worker>(clock_, consumer_, producer_, executor_, metrics_,
+                                       messages::TopicNames("test"), o);
+    consumer_.SetListener(worker_.get());
+    EXPECT_TRUE(worker_->Start().has_value());
+    EXPECT_THAT(consumer_.subscribed(), ElementsAre(topic_));
+    std::vector<kafka::TopicPartition> assign;
+    for (int32_t p : partitions) assign.push_back({topic_, p, -1});
+    consumer_.Assign(assign);
+    return *worker_;
+  }
+
+  static messages::TaskMessage Task(const std::string& run_id, int attempt = 1,
+                                    int max_attempts = 1) {
+    messages::TaskMessage t;
+    t.run_id = run_id;
+    t.job = "backup";
+    t.cluster = "alpha";
+    t.command = "echo " + run_id;
+    t.scheduled_at = kT0;
+    t.produced_at = kT0;
+    t.attempt = attempt;
+    t.max_attempts = max_attempts;
+    t.timeout = seconds(90);
+    t.retry.backoff = seconds(2);
+    t.retry.max_backoff = seconds(60);
+    t.retry.multiplier = 2.0;
+    t.retry.jitter = 0;
+    t.retry.retry_on = {"failed"};
+    return t;
+  }
+  int64_t Add(const messages::TaskMessage& t, int32_t partition = 0) {
+    return consumer_.Append(topic_, partition, t.run_id, messages::Encode(t));
+  }
+
+  void Step() { worker_->Step(milliseconds(0)); }
+  // Slot threads are real threads: step until `done` holds, failing after a real-time
+  // limit rather than sleeping for a guessed duration.
+  template <class Pred>
+  bool StepUntil(Pred done) {
+    const auto limit = std::chrono::steady_clock::now() + seconds(10);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > limit) return false;
+      Step();
+      std::this_thread::yield();
+    }
+    return true;
+  }
+  // Releases a blocked run and steps until the worker has taken its completion.
+  void Finish(const std::string& run_id, exec::RunOutcome outcome) {
+    const uint64_t before = worker_->completed();
+    ASSERT_TRUE(executor_.WaitBlocked(run_id)) << run_id;
+    executor_.Release(run_id, std::move(outcome));
+    ASSERT_TRUE(StepUntil([&] { return worker_->completed() > before; })) << run_id;
+  }
+
+  std::vector<messages::ResultMessage> Results() const {
+    std::vector<messages::ResultMessage> out;
+    for (const auto& r : producer_.Acked(kResults)) {
+      auto m = messages::DecodeResult(r.value);
+      EXPECT_TRUE(m.has_value()) << r.value;
+      if (m) {
+        EXPECT_EQ(r.key, m->run_id);
+        out.push_back(*m);
+      }
+    }
+    return out;
+  }
+  std::vector<messages::TaskMessage> RetryTasks() const {
+    std::vector<messages::TaskMessage> out;
+    for (const auto& r : producer_.Acked(kRetry)) {
+      auto m = messages::DecodeTask(r.value);
+      EXPECT_TRUE(m.has_value()) << r.value;
+      if (m) out.push_back(*m);
+    }
+    return out;
+  }
+  std::vector<messages::DeadLetter> DeadLetters() const {
+    std::vector<messages::DeadLetter> out;
+    for (const auto& r : producer_.Acked(kDead)) {
+      auto m = messages::DecodeDeadLetter(r.value);
+      EXPECT_TRUE(m.has_value()) << r.value;
+      if (m) out.push_back(*m);
+    }
+    return out;
+  }
+  int64_t Committed(int32_t partition = 0) const { return consumer_.Committed(topic_, partition); }
+  size_t ReturnedCount(const std::string& run_id) const {
+    size_t n = 0;
+    for (const auto& m : consumer_.returned()) n += m.key == run_id ? 1 : 0;
+    return n;
+  }
+  std::string Metrics() const { return registry_.Render(); }
+
+  milliseconds drain_timeout_{seconds(30)};
+  milliseconds kill_grace_{seconds(5)};
+  std::string topic_ = kTasks;
+  SimulatedClock clock_{kT0};
+  FakeConsumer consumer_;
+  FakeProducer producer_;
+  FakeExecutor executor_{&clock_};
+  metrics::Registry registry_;
+  WorkerMetrics metrics_{registry_};
+  std::unique_ptr<Worker> worker_;
+};
+
+// ---- One run ---------------------------------------------------------------------------
+
+TEST_F(WorkerTest, RunsATaskAndCommitsOnlyAfterItsResultIsAcknowledged) {
+  MakeWorker();
+  Add(Task("r1"));
+  clock_.Set(kT0 + milliseconds(1500));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  const exec::RunSpec spec = executor_.specs().at(0);
+  EXPECT_THAT(spec.argv, ElementsAre("/bin/sh", "-c", "echo r1"));
+  EXPECT_THAT(spec.env, Contains(std::pair<std::string, std::string>("KROND_RUN_ID", "r1")));
+  EXPECT_THAT(spec.env, Contains(std::pair<std::string, std::string>("KROND_JOB", "backup")));
+  EXPECT_THAT(spec.env, Contains(std::pair<std::string, std::string>("KROND_ATTEMPT", "1")));
+  EXPECT_THAT(spec.env, Contains(std::pair<std::string, std::string>("KROND_SCHEDULED_AT",
+                                                                     "2026-03-08T00:00:00.000Z")));
+  EXPECT_EQ(spec.timeout, seconds(90));
+  EXPECT_EQ(worker_->running(), 1u);
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_runs_in_flight 1\n"));
+
+  // The broker does not acknowledge the result yet: the offset must stay uncommitted.
+  producer_.HoldDeliveries(true);
+  clock_.Set(kT0 + seconds(4));
+  Finish("r1", FakeExecutor::Succeeded("hello\n"));
+  ASSERT_THAT(producer_.Records(), SizeIs(1));
+  EXPECT_EQ(producer_.Records()[0].topic, kResults);
+  for (int i = 0; i < 5; ++i) Step();
+  EXPECT_LE(Committed(), 0) << "committed past a run whose result is not durable";
+
+  producer_.HoldDeliveries(false);
+  Step();
+  EXPECT_EQ(Committed(), 1);
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  const messages::ResultMessage& r = results[0];
+  EXPECT_EQ(r.run_id, "r1");
+  EXPECT_EQ(r.job, "backup");
+  EXPECT_EQ(r.cluster, "alpha");
+  EXPECT_EQ(r.attempt, 1);
+  EXPECT_EQ(r.worker, "host:1");
+  EXPECT_EQ(r.queue, "main");
+  EXPECT_EQ(r.outcome, Outcome::kSucceeded);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.output_tail, "hello\n");
+  EXPECT_EQ(r.output_bytes, 6);
+  EXPECT_EQ(r.scheduled_at, kT0);
+  EXPECT_EQ(r.started_at, kT0 + milliseconds(1500));
+  EXPECT_EQ(r.finished_at, kT0 + seconds(4));
+  EXPECT_THAT(producer_.Records(), SizeIs(1)) << "no retry or dead letter for a success";
+  EXPECT_EQ(worker_->running(), 0u);
+  const std::string text = Metrics();
+  EXPECT_THAT(text, HasSubstr("krond_worker_runs_finished_total{cluster=\"alpha\",queue=\"main\","
+                              "outcome=\"succeeded\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("krond_worker_runs_started_total{cluster=\"alpha\",queue=\"main\"} 1\n"));
+  // Started 1.5 s after it was due.
+  EXPECT_THAT(text, HasSubstr("krond_worker_run_start_delay_seconds_sum{cluster=\"alpha\","
+                              "queue=\"main\"} 1.5\n"));
+}
+
+TEST_F(WorkerTest, JobTimeoutIsCappedByTheWorkersMaximum) {
+  MakeWorker();
+  messages::TaskMessage t = Task("long");
+  t.timeout = hours(10);
+  Add(t);
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  Step();
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  EXPECT_EQ(executor_.specs().at(0).timeout, hours(2));
+}
+
+// ---- Slots -----------------------------------------------------------------------------
+
+TEST_F(WorkerTest, FullSlotsPauseThePartitionAndCommitsWaitForTheLowestUnfinished) {
+  MakeWorker(/*slots=*/2);
+  Add(Task("r1"));
+  Add(Task("r2"));
+  Add(Task("r3"));
+  Step();
+  Step();
+  ASSERT_TRUE(executor_.WaitStarted(2));
+  EXPECT_TRUE(consumer_.IsPaused(kTasks, 0));
+  for (int i = 0; i < 5; ++i) Step();
+  // Slot threads call the executor in any order.
+  EXPECT_THAT(executor_.started(), UnorderedElementsAre("r1", "r2")) << "the third run waits";
+  EXPECT_EQ(worker_->running(), 2u);
+
+  // r2 (offset 1) finishes first: a slot frees, r3 starts, but offset 0 is still running.
+  Finish("r2", FakeExecutor::Succeeded());
+  ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 3; }));
+  EXPECT_EQ(executor_.started().back(), "r3");
+  EXPECT_LE(Committed(), 0);
+  EXPECT_TRUE(consumer_.IsPaused(kTasks, 0)) << "slots are full again";
+
+  // r1 finishes: offsets 0 and 1 are done, 2 (r3) is not.
+  Finish("r1", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 2);
+  Finish("r3", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 3);
+  EXPECT_THAT(Results(), SizeIs(3));
+  EXPECT_FALSE(consumer_.IsPaused(kTasks, 0));
+  // Every run ran exactly once.
+  EXPECT_THAT(executor_.started(), SizeIs(3));
+  // Commits only ever move forward.
+  int64_t last = -1;
+  for (const auto& commit : consumer_.commits()) {
+    for (const auto& tp : commit) {
+      EXPECT_GT(tp.offset, last);
+      last = tp.offset;
+    }
+  }
+}
+
+TEST_F(WorkerTest, AlreadyFetchedMessageWaitsForASlotThroughPauseAndSeek) {
+  // The client fetched all three before the pause took effect, so the third is handed to
+  // the worker while both slots are busy: it must be parked (pause + seek back to it), not
+  // dropped or run.
+  consumer_.SetPrefetch(10);
+  MakeWorker(/*slots=*/2);
+  Add(Task("r1"));
+  Add(Task("r2"));
+  const int64_t third = Add(Task("r3"));
+  Step();
+  Step();
+  Step();
+  ASSERT_TRUE(executor_.WaitStarted(2));
+  EXPECT_THAT(consumer_.seeks(), ElementsAre(kafka::TopicPartition{kTasks, 0, third}));
+  EXPECT_TRUE(consumer_.IsPaused(kTasks, 0));
+  EXPECT_EQ(ReturnedCount("r3"), 1u);
+  for (int i = 0; i < 5; ++i) Step();
+  EXPECT_THAT(executor_.started(), UnorderedElementsAre("r1", "r2"));
+
+  Finish("r1", FakeExecutor::Succeeded());
+  ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 3; }));
+  EXPECT_EQ(executor_.started().back(), "r3");
+  EXPECT_EQ(ReturnedCount("r3"), 2u) << "fetched again from the rewound position";
+  Finish("r2", FakeExecutor::Succeeded());
+  Finish("r3", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 3);
+  EXPECT_THAT(Results(), SizeIs(3));
+  EXPECT_THAT(executor_.started(), SizeIs(3));
+}
+
+TEST_F(WorkerTest, SlotsRunConcurrently) {
+  MakeWorker(/*slots=*/3);
+  for (const char* id : {"a", "b", "c"}) Add(Task(id));
+  for (int i = 0; i < 3; ++i) Step();
+  // All three block at once: none waits for another.
+  for (const char* id : {"a", "b", "c"}) EXPECT_TRUE(executor_.WaitBlocked(id)) << id;
+  EXPECT_EQ(worker_->running(), 3u);
+  Finish("c", FakeExecutor::Succeeded());
+  Finish("b", FakeExecutor::Succeeded());
+  Finish("a", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 3);
+}
+
+// ---- Bad messages ----------------------------------------------------------------------
+
+TEST_F(WorkerTest, InvalidJsonIsDeadLetteredAndTheWorkerGoesOn) {
+  MakeWorker();
+  consumer_.Append(kTasks, 0, "k-bad", "{not json");
+  Add(Task("good"));
+  Step();
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("good"));
+  EXPECT_THAT(executor_.started(), ElementsAre("good"));
+  // The bad message is done (result and dead letter acknowledged): commit passes it.
+  EXPECT_EQ(Committed(), 1);
+
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].run_id, "k-bad");
+  EXPECT_EQ(results[0].outcome, Outcome::kInvalid);
+  EXPECT_EQ(results[0].cluster, "alpha");
+  EXPECT_EQ(results[0].source, "test.tasks.alpha[0]@0");
+  EXPECT_THAT(results[0].error, HasSubstr("not valid JSON"));
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(1));
+  EXPECT_FALSE(dead[0].task.has_value());
+  EXPECT_EQ(dead[0].raw, "{not json");
+  EXPECT_THAT(dead[0].reason, StartsWith("invalid message: "));
+  EXPECT_EQ(dead[0].last_result.outcome, Outcome::kInvalid);
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_invalid_messages_total 1\n"));
+
+  Finish("good", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 2);
+}
+
+TEST_F(WorkerTest, RunOfAnotherClusterIsInvalid) {
+  MakeWorker();
+  messages::TaskMessage t = Task("foreign");
+  t.cluster = "beta";
+  Add(t);
+  Step();
+  Step();
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].run_id, "foreign");
+  EXPECT_EQ(results[0].outcome, Outcome::kInvalid);
+  EXPECT_THAT(results[0].error, HasSubstr("\"beta\""));
+  ASSERT_THAT(DeadLetters(), SizeIs(1));
+  EXPECT_THAT(producer_.Acked("test.dead.beta"), IsEmpty());
+  EXPECT_EQ(Committed(), 1);
+}
+
+TEST_F(WorkerTest, ConsumerErrorsAreCountedAndPollingGoesOn) {
+  MakeWorker();
+  consumer_.ScriptError("broker down");
+  Add(Task("r1"));
+  Step();
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_consumer_errors_total 1\n"));
+  Step();
+  EXPECT_TRUE(executor_.WaitBlocked("r1"));
+}
+
+// ---- Retries and dead letters ------------------------------------------------------------
+
+TEST_F(WorkerTest, FailedRunWithAttemptsLeftIsRetriedAfterBackoff) {
+  MakeWorker();
+  Add(Task("r1", /*attempt=*/2, /*max_attempts=*/3));
+  clock_.Set(kT0 + seconds(10));
+  // The retry's delivery fails once: the commit must wait for it to be produced again.
+  executor_.Script("r1", FakeExecutor::Failed(3, "boom"));
+  producer_.FailNextDeliveries(1);
+  Step();
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  for (int i = 0; i < 3; ++i) Step();
+  // The first of the two (the result) was not written: offset 0 may not be committed past.
+  EXPECT_LE(Committed(), 0);
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_publish_errors_total 1\n"));
+  clock_.Advance(milliseconds(500));
+  Step();
+  Step();
+  EXPECT_EQ(Committed(), 1);
+
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].outcome, Outcome::kFailed);
+  EXPECT_EQ(results[0].exit_code, 3);
+  EXPECT_EQ(results[0].attempt, 2);
+  EXPECT_EQ(results[0].output_tail, "boom");
+  EXPECT_EQ(results[0].finished_at, kT0 + seconds(10));
+  std::vector<messages::TaskMessage> retries = RetryTasks();
+  ASSERT_THAT(retries, SizeIs(1));
+  const messages::TaskMessage& next = retries[0];
+  EXPECT_EQ(next.run_id, "r1");
+  EXPECT_EQ(next.attempt, 3);
+  EXPECT_EQ(next.max_attempts, 3);
+  EXPECT_EQ(next.command, "echo r1");
+  EXPECT_EQ(next.scheduled_at, kT0);
+  // Third attempt: 2 s * 2^(3-2) = 4 s after the failure, no jitter.
+  EXPECT_EQ(next.not_before, kT0 + seconds(14));
+  EXPECT_EQ(next.produced_at, kT0 + seconds(10));
+  EXPECT_EQ(producer_.Acked(kRetry)[0].key, "r1");
+  EXPECT_THAT(DeadLetters(), IsEmpty());
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_retries_published_total{cluster=\"alpha\"} 1\n"));
+}
+
+TEST_F(WorkerTest, ExhaustedAttemptsGoToTheDeadLetterTopic) {
+  MakeWorker();
+  Add(Task("r1", 3, 3));
+  executor_.Script("r1", FakeExecutor::Failed(1));
+  Step();
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  EXPECT_THAT(RetryTasks(), IsEmpty());
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(1));
+  EXPECT_EQ(dead[0].reason, "attempts exhausted (3/3)");
+  ASSERT_TRUE(dead[0].task.has_value());
+  EXPECT_EQ(dead[0].task->run_id, "r1");
+  EXPECT_EQ(dead[0].task->attempt, 3);
+  EXPECT_EQ(dead[0].last_result.outcome, Outcome::kFailed);
+  EXPECT_EQ(dead[0].last_result.exit_code, 1);
+  EXPECT_EQ(producer_.Acked(kDead)[0].key, "r1");
+  EXPECT_THAT(Results(), SizeIs(1));
+  EXPECT_EQ(Committed(), 1);
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_dead_letters_published_total{cluster=\"alpha\","
+                                   "reason=\"exhausted\"} 1\n"));
+}
+
+TEST_F(WorkerTest, OutcomeNotInRetryOnIsDeadLetteredAtOnce) {
+  MakeWorker();
+  Add(Task("r1", 1, 5));  // retry_on: [failed]
+  executor_.Script("r1", FakeExecutor::TimedOut());
+  Step();
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  EXPECT_THAT(RetryTasks(), IsEmpty());
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(1));
+  EXPECT_EQ(dead[0].reason, "outcome timed_out is not retried");
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].outcome, Outcome::kTimedOut);
+  EXPECT_EQ(results[0].error, "timed out after 90000ms");
+  EXPECT_EQ(results[0].signal, 15);
+  EXPECT_EQ(results[0].exit_code, std::nullopt);
+}
+
+TEST_F(WorkerTest, RetryQueueDefersARunUntilItsNotBefore) {
+  MakeWorker(1, messages::Queue::kRetry, {0, 1});
+  messages::TaskMessage later = Task("later", 2, 3);
+  later.not_before = kT0 + seconds(30);
+  Add(later, 0);
+  messages::TaskMessage behind = Task("behind", 2, 3);
+  behind.not_before = kT0 + seconds(5);
+  Add(behind, 0);  // same partition, due earlier, but queued behind "later"
+  clock_.Set(kT0 + seconds(10));
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+
+  for (int i = 0; i < 5; ++i) Step();
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  EXPECT_TRUE(consumer_.IsPaused(kRetry, 0));
+  EXPECT_THAT(consumer_.seeks(), ElementsAre(kafka::TopicPartition{kRetry, 0, 0}));
+  EXPECT_EQ(ReturnedCount("behind"), 0u) << "the partition is parked at the deferred message";
+
+  // Other partitions keep flowing meanwhile.
+  messages::TaskMessage other = Task("other", 2, 3);
+  other.not_before = kT0 + seconds(1);
+  Add(other, 1);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  EXPECT_THAT(executor_.started(), ElementsAre("other"));
+
+  clock_.Set(kT0 + seconds(30) - milliseconds(1));
+  for (int i = 0; i < 5; ++i) Step();
+  EXPECT_THAT(executor_.started(), ElementsAre("other"));
+  EXPECT_TRUE(consumer_.IsPaused(kRetry, 0));
+
+  clock_.Set(kT0 + seconds(30));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 3; }));
+  EXPECT_THAT(executor_.started(), ElementsAre("other", "later", "behind"));
+  EXPECT_EQ(ReturnedCount("later"), 2u);
+  Step();
+  EXPECT_EQ(Committed(0), 2);
+  EXPECT_EQ(Committed(1), 1);
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(3));
+  for (const auto& r : results) EXPECT_EQ(r.queue, "retry");
+}
+
+// ---- Rebalances ------------------------------------------------------------------------
+
+TEST_F(WorkerTest, RevokeCommitsWhatFinishedAndForgetsThePartition) {
+  MakeWorker(/*slots=*/3, messages::Queue::kMain, {0, 1});
+  Add(Task("p0-a"), 0);
+  Add(Task("p0-b"), 0);
+  Add(Task("p1-a"), 1);
+  for (int i = 0; i < 3; ++i) Step();
+  ASSERT_TRUE(executor_.WaitStarted(3));
+
+  // p0-a finishes, but its result is not acknowledged before the revoke begins.
+  producer_.HoldDeliveries(true);
+  Finish("p0-a", FakeExecutor::Succeeded());
+  EXPECT_LE(Committed(0), 0);
+  producer_.HoldDeliveries(false);
+  consumer_.Revoke({{kTasks, 0, -1}});
+  // The revoke was the last chance: offset 1 (p0-b still running) is committed.
+  EXPECT_EQ(Committed(0), 1);
+
+  // p0-b finishes after the partition is gone: its result is still published, but
+  // nothing more is committed for a partition this worker no longer owns.
+  const size_t commits_before = consumer_.commits().size();
+  Finish("p0-b", FakeExecutor::Succeeded());
+  Step();
+  Step();
+  EXPECT_EQ(Committed(0), 1);
+  EXPECT_THAT(Results(), SizeIs(2));
+  EXPECT_EQ(consumer_.commits().size(), commits_before);
+
+  // Pausing for full slots touches only partitions still assigned.
+  Add(Task("p1-b"), 1);
+  Add(Task("p1-c"), 1);
+  ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 5; }));
+  ASSERT_FALSE(consumer_.pause_calls().empty());
+  EXPECT_THAT(consumer_.pause_calls().back(), ElementsAre(kafka::TopicPartition{kTasks, 1, -1}));
+  for (const char* id : {"p1-a", "p1-b", "p1-c"}) Finish(id, FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(1), 3);
+}
+
+TEST_F(WorkerTest, RevokedUnfinishedRunIsRedeliveredOnReassignment) {
+  MakeWorker(/*slots=*/1);
+  Add(Task("r1"));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  consumer_.Revoke({{kTasks, 0, -1}});
+  consumer_.Assign({{kTasks, 0, -1}});
+  // Fetching resumes from the committed offset: r1 comes again (at least once).
+  EXPECT_EQ(consumer_.Position(kTasks, 0), 0);
+  Finish("r1", FakeExecutor::Succeeded());
+  ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 2; }));
+  EXPECT_THAT(executor_.started(), ElementsAre("r1", "r1"));
+  EXPECT_EQ(ReturnedCount("r1"), 2u);
+}
+
+// ---- Stop ------------------------------------------------------------------------------
+
+TEST_F(WorkerTest, StopCancelsRunsStillGoingAfterTheDrainTimeoutAndLeavesThemUncommitted) {
+  drain_timeout_ = seconds(5);
+  // Stop gives up on runs that ignore the cancel after drain + kill grace + 10 s of
+  // simulated time; the fake returns at once on cancel, so make that limit unreachable.
+  kill_grace_ = hours(24);
+  producer_.AdvanceClockOnIdlePoll(&clock_);
+  MakeWorker(/*slots=*/2);
+  Add(Task("stuck"));
+  Add(Task("quick"));
+  Step();
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("stuck"));
+  Finish("quick", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_LE(Committed(), 0);
+
+  const MonoTime stop_at = clock_.MonoNow();
+  worker_->Stop();
+  EXPECT_GE(clock_.MonoNow() - stop_at, seconds(5)) << "waited the drain timeout";
+  EXPECT_THAT(executor_.returned(), ElementsAre("quick", "stuck"));
+  EXPECT_EQ(worker_->running(), 0u);
+  // No result for the cancelled run, and its offset is never committed past.
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].run_id, "quick");
+  EXPECT_LE(Committed(), 0);
+  EXPECT_TRUE(consumer_.closed());
+}
+
+TEST_F(WorkerTest, StopWaitsForRunningCommandsAndStopsFetching) {
+  drain_timeout_ = hours(1);
+  producer_.AdvanceClockOnIdlePoll(&clock_);
+  MakeWorker(/*slots=*/1);
+  Add(Task("r1"));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  Add(Task("r2"));  // not fetched yet: the single slot is busy
+
+  // The command ends 3 s into the drain.
+  const MonoTime stop_at = clock_.MonoNow();
+  bool released = false;
+  producer_.SetPollHook([&] {
+    if (!released && clock_.MonoNow() - stop_at >= seconds(3)) {
+      released = true;
+      executor_.Release("r1", FakeExecutor::Succeeded());
+    }
+  });
+  const size_t resumes_before = consumer_.resume_calls().size();
+  worker_->Stop();
+  EXPECT_TRUE(released);
+  EXPECT_LT(clock_.MonoNow() - stop_at, hours(1)) << "no cancel needed";
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].run_id, "r1");
+  EXPECT_EQ(results[0].outcome, Outcome::kSucceeded);
+  EXPECT_EQ(Committed(), 1);
+  EXPECT_TRUE(consumer_.closed());
+  // A slot freeing during the drain does not resume fetching.
+  EXPECT_EQ(consumer_.resume_calls().size(), resumes_before);
+  EXPECT_EQ(ReturnedCount("r2"), 0u);
+  EXPECT_THAT(executor_.started(), ElementsAre("r1"));
+}
+
+TEST_F(WorkerTest, StopWithNothingRunningReturnsAtOnce) {
+  producer_.AdvanceClockOnIdlePoll(&clock_);
+  MakeWorker();
+  const MonoTime stop_at = clock_.MonoNow();
+  worker_->Stop();
+  EXPECT_EQ(clock_.MonoNow(), stop_at);
+  EXPECT_TRUE(consumer_.closed());
+  worker_->Stop();  // idempotent
+}
+
+}  // namespace
+}  // namespace krond::worker
