@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -242,10 +243,17 @@ class RdKafkaConsumer final : public Consumer {
     return std::optional<ConsumedMessage>(std::move(out));
   }
 
+  // Asynchronous. A synchronous commit is a broker round trip, and the worker commits once
+  // per Step (one message per Step), so it capped a worker at a few hundred runs/s on a
+  // loaded host (docs/benchmarks.md, "Pipeline lateness"). A commit that fails later is
+  // logged by OnCommitted and counted through on_error; its runs may then be delivered
+  // again, which at-least-once delivery allows. Close() commits the latest offsets of the
+  // partitions still assigned synchronously, so a clean stop loses no commit.
   Status Commit(const std::vector<TopicPartition>& offsets) override {
     if (offsets.empty()) return {};
+    for (const auto& tp : offsets) last_commit_[{tp.topic, tp.partition}] = tp.offset;
     auto list = ToList(offsets);
-    return ErrorStatus(rd_kafka_commit(rk_.get(), list.get(), /*async=*/0), "commit");
+    return ErrorStatus(rd_kafka_commit(rk_.get(), list.get(), /*async=*/1), "commit");
   }
 
   Status Pause(const std::vector<TopicPartition>& partitions) override {
@@ -279,7 +287,28 @@ class RdKafkaConsumer final : public Consumer {
   void Close() override {
     if (closed_) return;
     closed_ = true;
+    std::vector<TopicPartition> final_offsets;
+    for (const auto& tp : Assignment()) {
+      auto it = last_commit_.find({tp.topic, tp.partition});
+      if (it != last_commit_.end()) final_offsets.push_back({tp.topic, tp.partition, it->second});
+    }
+    if (!final_offsets.empty()) {
+      auto list = ToList(final_offsets);
+      if (auto err = rd_kafka_commit(rk_.get(), list.get(), /*async=*/0)) {
+        spdlog::warn("kafka {}: final commit: {} (those runs may run again)", ctx_->name,
+                     rd_kafka_err2str(err));
+      }
+    }
     rd_kafka_consumer_close(rk_.get());
+  }
+
+  static void OnCommitted(rd_kafka_t*, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t*, void* opaque) {
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    auto* ctx = static_cast<ClientContext*>(opaque);
+    spdlog::warn("kafka {}: commit failed: {} (those runs may run again)", ctx->name,
+                 rd_kafka_err2str(err));
+    if (ctx->on_error) ctx->on_error(rd_kafka_err2str(err));
   }
 
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -314,6 +343,8 @@ class RdKafkaConsumer final : public Consumer {
   std::unique_ptr<ClientContext> ctx_;
   HandlePtr rk_;
   bool closed_ = false;
+  // The offset last committed per partition, for the synchronous commit in Close().
+  std::map<std::pair<std::string, int32_t>, int64_t> last_commit_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -426,6 +457,11 @@ Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
       {"acks", "all"},
       {"message.timeout.ms", "0"},
       {"linger.ms", "0"},
+      // The scheduler produces every run due at one instant in one burst (100,000 jobs on
+      // the same second is a real load). The 100,000-message default made such a burst
+      // fail with "Queue full" and wait for ReliablePublisher's retry; memory stays bounded
+      // by queue.buffering.max.kbytes (1 GB default).
+      {"queue.buffering.max.messages", "1000000"},
       {"compression.type", "lz4"},
   };
   for (const auto& [k, v] : settings) {
@@ -462,6 +498,10 @@ Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
       {"heartbeat.interval.ms", "1000"},
       {"partition.assignment.strategy", "cooperative-sticky"},
       {"fetch.wait.max.ms", "100"},
+      // A worker pauses and rewinds a partition when its slots are full, then resumes it;
+      // librdkafka 2.0 waits fetch.error.backoff.ms (default 500 ms) before fetching the
+      // rewound partition again, which made every full-slots cycle cost half a second.
+      {"fetch.error.backoff.ms", "10"},
       {"allow.auto.create.topics", "false"},
   };
   for (const auto& [k, v] : settings) {
@@ -469,6 +509,7 @@ Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
   }
   if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
   rd_kafka_conf_set_rebalance_cb(conf->get(), RdKafkaConsumer::OnRebalance);
+  rd_kafka_conf_set_offset_commit_cb(conf->get(), RdKafkaConsumer::OnCommitted);
   auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(*conf));
   if (!rk) return tl::unexpected(rk.error());
   return std::unique_ptr<Consumer>(new RdKafkaConsumer(std::move(ctx), std::move(*rk)));

@@ -1,5 +1,6 @@
 // `krond scheduler`: fires every due run of a job file into Kafka.
 #include <spdlog/spdlog.h>
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -82,6 +83,10 @@ int RunScheduler(const SchedulerFlags& flags) {
   scheduler::SchedulerService service(clock, **producer, metrics, flags.kafka.Topics(),
                                       std::move(*file));
   metrics.active.Set(1);
+  // Parsing the job file builds a YAML tree of about 5 KB per job that is freed by now;
+  // hand that memory back to the OS, or a large job file's parse peak stays resident for
+  // the life of the process (docs/benchmarks.md, "One million schedules").
+  malloc_trim(0);
   spdlog::info("scheduler started: {} job(s) on {} cluster(s) from {}", jobs, clusters,
                flags.jobs);
 

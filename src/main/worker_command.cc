@@ -131,7 +131,11 @@ int RunWorker(const WorkerFlags& flags) {
   }
   ready = true;
   while (!signals.stop_requested()) {
-    worker.Step(std::chrono::milliseconds(100));
+    // While commands run, wait at most 2 ms in the consumer: a finished run (its result,
+    // its commit, the slot it frees for a parked partition) is noticed only between polls,
+    // and nothing wakes the poll when a slot thread finishes. Idle, 100 ms keeps the loop
+    // cheap. (Measured: docs/benchmarks.md, "Pipeline lateness".)
+    worker.Step(std::chrono::milliseconds(worker.running() > 0 ? 2 : 100));
     last_step_ms = clock.Now().time_since_epoch().count();
   }
   worker.Stop();

@@ -233,7 +233,10 @@ void Worker::Finish(Completion done) {
   --running_;
   ++completed_;
   metrics_.in_flight.Set(static_cast<double>(running_));
-  if (all_paused_ && running_ < static_cast<size_t>(options_.slots)) SetAllPaused(false);
+  // While stopping, partitions stay paused: a freed slot must not fetch more work.
+  if (all_paused_ && !stopped_ && running_ < static_cast<size_t>(options_.slots)) {
+    SetAllPaused(false);
+  }
 
   const exec::RunOutcome& o = done.outcome;
   const messages::TaskMessage& task = run->task;
