@@ -86,6 +86,20 @@ Status EnsureTopicsPatiently(const KafkaFlags& flags, const std::vector<std::str
   return MakeError("stopped before topics were ensured");
 }
 
+http::AdminServerOptions LoopHealth::Probes() {
+  http::AdminServerOptions options;
+  options.liveness = [this]() -> Status {
+    const int64_t idle = clock_.Now().time_since_epoch().count() - last_progress_ms_.load();
+    if (idle > 30'000) return MakeError("main loop stuck for " + std::to_string(idle) + "ms");
+    return {};
+  };
+  options.readiness = [this]() -> Status {
+    if (!ready_.load()) return MakeError(not_ready_reason_);
+    return {};
+  };
+  return options;
+}
+
 std::string ProcessId() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);

@@ -1,11 +1,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/result.h"
 #include "common/signals.h"
 #include "http/admin_server.h"
@@ -40,6 +41,26 @@ std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
 
 // host:pid, the identity of this process in results and client ids.
 std::string ProcessId();
+
+// Liveness and readiness of a process's main loop, for /healthz and /readyz: live while the
+// loop marked progress within the last 30 s, ready once MarkReady was called. Thread-safe.
+class LoopHealth {
+ public:
+  LoopHealth(const Clock& clock, std::string not_ready_reason)
+      : clock_(clock), not_ready_reason_(std::move(not_ready_reason)) {
+    MarkProgress();
+  }
+  void MarkProgress() { last_progress_ms_ = clock_.Now().time_since_epoch().count(); }
+  void MarkReady() { ready_ = true; }
+  // Callbacks reading this object: it must outlive the admin server.
+  http::AdminServerOptions Probes();
+
+ private:
+  const Clock& clock_;
+  const std::string not_ready_reason_;
+  std::atomic<int64_t> last_progress_ms_{0};
+  std::atomic<bool> ready_{false};
+};
 
 // Registers build info and starts the admin server on `addr`, logging the bound address.
 [[nodiscard]] Result<std::unique_ptr<http::AdminServer>> StartAdminServer(

@@ -1,9 +1,8 @@
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 namespace krond::app {
 
@@ -22,9 +21,8 @@ bool RegisterCommand(Command command);
 
 #define KROND_REGISTER_COMMAND_CONCAT2(a, b) a##b
 #define KROND_REGISTER_COMMAND_CONCAT(a, b) KROND_REGISTER_COMMAND_CONCAT2(a, b)
-#define KROND_REGISTER_COMMAND(...)                                                 \
-  [[maybe_unused]] static const bool KROND_REGISTER_COMMAND_CONCAT(kRegistered_, \
-                                                                   __LINE__) =      \
+#define KROND_REGISTER_COMMAND(...)                                                          \
+  [[maybe_unused]] static const bool KROND_REGISTER_COMMAND_CONCAT(kRegistered_, __LINE__) = \
       ::krond::app::RegisterCommand(__VA_ARGS__)
 
 }  // namespace krond::app

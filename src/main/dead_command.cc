@@ -3,10 +3,10 @@
 // Replays are recorded in the dead-letter topic itself (a marker message naming the dead
 // letter's position), so `list` shows what was already replayed and `replay` skips it
 // unless --again is given: replaying twice by accident would run a job twice.
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/clock.h"
@@ -84,9 +84,9 @@ int RunList(const DeadFlags& flags) {
     const auto& r = d.last_result;
     std::cout << (d.task ? d.task->run_id : r.run_id) << "  " << (d.task ? d.task->job : "-")
               << "  scheduled " << (d.task ? FormatRfc3339Utc(d.task->scheduled_at) : "-")
-              << "  attempts " << r.attempt << "  last " << messages::OutcomeName(r.outcome)
-              << "  " << d.reason << (dead->replayed.count(e.position) ? "  [replayed]" : "")
-              << "  (" << e.position << ")\n";
+              << "  attempts " << r.attempt << "  last " << messages::OutcomeName(r.outcome) << "  "
+              << d.reason << (dead->replayed.count(e.position) ? "  [replayed]" : "") << "  ("
+              << e.position << ")\n";
     ++shown;
   }
   std::cout << shown << " dead letter(s)";

@@ -1,6 +1,6 @@
 // `krond scheduler`: fires every due run of a job file into Kafka.
-#include <spdlog/spdlog.h>
 #include <malloc.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -44,19 +44,8 @@ int RunScheduler(const SchedulerFlags& flags) {
   }
   metrics::Registry registry;
   scheduler::SchedulerMetrics metrics(registry);
-  std::atomic<int64_t> last_step_ms{clock.Now().time_since_epoch().count()};
-  std::atomic<bool> ready{false};
-  http::AdminServerOptions admin;
-  admin.liveness = [&]() -> Status {
-    const auto idle = clock.Now().time_since_epoch().count() - last_step_ms.load();
-    if (idle > 30'000) return MakeError("scheduler loop stuck for " + std::to_string(idle) + "ms");
-    return {};
-  };
-  admin.readiness = [&]() -> Status {
-    if (!ready.load()) return MakeError("topics not ensured yet (is Kafka up?)");
-    return {};
-  };
-  auto server = StartAdminServer(registry, flags.metrics_addr, admin);
+  LoopHealth health(clock, "topics not ensured yet (is Kafka up?)");
+  auto server = StartAdminServer(registry, flags.metrics_addr, health.Probes());
   if (!server) {
     spdlog::error("{}", server.error().message);
     return 1;
@@ -65,7 +54,7 @@ int RunScheduler(const SchedulerFlags& flags) {
     spdlog::error("{}", ok.error().message);
     return 1;
   }
-  ready = true;
+  health.MarkReady();
   auto client = flags.kafka.Client("krond-scheduler-" + ProcessId());
   if (!client) {
     spdlog::error("{}", client.error().message);
@@ -87,12 +76,11 @@ int RunScheduler(const SchedulerFlags& flags) {
   // hand that memory back to the OS, or a large job file's parse peak stays resident for
   // the life of the process (docs/benchmarks.md, "One million schedules").
   malloc_trim(0);
-  spdlog::info("scheduler started: {} job(s) on {} cluster(s) from {}", jobs, clusters,
-               flags.jobs);
+  spdlog::info("scheduler started: {} job(s) on {} cluster(s) from {}", jobs, clusters, flags.jobs);
 
   int64_t seen_mtime = ModifiedNs(flags.jobs);
   auto maybe_reload = [&] {
-    last_step_ms = clock.Now().time_since_epoch().count();
+    health.MarkProgress();
     const int64_t mtime = ModifiedNs(flags.jobs);
     const bool hup = signals.TakeReloadRequest();
     if (!hup && mtime == seen_mtime) return;
@@ -114,8 +102,8 @@ int RunScheduler(const SchedulerFlags& flags) {
     service.Replace(std::move(*reloaded), clock.Now());
     metrics.reloads.WithLabels({"ok"}).Inc();
   };
-  Status done = service.Run([&] { return signals.stop_requested(); }, maybe_reload,
-                            std::chrono::seconds(30));
+  Status done =
+      service.Run([&] { return signals.stop_requested(); }, maybe_reload, std::chrono::seconds(30));
   metrics.active.Set(0);
   (*server)->Stop();
   if (!done) {
@@ -130,7 +118,9 @@ KROND_REGISTER_COMMAND(Command{
     "scheduler", "Fire every due run of a job file into Kafka",
     [](CLI::App& sub) -> std::function<int()> {
       auto flags = std::make_shared<SchedulerFlags>();
-      sub.add_option("--jobs", flags->jobs, "Job file (YAML)")->required()->check(CLI::ExistingFile);
+      sub.add_option("--jobs", flags->jobs, "Job file (YAML)")
+          ->required()
+          ->check(CLI::ExistingFile);
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")
           ->capture_default_str();

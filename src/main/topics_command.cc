@@ -56,8 +56,7 @@ int RunEnsure(const TopicsFlags& flags) {
 }
 
 KROND_REGISTER_COMMAND(Command{
-    "topics", "Manage krond's Kafka topics",
-    [](CLI::App& sub) -> std::function<int()> {
+    "topics", "Manage krond's Kafka topics", [](CLI::App& sub) -> std::function<int()> {
       auto flags = std::make_shared<TopicsFlags>();
       sub.require_subcommand(1);
       CLI::App* ensure = sub.add_subcommand(

@@ -59,19 +59,8 @@ int RunWorker(const WorkerFlags& flags) {
 
   metrics::Registry registry;
   worker::WorkerMetrics metrics(registry);
-  std::atomic<int64_t> last_step_ms{clock.Now().time_since_epoch().count()};
-  std::atomic<bool> ready{false};
-  http::AdminServerOptions admin;
-  admin.liveness = [&]() -> Status {
-    const auto idle = clock.Now().time_since_epoch().count() - last_step_ms.load();
-    if (idle > 30'000) return MakeError("poll loop stuck for " + std::to_string(idle) + "ms");
-    return {};
-  };
-  admin.readiness = [&]() -> Status {
-    if (!ready.load()) return MakeError("not subscribed yet");
-    return {};
-  };
-  auto server = StartAdminServer(registry, flags.metrics_addr, admin);
+  LoopHealth health(clock, "not subscribed yet");
+  auto server = StartAdminServer(registry, flags.metrics_addr, health.Probes());
   if (!server) {
     spdlog::error("{}", server.error().message);
     return 1;
@@ -129,14 +118,14 @@ int RunWorker(const WorkerFlags& flags) {
     spdlog::error("{}", ok.error().message);
     return 1;
   }
-  ready = true;
+  health.MarkReady();
   while (!signals.stop_requested()) {
     // While commands run, wait at most 2 ms in the consumer: a finished run (its result,
     // its commit, the slot it frees for a parked partition) is noticed only between polls,
     // and nothing wakes the poll when a slot thread finishes. Idle, 100 ms keeps the loop
     // cheap. (Measured: docs/benchmarks.md, "Pipeline lateness".)
     worker.Step(std::chrono::milliseconds(worker.running() > 0 ? 2 : 100));
-    last_step_ms = clock.Now().time_since_epoch().count();
+    health.MarkProgress();
   }
   worker.Stop();
   forward.target = nullptr;
@@ -145,8 +134,7 @@ int RunWorker(const WorkerFlags& flags) {
 }
 
 KROND_REGISTER_COMMAND(Command{
-    "worker", "Execute the runs of one cluster",
-    [](CLI::App& sub) -> std::function<int()> {
+    "worker", "Execute the runs of one cluster", [](CLI::App& sub) -> std::function<int()> {
       auto flags = std::make_shared<WorkerFlags>();
       sub.add_option("--cluster", flags->cluster, "Cluster whose runs to execute")->required();
       sub.add_option("--queue", flags->queue, "main (first attempts) or retry")
