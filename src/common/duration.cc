@@ -14,8 +14,8 @@ struct Unit {
   int64_t ms;
 };
 // Longer names first so "ms" is not read as "m".
-constexpr Unit kUnits[] = {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000},
-                           {"d", 86'400'000}};
+constexpr Unit kUnits[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
 
 }  // namespace
 
@@ -38,8 +38,9 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     size_t unit_start = i;
     while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
     std::string_view unit = text.substr(unit_start, i - unit_start);
-    if (unit.empty()) return MakeError(quoted + ": missing unit after " + std::to_string(value) +
-                                       " (use ms, s, m, h or d)");
+    if (unit.empty())
+      return MakeError(quoted + ": missing unit after " + std::to_string(value) +
+                       " (use ms, s, m, h or d)");
     const Unit* found = nullptr;
     for (const Unit& u : kUnits) {
       if (u.name == unit) found = &u;

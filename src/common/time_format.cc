@@ -8,9 +8,7 @@
 
 namespace krond {
 
-std::string FormatRfc3339Utc(SystemTime t) {
-  return date::format("%FT%TZ", t);
-}
+std::string FormatRfc3339Utc(SystemTime t) { return date::format("%FT%TZ", t); }
 
 std::string FormatRfc3339InZone(SystemTime t, const date::time_zone* zone) {
   const auto info = zone->get_info(t);

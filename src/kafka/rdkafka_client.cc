@@ -50,8 +50,7 @@ struct ClientContext {
 
 Status Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
   char err[512];
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) !=
-      RD_KAFKA_CONF_OK) {
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
     return MakeError("kafka setting " + key + "=" + value + ": " + err);
   }
   return {};
@@ -230,8 +229,8 @@ class RdKafkaConsumer final : public Consumer {
     if (!m) return std::optional<ConsumedMessage>();
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return std::optional<ConsumedMessage>();
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      std::string where = m->rkt != nullptr ? std::string(" (") + rd_kafka_topic_name(m->rkt) + ")"
-                                            : std::string();
+      std::string where =
+          m->rkt != nullptr ? std::string(" (") + rd_kafka_topic_name(m->rkt) + ")" : std::string();
       return MakeError(std::string(rd_kafka_message_errstr(m.get())) + where);
     }
     ConsumedMessage out;
@@ -302,8 +301,8 @@ class RdKafkaConsumer final : public Consumer {
     rd_kafka_consumer_close(rk_.get());
   }
 
-  static void OnCommitted(rd_kafka_t*, rd_kafka_resp_err_t err,
-                          rd_kafka_topic_partition_list_t*, void* opaque) {
+  static void OnCommitted(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
+                          void* opaque) {
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
     auto* ctx = static_cast<ClientContext*>(opaque);
     spdlog::warn("kafka {}: commit failed: {} (those runs may run again)", ctx->name,
@@ -408,7 +407,8 @@ class RdKafkaAdmin final : public Admin {
         }
       } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         const char* msg = rd_kafka_topic_result_error_string(results[i]);
-        return MakeError("create topic " + name + ": " + (msg != nullptr ? msg : rd_kafka_err2str(e)));
+        return MakeError("create topic " + name + ": " +
+                         (msg != nullptr ? msg : rd_kafka_err2str(e)));
       }
       reports.push_back(report);
     }
@@ -549,8 +549,10 @@ Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& confi
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_resp_err_t e = rd_kafka_metadata(h, 0, rkt, &md, ms);
   rd_kafka_topic_destroy(rkt);
-  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
-  const int partitions = md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[0].partition_cnt : -1;
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
+  const int partitions =
+      md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[0].partition_cnt : -1;
   rd_kafka_metadata_destroy(md);
   if (partitions < 0) return MakeError("topic " + topic + " does not exist");
 
@@ -567,7 +569,8 @@ Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& confi
   std::vector<ConsumedMessage> out;
   if (wanted.empty()) return out;
   auto list = ToList(wanted);
-  if (auto err = rd_kafka_assign(h, list.get())) return MakeError(std::string("assign: ") + rd_kafka_err2str(err));
+  if (auto err = rd_kafka_assign(h, list.get()))
+    return MakeError(std::string("assign: ") + rd_kafka_err2str(err));
   size_t done = 0;
   std::vector<bool> finished(static_cast<size_t>(partitions), false);
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -19,10 +19,10 @@ class ReliablePublisher {
  public:
   using AckCallback = std::function<void(const DeliveryReport&)>;
   // `on_failure` is told about every failed attempt (for logs and error counters).
-  ReliablePublisher(Producer& producer, const Clock& clock,
-                    std::function<void(const std::string& topic, const std::string& error)>
-                        on_failure,
-                    std::chrono::milliseconds retry_delay = std::chrono::milliseconds(500));
+  ReliablePublisher(
+      Producer& producer, const Clock& clock,
+      std::function<void(const std::string& topic, const std::string& error)> on_failure,
+      std::chrono::milliseconds retry_delay = std::chrono::milliseconds(500));
 
   void Publish(std::string topic, std::string key, std::string value, AckCallback on_acked);
   // Serves delivery reports (waiting up to `timeout` for one) and re-produces failed

@@ -12,9 +12,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kOutcomeNames[] = {"succeeded", "failed",    "timed_out",
-                                              "killed",    "spawn_failed", "cancelled",
-                                              "invalid",   "skipped"};
+constexpr std::string_view kOutcomeNames[] = {"succeeded",    "failed",    "timed_out", "killed",
+                                              "spawn_failed", "cancelled", "invalid",   "skipped"};
 
 // Reads typed fields out of a decoded object, remembering the first problem so decoders
 // stay linear: read everything, then check ok().
@@ -168,8 +167,9 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
   if (!r.ok()) return MakeError(r.error());
   if (m.run_id.empty()) return MakeError("field \"run_id\": empty");
   if (m.attempt < 1 || m.max_attempts < 1 || m.attempt > m.max_attempts) {
-    return MakeError("fields \"attempt\"/\"max_attempts\": need 1 <= attempt <= max_attempts, got " +
-                     std::to_string(m.attempt) + "/" + std::to_string(m.max_attempts));
+    return MakeError(
+        "fields \"attempt\"/\"max_attempts\": need 1 <= attempt <= max_attempts, got " +
+        std::to_string(m.attempt) + "/" + std::to_string(m.max_attempts));
   }
   if (m.timeout.count() <= 0) return MakeError("field \"timeout_ms\": must be positive");
   return m;
@@ -239,9 +239,7 @@ std::string Encode(const TaskMessage& m) { return TaskToJson(m).dump(); }
 std::string Encode(const ResultMessage& m) { return ResultToJson(m).dump(); }
 
 std::string Encode(const DeadLetter& m) {
-  json j = {{"v", kVersion},
-            {"reason", m.reason},
-            {"last_result", ResultToJson(m.last_result)}};
+  json j = {{"v", kVersion}, {"reason", m.reason}, {"last_result", ResultToJson(m.last_result)}};
   if (m.task) {
     j["task"] = TaskToJson(*m.task);
   } else {
@@ -291,7 +289,11 @@ std::string SanitizeUtf8(std::string_view bytes) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   while (i < bytes.size()) {
     unsigned char c = p[i];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
     bool valid = len > 0 && i + len <= bytes.size();
     for (size_t k = 1; valid && k < len; ++k) valid = (p[i + k] & 0xC0) == 0x80;
     if (valid && len == 2) valid = c >= 0xC2;  // no overlong forms
@@ -300,8 +302,8 @@ std::string SanitizeUtf8(std::string_view bytes) {
       valid = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
     }
     if (valid && len == 4) {
-      uint32_t cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) |
-                    ((p[i + 2] & 0x3Fu) << 6) | (p[i + 3] & 0x3Fu);
+      uint32_t cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6) |
+                    (p[i + 3] & 0x3Fu);
       valid = cp >= 0x10000 && cp <= 0x10FFFF;
     }
     if (valid) {

@@ -49,8 +49,16 @@ struct TaskMessage {
 };
 
 // How an attempt ended. `invalid` is a message that could not be decoded.
-enum class Outcome { kSucceeded, kFailed, kTimedOut, kKilled, kSpawnFailed, kCancelled, kInvalid,
-                     kSkipped };
+enum class Outcome {
+  kSucceeded,
+  kFailed,
+  kTimedOut,
+  kKilled,
+  kSpawnFailed,
+  kCancelled,
+  kInvalid,
+  kSkipped
+};
 std::string_view OutcomeName(Outcome o);
 [[nodiscard]] Result<Outcome> ParseOutcome(std::string_view name);
 

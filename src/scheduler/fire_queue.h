@@ -17,12 +17,12 @@ class FireQueue {
   struct Entry {
     int64_t at_ms;  // fire instant, ms since the Unix epoch
     uint32_t job;
-    bool operator>(const Entry& o) const { return at_ms != o.at_ms ? at_ms > o.at_ms : job > o.job; }
+    bool operator>(const Entry& o) const {
+      return at_ms != o.at_ms ? at_ms > o.at_ms : job > o.job;
+    }
   };
 
-  void Push(SystemTime at, uint32_t job) {
-    heap_.push(Entry{at.time_since_epoch().count(), job});
-  }
+  void Push(SystemTime at, uint32_t job) { heap_.push(Entry{at.time_since_epoch().count(), job}); }
   bool Empty() const { return heap_.empty(); }
   size_t Size() const { return heap_.size(); }
   // The earliest entry; requires !Empty().

@@ -7,8 +7,7 @@ Scheduler::Scheduler(std::vector<config::Job> jobs, SystemTime start)
   Rebuild(start, {});
 }
 
-void Scheduler::Rebuild(SystemTime now,
-                        const std::unordered_map<std::string, SystemTime>& keep) {
+void Scheduler::Rebuild(SystemTime now, const std::unordered_map<std::string, SystemTime>& keep) {
   queue_.Clear();
   queue_.Reserve(jobs_.size());
   pending_.assign(jobs_.size(), std::nullopt);

@@ -21,7 +21,8 @@ namespace krond::scheduler {
 // Step(now) does one round of work and says when to call it next, so tests drive it in
 // simulated time with a fake Producer; Run() is the real loop. A run whose produce fails
 // (local queue full, topic missing, broker gone for good) is kept and produced again, so
-// no run is dropped while the process lives (kafka::ReliablePublisher). Not thread-safe: one thread owns it.
+// no run is dropped while the process lives (kafka::ReliablePublisher). Not thread-safe: one thread
+// owns it.
 class SchedulerService {
  public:
   SchedulerService(const Clock& clock, kafka::Producer& producer, SchedulerMetrics& metrics,

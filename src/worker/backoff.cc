@@ -5,8 +5,7 @@
 
 namespace krond::worker {
 
-std::chrono::milliseconds RetryDelay(const messages::RetrySpec& spec, int next_attempt,
-                                     double u) {
+std::chrono::milliseconds RetryDelay(const messages::RetrySpec& spec, int next_attempt, double u) {
   const double cap = static_cast<double>(spec.max_backoff.count());
   const double exponent = std::max(0, next_attempt - 2);
   double base = static_cast<double>(spec.backoff.count()) * std::pow(spec.multiplier, exponent);

@@ -10,8 +10,7 @@ namespace krond::worker {
 //   min(max_backoff, backoff * multiplier^(next_attempt-2)) * (1 + jitter * (2u - 1))
 // with u uniform in [0,1) supplied by the caller (so tests pass fixed values), and the
 // result capped at max_backoff again. Never negative.
-std::chrono::milliseconds RetryDelay(const messages::RetrySpec& spec, int next_attempt,
-                                     double u);
+std::chrono::milliseconds RetryDelay(const messages::RetrySpec& spec, int next_attempt, double u);
 
 // Whether an attempt that ended with `outcome` is retried under `spec` (given attempts left).
 bool IsRetried(const messages::RetrySpec& spec, messages::Outcome outcome);

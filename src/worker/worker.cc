@@ -82,8 +82,8 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
   metrics_.start_delay.WithLabels({options_.cluster, queue});
   metrics_.runtime.WithLabels({queue});
   metrics_.retries_published.WithLabels({options_.cluster});
-  for (auto outcome : {messages::Outcome::kSucceeded, messages::Outcome::kFailed,
-                       messages::Outcome::kTimedOut}) {
+  for (auto outcome :
+       {messages::Outcome::kSucceeded, messages::Outcome::kFailed, messages::Outcome::kTimedOut}) {
     metrics_.runs_finished.WithLabels({options_.cluster, queue, messages::OutcomeName(outcome)});
   }
 }
@@ -100,8 +100,7 @@ Status Worker::Start() {
   const std::string topic = topics_.ForQueue(options_.queue, options_.cluster);
   if (auto ok = consumer_.Subscribe({topic}); !ok) return ok;
   subscribed_ = true;
-  spdlog::info("worker {} consuming {} with {} slot(s)", options_.worker_id, topic,
-               options_.slots);
+  spdlog::info("worker {} consuming {} with {} slot(s)", options_.worker_id, topic, options_.slots);
   return {};
 }
 
@@ -176,9 +175,8 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
   metrics_.runs_started.WithLabels({options_.cluster, queue}).Inc();
   metrics_.start_delay.WithLabels({options_.cluster, queue})
       .ObserveDuration(std::max(run->started_at - due, std::chrono::milliseconds(0)));
-  spdlog::info("start {} run {} attempt {}/{} scheduled {} (late {}ms)", t.job, t.run_id,
-               t.attempt, t.max_attempts, FormatRfc3339Utc(t.scheduled_at),
-               (run->started_at - due).count());
+  spdlog::info("start {} run {} attempt {}/{} scheduled {} (late {}ms)", t.job, t.run_id, t.attempt,
+               t.max_attempts, FormatRfc3339Utc(t.scheduled_at), (run->started_at - due).count());
 
   exec::RunSpec spec;
   spec.argv = {"/bin/sh", "-c", t.command};
@@ -243,8 +241,7 @@ void Worker::Finish(Completion done) {
   const std::string_view queue = messages::QueueName(options_.queue);
   if (o.kind == exec::OutcomeKind::kCancelled && stopped_) {
     // Shutdown cut this run short: leave it uncommitted so another worker runs it again.
-    spdlog::warn("{} run {} cancelled by shutdown; it will be redelivered", task.job,
-                 task.run_id);
+    spdlog::warn("{} run {} cancelled by shutdown; it will be redelivered", task.job, task.run_id);
     return;
   }
   messages::ResultMessage result = BaseResult(task);
@@ -263,12 +260,13 @@ void Worker::Finish(Completion done) {
     result.error += (result.error.empty() ? "" : "; ") +
                     std::string("processes left behind by the command were killed");
   }
-  metrics_.runs_finished.WithLabels({options_.cluster, queue, messages::OutcomeName(result.outcome)})
+  metrics_.runs_finished
+      .WithLabels({options_.cluster, queue, messages::OutcomeName(result.outcome)})
       .Inc();
   metrics_.runtime.WithLabels({queue}).ObserveDuration(o.Duration());
   spdlog::info("finish {} run {} attempt {}/{}: {} exit {} in {}ms", task.job, task.run_id,
-               task.attempt, task.max_attempts, messages::OutcomeName(result.outcome),
-               o.exit_code, o.Duration().count());
+               task.attempt, task.max_attempts, messages::OutcomeName(result.outcome), o.exit_code,
+               o.Duration().count());
 
   std::vector<std::pair<std::string, std::string>> out = {
       {topics_.Results(), messages::Encode(result)}};
@@ -396,7 +394,8 @@ void Worker::Stop() {
       for (auto& [id, run] : runs_) run->cancel.Cancel();
       cancelled = true;
     }
-    if (cancelled && clock_.MonoNow() >= deadline + options_.kill_grace + std::chrono::seconds(10)) {
+    if (cancelled &&
+        clock_.MonoNow() >= deadline + options_.kill_grace + std::chrono::seconds(10)) {
       spdlog::error("giving up on {} unacknowledged message(s)", publisher_.Pending());
       break;
     }

@@ -133,9 +133,9 @@ TEST(DeadLetter, RoundTripsWithAndWithoutTask) {
 }
 
 TEST(Outcome, NamesRoundTrip) {
-  for (Outcome o : {Outcome::kSucceeded, Outcome::kFailed, Outcome::kTimedOut, Outcome::kKilled,
-                    Outcome::kSpawnFailed, Outcome::kCancelled, Outcome::kInvalid,
-                    Outcome::kSkipped}) {
+  for (Outcome o :
+       {Outcome::kSucceeded, Outcome::kFailed, Outcome::kTimedOut, Outcome::kKilled,
+        Outcome::kSpawnFailed, Outcome::kCancelled, Outcome::kInvalid, Outcome::kSkipped}) {
     EXPECT_EQ(*ParseOutcome(OutcomeName(o)), o);
   }
   EXPECT_FALSE(ParseOutcome("exploded"));
@@ -144,8 +144,11 @@ TEST(Outcome, NamesRoundTrip) {
 TEST(SanitizeUtf8, KeepsValidTextAndReplacesInvalidBytes) {
   EXPECT_EQ(SanitizeUtf8("hello\n"), "hello\n");
   EXPECT_EQ(SanitizeUtf8("caf\xC3\xA9"), "caf\xC3\xA9");
-  EXPECT_EQ(SanitizeUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
-  EXPECT_EQ(SanitizeUtf8("\xC3"), "\xEF\xBF\xBD");        // truncated sequence
+  EXPECT_EQ(SanitizeUtf8("a\xFF"
+                         "b"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(SanitizeUtf8("\xC3"), "\xEF\xBF\xBD");                  // truncated sequence
   EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
   EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
   // The result always encodes as JSON.
