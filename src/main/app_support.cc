@@ -89,6 +89,8 @@ Status EnsureTopicsPatiently(const KafkaFlags& flags, const std::vector<std::str
 http::AdminServerOptions LoopHealth::Probes() {
   http::AdminServerOptions options;
   options.liveness = [this]() -> Status {
+    // Waiting for Kafka at start-up is not a stuck loop: restarting would not help.
+    if (!ready_.load()) return {};
     const int64_t idle = clock_.Now().time_since_epoch().count() - last_progress_ms_.load();
     if (idle > 30'000) return MakeError("main loop stuck for " + std::to_string(idle) + "ms");
     return {};

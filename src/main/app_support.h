@@ -42,8 +42,9 @@ std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
 // host:pid, the identity of this process in results and client ids.
 std::string ProcessId();
 
-// Liveness and readiness of a process's main loop, for /healthz and /readyz: live while the
-// loop marked progress within the last 30 s, ready once MarkReady was called. Thread-safe.
+// Liveness and readiness of a process's main loop, for /healthz and /readyz: live while
+// starting up and then while the loop marked progress within the last 30 s; ready once
+// MarkReady was called. Thread-safe.
 class LoopHealth {
  public:
   LoopHealth(const Clock& clock, std::string not_ready_reason)
