@@ -13,7 +13,7 @@ demo: deps build
 	scripts/demo
 
 # Every check CI runs, in order from cheapest to slowest.
-test: deps format-check build unit-test integration-test lint asan-test fuzz
+test: deps format-check build unit-test integration-test lint k8s-test asan-test fuzz
 
 deps:
 	scripts/setup-deps
@@ -46,6 +46,9 @@ bench: build
 
 lint:
 	scripts/lint
+
+k8s-test: build
+	cd tests/k8s && PATH="$$PATH:/usr/local/go/bin" KROND_BIN=$(abspath $(BUILD))/krond go test ./...
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -64,6 +64,35 @@ class Producer {
   virtual int InFlight() const = 0;
 };
 
+// How a transactional call failed, after librdkafka's error classes: what the caller does
+// next depends on it.
+enum class TxnErrorKind {
+  kRetriable,  // e.g. a timeout while a broker is down: call the same function again
+  kAbortable,  // the transaction must be aborted (AbortTransaction), then may be redone
+  kFenced,     // another producer with the same transactional.id took over: stop producing
+  kFatal,      // the producer is unusable: destroy it (and make a new one if still wanted)
+};
+struct TxnError {
+  TxnErrorKind kind = TxnErrorKind::kFatal;
+  std::string message;
+};
+using TxnStatus = tl::expected<void, TxnError>;
+
+// A Producer whose messages are written in transactions (exactly-once firing, docs/
+// architecture.md). Produce is only valid between BeginTransaction and Commit/Abort; the
+// messages of a transaction become visible to read_committed consumers at once on commit,
+// and never if it aborts. InitTransactions with a transactional.id fences every earlier
+// producer with the same id and aborts its open transaction. Not thread-safe: one thread
+// owns it. The blocking calls wait at most `timeout`.
+class TransactionalProducer : public Producer {
+ public:
+  [[nodiscard]] virtual TxnStatus InitTransactions(std::chrono::milliseconds timeout) = 0;
+  [[nodiscard]] virtual TxnStatus BeginTransaction() = 0;
+  // Flushes the transaction's messages, then commits it.
+  [[nodiscard]] virtual TxnStatus CommitTransaction(std::chrono::milliseconds timeout) = 0;
+  [[nodiscard]] virtual TxnStatus AbortTransaction(std::chrono::milliseconds timeout) = 0;
+};
+
 struct ConsumedMessage {
   std::string topic;
   int32_t partition = 0;

@@ -190,6 +190,8 @@ class RdKafkaProducer final : public Producer {
 
   int InFlight() const override { return ctx_->in_flight.load(std::memory_order_relaxed); }
 
+  rd_kafka_t* handle() const { return rk_.get(); }
+
   static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* ctx = static_cast<ClientContext*>(opaque);
     std::unique_ptr<DeliveryCallback> cb(static_cast<DeliveryCallback*>(m->_private));
@@ -205,6 +207,63 @@ class RdKafkaProducer final : public Producer {
  private:
   std::unique_ptr<ClientContext> ctx_;
   HandlePtr rk_;
+};
+
+// ---------------------------------------------------------------------------------------
+TxnStatus TxnResult(rd_kafka_error_t* error, const char* what) {
+  if (error == nullptr) return {};
+  TxnError out;
+  const rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+  out.message = std::string(what) + ": " + rd_kafka_error_string(error);
+  if (code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+      code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH) {
+    out.kind = TxnErrorKind::kFenced;
+  } else if (rd_kafka_error_is_fatal(error)) {
+    out.kind = TxnErrorKind::kFatal;
+  } else if (rd_kafka_error_txn_requires_abort(error)) {
+    out.kind = TxnErrorKind::kAbortable;
+  } else if (rd_kafka_error_is_retriable(error) || code == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+    out.kind = TxnErrorKind::kRetriable;
+  } else {
+    out.kind = TxnErrorKind::kFatal;
+  }
+  rd_kafka_error_destroy(error);
+  return tl::unexpected(std::move(out));
+}
+
+// The transactional calls of librdkafka on top of RdKafkaProducer.
+class RdKafkaTransactionalProducer final : public TransactionalProducer {
+ public:
+  explicit RdKafkaTransactionalProducer(std::unique_ptr<RdKafkaProducer> inner)
+      : inner_(std::move(inner)) {}
+
+  Status Produce(std::string_view topic, std::string_view key, std::string_view value,
+                 DeliveryCallback on_delivery) override {
+    return inner_->Produce(topic, key, value, std::move(on_delivery));
+  }
+  void Poll(std::chrono::milliseconds timeout) override { inner_->Poll(timeout); }
+  Status Flush(std::chrono::milliseconds timeout) override { return inner_->Flush(timeout); }
+  int InFlight() const override { return inner_->InFlight(); }
+
+  TxnStatus InitTransactions(std::chrono::milliseconds timeout) override {
+    return TxnResult(rd_kafka_init_transactions(inner_->handle(), Ms(timeout)),
+                     "init transactions");
+  }
+  TxnStatus BeginTransaction() override {
+    return TxnResult(rd_kafka_begin_transaction(inner_->handle()), "begin transaction");
+  }
+  TxnStatus CommitTransaction(std::chrono::milliseconds timeout) override {
+    return TxnResult(rd_kafka_commit_transaction(inner_->handle(), Ms(timeout)),
+                     "commit transaction");
+  }
+  TxnStatus AbortTransaction(std::chrono::milliseconds timeout) override {
+    return TxnResult(rd_kafka_abort_transaction(inner_->handle(), Ms(timeout)),
+                     "abort transaction");
+  }
+
+ private:
+  static int Ms(std::chrono::milliseconds t) { return static_cast<int>(t.count()); }
+  std::unique_ptr<RdKafkaProducer> inner_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -479,6 +538,15 @@ Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
   return std::unique_ptr<Producer>(new RdKafkaProducer(std::move(ctx), std::move(*rk)));
 }
 
+Result<std::unique_ptr<TransactionalProducer>> NewRdKafkaTransactionalProducer(
+    const ClientConfig& config, ProducerOptions options) {
+  if (options.transactional_id.empty()) return MakeError("transactional producer without an id");
+  auto producer = NewRdKafkaProducer(config, std::move(options));
+  if (!producer) return tl::unexpected(producer.error());
+  std::unique_ptr<RdKafkaProducer> inner(static_cast<RdKafkaProducer*>(producer->release()));
+  return std::unique_ptr<TransactionalProducer>(new RdKafkaTransactionalProducer(std::move(inner)));
+}
+
 Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
                                                      ConsumerOptions options) {
   auto ctx = std::make_unique<ClientContext>();
@@ -536,6 +604,9 @@ Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& confi
   for (const auto& [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
            {"group.id", "krond-snapshot"},  // required by librdkafka; never joined or committed
            {"enable.auto.commit", "false"},
+           // Reaching the end is reported even when the log ends with transaction control
+           // records (an aborted transaction), which are never returned as messages.
+           {"enable.partition.eof", "true"},
            {"isolation.level", "read_committed"}}) {
     if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
   }
@@ -580,6 +651,12 @@ Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& confi
     }
     MessagePtr m(rd_kafka_consumer_poll(h, 200));
     if (!m) continue;
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition >= 0 &&
+        m->partition < partitions && !finished[static_cast<size_t>(m->partition)]) {
+      finished[static_cast<size_t>(m->partition)] = true;
+      ++done;
+      continue;
+    }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     const auto p = static_cast<size_t>(m->partition);
     if (!finished[p]) {

@@ -31,6 +31,10 @@ struct ConsumerOptions {
 // librdkafka still batches what accumulates while a request is in flight).
 [[nodiscard]] Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
                                                                    ProducerOptions options);
+// A transactional producer (options.transactional_id must be set); same settings as
+// NewRdKafkaProducer. Call InitTransactions before the first transaction.
+[[nodiscard]] Result<std::unique_ptr<TransactionalProducer>> NewRdKafkaTransactionalProducer(
+    const ClientConfig& config, ProducerOptions options);
 // Consumers never auto-commit: the worker commits after a run's result is durable.
 [[nodiscard]] Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
                                                                    ConsumerOptions options);

@@ -3,7 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
+#include <optional>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/signals.h"
@@ -11,6 +14,8 @@
 #include "kafka/rdkafka_client.h"
 #include "main/app_support.h"
 #include "main/command.h"
+#include "scheduler/ha_scheduler.h"
+#include "scheduler/leader_election.h"
 #include "scheduler/scheduler_service.h"
 
 namespace krond::app {
@@ -19,6 +24,8 @@ namespace {
 struct SchedulerFlags {
   std::string jobs;
   std::string metrics_addr = "127.0.0.1:0";
+  // Leader election + transactional exactly-once firing (docs/architecture.md).
+  bool ha = false;
   KafkaFlags kafka;
 };
 
@@ -31,6 +38,141 @@ int64_t ModifiedNs(const std::string& path) {
 
 void LogProblems(const std::vector<config::Problem>& problems) {
   for (const auto& p : problems) spdlog::error("{}", p.ToString());
+}
+
+// The topics only the HA scheduler uses: the one-partition leader-election topic and the
+// compacted state topic. Retries every 2 s while Kafka is unreachable.
+Status EnsureHaTopics(const KafkaFlags& flags, const SignalWatcher& signals) {
+  auto config = flags.Client("krond-admin-" + ProcessId());
+  if (!config) return tl::unexpected(config.error());
+  auto admin = kafka::NewRdKafkaAdmin(*config);
+  if (!admin) return tl::unexpected(admin.error());
+  const messages::TopicNames names = flags.Topics();
+  const std::string min_isr = flags.replication_factor >= 3 ? "2" : "1";
+  const std::vector<kafka::TopicSpec> specs = {
+      {names.prefix() + ".leader", 1, flags.replication_factor, {{"min.insync.replicas", min_isr}}},
+      {names.State(),
+       1,
+       flags.replication_factor,
+       {{"cleanup.policy", "compact"}, {"min.insync.replicas", min_isr}}},
+  };
+  while (!signals.stop_requested()) {
+    auto reports = (*admin)->EnsureTopics(specs, std::chrono::seconds(10));
+    if (reports) return {};
+    if (reports.error().message.find("partition(s) but") != std::string::npos) {
+      return tl::unexpected(reports.error());
+    }
+    spdlog::warn("cannot ensure HA topics yet, retrying in 2s: {}", reports.error().message);
+    for (int i = 0; i < 20 && !signals.stop_requested(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  return MakeError("stopped before topics were ensured");
+}
+
+// Every reload path: returns the new file, or nullopt (logged, counted) to keep the old one.
+std::optional<config::JobFile> Reload(const SchedulerFlags& flags, const SignalWatcher& signals,
+                                      scheduler::SchedulerMetrics& metrics, size_t running) {
+  auto reloaded = config::LoadJobFile(flags.jobs);
+  if (!reloaded) {
+    LogProblems(reloaded.error());
+    spdlog::error("reload of {} rejected: {} problem(s); still running the previous {} job(s)",
+                  flags.jobs, reloaded.error().size(), running);
+    metrics.reloads.WithLabels({"failed"}).Inc();
+    return std::nullopt;
+  }
+  if (auto ok = EnsureTopicsPatiently(flags.kafka, reloaded->clusters, signals); !ok) {
+    spdlog::error("reload of {} rejected: {}", flags.jobs, ok.error().message);
+    metrics.reloads.WithLabels({"failed"}).Inc();
+    return std::nullopt;
+  }
+  metrics.reloads.WithLabels({"ok"}).Inc();
+  return std::move(*reloaded);
+}
+
+// `krond scheduler --ha`: any number of replicas; the elected one fires, exactly once.
+int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatcher& signals,
+                   const Clock& clock, scheduler::SchedulerMetrics& metrics, LoopHealth& health) {
+  if (auto ok = EnsureHaTopics(flags.kafka, signals); !ok) {
+    spdlog::error("{}", ok.error().message);
+    return 1;
+  }
+  const messages::TopicNames names = flags.kafka.Topics();
+  auto client = flags.kafka.Client("krond-scheduler-" + ProcessId());
+  if (!client) {
+    spdlog::error("{}", client.error().message);
+    return 1;
+  }
+  scheduler::LeaderElector* elector_ptr = nullptr;
+  kafka::ConsumerOptions consumer_options;
+  consumer_options.group_id = names.prefix() + ".scheduler-leader";
+  consumer_options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
+  // The elector is the listener; it is created right after the consumer.
+  struct Forward : kafka::RebalanceListener {
+    scheduler::LeaderElector** target;
+    void OnAssigned(const std::vector<kafka::TopicPartition>& p) override {
+      if (*target) (*target)->OnAssigned(p);
+    }
+    void OnRevoked(const std::vector<kafka::TopicPartition>& p) override {
+      if (*target) (*target)->OnRevoked(p);
+    }
+  } forward;
+  forward.target = &elector_ptr;
+  consumer_options.listener = &forward;
+  auto consumer = kafka::NewRdKafkaConsumer(*client, consumer_options);
+  if (!consumer) {
+    spdlog::error("{}", consumer.error().message);
+    return 1;
+  }
+  scheduler::LeaderElector elector(**consumer, names.prefix() + ".leader");
+  elector_ptr = &elector;
+  if (auto ok = elector.Start(); !ok) {
+    spdlog::error("{}", ok.error().message);
+    return 1;
+  }
+  const kafka::ClientConfig kafka_client = *client;
+  auto new_producer = [&]() {
+    kafka::ProducerOptions options;
+    // Shared by every replica: a new active replica fences the old one.
+    options.transactional_id = names.prefix() + ".scheduler";
+    options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
+    return kafka::NewRdKafkaTransactionalProducer(kafka_client, options);
+  };
+  auto read_state = [&]() {
+    return kafka::ReadTopicSnapshot(kafka_client, names.State(), std::chrono::seconds(30));
+  };
+  const size_t jobs = file.jobs.size();
+  scheduler::HaScheduler service(clock, new_producer, read_state, metrics, names, std::move(file));
+  malloc_trim(0);
+  spdlog::info("scheduler started (HA, standby until elected): {} job(s) from {}", jobs,
+               flags.jobs);
+
+  int64_t seen_mtime = ModifiedNs(flags.jobs);
+  auto last_hook = clock.MonoNow();
+  while (!signals.stop_requested()) {
+    service.SetLeader(elector.Poll(std::chrono::milliseconds(0)));
+    const SystemTime wake = service.Step(clock.Now());
+    const auto wait = std::clamp(wake - clock.Now(), std::chrono::milliseconds(0),
+                                 std::chrono::milliseconds(100));
+    if (wait.count() > 0) elector.Poll(wait);
+    if (clock.MonoNow() - last_hook >= std::chrono::seconds(1)) {
+      last_hook = clock.MonoNow();
+      health.MarkProgress();
+      const int64_t mtime = ModifiedNs(flags.jobs);
+      const bool hup = signals.TakeReloadRequest();
+      if (hup || mtime != seen_mtime) {
+        seen_mtime = mtime;
+        spdlog::info("reloading {} ({})", flags.jobs, hup ? "SIGHUP" : "file changed");
+        if (auto reloaded = Reload(flags, signals, metrics, service.jobs().size())) {
+          service.Replace(std::move(*reloaded), clock.Now());
+        }
+      }
+    }
+  }
+  service.Stop();
+  elector.Close();  // leave the group: a standby takes over at once
+  spdlog::info("scheduler stopped cleanly after firing {} run(s)", service.fired());
+  return 0;
 }
 
 int RunScheduler(const SchedulerFlags& flags) {
@@ -55,6 +197,11 @@ int RunScheduler(const SchedulerFlags& flags) {
     return 1;
   }
   health.MarkReady();
+  if (flags.ha) {
+    const int rc = RunHaScheduler(flags, std::move(*file), signals, clock, metrics, health);
+    (*server)->Stop();
+    return rc;
+  }
   auto client = flags.kafka.Client("krond-scheduler-" + ProcessId());
   if (!client) {
     spdlog::error("{}", client.error().message);
@@ -124,6 +271,9 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")
           ->capture_default_str();
+      sub.add_flag("--ha", flags->ha,
+                   "Run as one of several replicas: leader election and exactly-once firing "
+                   "with Kafka transactions (docs/architecture.md)");
       flags->kafka.Add(sub);
       return [flags] { return RunScheduler(*flags); };
     }});

@@ -49,6 +49,17 @@ std::optional<SystemTime> Scheduler::NextFireOf(const std::string& job) const {
   return std::nullopt;
 }
 
+void Scheduler::StartAfter(const std::unordered_map<std::string, SystemTime>& last_fired,
+                           SystemTime now) {
+  std::unordered_map<std::string, SystemTime> keep;
+  for (const auto& job : jobs_) {
+    auto it = last_fired.find(job.name);
+    if (it == last_fired.end() || it->second <= now) continue;
+    if (auto next = job.schedule.AnchoredAt(anchor_).Next(it->second)) keep[job.name] = *next;
+  }
+  Rebuild(now, keep);
+}
+
 void Scheduler::Replace(std::vector<config::Job> jobs, SystemTime now) {
   std::unordered_map<std::string_view, const config::Job*> incoming;
   for (const auto& j : jobs) incoming.emplace(j.name, &j);

@@ -43,6 +43,11 @@ class Scheduler {
   // new or changed jobs fire strictly after `now`.
   void Replace(std::vector<config::Job> jobs, SystemTime now);
 
+  // Restarts every job's schedule after `now`, except jobs whose entry in `last_fired` is
+  // later than now (a previous scheduler's clock ran ahead): those resume after that entry,
+  // so no scheduled instant is fired twice.
+  void StartAfter(const std::unordered_map<std::string, SystemTime>& last_fired, SystemTime now);
+
   const std::vector<config::Job>& jobs() const { return jobs_; }
 
  private:

@@ -24,9 +24,28 @@ SchedulerMetrics::SchedulerMetrics(metrics::Registry& r)
       runs_pending(r.AddGauge("krond_scheduler_runs_pending",
                               "Runs produced and not yet acknowledged by the broker.")
                        .Get()),
-      active(r.AddGauge("krond_scheduler_active", "1 while this replica fires runs.").Get()) {
+      active(r.AddGauge("krond_scheduler_active", "1 while this replica fires runs.").Get()),
+      leadership_changes(
+          r.AddCounter("krond_scheduler_leadership_changes_total",
+                       "Times this replica became the active scheduler or stopped being it.")
+              .Get()),
+      takeover_seconds(r.AddGauge("krond_scheduler_takeover_seconds",
+                                  "Duration of the last takeover: fencing, state restore, "
+                                  "catch-up planning.")
+                           .Get()),
+      catch_up(r.AddCounter("krond_scheduler_catch_up_runs_total",
+                            "Fires missed while no scheduler was active, by what catch-up did "
+                            "(fired, skipped by catch_up, dropped by starting_deadline).",
+                            {"result"})),
+      txn_aborts(r.AddCounter("krond_scheduler_transaction_aborts_total",
+                              "Fire transactions aborted; their runs are sent again.")
+                     .Get()),
+      fenced(r.AddCounter("krond_scheduler_fenced_total",
+                          "Times this replica was fenced by a newer active scheduler.")
+                 .Get()) {
   reloads.WithLabels({"ok"});
   reloads.WithLabels({"failed"});
+  for (const char* result : {"fired", "skipped", "dropped"}) catch_up.WithLabels({result});
 }
 
 }  // namespace krond::scheduler

@@ -24,6 +24,16 @@ struct SchedulerMetrics {
   metrics::Gauge& runs_pending;
   // 1 while this replica is the one that fires.
   metrics::Gauge& active;
+  // HA (docs/architecture.md): times this replica became active or stopped being active.
+  metrics::Counter& leadership_changes;
+  // How long the last takeover took (fencing, state restore, catch-up planning).
+  metrics::Gauge& takeover_seconds;
+  // Fires missed while no scheduler was active, by what catch-up did with them
+  // {result="fired"|"skipped"|"dropped"}.
+  metrics::Family<metrics::Counter>& catch_up;
+  // Fire transactions aborted (each batch is sent again) and fences (another replica won).
+  metrics::Counter& txn_aborts;
+  metrics::Counter& fenced;
 };
 
 }  // namespace krond::scheduler

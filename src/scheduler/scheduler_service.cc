@@ -49,6 +49,11 @@ SchedulerService::SchedulerService(const Clock& clock, kafka::Producer& producer
 
 messages::TaskMessage SchedulerService::MakeTask(const config::Job& job, SystemTime scheduled_at,
                                                  SystemTime now) const {
+  return MakeTaskMessage(job, scheduled_at, now);
+}
+
+messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime scheduled_at,
+                                      SystemTime now) {
   messages::TaskMessage t;
   t.run_id = messages::NewRunId();
   t.job = job.name;

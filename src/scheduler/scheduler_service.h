@@ -16,6 +16,11 @@
 
 namespace krond::scheduler {
 
+// The task message of the first attempt of `job`'s run due at `scheduled_at`, with a new
+// run id.
+messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime scheduled_at,
+                                      SystemTime now);
+
 // Publishes every due run of a job file to its cluster's task topic, one message per run.
 //
 // Step(now) does one round of work and says when to call it next, so tests drive it in

@@ -190,6 +190,97 @@ class FakeProducer final : public kafka::Producer {
   std::function<void()> poll_hook_;
 };
 
+// A transactional "broker" shared by FakeTransactionalProducers: the committed messages of
+// every topic, and the current producer epoch (a newer InitTransactions fences older ones).
+struct FakeTxnLog {
+  struct Message {
+    std::string topic, key, value;
+  };
+  std::vector<Message> committed;
+  int epoch = 0;
+  std::vector<Message> Topic(std::string_view topic) const {
+    std::vector<Message> out;
+    for (const auto& m : committed) {
+      if (m.topic == topic) out.push_back(m);
+    }
+    return out;
+  }
+};
+
+// A TransactionalProducer over a FakeTxnLog: messages of a transaction reach the log only
+// on a successful commit. Knobs fail the next commits with a given kind. Callbacks are never
+// needed by transactional users and are run at commit. Not thread-safe.
+class FakeTransactionalProducer final : public kafka::TransactionalProducer {
+ public:
+  explicit FakeTransactionalProducer(FakeTxnLog& log) : log_(log) {}
+
+  Status Produce(std::string_view topic, std::string_view key, std::string_view value,
+                 kafka::DeliveryCallback) override {
+    if (!open_) return MakeError("fake: produce outside a transaction");
+    open_messages_.push_back({std::string(topic), std::string(key), std::string(value)});
+    return {};
+  }
+  void Poll(std::chrono::milliseconds) override {}
+  Status Flush(std::chrono::milliseconds) override { return {}; }
+  int InFlight() const override { return static_cast<int>(open_messages_.size()); }
+
+  kafka::TxnStatus InitTransactions(std::chrono::milliseconds) override {
+    if (fail_inits_ > 0) {
+      --fail_inits_;
+      return tl::unexpected(kafka::TxnError{kafka::TxnErrorKind::kRetriable, "fake: timed out"});
+    }
+    epoch_ = ++log_.epoch;
+    return {};
+  }
+  kafka::TxnStatus BeginTransaction() override {
+    if (auto fenced = CheckEpoch(); !fenced) return fenced;
+    open_ = true;
+    return {};
+  }
+  kafka::TxnStatus CommitTransaction(std::chrono::milliseconds) override {
+    if (auto fenced = CheckEpoch(); !fenced) return fenced;
+    if (!fail_commits_.empty()) {
+      auto kind = fail_commits_.front();
+      fail_commits_.pop_front();
+      return tl::unexpected(kafka::TxnError{kind, "fake: commit failed"});
+    }
+    for (auto& m : open_messages_) log_.committed.push_back(std::move(m));
+    open_messages_.clear();
+    open_ = false;
+    ++commits_;
+    return {};
+  }
+  kafka::TxnStatus AbortTransaction(std::chrono::milliseconds) override {
+    open_messages_.clear();
+    open_ = false;
+    ++aborts_;
+    return {};
+  }
+
+  // The next commits fail with these kinds, in order.
+  void FailNextCommits(std::deque<kafka::TxnErrorKind> kinds) { fail_commits_ = std::move(kinds); }
+  void FailNextInits(int n) { fail_inits_ = n; }
+  int commits() const { return commits_; }
+  int aborts() const { return aborts_; }
+
+ private:
+  kafka::TxnStatus CheckEpoch() {
+    if (epoch_ == 0) return tl::unexpected(kafka::TxnError{kafka::TxnErrorKind::kFatal, "no init"});
+    if (epoch_ != log_.epoch) {
+      return tl::unexpected(kafka::TxnError{kafka::TxnErrorKind::kFenced, "fake: fenced"});
+    }
+    return {};
+  }
+  FakeTxnLog& log_;
+  int epoch_ = 0;
+  bool open_ = false;
+  std::vector<FakeTxnLog::Message> open_messages_;
+  std::deque<kafka::TxnErrorKind> fail_commits_;
+  int fail_inits_ = 0;
+  int commits_ = 0;
+  int aborts_ = 0;
+};
+
 // A Consumer over in-memory partitions: each partition is a log (offset = index) with a
 // read position, and Poll returns the next message of an assigned, unpaused partition.
 //
