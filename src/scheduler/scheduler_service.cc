@@ -11,18 +11,6 @@ namespace {
 constexpr std::chrono::milliseconds kRetryDelay{500};
 constexpr std::chrono::milliseconds kMaxSleep{100};
 
-std::string_view ConcurrencyName(config::ConcurrencyPolicy p) {
-  switch (p) {
-    case config::ConcurrencyPolicy::kAllow:
-      return "allow";
-    case config::ConcurrencyPolicy::kForbid:
-      return "forbid";
-    case config::ConcurrencyPolicy::kReplace:
-      return "replace";
-  }
-  return "allow";
-}
-
 double UnixSeconds(SystemTime t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
@@ -40,11 +28,18 @@ SchedulerService::SchedulerService(const Clock& clock, kafka::Producer& producer
         metrics_.produce_errors.Inc();
         spdlog::warn("publish to {} failed, will retry: {}", topic, error);
       }) {
-  for (const auto& job : scheduler_.jobs()) {
-    metrics_.runs_fired.WithLabels({job.name, job.cluster});
-    metrics_.fire_lag.WithLabels({job.cluster});
-  }
+  CacheJobMetrics();
   UpdateGauges();
+}
+
+void SchedulerService::CacheJobMetrics() {
+  // Looked up once per job, so firing costs no label lookup (a lock and a map search).
+  job_metrics_.clear();
+  job_metrics_.reserve(scheduler_.jobs().size());
+  for (const auto& job : scheduler_.jobs()) {
+    job_metrics_.push_back({&metrics_.runs_fired.WithLabels({job.name, job.cluster}),
+                            &metrics_.fire_lag.WithLabels({job.cluster})});
+  }
 }
 
 messages::TaskMessage SchedulerService::MakeTask(const config::Job& job, SystemTime scheduled_at,
@@ -69,35 +64,34 @@ messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime schedul
   t.retry.multiplier = job.retry.multiplier;
   t.retry.jitter = job.retry.jitter;
   t.retry.retry_on = job.retry.retry_on;
-  t.concurrency = std::string(ConcurrencyName(job.concurrency));
+  t.concurrency = std::string(config::ToString(job.concurrency));
   t.sandbox = job.sandbox == config::SandboxMode::kBubblewrap ? "bubblewrap" : "none";
   t.network = job.network;
   return t;
 }
 
-void SchedulerService::Send(const messages::TaskMessage& task) {
-  publisher_.Publish(topics_.Tasks(task.cluster), task.run_id, messages::Encode(task),
-                     [this, job = task.job, cluster = task.cluster, run_id = task.run_id,
-                      scheduled_at = task.scheduled_at](const kafka::DeliveryReport& report) {
-                       const SystemTime acked = clock_.Now();
-                       ++fired_;
-                       metrics_.runs_fired.WithLabels({job, cluster}).Inc();
-                       metrics_.fire_lag.WithLabels({cluster}).ObserveDuration(
-                           std::max(acked - scheduled_at, std::chrono::milliseconds(0)));
-                       // Checked first: formatting the timestamp costs more than the rest
-                       // of the acknowledgement, and at --log-level warn the line is dropped.
-                       if (spdlog::should_log(spdlog::level::info)) {
-                         spdlog::info("fired {} run {} scheduled {} -> {}[{}]@{} lag {}ms", job,
-                                      run_id, FormatRfc3339Utc(scheduled_at), report.topic,
-                                      report.partition, report.offset,
-                                      (acked - scheduled_at).count());
-                       }
-                     });
+void SchedulerService::Send(const messages::TaskMessage& task, JobMetrics m) {
+  publisher_.Publish(
+      topics_.Tasks(task.cluster), task.run_id, messages::Encode(task),
+      [this, m, job = task.job, run_id = task.run_id,
+       scheduled_at = task.scheduled_at](const kafka::DeliveryReport& report) {
+        const SystemTime acked = clock_.Now();
+        ++fired_;
+        m.fired->Inc();
+        m.lag->ObserveDuration(std::max(acked - scheduled_at, std::chrono::milliseconds(0)));
+        // Checked first: formatting the timestamp costs more than the rest
+        // of the acknowledgement, and at --log-level warn the line is dropped.
+        if (spdlog::should_log(spdlog::level::info)) {
+          spdlog::info("fired {} run {} scheduled {} -> {}[{}]@{} lag {}ms", job, run_id,
+                       FormatRfc3339Utc(scheduled_at), report.topic, report.partition,
+                       report.offset, (acked - scheduled_at).count());
+        }
+      });
 }
 
 SystemTime SchedulerService::Step(SystemTime now) {
   for (const DueRun& run : scheduler_.Tick(now)) {
-    Send(MakeTask(scheduler_.jobs()[run.job], run.scheduled_at, now));
+    Send(MakeTask(scheduler_.jobs()[run.job], run.scheduled_at, now), job_metrics_[run.job]);
   }
   publisher_.Poll(std::chrono::milliseconds(0));
   UpdateGauges();
@@ -109,13 +103,10 @@ SystemTime SchedulerService::Step(SystemTime now) {
 
 void SchedulerService::Replace(config::JobFile file, SystemTime now) {
   const size_t count = file.jobs.size();
-  for (const auto& job : file.jobs) {
-    metrics_.runs_fired.WithLabels({job.name, job.cluster});
-    metrics_.fire_lag.WithLabels({job.cluster});
-  }
   file_.clusters = file.clusters;
   file_.path = file.path;
   scheduler_.Replace(std::move(file.jobs), now);
+  CacheJobMetrics();
   spdlog::info("loaded {} job(s) from {}", count, file_.path);
   UpdateGauges();
 }

@@ -56,7 +56,12 @@ class SchedulerService {
  private:
   messages::TaskMessage MakeTask(const config::Job& job, SystemTime scheduled_at,
                                  SystemTime now) const;
-  void Send(const messages::TaskMessage& task);
+  struct JobMetrics {
+    metrics::Counter* fired;
+    metrics::Histogram* lag;
+  };
+  void CacheJobMetrics();
+  void Send(const messages::TaskMessage& task, JobMetrics m);
   void UpdateGauges();
 
   const Clock& clock_;
@@ -65,6 +70,8 @@ class SchedulerService {
   config::JobFile file_;
   Scheduler scheduler_;
   kafka::ReliablePublisher publisher_;
+  // Per job (same index as scheduler_.jobs()): its metric children, looked up once.
+  std::vector<JobMetrics> job_metrics_;
   uint64_t fired_ = 0;
 };
 
