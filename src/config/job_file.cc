@@ -545,7 +545,9 @@ void Parser::ReadRetry(const Entry& e, RetryPolicy& retry) {
       }
       outcomes.push_back(outcome);
     }
-    retry.retry_on = std::move(outcomes);
+    retry.retry_failed = std::find(outcomes.begin(), outcomes.end(), "failed") != outcomes.end();
+    retry.retry_timed_out =
+        std::find(outcomes.begin(), outcomes.end(), "timed_out") != outcomes.end();
   }
 }
 
@@ -806,6 +808,13 @@ tl::expected<JobFile, std::vector<Problem>> LoadJobFile(const std::string& path)
   }
   if (std::ferror(f.get())) return fail(std::string("cannot read: ") + std::strerror(errno));
   return ParseJobFile(text, path);
+}
+
+std::vector<std::string> RetryPolicy::RetryOn() const {
+  std::vector<std::string> names;
+  if (retry_failed) names.emplace_back("failed");
+  if (retry_timed_out) names.emplace_back("timed_out");
+  return names;
 }
 
 }  // namespace krond::config

@@ -23,8 +23,13 @@ struct RetryPolicy {
   double multiplier = 2.0;
   // Random spread, +/- this fraction of the delay. Default: 0.2. Requires: 0..1.
   double jitter = 0.2;
-  // Outcomes that are retried. Default: failed (non-zero exit) and timed_out.
-  std::vector<std::string> retry_on = {"failed", "timed_out"};
+  // Outcomes that are retried. Default: failed (non-zero exit) and timed_out. Flags rather
+  // than a list of names: a job file may hold a million jobs, and a vector of strings per
+  // job cost about 100 bytes each.
+  bool retry_failed = true;
+  bool retry_timed_out = true;
+  // The same as names, in the order of the wire format: a subset of {failed, timed_out}.
+  std::vector<std::string> RetryOn() const;
 };
 
 // What happens when a run is due while an earlier run of the same job is still going.

@@ -63,7 +63,7 @@ messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime schedul
   t.retry.max_backoff = job.retry.max_backoff;
   t.retry.multiplier = job.retry.multiplier;
   t.retry.jitter = job.retry.jitter;
-  t.retry.retry_on = job.retry.retry_on;
+  t.retry.retry_on = job.retry.RetryOn();
   t.concurrency = std::string(config::ToString(job.concurrency));
   t.sandbox = job.sandbox == config::SandboxMode::kBubblewrap ? "bubblewrap" : "none";
   t.network = job.network;

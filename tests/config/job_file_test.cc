@@ -70,7 +70,7 @@ TEST(JobFileTest, MinimalJobGetsDocumentedDefaults) {
   EXPECT_EQ(job.retry.max_backoff, milliseconds(300'000));
   EXPECT_EQ(job.retry.multiplier, 2.0);
   EXPECT_EQ(job.retry.jitter, 0.2);
-  EXPECT_THAT(job.retry.retry_on, ElementsAre("failed", "timed_out"));
+  EXPECT_THAT(job.retry.RetryOn(), ElementsAre("failed", "timed_out"));
   EXPECT_EQ(job.concurrency, ConcurrencyPolicy::kAllow);
   EXPECT_EQ(job.catch_up, CatchUpPolicy::kLast);
   EXPECT_EQ(job.starting_deadline, std::nullopt);
@@ -109,7 +109,7 @@ jobs:
   EXPECT_EQ(job.retry.max_backoff, milliseconds(60'000));
   EXPECT_EQ(job.retry.multiplier, 1.5);
   EXPECT_EQ(job.retry.jitter, 0.0);
-  EXPECT_THAT(job.retry.retry_on, ElementsAre("timed_out"));
+  EXPECT_THAT(job.retry.RetryOn(), ElementsAre("timed_out"));
   EXPECT_EQ(job.concurrency, ConcurrencyPolicy::kForbid);
   EXPECT_EQ(job.catch_up, CatchUpPolicy::kAll);
   EXPECT_EQ(job.starting_deadline, milliseconds(600'000));
@@ -580,7 +580,7 @@ TEST(JobFileTest, RetryOn) {
   // An empty list is allowed: the job is never retried.
   JobFile file = MustParse(OneJob("    retry: {max_attempts: 3, retry_on: []}\n"));
   ASSERT_THAT(file.jobs, SizeIs(1));
-  EXPECT_THAT(file.jobs[0].retry.retry_on, IsEmpty());
+  EXPECT_THAT(file.jobs[0].retry.RetryOn(), IsEmpty());
 }
 
 // ---- Enums, booleans, command -----------------------------------------------------------
