@@ -2,6 +2,10 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cctype>
+#include <charconv>
+#include <optional>
+#include <tuple>
 
 #include "common/clock.h"
 #include "common/duration.h"
@@ -11,6 +15,7 @@
 #include "kafka/rdkafka_client.h"
 #include "main/app_support.h"
 #include "main/command.h"
+#include "worker/lazy_sandbox.h"
 #include "worker/worker.h"
 
 namespace krond::app {
@@ -22,9 +27,33 @@ struct WorkerFlags {
   int slots = 1;
   std::string sandbox = "none";
   std::string drain_timeout = "30s";
+  std::string max_timeout = "24h";
+  std::string kill_grace = "5s";
+  size_t output_tail_kib = 16;
+  uint64_t limit_cpu = 0;
+  std::string limit_memory;
+  uint64_t limit_files = 0;
+  uint64_t limit_procs = 0;
+  double max_load = 0;
   std::string metrics_addr = "127.0.0.1:0";
   KafkaFlags kafka;
 };
+
+// "1048576", "512KiB", "100MiB", "2GiB" (also K/M/G, KB/MB/GB as powers of 1024).
+std::optional<uint64_t> ParseBytes(std::string_view text) {
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end == text.data() || n == 0) return std::nullopt;
+  std::string unit(end, text.data() + text.size());
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  uint64_t scale = 0;
+  if (unit.empty() || unit == "b") scale = 1;
+  if (unit == "k" || unit == "kb" || unit == "kib") scale = uint64_t{1} << 10;
+  if (unit == "m" || unit == "mb" || unit == "mib") scale = uint64_t{1} << 20;
+  if (unit == "g" || unit == "gb" || unit == "gib") scale = uint64_t{1} << 30;
+  if (scale == 0 || n > UINT64_MAX / scale) return std::nullopt;
+  return n * scale;
+}
 
 int RunWorker(const WorkerFlags& flags) {
   SignalWatcher signals;
@@ -40,21 +69,50 @@ int RunWorker(const WorkerFlags& flags) {
     return 2;
   }
   options.drain_timeout = *drain;
+  for (auto [flag, text, out] :
+       {std::tuple{"--max-timeout", &flags.max_timeout, &options.max_timeout},
+        std::tuple{"--kill-grace", &flags.kill_grace, &options.kill_grace}}) {
+    auto parsed = ParseDuration(*text);
+    if (!parsed) {
+      spdlog::error("{} {}", flag, parsed.error().message);
+      return 2;
+    }
+    *out = *parsed;
+  }
+  options.output_tail_bytes = flags.output_tail_kib * 1024;
+  if (flags.limit_cpu > 0) options.limits.cpu_seconds = flags.limit_cpu;
+  if (flags.limit_files > 0) options.limits.open_files = flags.limit_files;
+  if (flags.limit_procs > 0) options.limits.processes = flags.limit_procs;
+  if (!flags.limit_memory.empty()) {
+    auto bytes = ParseBytes(flags.limit_memory);
+    if (!bytes) {
+      spdlog::error("--limit-memory: expected a size such as 512MiB, got \"{}\"",
+                    flags.limit_memory);
+      return 2;
+    }
+    options.limits.address_space_bytes = *bytes;
+  }
+  options.max_load = flags.max_load;
   if (auto ok = options.Validate(); !ok) {
     spdlog::error("{}", ok.error().message);
     return 2;
   }
 
   exec::ProcessExecutor process_executor(clock);
-  std::unique_ptr<exec::BubblewrapExecutor> sandbox;
+  exec::BubblewrapExecutor sandbox(process_executor);
   exec::Executor* executor = &process_executor;
+  // Runs of jobs with `sandbox: bubblewrap` always go through the sandbox. A worker that
+  // sandboxes everything probes it now and refuses to start without it; otherwise it is
+  // probed on the first run that asks for it, and if unusable those runs fail (spawn_failed).
+  worker::LazySandboxExecutor lazy_sandbox(sandbox, [&sandbox] { return sandbox.Probe(); });
+  exec::Executor* sandboxed = &lazy_sandbox;
   if (flags.sandbox == "bubblewrap") {
-    sandbox = std::make_unique<exec::BubblewrapExecutor>(process_executor);
-    if (auto ok = sandbox->Probe(); !ok) {
+    if (auto ok = sandbox.Probe(); !ok) {
       spdlog::error("--sandbox bubblewrap unusable on this host: {}", ok.error().message);
       return 1;
     }
-    executor = sandbox.get();
+    executor = &sandbox;
+    sandboxed = &sandbox;
   }
 
   metrics::Registry registry;
@@ -112,7 +170,7 @@ int RunWorker(const WorkerFlags& flags) {
     return 1;
   }
   worker::Worker worker(clock, **consumer, **producer, *executor, metrics, flags.kafka.Topics(),
-                        options);
+                        options, sandboxed);
   forward.target = &worker;
   if (auto ok = worker.Start(); !ok) {
     spdlog::error("{}", ok.error().message);
@@ -148,6 +206,32 @@ KROND_REGISTER_COMMAND(Command{
           ->capture_default_str();
       sub.add_option("--drain-timeout", flags->drain_timeout,
                      "On SIGTERM, how long running commands may finish")
+          ->capture_default_str();
+      sub.add_option("--max-timeout", flags->max_timeout,
+                     "Upper bound on any job's timeout (longer ones are cut to it)")
+          ->capture_default_str();
+      sub.add_option("--kill-grace", flags->kill_grace,
+                     "After a timeout or cancel: SIGTERM, then SIGKILL after this long")
+          ->capture_default_str();
+      sub.add_option("--output-tail", flags->output_tail_kib,
+                     "KiB of output (the end) kept and published per run")
+          ->check(CLI::Range(0, 64 * 1024))
+          ->capture_default_str();
+      sub.add_option("--limit-cpu", flags->limit_cpu,
+                     "RLIMIT_CPU of every run, in CPU seconds (0: no limit)")
+          ->capture_default_str();
+      sub.add_option("--limit-memory", flags->limit_memory,
+                     "RLIMIT_AS (address space) of every run, e.g. 512MiB (default: no limit)");
+      sub.add_option("--limit-files", flags->limit_files,
+                     "RLIMIT_NOFILE of every run (0: no limit)")
+          ->capture_default_str();
+      sub.add_option("--limit-procs", flags->limit_procs,
+                     "RLIMIT_NPROC of every run; per uid, ignored for root (0: no limit)")
+          ->capture_default_str();
+      sub.add_option("--max-load", flags->max_load,
+                     "Take no new runs while the 1-minute load average per CPU is above this "
+                     "(0: off)")
+          ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")

@@ -44,6 +44,12 @@ Status WorkerOptions::Validate() const {
   if (slots < 1 || slots > 1024) {
     return MakeError("worker: --slots must be 1..1024, got " + std::to_string(slots));
   }
+  if (max_timeout.count() <= 0) return MakeError("worker: --max-timeout must be positive");
+  if (kill_grace.count() < 0) return MakeError("worker: --kill-grace must be >= 0");
+  if (output_tail_bytes > 64 * 1024 * 1024) {
+    return MakeError("worker: --output-tail must be at most 64 MiB");
+  }
+  if (!(max_load >= 0)) return MakeError("worker: --max-load must be >= 0");
   return {};
 }
 
@@ -53,6 +59,8 @@ struct Worker::Run {
   exec::CancelToken cancel;
   std::thread thread;
   SystemTime started_at{};
+  // Set when a newer run of the same job (concurrency "replace") cancelled this one.
+  std::string replaced_by;
 };
 
 struct Worker::Completion {
@@ -63,10 +71,11 @@ struct Worker::Completion {
 
 Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& producer,
                exec::Executor& executor, WorkerMetrics& metrics, messages::TopicNames topics,
-               WorkerOptions options)
+               WorkerOptions options, exec::Executor* sandboxed)
     : clock_(clock),
       consumer_(consumer),
       executor_(executor),
+      sandboxed_(sandboxed),
       metrics_(metrics),
       topics_(std::move(topics)),
       options_(std::move(options)),
@@ -77,11 +86,17 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
                  }),
       rng_(options_.seed != 0 ? options_.seed : std::random_device{}()) {
   metrics_.slots.Set(options_.slots);
+  if (options_.max_load > 0 && !options_.load_source) options_.load_source = SystemLoadPerCpu;
+  metrics_.overloaded.Set(0);
   const std::string_view queue = messages::QueueName(options_.queue);
   metrics_.runs_started.WithLabels({options_.cluster, queue});
   metrics_.start_delay.WithLabels({options_.cluster, queue});
   metrics_.runtime.WithLabels({queue});
   metrics_.retries_published.WithLabels({options_.cluster});
+  // Exported as 0 from the start, so the first dead letter shows in increase() and alerts.
+  for (const char* reason : {"exhausted", "not_retried", "invalid"}) {
+    metrics_.dead_letters_published.WithLabels({options_.cluster, reason});
+  }
   for (auto outcome :
        {messages::Outcome::kSucceeded, messages::Outcome::kFailed, messages::Outcome::kTimedOut}) {
     metrics_.runs_finished.WithLabels({options_.cluster, queue, messages::OutcomeName(outcome)});
@@ -106,6 +121,7 @@ Status Worker::Start() {
 
 void Worker::Step(std::chrono::milliseconds poll_timeout) {
   DrainCompletions();
+  UpdateLoad();
   ResumeDue();
   // Wait in the consumer (or the producer, while nothing can be taken) so delivery
   // reports, completions and due resumes are all served within `poll_timeout`.
@@ -135,8 +151,79 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
   }
   const SystemTime now = clock_.Now();
   if (task->not_before && *task->not_before > now) return Defer(message, *task->not_before);
-  if (running_ >= static_cast<size_t>(options_.slots)) return Defer(message, std::nullopt);
+  // Overlapping runs of one job (Kubernetes CronJob's concurrencyPolicy), among the runs of
+  // this worker process only: see docs/execution.md for what that means in a cluster.
+  if (auto same = running_by_job_.find(task->job); same != running_by_job_.end()) {
+    const uint64_t other_id = *same->second.begin();
+    const std::string& other = runs_.at(other_id)->task.run_id;
+    if (task->concurrency == "forbid") {
+      return Skip(message, *task,
+                  "concurrency forbid: run " + other + " of job " + task->job +
+                      " is still running on this worker");
+    }
+    if (task->concurrency == "replace") {
+      for (uint64_t id : same->second) {
+        Run& old = *runs_.at(id);
+        if (old.replaced_by.empty()) {
+          old.replaced_by = task->run_id;
+          spdlog::info("{} run {} replaces run {} (concurrency replace)", task->job, task->run_id,
+                       old.task.run_id);
+        }
+        old.cancel.Cancel();
+      }
+    }
+  }
+  if (!CanTake()) return Defer(message, std::nullopt);
   Launch(std::move(message), std::move(*task));
+}
+
+bool Worker::CanTake() const {
+  return running_ < static_cast<size_t>(options_.slots) && !overloaded_;
+}
+
+void Worker::UpdatePause() {
+  // While stopping, partitions stay paused: a freed slot must not fetch more work.
+  if (stopped_) return;
+  const bool pause = !CanTake();
+  if (pause != all_paused_) SetAllPaused(pause);
+}
+
+void Worker::UpdateLoad() {
+  if (options_.max_load <= 0 || !options_.load_source) return;
+  const MonoTime now = clock_.MonoNow();
+  if (next_load_check_ && now < *next_load_check_) return;
+  next_load_check_ = now + std::chrono::seconds(1);
+  const std::optional<double> load = options_.load_source();
+  // An unreadable load never stops the worker.
+  const bool overloaded = load && *load > options_.max_load;
+  if (overloaded == overloaded_) return;
+  overloaded_ = overloaded;
+  metrics_.overloaded.Set(overloaded ? 1 : 0);
+  if (overloaded) {
+    spdlog::warn("load per CPU {:.2f} above --max-load {:.2f}: taking no new runs", *load,
+                 options_.max_load);
+  } else if (load) {
+    spdlog::info("load per CPU {:.2f} back under --max-load {:.2f}: taking runs again", *load,
+                 options_.max_load);
+  } else {
+    spdlog::warn("load average unreadable: taking runs again");
+  }
+  UpdatePause();
+}
+
+void Worker::Skip(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
+                  const std::string& reason) {
+  tracker_.Started(message.topic, message.partition, message.offset);
+  messages::ResultMessage result = BaseResult(task);
+  result.started_at = result.finished_at = clock_.Now();
+  result.outcome = messages::Outcome::kSkipped;
+  result.error = reason;
+  metrics_.runs_finished
+      .WithLabels({options_.cluster, messages::QueueName(options_.queue),
+                   messages::OutcomeName(result.outcome)})
+      .Inc();
+  spdlog::info("skip {} run {}: {}", task.job, task.run_id, reason);
+  PublishThenFinish(message, task.run_id, {{topics_.Results(), messages::Encode(result)}});
 }
 
 void Worker::OnInvalid(const kafka::ConsumedMessage& message, const std::string& error) {
@@ -187,18 +274,36 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
   spec.timeout = std::min(t.timeout, options_.max_timeout);
   spec.kill_grace = options_.kill_grace;
   spec.output_tail_bytes = options_.output_tail_bytes;
+  spec.limits = options_.limits;
   spec.sandbox.allow_network = t.network;
+  // The job's sandbox can only add to the worker's: never run a sandboxed job without one.
+  exec::Executor* executor = &executor_;
+  std::string refused;
+  if (t.sandbox == "bubblewrap") {
+    executor = sandboxed_;
+    if (executor == nullptr) refused = "sandbox bubblewrap requested but this worker has none";
+  } else if (t.sandbox != "none") {
+    executor = nullptr;
+    refused = "unknown sandbox \"" + t.sandbox + "\"";
+  }
 
   Run* raw = run.get();
   runs_.emplace(id, std::move(run));
+  running_by_job_[raw->task.job].insert(id);
   ++running_;
   metrics_.in_flight.Set(static_cast<double>(running_));
-  raw->thread = std::thread([this, raw, id, spec = std::move(spec)] {
-    exec::RunOutcome outcome = executor_.Run(spec, raw->cancel);
+  raw->thread = std::thread([this, raw, id, executor, refused, spec = std::move(spec)] {
+    exec::RunOutcome outcome;
+    if (executor != nullptr) {
+      outcome = executor->Run(spec, raw->cancel);
+    } else {
+      outcome.kind = exec::OutcomeKind::kSpawnFailed;
+      outcome.error = refused;
+    }
     std::lock_guard lock(mu_);
     completions_.push_back(Completion{id, std::move(outcome), clock_.Now()});
   });
-  if (running_ >= static_cast<size_t>(options_.slots)) SetAllPaused(true);
+  UpdatePause();
 }
 
 void Worker::DrainCompletions() {
@@ -228,18 +333,19 @@ void Worker::Finish(Completion done) {
   std::unique_ptr<Run> run = std::move(it->second);
   runs_.erase(it);
   run->thread.join();
+  if (auto same = running_by_job_.find(run->task.job); same != running_by_job_.end()) {
+    same->second.erase(done.id);
+    if (same->second.empty()) running_by_job_.erase(same);
+  }
   --running_;
   ++completed_;
   metrics_.in_flight.Set(static_cast<double>(running_));
-  // While stopping, partitions stay paused: a freed slot must not fetch more work.
-  if (all_paused_ && !stopped_ && running_ < static_cast<size_t>(options_.slots)) {
-    SetAllPaused(false);
-  }
+  UpdatePause();
 
   const exec::RunOutcome& o = done.outcome;
   const messages::TaskMessage& task = run->task;
   const std::string_view queue = messages::QueueName(options_.queue);
-  if (o.kind == exec::OutcomeKind::kCancelled && stopped_) {
+  if (o.kind == exec::OutcomeKind::kCancelled && stopped_ && run->replaced_by.empty()) {
     // Shutdown cut this run short: leave it uncommitted so another worker runs it again.
     spdlog::warn("{} run {} cancelled by shutdown; it will be redelivered", task.job, task.run_id);
     return;
@@ -256,6 +362,10 @@ void Worker::Finish(Completion done) {
   if (o.kind == exec::OutcomeKind::kTimedOut) {
     result.error = "timed out after " + std::to_string(task.timeout.count()) + "ms";
   }
+  const bool replaced = o.kind == exec::OutcomeKind::kCancelled && !run->replaced_by.empty();
+  if (replaced) {
+    result.error = "replaced by run " + run->replaced_by + " (concurrency replace)";
+  }
   if (o.descendants_killed) {
     result.error += (result.error.empty() ? "" : "; ") +
                     std::string("processes left behind by the command were killed");
@@ -270,7 +380,8 @@ void Worker::Finish(Completion done) {
 
   std::vector<std::pair<std::string, std::string>> out = {
       {topics_.Results(), messages::Encode(result)}};
-  if (result.outcome != messages::Outcome::kSucceeded) {
+  // A replaced run is superseded by the newer run: neither retried nor dead-lettered.
+  if (result.outcome != messages::Outcome::kSucceeded && !replaced) {
     const bool retried = IsRetried(task.retry, result.outcome);
     if (retried && task.attempt < task.max_attempts) {
       messages::TaskMessage next = task;
@@ -325,7 +436,7 @@ void Worker::Defer(const kafka::ConsumedMessage& message, std::optional<SystemTi
 
 void Worker::ResumeDue() {
   const SystemTime now = clock_.Now();
-  const bool slot_free = running_ < static_cast<size_t>(options_.slots);
+  const bool slot_free = CanTake();
   std::vector<kafka::TopicPartition> resume;
   for (auto it = deferred_.begin(); it != deferred_.end();) {
     const bool due = it->second ? *it->second <= now : slot_free;
@@ -359,6 +470,11 @@ void Worker::Commit() {
   if (auto ok = consumer_.Commit(offsets); !ok) {
     metrics_.commit_errors.Inc();
     spdlog::warn("{} (those runs may run again)", ok.error().message);
+    return;
+  }
+  for (const auto& tp : offsets) {
+    metrics_.committed_offset.WithLabels({tp.topic, std::to_string(tp.partition)})
+        .Set(static_cast<double>(tp.offset));
   }
 }
 

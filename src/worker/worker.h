@@ -17,6 +17,7 @@
 #include "kafka/reliable_publisher.h"
 #include "messages/run_messages.h"
 #include "messages/topics.h"
+#include "worker/load.h"
 #include "worker/offset_tracker.h"
 #include "worker/worker_metrics.h"
 
@@ -37,10 +38,18 @@ struct WorkerOptions {
   std::chrono::milliseconds drain_timeout{30'000};
   // SIGTERM-to-SIGKILL grace when a run times out or is cancelled. Default: 5 s.
   std::chrono::milliseconds kill_grace{5'000};
-  // Upper bound on any job's timeout. Default: 24 h.
+  // Upper bound on any job's timeout (tasks always carry one, timeout_ms > 0; a longer one
+  // is cut to this). Default: 24 h. Requires: > 0.
   std::chrono::milliseconds max_timeout{86'400'000};
-  // Bytes of output kept per run (the tail). Default: 16 KiB.
+  // Bytes of output kept per run (the tail). Default: 16 KiB. Requires: <= 64 MiB.
   size_t output_tail_bytes = 16 * 1024;
+  // Resource limits applied to every run (rlimits, see docs/execution.md). Default: none.
+  exec::ResourceLimits limits;
+  // Load shedding: while the host's load per CPU (LoadSource) is above this, take no new
+  // runs (runs in progress go on). Default: 0 = off. Requires: >= 0.
+  double max_load = 0;
+  // Where the load comes from. Default: SystemLoadPerCpu. Read at most once a second.
+  LoadSource load_source;
   // Seeds retry jitter, so tests are repeatable. Default: 0 = random.
   uint64_t seed = 0;
   [[nodiscard]] Status Validate() const;
@@ -58,9 +67,15 @@ struct WorkerOptions {
 // (OffsetTracker). Not thread-safe: one thread calls Start, Step and Stop.
 class Worker : public kafka::RebalanceListener {
  public:
+  //
+  // Runs go to `executor`, except runs whose task asks for sandbox "bubblewrap", which go to
+  // `sandboxed` (the same executor when the worker sandboxes everything; a
+  // LazySandboxExecutor otherwise). A run that asks for a sandbox when `sandboxed` is null,
+  // or for a sandbox kind this worker does not know, is reported as spawn_failed and never
+  // started. All references must outlive the worker.
   Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& producer,
          exec::Executor& executor, WorkerMetrics& metrics, messages::TopicNames topics,
-         WorkerOptions options);
+         WorkerOptions options, exec::Executor* sandboxed = nullptr);
   ~Worker() override;
 
   // Subscribes to the topic. The topic may not exist yet: runs start flowing within
@@ -75,6 +90,8 @@ class Worker : public kafka::RebalanceListener {
   void Stop();
 
   size_t running() const { return running_; }
+  // True while load shedding keeps the worker from taking new runs.
+  bool overloaded() const { return overloaded_; }
   uint64_t completed() const { return completed_; }
   bool ready() const { return subscribed_; }
 
@@ -89,6 +106,15 @@ class Worker : public kafka::RebalanceListener {
 
   void OnMessage(kafka::ConsumedMessage message);
   void OnInvalid(const kafka::ConsumedMessage& message, const std::string& error);
+  // Concurrency policy "forbid": reports the run as skipped (committed, never retried).
+  void Skip(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
+            const std::string& reason);
+  // Whether a new run may start now: a slot is free and the host is not overloaded.
+  bool CanTake() const;
+  // Pauses every partition while !CanTake(), resumes them when it holds again.
+  void UpdatePause();
+  // Re-reads the load (at most once a second) and sets overloaded_.
+  void UpdateLoad();
   void Launch(kafka::ConsumedMessage message, messages::TaskMessage task);
   void Finish(Completion done);
   void DrainCompletions();
@@ -107,6 +133,7 @@ class Worker : public kafka::RebalanceListener {
   const Clock& clock_;
   kafka::Consumer& consumer_;
   exec::Executor& executor_;
+  exec::Executor* sandboxed_;
   WorkerMetrics& metrics_;
   messages::TopicNames topics_;
   WorkerOptions options_;
@@ -122,6 +149,10 @@ class Worker : public kafka::RebalanceListener {
   std::mutex mu_;
   std::vector<Completion> completions_;  // guarded by mu_
   std::map<uint64_t, std::unique_ptr<Run>> runs_;
+  // Runs in progress by job name, for the concurrency policy (per worker process).
+  std::map<std::string, std::set<uint64_t>> running_by_job_;
+  bool overloaded_ = false;
+  std::optional<MonoTime> next_load_check_;
   uint64_t next_run_ = 0;
   size_t running_ = 0;
   uint64_t completed_ = 0;

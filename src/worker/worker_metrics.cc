@@ -36,6 +36,13 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
                         .Get()),
       last_poll(r.AddGauge("krond_worker_last_poll_timestamp_seconds",
                            "Unix time of the worker's last Kafka poll.")
-                    .Get()) {}
+                    .Get()),
+      overloaded(r.AddGauge("krond_worker_overloaded",
+                            "1 while the worker takes no new runs because the host's load per "
+                            "CPU is above --max-load.")
+                     .Get()),
+      committed_offset(r.AddGauge("krond_worker_committed_offset",
+                                  "Offset last committed per partition (the next offset to read).",
+                                  {"topic", "partition"})) {}
 
 }  // namespace krond::worker

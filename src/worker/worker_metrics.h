@@ -23,6 +23,11 @@ struct WorkerMetrics {
   metrics::Counter& commit_errors;
   // Unix time of the last successful poll of Kafka (liveness of the consume loop).
   metrics::Gauge& last_poll;
+  // 1 while the worker takes no new runs because its host is overloaded (--max-load).
+  metrics::Gauge& overloaded;
+  // Offset last committed per partition (the next one to read). Consumer lag is the broker's
+  // log end offset minus this; the series outlives a dead worker in Prometheus' max_over_time.
+  metrics::Family<metrics::Gauge>& committed_offset;  // {topic, partition}
 };
 
 }  // namespace krond::worker

@@ -84,16 +84,9 @@ def test_malformed_retry_message_goes_to_dead_letters(env):
 
 
 def test_retry_flood_does_not_delay_first_attempts(env):
-    """Hundreds of failing retries queued on the retry topic must not slow the main topic."""
+    """Hundreds of failing retries queued on the retry topic must not slow the main topic:
+    first-attempt lateness is measured before and during the flood."""
     env.ensure_topics("c")
-    flood = []
-    for i in range(300):
-        flood.append(json.dumps({
-            "v": 1, "run_id": f"flood-{i}", "job": "flood", "cluster": "c",
-            "command": "sleep 0.2; exit 1", "scheduled_at": "2026-01-01T00:00:00.000Z",
-            "attempt": 2, "max_attempts": 2, "timeout_ms": 10000}))
-    subprocess.run(["kcat", "-P", "-b", env.brokers, "-t", env.topic("retry", "c")],
-                   input="\n".join(flood) + "\n", text=True, check=True, timeout=60)
     env.worker("c", "main")
     env.worker("c", "retry", "--queue", "retry")
     jobs = env.write_jobs("""
@@ -105,16 +98,33 @@ jobs:
     command: "true"
 """)
     env.scheduler(jobs)
-    firsts = wait_until(lambda: [r for r in env.read(env.topic("results"))
-                                 if r.get("job") == "first"][:10] if len(
-        [r for r in env.read(env.topic("results")) if r.get("job") == "first"]) >= 10 else None,
-        60, what="10 first attempts")
-    lateness = [(ts(r["started_at"]) - ts(r["scheduled_at"])).total_seconds() for r in firsts]
+
+    def first_results():
+        return [r for r in env.read(env.topic("results")) if r.get("job") == "first"]
+
+    def lateness(results):
+        return [(ts(r["started_at"]) - ts(r["scheduled_at"])).total_seconds() for r in results]
+
+    before = wait_until(lambda: (lambda rs: rs if len(rs) >= 8 else None)(first_results()), 60,
+                        what="8 first attempts before the flood")
+    flood = [json.dumps({
+        "v": 1, "run_id": f"flood-{i}", "job": "flood", "cluster": "c",
+        "command": "sleep 0.2; exit 1", "scheduled_at": "2026-01-01T00:00:00.000Z",
+        "attempt": 2, "max_attempts": 2, "timeout_ms": 10000}) for i in range(300)]
+    subprocess.run(["kcat", "-P", "-b", env.brokers, "-t", env.topic("retry", "c")],
+                   input="\n".join(flood) + "\n", text=True, check=True, timeout=60)
+    seen = {r["run_id"] for r in before}
+    during = wait_until(
+        lambda: (lambda rs: rs if len(rs) >= 10 else None)(
+            [r for r in first_results() if r["run_id"] not in seen]), 60,
+        what="10 first attempts during the flood")
     flooded = [r for r in env.read(env.topic("results")) if r.get("job") == "flood"]
-    print("first-attempt lateness (s) during the flood:", sorted(lateness))
+    base, loaded = sorted(lateness(before)), sorted(lateness(during))
+    print("first-attempt lateness (s) without the flood:", base)
+    print("first-attempt lateness (s) during the flood: ", loaded)
     print("flood attempts processed meanwhile:", len(flooded))
     assert flooded, "the retry worker should be busy with the flood"
-    assert max(lateness) < 1.0, lateness
+    assert max(loaded) < max(base) + 0.5, (base, loaded)
 
 
 def test_dead_letter_replay_runs_again(env):

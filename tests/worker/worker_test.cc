@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "fakes/simulated_clock.h"
 #include "messages/run_messages.h"
 #include "metrics/registry.h"
+#include "worker/lazy_sandbox.h"
 
 namespace krond::worker {
 namespace {
@@ -60,9 +62,12 @@ class WorkerTest : public ::testing::Test {
     o.drain_timeout = drain_timeout_;
     o.kill_grace = kill_grace_;
     o.max_timeout = hours(2);
+    o.limits = limits_;
+    o.max_load = max_load_;
+    o.load_source = [this] { return load_; };
     topic_ = queue == messages::Queue::kMain ? kTasks : kRetry;
     worker_ = std::make_unique<Worker>(clock_, consumer_, producer_, executor_, metrics_,
-                                       messages::TopicNames("test"), o);
+                                       messages::TopicNames("test"), o, sandboxed_);
     consumer_.SetListener(worker_.get());
     EXPECT_TRUE(worker_->Start().has_value());
     EXPECT_THAT(consumer_.subscribed(), ElementsAre(topic_));
@@ -154,6 +159,10 @@ class WorkerTest : public ::testing::Test {
   }
   std::string Metrics() const { return registry_.Render(); }
 
+  exec::ResourceLimits limits_;
+  double max_load_ = 0;
+  std::optional<double> load_ = 0.0;  // what the injected load source reports
+  exec::Executor* sandboxed_ = nullptr;
   milliseconds drain_timeout_{seconds(30)};
   milliseconds kill_grace_{seconds(5)};
   std::string topic_ = kTasks;
@@ -640,6 +649,253 @@ TEST_F(WorkerTest, StopWithNothingRunningReturnsAtOnce) {
   EXPECT_EQ(clock_.MonoNow(), stop_at);
   EXPECT_TRUE(consumer_.closed());
   worker_->Stop();  // idempotent
+}
+
+// ---- Per-run limits and sandbox --------------------------------------------------------
+
+TEST_F(WorkerTest, WorkerLimitsApplyToEveryRun) {
+  limits_.cpu_seconds = 10;
+  limits_.address_space_bytes = 100u << 20;
+  limits_.open_files = 64;
+  limits_.processes = 50;
+  MakeWorker();
+  Add(Task("r1"));
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  const exec::ResourceLimits l = executor_.specs().at(0).limits;
+  EXPECT_EQ(l.cpu_seconds, 10u);
+  EXPECT_EQ(l.address_space_bytes, 100u << 20);
+  EXPECT_EQ(l.open_files, 64u);
+  EXPECT_EQ(l.processes, 50u);
+}
+
+TEST_F(WorkerTest, SandboxedJobRunsOnTheSandboxExecutorWithItsNetworkSetting) {
+  FakeExecutor sandbox(&clock_);
+  sandbox.SetDefaultOutcome(FakeExecutor::Succeeded());
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  sandboxed_ = &sandbox;
+  MakeWorker();
+  messages::TaskMessage boxed = Task("boxed");
+  boxed.sandbox = "bubblewrap";
+  boxed.network = true;
+  Add(boxed);
+  Add(Task("plain"));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 2; }));
+  EXPECT_THAT(sandbox.started(), ElementsAre("boxed"));
+  EXPECT_TRUE(sandbox.specs().at(0).sandbox.allow_network);
+  EXPECT_THAT(executor_.started(), ElementsAre("plain"));
+}
+
+TEST_F(WorkerTest, SandboxedJobOnAWorkerWithoutSandboxFailsAndNeverRunsUnsandboxed) {
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  MakeWorker();
+  messages::TaskMessage boxed = Task("boxed");
+  boxed.sandbox = "bubblewrap";
+  Add(boxed);
+  messages::TaskMessage odd = Task("odd");
+  odd.sandbox = "gvisor";
+  Add(odd);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 2; }));
+  Step();
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(2));
+  EXPECT_EQ(results[0].outcome, Outcome::kSpawnFailed);
+  EXPECT_THAT(results[0].error, HasSubstr("sandbox bubblewrap requested"));
+  EXPECT_EQ(results[1].outcome, Outcome::kSpawnFailed);
+  EXPECT_THAT(results[1].error, HasSubstr("unknown sandbox \"gvisor\""));
+  EXPECT_EQ(Committed(), 2);
+}
+
+TEST(LazySandboxExecutorTest, ProbesOnceAndRefusesEveryRunIfTheSandboxIsUnusable) {
+  FakeExecutor inner;
+  inner.SetDefaultOutcome(FakeExecutor::Succeeded());
+  int probes = 0;
+  LazySandboxExecutor lazy(inner, [&]() -> Status {
+    ++probes;
+    return MakeError("bwrap: No permissions to create new namespace");
+  });
+  EXPECT_EQ(probes, 0) << "not probed before a run asks for it";
+  exec::RunSpec spec;
+  spec.argv = {"true"};
+  exec::CancelToken token;
+  for (int i = 0; i < 3; ++i) {
+    exec::RunOutcome o = lazy.Run(spec, token);
+    EXPECT_EQ(o.kind, exec::OutcomeKind::kSpawnFailed);
+    EXPECT_THAT(o.error, HasSubstr("No permissions to create new namespace"));
+  }
+  EXPECT_EQ(probes, 1);
+  EXPECT_THAT(inner.started(), IsEmpty());
+}
+
+TEST(LazySandboxExecutorTest, RunsInTheSandboxWhenTheProbeSucceeds) {
+  FakeExecutor inner;
+  inner.SetDefaultOutcome(FakeExecutor::Succeeded("ok"));
+  int probes = 0;
+  LazySandboxExecutor lazy(inner, [&]() -> Status {
+    ++probes;
+    return {};
+  });
+  exec::RunSpec spec;
+  spec.argv = {"true"};
+  exec::CancelToken token;
+  EXPECT_EQ(lazy.Run(spec, token).kind, exec::OutcomeKind::kSucceeded);
+  EXPECT_EQ(lazy.Run(spec, token).kind, exec::OutcomeKind::kSucceeded);
+  EXPECT_EQ(probes, 1);
+  EXPECT_THAT(inner.started(), SizeIs(2));
+}
+
+// ---- Concurrency policy ----------------------------------------------------------------
+
+messages::TaskMessage WithPolicy(messages::TaskMessage t, const std::string& policy,
+                                 const std::string& job = "backup") {
+  t.concurrency = policy;
+  t.job = job;
+  t.max_attempts = 3;
+  t.retry.retry_on = {"failed", "timed_out", "cancelled", "skipped"};
+  return t;
+}
+
+TEST_F(WorkerTest, ForbidSkipsANewRunWhileARunOfTheSameJobIsRunning) {
+  MakeWorker(/*slots=*/3);
+  Add(WithPolicy(Task("r1"), "forbid"));
+  Add(WithPolicy(Task("r2"), "forbid"));
+  Add(WithPolicy(Task("other"), "forbid", "report"));
+  for (int i = 0; i < 3; ++i) Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  ASSERT_TRUE(executor_.WaitBlocked("other")) << "another job is not affected";
+  ASSERT_TRUE(StepUntil([&] { return Results().size() == 1; }));
+  messages::ResultMessage skipped = Results()[0];
+  EXPECT_EQ(skipped.run_id, "r2");
+  EXPECT_EQ(skipped.outcome, Outcome::kSkipped);
+  EXPECT_THAT(skipped.error, HasSubstr("run r1 of job backup is still running"));
+  EXPECT_FALSE(skipped.exit_code.has_value());
+  EXPECT_THAT(RetryTasks(), IsEmpty()) << "a skipped run is not retried";
+  EXPECT_THAT(DeadLetters(), IsEmpty());
+  EXPECT_LE(Committed(), 0) << "r1 (offset 0) is still running";
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_runs_finished_total{cluster=\"alpha\","
+                                   "queue=\"main\",outcome=\"skipped\"} 1\n"));
+
+  Finish("r1", FakeExecutor::Succeeded());
+  Finish("other", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 3);
+  // Once r1 is over, the next run of the job runs.
+  Add(WithPolicy(Task("r3"), "forbid"));
+  ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 3; }));
+  Finish("r3", FakeExecutor::Succeeded());
+  EXPECT_THAT(executor_.started(), UnorderedElementsAre("r1", "other", "r3"));
+}
+
+TEST_F(WorkerTest, AllowRunsOverlappingRunsOfTheSameJob) {
+  MakeWorker(/*slots=*/2);
+  Add(WithPolicy(Task("r1"), "allow"));
+  Add(WithPolicy(Task("r2"), "allow"));
+  Step();
+  Step();
+  EXPECT_TRUE(executor_.WaitBlocked("r1"));
+  EXPECT_TRUE(executor_.WaitBlocked("r2"));
+  Finish("r1", FakeExecutor::Succeeded());
+  Finish("r2", FakeExecutor::Succeeded());
+}
+
+TEST_F(WorkerTest, ReplaceCancelsTheRunningRunAndStartsTheNewOneInItsSlot) {
+  // Both fetched before the pause took effect, so "new" is handed over while the single
+  // slot is busy (with the partition already paused it would be read only once a slot frees).
+  consumer_.SetPrefetch(10);
+  MakeWorker(/*slots=*/1);
+  Add(WithPolicy(Task("old"), "replace"));
+  Add(WithPolicy(Task("new"), "replace"));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("old"));
+  // "new" cancels "old" and waits (parked) for the slot it frees.
+  ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 2; }));
+  EXPECT_THAT(executor_.started(), ElementsAre("old", "new"));
+  EXPECT_THAT(executor_.returned(), ElementsAre("old"));
+  ASSERT_TRUE(StepUntil([&] { return Results().size() == 1; }));
+  messages::ResultMessage replaced = Results()[0];
+  EXPECT_EQ(replaced.run_id, "old");
+  EXPECT_EQ(replaced.outcome, Outcome::kCancelled);
+  EXPECT_THAT(replaced.error, HasSubstr("replaced by run new"));
+  EXPECT_THAT(RetryTasks(), IsEmpty()) << "a replaced run is superseded, not retried";
+  EXPECT_THAT(DeadLetters(), IsEmpty());
+  EXPECT_EQ(Committed(), 1);
+
+  Finish("new", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 2);
+  ASSERT_THAT(Results(), SizeIs(2));
+  EXPECT_EQ(Results()[1].outcome, Outcome::kSucceeded);
+}
+
+TEST_F(WorkerTest, ReplaceWithAFreeSlotStartsTheNewRunAtOnce) {
+  MakeWorker(/*slots=*/2);
+  Add(WithPolicy(Task("old"), "replace"));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("old"));
+  Add(WithPolicy(Task("new"), "replace"));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("new"));
+  ASSERT_TRUE(StepUntil([&] { return Results().size() == 1; }));
+  EXPECT_EQ(Results()[0].outcome, Outcome::kCancelled);
+  Finish("new", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 2);
+}
+
+// ---- Load shedding ---------------------------------------------------------------------
+
+TEST_F(WorkerTest, OverloadedWorkerTakesNoNewRunsUntilTheLoadDrops) {
+  max_load_ = 0.8;
+  load_ = 2.0;
+  MakeWorker(/*slots=*/4);
+  Add(Task("r1"));
+  for (int i = 0; i < 5; ++i) Step();
+  EXPECT_TRUE(worker_->overloaded());
+  EXPECT_TRUE(consumer_.IsPaused(kTasks, 0));
+  EXPECT_EQ(ReturnedCount("r1"), 0u) << "nothing fetched while overloaded";
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_overloaded 1\n"));
+
+  // The load drops, but it is read at most once a second.
+  load_ = 0.5;
+  Step();
+  EXPECT_TRUE(worker_->overloaded());
+  clock_.Advance(seconds(1));
+  Step();
+  EXPECT_FALSE(worker_->overloaded());
+  EXPECT_FALSE(consumer_.IsPaused(kTasks, 0));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_overloaded 0\n"));
+  ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 1; }));
+
+  // Overload again while r1 runs: r1 goes on, r2 waits (parked, not lost).
+  load_ = 3.0;
+  clock_.Advance(seconds(1));
+  Step();
+  EXPECT_TRUE(worker_->overloaded());
+  Add(Task("r2"));
+  for (int i = 0; i < 5; ++i) Step();
+  Finish("r1", FakeExecutor::Succeeded());
+  EXPECT_THAT(executor_.started(), ElementsAre("r1"));
+  EXPECT_TRUE(consumer_.IsPaused(kTasks, 0)) << "a freed slot does not override the overload";
+  EXPECT_EQ(Committed(), 1);
+
+  load_ = std::nullopt;  // unreadable: never blocks the worker
+  clock_.Advance(seconds(1));
+  ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 2; }));
+  EXPECT_FALSE(worker_->overloaded());
+  Finish("r2", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 2);
+}
+
+TEST_F(WorkerTest, LoadIsIgnoredWhenMaxLoadIsOff) {
+  load_ = 100.0;
+  MakeWorker();
+  Add(Task("r1"));
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  EXPECT_FALSE(worker_->overloaded());
 }
 
 }  // namespace
