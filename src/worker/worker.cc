@@ -122,6 +122,7 @@ Status Worker::Start() {
 void Worker::Step(std::chrono::milliseconds poll_timeout) {
   DrainCompletions();
   UpdateLoad();
+  TakeHeld();
   ResumeDue();
   // Wait in the consumer (or the producer, while nothing can be taken) so delivery
   // reports, completions and due resumes are all served within `poll_timeout`.
@@ -135,6 +136,7 @@ void Worker::Step(std::chrono::milliseconds poll_timeout) {
   }
   publisher_.Poll(std::chrono::milliseconds(0));
   DrainCompletions();
+  TakeHeld();
   Commit();
 }
 
@@ -173,8 +175,22 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
       }
     }
   }
-  if (!CanTake()) return Defer(message, std::nullopt);
+  if (!CanTake() || !held_.empty()) {
+    tracker_.Started(message.topic, message.partition, message.offset);
+    held_.push_back({std::move(message), std::move(*task)});
+    UpdatePause();
+    return;
+  }
   Launch(std::move(message), std::move(*task));
+}
+
+void Worker::TakeHeld() {
+  while (!held_.empty() && CanTake() && !stopped_) {
+    Held next = std::move(held_.front());
+    held_.pop_front();
+    Launch(std::move(next.message), std::move(next.task));
+  }
+  UpdatePause();
 }
 
 bool Worker::CanTake() const {
@@ -184,7 +200,8 @@ bool Worker::CanTake() const {
 void Worker::UpdatePause() {
   // While stopping, partitions stay paused: a freed slot must not fetch more work.
   if (stopped_) return;
-  const bool pause = !CanTake();
+  const bool busy = running_ >= static_cast<size_t>(options_.slots) || !held_.empty();
+  const bool pause = overloaded_ || (busy && held_.size() >= options_.max_held);
   if (pause != all_paused_) SetAllPaused(pause);
 }
 
@@ -490,6 +507,9 @@ void Worker::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {
   tracker_.Forget(partitions);
   for (const auto& tp : partitions) {
     deferred_.erase({tp.topic, tp.partition});
+    std::erase_if(held_, [&](const Held& h) {
+      return h.message.topic == tp.topic && h.message.partition == tp.partition;
+    });
     std::erase_if(assigned_, [&](const kafka::TopicPartition& a) {
       return a.topic == tp.topic && a.partition == tp.partition;
     });

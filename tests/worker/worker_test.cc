@@ -59,6 +59,7 @@ class WorkerTest : public ::testing::Test {
     o.slots = slots;
     o.worker_id = "host:1";
     o.seed = 42;
+    o.max_held = max_held_;
     o.drain_timeout = drain_timeout_;
     o.kill_grace = kill_grace_;
     o.max_timeout = hours(2);
@@ -160,6 +161,7 @@ class WorkerTest : public ::testing::Test {
   std::string Metrics() const { return registry_.Render(); }
 
   exec::ResourceLimits limits_;
+  size_t max_held_ = 0;  // most tests check the pause itself
   double max_load_ = 0;
   std::optional<double> load_ = 0.0;  // what the injected load source reports
   exec::Executor* sandboxed_ = nullptr;
@@ -289,10 +291,10 @@ TEST_F(WorkerTest, FullSlotsPauseThePartitionAndCommitsWaitForTheLowestUnfinishe
   }
 }
 
-TEST_F(WorkerTest, AlreadyFetchedMessageWaitsForASlotThroughPauseAndSeek) {
+TEST_F(WorkerTest, AlreadyFetchedMessageIsHeldUntilASlotFrees) {
   // The client fetched all three before the pause took effect, so the third is handed to
-  // the worker while both slots are busy: it must be parked (pause + seek back to it), not
-  // dropped or run.
+  // the worker while both slots are busy: it must be held (partitions paused, no commit
+  // past it), not dropped, run early, or fetched again.
   consumer_.SetPrefetch(10);
   MakeWorker(/*slots=*/2);
   Add(Task("r1"));
@@ -302,22 +304,51 @@ TEST_F(WorkerTest, AlreadyFetchedMessageWaitsForASlotThroughPauseAndSeek) {
   Step();
   Step();
   ASSERT_TRUE(executor_.WaitStarted(2));
-  EXPECT_THAT(consumer_.seeks(), ElementsAre(kafka::TopicPartition{kTasks, 0, third}));
+  EXPECT_THAT(consumer_.seeks(), IsEmpty());
   EXPECT_TRUE(consumer_.IsPaused(kTasks, 0));
   EXPECT_EQ(ReturnedCount("r3"), 1u);
   for (int i = 0; i < 5; ++i) Step();
   EXPECT_THAT(executor_.started(), UnorderedElementsAre("r1", "r2"));
 
-  Finish("r1", FakeExecutor::Succeeded());
+  // r2 (offset 1) finishes first: r3 takes its slot; offset 0 is still running, so no
+  // commit may pass it.
+  Finish("r2", FakeExecutor::Succeeded());
   ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 3; }));
   EXPECT_EQ(executor_.started().back(), "r3");
-  EXPECT_EQ(ReturnedCount("r3"), 2u) << "fetched again from the rewound position";
-  Finish("r2", FakeExecutor::Succeeded());
+  EXPECT_EQ(ReturnedCount("r3"), 1u) << "taken from memory, not fetched again";
+  Step();
+  EXPECT_LE(Committed(), 0);
+  Finish("r1", FakeExecutor::Succeeded());
   Finish("r3", FakeExecutor::Succeeded());
   Step();
-  EXPECT_EQ(Committed(), 3);
+  Step();
+  EXPECT_EQ(Committed(), third + 1);
   EXPECT_THAT(Results(), SizeIs(3));
   EXPECT_THAT(executor_.started(), SizeIs(3));
+}
+
+TEST_F(WorkerTest, BusyWorkerKeepsFetchingIntoItsHoldUntilTheBound) {
+  max_held_ = 2;
+  MakeWorker(/*slots=*/1);
+  for (const char* id : {"r1", "r2", "r3", "r4"}) Add(Task(id));
+  for (int i = 0; i < 6; ++i) Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  // r2 and r3 are held without pausing; reaching the bound pauses the partition.
+  EXPECT_EQ(ReturnedCount("r2"), 1u);
+  EXPECT_EQ(ReturnedCount("r3"), 1u);
+  EXPECT_EQ(ReturnedCount("r4"), 0u);
+  EXPECT_TRUE(consumer_.IsPaused(kTasks, 0));
+  EXPECT_THAT(consumer_.seeks(), IsEmpty());
+  EXPECT_LE(Committed(), 0) << "nothing held is committed past";
+  Finish("r1", FakeExecutor::Succeeded());
+  Finish("r2", FakeExecutor::Succeeded());
+  Finish("r3", FakeExecutor::Succeeded());
+  Finish("r4", FakeExecutor::Succeeded());
+  Step();
+  Step();
+  EXPECT_THAT(executor_.started(), ElementsAre("r1", "r2", "r3", "r4"));
+  EXPECT_EQ(Committed(), 4);
+  for (const char* id : {"r1", "r2", "r3", "r4"}) EXPECT_EQ(ReturnedCount(id), 1u) << id;
 }
 
 TEST_F(WorkerTest, SlotsRunConcurrently) {
@@ -878,6 +909,7 @@ TEST_F(WorkerTest, OverloadedWorkerTakesNoNewRunsUntilTheLoadDrops) {
   Finish("r1", FakeExecutor::Succeeded());
   EXPECT_THAT(executor_.started(), ElementsAre("r1"));
   EXPECT_TRUE(consumer_.IsPaused(kTasks, 0)) << "a freed slot does not override the overload";
+  Step();  // serves r1's result delivery, then commits
   EXPECT_EQ(Committed(), 1);
 
   load_ = std::nullopt;  // unreadable: never blocks the worker
