@@ -86,37 +86,30 @@ std::string FormatValue(double v) {
   return out;
 }
 
-void AppendEscapedLabelValue(std::string& out, std::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
+namespace {
+// The exposition format escapes backslash and newline everywhere, and the double quote
+// only inside label values.
+void AppendEscaped(std::string& out, std::string_view text, bool quote) {
+  for (char c : text) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quote) {
+      out += "\\\"";
+    } else {
+      out += c;
     }
   }
 }
+}  // namespace
+
+void AppendEscapedLabelValue(std::string& out, std::string_view value) {
+  AppendEscaped(out, value, /*quote=*/true);
+}
 
 void AppendEscapedHelp(std::string& out, std::string_view help) {
-  for (char c : help) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
+  AppendEscaped(out, help, /*quote=*/false);
 }
 
 bool IsValidMetricName(std::string_view name) { return IsValidName(name); }
