@@ -442,22 +442,19 @@ void Worker::PublishThenFinish(const kafka::ConsumedMessage& source, const std::
   }
 }
 
-void Worker::Defer(const kafka::ConsumedMessage& message, std::optional<SystemTime> until) {
+void Worker::Defer(const kafka::ConsumedMessage& message, SystemTime until) {
   const kafka::TopicPartition tp{message.topic, message.partition, message.offset};
   if (auto ok = consumer_.Pause({tp}); !ok) spdlog::warn("{}", ok.error().message);
   if (auto ok = consumer_.Seek(tp); !ok) spdlog::warn("{}", ok.error().message);
   deferred_[{message.topic, message.partition}] = until;
-  spdlog::debug("parked {} until {}", Where(message),
-                until ? FormatRfc3339Utc(*until) : std::string("a slot frees"));
+  spdlog::debug("parked {} until {}", Where(message), FormatRfc3339Utc(until));
 }
 
 void Worker::ResumeDue() {
   const SystemTime now = clock_.Now();
-  const bool slot_free = CanTake();
   std::vector<kafka::TopicPartition> resume;
   for (auto it = deferred_.begin(); it != deferred_.end();) {
-    const bool due = it->second ? *it->second <= now : slot_free;
-    if (due) {
+    if (it->second <= now) {
       resume.push_back({it->first.first, it->first.second, -1});
       it = deferred_.erase(it);
     } else {

@@ -126,9 +126,9 @@ class Worker : public kafka::RebalanceListener {
   void Launch(kafka::ConsumedMessage message, messages::TaskMessage task);
   void Finish(Completion done);
   void DrainCompletions();
-  // Parks `message`'s partition: rewinds it to the message and pauses it until `until`
-  // (nullopt: until a slot frees).
-  void Defer(const kafka::ConsumedMessage& message, std::optional<SystemTime> until);
+  // Parks `message`'s partition (a retry not due yet): rewinds it to the message and pauses
+  // it until `until`. Runs waiting for a slot are held in memory instead (held_).
+  void Defer(const kafka::ConsumedMessage& message, SystemTime until);
   void ResumeDue();
   void SetAllPaused(bool paused);
   void Commit();
@@ -149,8 +149,8 @@ class Worker : public kafka::RebalanceListener {
   OffsetTracker tracker_;
   std::mt19937_64 rng_;
 
-  // Partitions parked by Defer: resume instant (nullopt = when a slot frees).
-  std::map<PartitionKey, std::optional<SystemTime>> deferred_;
+  // Partitions parked by Defer, with the instant to resume them.
+  std::map<PartitionKey, SystemTime> deferred_;
   // Messages handed over while no slot was free (fetched before the pause took effect), in
   // arrival order. Kept here rather than rewound with a seek, because a rewound partition is
   // fetched again only after a broker round trip, which capped a busy worker at about ten
