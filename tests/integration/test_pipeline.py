@@ -50,6 +50,8 @@ def test_runs_fire_on_the_second_exactly_once_and_stay_in_their_cluster(env):
     assert all(n == 1 for n in fires.values()), [k for k, n in fires.items() if n > 1]
     for t in tasks:
         assert ts(t["scheduled_at"]).microsecond == 0, t
+        # Fired at the right second: produced within it.
+        assert (ts(t["produced_at"]) - ts(t["scheduled_at"])).total_seconds() < 1.0, t
         assert t["v"] == 1 and t["attempt"] == 1
     # Consecutive fires of a job are one second apart: none skipped.
     for job in ("every-second-a", "every-second-b"):
@@ -65,7 +67,9 @@ def test_runs_fire_on_the_second_exactly_once_and_stay_in_their_cluster(env):
         assert r["outcome"] == "succeeded", r
         assert r["cluster"] == ("cluster-a" if r["job"].endswith("-a") else "cluster-b")
         assert r["output_tail"].strip() == f"{r['cluster'][-1]} {r['run_id']}"
-        assert (ts(r["started_at"]) - ts(r["scheduled_at"])).total_seconds() < 1.0, r
+        # Started soon after: bounded loosely, since the group may still be rebalancing
+        # while the four workers join (latency itself is measured in scripts/bench).
+        assert (ts(r["started_at"]) - ts(r["scheduled_at"])).total_seconds() < 5.0, r
 
     # Both workers of each cluster took part (2 partitions, 2 consumers).
     workers_a = {r["worker"] for r in results if r["cluster"] == "cluster-a"}
