@@ -22,12 +22,13 @@
 #include <utility>
 
 #include "exec/output_tail.h"
-
-extern char** environ;
+#include "exec/spawn.h"
 
 namespace krond::exec {
 namespace {
 
+using internal::ErrnoText;
+using internal::UniqueFd;
 using std::chrono::milliseconds;
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
@@ -36,36 +37,6 @@ constexpr milliseconds kWaitpidPollInterval{10};
 // Without a cancel eventfd, the token is polled this often.
 constexpr milliseconds kCancelPollInterval{50};
 constexpr std::string_view kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
-
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-  int Get() const { return fd_; }
-  bool Valid() const { return fd_ >= 0; }
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-std::string ErrnoText(int err) { return std::generic_category().message(err); }
-
-int PidfdOpen(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  errno = ENOSYS;
-  return -1;
-#endif
-}
 
 // 0 if `path` is a regular file we may execute, else an errno.
 int CheckExecutable(const std::string& path) {
@@ -114,75 +85,6 @@ std::string LimitArg(std::string_view option, int resource, std::uint64_t soft,
   return std::string(option) + "=" + std::to_string(soft) + ":" + std::to_string(hard);
 }
 
-std::vector<std::string> BuildEnvironment(const RunSpec& spec) {
-  std::vector<std::string> env;
-  auto overridden = [&spec](std::string_view entry) {
-    const std::string_view name = entry.substr(0, entry.find('='));
-    return std::any_of(spec.env.begin(), spec.env.end(),
-                       [name](const auto& var) { return var.first == name; });
-  };
-  if (spec.inherit_env) {
-    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-      if (!overridden(*entry)) env.emplace_back(*entry);
-    }
-  }
-  for (const auto& [name, value] : spec.env) env.push_back(name + "=" + value);
-  return env;
-}
-
-std::vector<char*> CStrings(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  out.reserve(strings.size() + 1);
-  for (std::string& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
-// posix_spawn with the file actions and attributes described in the header. Returns the
-// pid or an errno.
-Result<pid_t> Spawn(const std::string& program, std::vector<std::string>& argv,
-                    std::vector<std::string>& env, const std::string& cwd, int output_fd) {
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  if (int err = posix_spawn_file_actions_init(&actions); err != 0) {
-    return MakeError(ErrnoText(err));
-  }
-  if (int err = posix_spawnattr_init(&attr); err != 0) {
-    posix_spawn_file_actions_destroy(&actions);
-    return MakeError(ErrnoText(err));
-  }
-  sigset_t empty;
-  sigset_t all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  int err = 0;
-  auto check = [&err](int result) {
-    if (err == 0) err = result;
-  };
-  check(posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0));
-  check(posix_spawn_file_actions_adddup2(&actions, output_fd, STDOUT_FILENO));
-  check(posix_spawn_file_actions_adddup2(&actions, output_fd, STDERR_FILENO));
-  // Our pipe ends are O_CLOEXEC already; this also drops descriptors that other threads of
-  // the worker opened without O_CLOEXEC.
-  check(posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1));
-  if (!cwd.empty()) check(posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str()));
-  check(posix_spawnattr_setflags(
-      &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
-  check(posix_spawnattr_setpgroup(&attr, 0));
-  check(posix_spawnattr_setsigmask(&attr, &empty));
-  check(posix_spawnattr_setsigdefault(&attr, &all));
-  pid_t pid = 0;
-  if (err == 0) {
-    std::vector<char*> c_argv = CStrings(argv);
-    std::vector<char*> c_env = CStrings(env);
-    err = posix_spawn(&pid, program.c_str(), &actions, &attr, c_argv.data(), c_env.data());
-  }
-  posix_spawnattr_destroy(&attr);
-  posix_spawn_file_actions_destroy(&actions);
-  if (err != 0) return MakeError(ErrnoText(err));
-  return pid;
-}
-
 int PollTimeoutMs(MonoTime now, std::optional<MonoTime> wake) {
   if (!wake) return -1;
   if (*wake <= now) return 0;
@@ -222,7 +124,12 @@ Status ProcessExecutor::BecomeChildSubreaper() {
 }
 
 ProcessExecutor::ProcessExecutor(const Clock& clock, ProcessExecutorOptions options)
-    : clock_(clock), options_(std::move(options)) {}
+    : clock_(clock),
+      options_(std::move(options)),
+      pool_(options_.warm_shells > 0 ? std::make_unique<WarmShellPool>(options_.warm_shells)
+                                     : nullptr) {}
+
+ProcessExecutor::~ProcessExecutor() = default;
 
 std::vector<std::string> ProcessExecutor::EffectiveArgv(const RunSpec& spec) const {
   const ResourceLimits& limits = spec.limits;
@@ -250,6 +157,49 @@ std::vector<std::string> ProcessExecutor::EffectiveArgv(const RunSpec& spec) con
   return argv;
 }
 
+Result<ProcessExecutor::Child> ProcessExecutor::StartWarm(const RunSpec& spec,
+                                                          RunOutcome& outcome) {
+  std::optional<WarmShellPool::Shell> shell =
+      pool_ != nullptr && WarmShellPool::Eligible(spec) ? pool_->Take() : std::nullopt;
+  if (!shell) return MakeError("no warm shell");
+  // The run starts when its command is handed over, as a spawned one starts at posix_spawn.
+  outcome.wall_started = clock_.Now();
+  outcome.started = clock_.MonoNow();
+  if (Status handed = WarmShellPool::Hand(*shell, spec); !handed)
+    return tl::unexpected(handed.error());
+  Child child{shell->pid, std::move(shell->pidfd), std::move(shell->output)};
+  if (!options_.use_pidfd) child.pidfd.Reset();
+  return child;
+}
+
+Result<ProcessExecutor::Child> ProcessExecutor::Spawn(const RunSpec& spec, RunOutcome& outcome) {
+  Result<std::string> program = ResolveProgram(spec.argv[0], spec.cwd);
+  if (!program) return tl::unexpected(program.error());
+  std::vector<std::string> argv = EffectiveArgv(spec);
+  std::string exec_path = *program;
+  if (!spec.limits.Empty()) {
+    // prlimit(1) execs the command itself; give it the path we resolved.
+    argv[argv.size() - spec.argv.size()] = *program;
+    exec_path = options_.prlimit_path;
+  }
+  std::vector<std::string> env = internal::BuildEnvironment(spec);
+  Result<internal::OutputPipe> pipe = internal::MakeOutputPipe();
+  if (!pipe) return tl::unexpected(pipe.error());
+
+  outcome.wall_started = clock_.Now();
+  outcome.started = clock_.MonoNow();
+  Result<pid_t> spawned = internal::Spawn(exec_path, argv, env, spec.cwd, pipe->write.Get());
+  pipe->write.Reset();  // Else we would never see EOF.
+  if (!spawned) {
+    std::string what = "cannot start " + exec_path;
+    if (!spec.cwd.empty()) what += " in " + spec.cwd;
+    return MakeError(what + ": " + spawned.error().message);
+  }
+  // The pid cannot be reused before we reap it, so opening the pidfd after spawn is safe.
+  return Child{*spawned, UniqueFd(options_.use_pidfd ? internal::PidfdOpen(*spawned) : -1),
+               std::move(pipe->read)};
+}
+
 RunOutcome ProcessExecutor::Run(const RunSpec& spec, CancelToken& cancel) {
   RunOutcome outcome;
   outcome.wall_started = clock_.Now();
@@ -266,40 +216,13 @@ RunOutcome ProcessExecutor::Run(const RunSpec& spec, CancelToken& cancel) {
   }
   if (cancel.IsCancelled()) return finish(OutcomeKind::kCancelled, "");
 
-  Result<std::string> program = ResolveProgram(spec.argv[0], spec.cwd);
-  if (!program) return finish(OutcomeKind::kSpawnFailed, program.error().message);
-  std::vector<std::string> argv = EffectiveArgv(spec);
-  std::string exec_path = *program;
-  if (!spec.limits.Empty()) {
-    // prlimit(1) execs the command itself; give it the path we resolved.
-    argv[argv.size() - spec.argv.size()] = *program;
-    exec_path = options_.prlimit_path;
-  }
-  std::vector<std::string> env = BuildEnvironment(spec);
-
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    return finish(OutcomeKind::kSpawnFailed, "cannot create output pipe: " + ErrnoText(errno));
-  }
-  UniqueFd read_end(pipe_fds[0]);
-  UniqueFd write_end(pipe_fds[1]);
-  // Only our end is non-blocking: the status flag lives in the open file description, and
-  // the write end's description is shared with the child, which must see ordinary writes.
-  if (fcntl(read_end.Get(), F_SETFL, O_NONBLOCK) != 0) {
-    return finish(OutcomeKind::kSpawnFailed, "cannot configure output pipe: " + ErrnoText(errno));
-  }
-
-  Result<pid_t> spawned = Spawn(exec_path, argv, env, spec.cwd, write_end.Get());
-  write_end.Reset();  // Else we would never see EOF.
-  if (!spawned) {
-    std::string what = "cannot start " + exec_path;
-    if (!spec.cwd.empty()) what += " in " + spec.cwd;
-    return finish(OutcomeKind::kSpawnFailed, what + ": " + spawned.error().message);
-  }
-  const pid_t pid = *spawned;
+  Result<Child> child = StartWarm(spec, outcome);
+  if (!child) child = Spawn(spec, outcome);
+  if (!child) return finish(OutcomeKind::kSpawnFailed, child.error().message);
+  const pid_t pid = child->pid;
   outcome.pid = pid;
-  // The pid cannot be reused before we reap it, so opening the pidfd after spawn is safe.
-  UniqueFd pidfd(options_.use_pidfd ? PidfdOpen(pid) : -1);
+  UniqueFd pidfd = std::move(child->pidfd);
+  UniqueFd read_end = std::move(child->output);
 
   OutputTail tail(spec.output_tail_bytes);
   std::vector<char> chunk(kReadChunkBytes);

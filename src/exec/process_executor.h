@@ -1,12 +1,16 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/result.h"
 #include "exec/executor.h"
+#include "exec/spawn.h"
+#include "exec/warm_shell_pool.h"
 
 namespace krond::exec {
 
@@ -22,6 +26,10 @@ struct ProcessExecutorOptions {
   // noticed by polling waitpid(WNOHANG) every 10 ms. Default: true; false exists to test
   // the fallback.
   bool use_pidfd = true;
+  // Shells kept started ahead of their runs (WarmShellPool): a `/bin/sh -c` run without
+  // limits or cwd then starts by handing its command to a ready shell instead of spawning
+  // one. Default: 0 (every run is spawned).
+  std::size_t warm_shells = 0;
 };
 
 // Runs a command as a direct child of the worker, without a sandbox (RunSpec::sandbox is
@@ -67,6 +75,7 @@ struct ProcessExecutorOptions {
 class ProcessExecutor final : public Executor {
  public:
   explicit ProcessExecutor(const Clock& clock, ProcessExecutorOptions options = {});
+  ~ProcessExecutor() override;
 
   RunOutcome Run(const RunSpec& spec, CancelToken& cancel) override;
 
@@ -82,9 +91,26 @@ class ProcessExecutor final : public Executor {
   // set. Exposed for tests and for logging.
   std::vector<std::string> EffectiveArgv(const RunSpec& spec) const;
 
+  // Warm shells ready now (0 without a pool).
+  std::size_t WarmShellsReady() const { return pool_ != nullptr ? pool_->Ready() : 0; }
+
  private:
+  // A started command: its pid (also its process group), a pidfd (or -1) and the read end
+  // of its output pipe.
+  struct Child {
+    pid_t pid = 0;
+    internal::UniqueFd pidfd;
+    internal::UniqueFd output;
+  };
+  // Hands the command to a warm shell; an error when the spec is not eligible, none is
+  // ready or the shell died while idle. Sets the start times.
+  Result<Child> StartWarm(const RunSpec& spec, RunOutcome& outcome);
+  // posix_spawn of EffectiveArgv(spec). Sets the start times.
+  Result<Child> Spawn(const RunSpec& spec, RunOutcome& outcome);
+
   const Clock& clock_;
   const ProcessExecutorOptions options_;
+  std::unique_ptr<WarmShellPool> pool_;  // null without warm shells
 };
 
 }  // namespace krond::exec

@@ -38,7 +38,9 @@ bool GroupGoneWithin(pid_t pgid, milliseconds limit) {
   return false;
 }
 
-class ProcessExecutorTest : public ::testing::Test {
+// Every test runs twice: spawning each command, and with warm shells (WarmShellPool), which
+// must behave the same wherever a spec is eligible.
+class ProcessExecutorTest : public ::testing::TestWithParam<std::size_t> {
  protected:
   // Some inits reap orphans only lazily (this CI machine's takes seconds), and their zombies
   // keep the process groups these tests check alive. As a subreaper the test process adopts
@@ -50,11 +52,33 @@ class ProcessExecutorTest : public ::testing::Test {
     return executor_.Run(spec, token);
   }
 
+  static ProcessExecutorOptions Options() {
+    ProcessExecutorOptions options;
+    options.warm_shells = GetParam();
+    return options;
+  }
+
+  void SetUp() override {
+    // Waits for the pool to fill, so the runs below take warm shells rather than spawning.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (executor_.WarmShellsReady() < GetParam() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    ASSERT_EQ(executor_.WarmShellsReady(), GetParam());
+  }
+
   RealClock clock_;
-  ProcessExecutor executor_{clock_};
+  ProcessExecutor executor_{clock_, Options()};
 };
 
-TEST_F(ProcessExecutorTest, Succeeds) {
+INSTANTIATE_TEST_SUITE_P(SpawnedAndWarm, ProcessExecutorTest,
+                         ::testing::Values(std::size_t{0}, std::size_t{2}),
+                         [](const auto& param_info) {
+                           return param_info.param == 0 ? std::string("Spawned")
+                                                        : std::string("WarmShells");
+                         });
+
+TEST_P(ProcessExecutorTest, Succeeds) {
   RunOutcome outcome = Run(Sh("true"));
   EXPECT_EQ(outcome.kind, OutcomeKind::kSucceeded);
   EXPECT_EQ(outcome.exit_code, 0);
@@ -65,21 +89,21 @@ TEST_F(ProcessExecutorTest, Succeeds) {
   EXPECT_TRUE(outcome.error.empty());
 }
 
-TEST_F(ProcessExecutorTest, FailsWithExitCode) {
+TEST_P(ProcessExecutorTest, FailsWithExitCode) {
   RunOutcome outcome = Run(Sh("echo oops >&2; exit 3"));
   EXPECT_EQ(outcome.kind, OutcomeKind::kFailed);
   EXPECT_EQ(outcome.exit_code, 3);
   EXPECT_EQ(outcome.output_tail, "oops\n");  // stderr lands in the merged tail.
 }
 
-TEST_F(ProcessExecutorTest, ShellCommandNotFoundIsExit127) {
+TEST_P(ProcessExecutorTest, ShellCommandNotFoundIsExit127) {
   RunOutcome outcome = Run(Sh("nonexistent-cmd-krond"));
   EXPECT_EQ(outcome.kind, OutcomeKind::kFailed);
   EXPECT_EQ(outcome.exit_code, 127);
   EXPECT_THAT(outcome.output_tail, HasSubstr("not found"));
 }
 
-TEST_F(ProcessExecutorTest, MissingProgramIsSpawnFailed) {
+TEST_P(ProcessExecutorTest, MissingProgramIsSpawnFailed) {
   RunOutcome by_path = Run(Argv({"/no/such/binary"}));
   EXPECT_EQ(by_path.kind, OutcomeKind::kSpawnFailed);
   EXPECT_THAT(by_path.error, HasSubstr("/no/such/binary: No such file or directory"));
@@ -94,14 +118,14 @@ TEST_F(ProcessExecutorTest, MissingProgramIsSpawnFailed) {
   EXPECT_EQ(directory.kind, OutcomeKind::kSpawnFailed);
 }
 
-TEST_F(ProcessExecutorTest, MissingProgramWithLimitsIsStillSpawnFailed) {
+TEST_P(ProcessExecutorTest, MissingProgramWithLimitsIsStillSpawnFailed) {
   RunSpec spec = Argv({"/no/such/binary"});
   spec.limits.cpu_seconds = 5;
   RunOutcome outcome = Run(spec);
   EXPECT_EQ(outcome.kind, OutcomeKind::kSpawnFailed);
 }
 
-TEST_F(ProcessExecutorTest, MissingCwdIsSpawnFailed) {
+TEST_P(ProcessExecutorTest, MissingCwdIsSpawnFailed) {
   RunSpec spec = Sh("true");
   spec.cwd = "/no/such/dir";
   RunOutcome outcome = Run(spec);
@@ -109,7 +133,7 @@ TEST_F(ProcessExecutorTest, MissingCwdIsSpawnFailed) {
   EXPECT_THAT(outcome.error, HasSubstr("/no/such/dir"));
 }
 
-TEST_F(ProcessExecutorTest, InvalidSpecIsSpawnFailed) {
+TEST_P(ProcessExecutorTest, InvalidSpecIsSpawnFailed) {
   EXPECT_EQ(Run(RunSpec{}).kind, OutcomeKind::kSpawnFailed);
   RunSpec bad_env = Sh("true");
   bad_env.env = {{"A=B", "c"}};
@@ -118,14 +142,14 @@ TEST_F(ProcessExecutorTest, InvalidSpecIsSpawnFailed) {
   EXPECT_THAT(outcome.error, HasSubstr("invalid run spec"));
 }
 
-TEST_F(ProcessExecutorTest, KilledBySignal) {
+TEST_P(ProcessExecutorTest, KilledBySignal) {
   RunOutcome outcome = Run(Sh("kill -9 $$"));
   EXPECT_EQ(outcome.kind, OutcomeKind::kKilledBySignal);
   EXPECT_EQ(outcome.signal, SIGKILL);
   EXPECT_EQ(outcome.exit_code, 128 + SIGKILL);
 }
 
-TEST_F(ProcessExecutorTest, TimeoutKillsTheWholeGroup) {
+TEST_P(ProcessExecutorTest, TimeoutKillsTheWholeGroup) {
   RunSpec spec = Sh("sleep 100 & sleep 100");
   spec.timeout = milliseconds(200);
   spec.kill_grace = milliseconds(1000);
@@ -137,7 +161,7 @@ TEST_F(ProcessExecutorTest, TimeoutKillsTheWholeGroup) {
   EXPECT_TRUE(GroupGoneWithin(outcome.pid, milliseconds(1000)));
 }
 
-TEST_F(ProcessExecutorTest, TimeoutEscalatesToSigkillAfterGrace) {
+TEST_P(ProcessExecutorTest, TimeoutEscalatesToSigkillAfterGrace) {
   // The ignored disposition is inherited by sleep too, so only SIGKILL ends the group.
   RunSpec spec = Sh("trap '' TERM; sleep 100");
   spec.timeout = milliseconds(100);
@@ -150,7 +174,7 @@ TEST_F(ProcessExecutorTest, TimeoutEscalatesToSigkillAfterGrace) {
   EXPECT_TRUE(GroupGoneWithin(outcome.pid, milliseconds(1000)));
 }
 
-TEST_F(ProcessExecutorTest, SignalDispositionsOfTheWorkerAreNotInherited) {
+TEST_P(ProcessExecutorTest, SignalDispositionsOfTheWorkerAreNotInherited) {
   // A worker that ignores SIGTERM must not make its commands immune to it.
   struct sigaction ignore {};
   struct sigaction previous {};
@@ -166,7 +190,7 @@ TEST_F(ProcessExecutorTest, SignalDispositionsOfTheWorkerAreNotInherited) {
   EXPECT_LT(outcome.Duration(), milliseconds(1000));
 }
 
-TEST_F(ProcessExecutorTest, DaemonOutlivingTheCommandIsKilledAndReported) {
+TEST_P(ProcessExecutorTest, DaemonOutlivingTheCommandIsKilledAndReported) {
   RunOutcome outcome = Run(Sh("(sleep 100 &) ; echo hi"));
   EXPECT_EQ(outcome.kind, OutcomeKind::kSucceeded);
   EXPECT_EQ(outcome.output_tail, "hi\n");
@@ -175,7 +199,7 @@ TEST_F(ProcessExecutorTest, DaemonOutlivingTheCommandIsKilledAndReported) {
   EXPECT_TRUE(GroupGoneWithin(outcome.pid, milliseconds(1000)));
 }
 
-TEST_F(ProcessExecutorTest, EscapedDaemonHoldingThePipeDoesNotBlockRun) {
+TEST_P(ProcessExecutorTest, EscapedDaemonHoldingThePipeDoesNotBlockRun) {
   // setsid leaves the process group, so the daemon survives (documented limit); Run must
   // still return after the drain window instead of waiting for the pipe to close.
   RunOutcome outcome = Run(Sh("setsid sleep 1.5 & echo started"));
@@ -184,7 +208,7 @@ TEST_F(ProcessExecutorTest, EscapedDaemonHoldingThePipeDoesNotBlockRun) {
   EXPECT_LT(outcome.Duration(), milliseconds(1000));
 }
 
-TEST_F(ProcessExecutorTest, OutputTailIsBounded) {
+TEST_P(ProcessExecutorTest, OutputTailIsBounded) {
   RunSpec spec = Sh("yes | head -c 10000000");
   spec.output_tail_bytes = 1024;
   RunOutcome outcome = Run(spec);
@@ -196,20 +220,20 @@ TEST_F(ProcessExecutorTest, OutputTailIsBounded) {
   EXPECT_EQ(outcome.output_tail, expected);
 }
 
-TEST_F(ProcessExecutorTest, BinaryOutputIsKeptVerbatim) {
+TEST_P(ProcessExecutorTest, BinaryOutputIsKeptVerbatim) {
   RunOutcome outcome = Run(Sh("printf 'a\\000b\\377\\001'"));
   EXPECT_EQ(outcome.kind, OutcomeKind::kSucceeded);
   EXPECT_EQ(outcome.output_tail, std::string("a\0b\xff\x01", 5));
 }
 
-TEST_F(ProcessExecutorTest, ClosedOutputDoesNotEndTheRun) {
+TEST_P(ProcessExecutorTest, ClosedOutputDoesNotEndTheRun) {
   RunOutcome outcome = Run(Sh("echo before; exec >&- 2>&-; sleep 0.1; exit 0"));
   EXPECT_EQ(outcome.kind, OutcomeKind::kSucceeded);
   EXPECT_EQ(outcome.output_tail, "before\n");
   EXPECT_GE(outcome.Duration(), milliseconds(100));
 }
 
-TEST_F(ProcessExecutorTest, StdinIsDevNull) {
+TEST_P(ProcessExecutorTest, StdinIsDevNull) {
   RunSpec spec = Sh("cat");
   spec.timeout = milliseconds(1000);
   RunOutcome outcome = Run(spec);
@@ -217,7 +241,7 @@ TEST_F(ProcessExecutorTest, StdinIsDevNull) {
   EXPECT_EQ(outcome.output_bytes_total, 0u);
 }
 
-TEST_F(ProcessExecutorTest, WorkerDescriptorsDoNotLeak) {
+TEST_P(ProcessExecutorTest, WorkerDescriptorsDoNotLeak) {
   const int fd = open("/dev/null", O_RDONLY);  // Deliberately without O_CLOEXEC.
   ASSERT_GE(fd, 3);
   RunOutcome outcome = Run(Sh("test -e /proc/self/fd/" + std::to_string(fd)));
@@ -225,7 +249,7 @@ TEST_F(ProcessExecutorTest, WorkerDescriptorsDoNotLeak) {
   EXPECT_EQ(outcome.kind, OutcomeKind::kFailed);
 }
 
-TEST_F(ProcessExecutorTest, CancelFromAnotherThread) {
+TEST_P(ProcessExecutorTest, CancelFromAnotherThread) {
   RunSpec spec = Sh("sleep 100");
   spec.kill_grace = milliseconds(1000);
   CancelToken token;
@@ -240,7 +264,7 @@ TEST_F(ProcessExecutorTest, CancelFromAnotherThread) {
   EXPECT_LT(outcome.Duration(), milliseconds(600));
 }
 
-TEST_F(ProcessExecutorTest, CancelBeforeRunDoesNotSpawn) {
+TEST_P(ProcessExecutorTest, CancelBeforeRunDoesNotSpawn) {
   CancelToken token;
   token.Cancel();
   token.Cancel();  // Idempotent.
@@ -249,7 +273,7 @@ TEST_F(ProcessExecutorTest, CancelBeforeRunDoesNotSpawn) {
   EXPECT_EQ(outcome.pid, 0);
 }
 
-TEST_F(ProcessExecutorTest, EnvironmentAdditionsAndOverrides) {
+TEST_P(ProcessExecutorTest, EnvironmentAdditionsAndOverrides) {
   RunSpec spec = Sh("echo \"$KROND_RUN_ID $KROND_JOB $KROND_ATTEMPT ${HOME-unset}\"");
   spec.env = {{"KROND_RUN_ID", "r-1"},
               {"KROND_JOB", "backup"},
@@ -262,13 +286,13 @@ TEST_F(ProcessExecutorTest, EnvironmentAdditionsAndOverrides) {
   EXPECT_EQ(Run(spec).output_tail, "r-2   unset\n");
 }
 
-TEST_F(ProcessExecutorTest, WorkingDirectory) {
+TEST_P(ProcessExecutorTest, WorkingDirectory) {
   RunSpec spec = Sh("pwd");
   spec.cwd = "/tmp";
   EXPECT_EQ(Run(spec).output_tail, "/tmp\n");
 }
 
-TEST_F(ProcessExecutorTest, LimitsAreAppliedThroughPrlimit) {
+TEST_P(ProcessExecutorTest, LimitsAreAppliedThroughPrlimit) {
   RunSpec spec = Sh("true");
   spec.limits.cpu_seconds = 1;
   spec.limits.open_files = 64;
@@ -286,7 +310,7 @@ TEST_F(ProcessExecutorTest, LimitsAreAppliedThroughPrlimit) {
   EXPECT_EQ(outcome.output_tail, "64\n");
 }
 
-TEST_F(ProcessExecutorTest, CpuLimitKillsABusyLoop) {
+TEST_P(ProcessExecutorTest, CpuLimitKillsABusyLoop) {
   RunSpec spec = Sh("while :; do :; done");
   spec.limits.cpu_seconds = 1;
   spec.timeout = milliseconds(10000);  // Safety net only.
@@ -295,7 +319,7 @@ TEST_F(ProcessExecutorTest, CpuLimitKillsABusyLoop) {
   EXPECT_THAT(outcome.signal, ::testing::AnyOf(SIGXCPU, SIGKILL));
 }
 
-TEST_F(ProcessExecutorTest, AddressSpaceLimitMakesLargeAllocationsFail) {
+TEST_P(ProcessExecutorTest, AddressSpaceLimitMakesLargeAllocationsFail) {
   // scripts/setup-deps installs python3: its absence is a broken setup, not a reason to skip.
   ASSERT_EQ(access("/usr/bin/python3", X_OK), 0)
       << "/usr/bin/python3 missing: run scripts/setup-deps";
@@ -306,7 +330,7 @@ TEST_F(ProcessExecutorTest, AddressSpaceLimitMakesLargeAllocationsFail) {
   EXPECT_THAT(outcome.output_tail, HasSubstr("MemoryError"));
 }
 
-TEST_F(ProcessExecutorTest, WaitpidFallbackWithoutPidfd) {
+TEST_P(ProcessExecutorTest, WaitpidFallbackWithoutPidfd) {
   ProcessExecutorOptions options;
   options.use_pidfd = false;
   ProcessExecutor executor(clock_, options);
@@ -325,7 +349,7 @@ TEST_F(ProcessExecutorTest, WaitpidFallbackWithoutPidfd) {
   EXPECT_TRUE(GroupGoneWithin(timed_out.pid, milliseconds(1000)));
 }
 
-TEST_F(ProcessExecutorTest, RunsConcurrentlyWithoutBlockingEachOther) {
+TEST_P(ProcessExecutorTest, RunsConcurrentlyWithoutBlockingEachOther) {
   constexpr int kRuns = 8;
   std::vector<RunOutcome> outcomes(kRuns);
   std::vector<std::thread> threads;

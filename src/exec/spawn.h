@@ -1,0 +1,67 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "exec/run_spec.h"
+
+// Building blocks shared by ProcessExecutor and WarmShellPool, the two places that start
+// processes. Internal to src/exec.
+namespace krond::exec::internal {
+
+// Owns one file descriptor.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = other.Release();
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+  int Get() const { return fd_; }
+  bool Valid() const { return fd_ >= 0; }
+  int Release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void Reset();
+
+ private:
+  int fd_ = -1;
+};
+
+std::string ErrnoText(int err);
+
+// pidfd_open(2); -1 with errno set where the kernel has none.
+int PidfdOpen(pid_t pid);
+
+// The environment of a run: the worker's (when spec.inherit_env) with spec.env added or
+// replacing entries of the same name.
+std::vector<std::string> BuildEnvironment(const RunSpec& spec);
+
+// An output pipe: `read` is ours (O_CLOEXEC, O_NONBLOCK), `write` goes to the child.
+struct OutputPipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+[[nodiscard]] Result<OutputPipe> MakeOutputPipe();
+
+// posix_spawn of `program` in a new process group, with an empty signal mask and default
+// dispositions, stdin from /dev/null, stdout and stderr on `output_fd`, `script_fd` (when
+// >= 0) as descriptor 3, and no other descriptor. Returns the pid or why it failed.
+[[nodiscard]] Result<pid_t> Spawn(const std::string& program, std::vector<std::string>& argv,
+                                  std::vector<std::string>& env, const std::string& cwd,
+                                  int output_fd, int script_fd = -1);
+
+}  // namespace krond::exec::internal

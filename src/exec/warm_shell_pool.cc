@@ -1,0 +1,208 @@
+#include "exec/warm_shell_pool.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+
+namespace krond::exec {
+namespace {
+
+using internal::UniqueFd;
+
+constexpr const char* kShell = "/bin/sh";
+// Dot-sourcing keeps the shell reading the script as it runs, like `sh -c`; /dev/fd/3
+// reopens the pipe, so the shell's reading descriptor is its own (close-on-exec) and the
+// script may close descriptor 3 before the command runs.
+constexpr const char* kShellArg = ". /dev/fd/3";
+// A script this size fits in any pipe (POSIX guarantees PIPE_BUF; Linux pipes are at least
+// one page even when the user's pipe quota is spent), so Hand() never blocks on a shell
+// that reads slowly.
+constexpr std::size_t kMaxScriptBytes = PIPE_BUF;
+// Replacements are started once no shell was taken for this long: a cron burst takes many
+// shells within milliseconds, and starting new ones during it (an exec each) would compete
+// for the CPU with the burst's own commands.
+constexpr std::chrono::milliseconds kRefillQuiet{20};
+// How long the refill thread waits after a failed start before trying again.
+constexpr std::chrono::seconds kRetryAfterFailure{1};
+
+bool IsShellName(const std::string& name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  });
+}
+
+void AppendQuoted(std::string& out, const std::string& value) {
+  out += '\'';
+  for (char c : value) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  out += '\'';
+}
+
+// write(2) that reports a closed pipe as EPIPE without raising SIGPIPE in a process that
+// has not ignored it: the signal is blocked on this thread and any pending one is consumed.
+ssize_t WriteNoSigpipe(int fd, const std::string& data) {
+  sigset_t pipe_only;
+  sigset_t old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  ssize_t n;
+  do {
+    n = write(fd, data.data(), data.size());
+  } while (n < 0 && errno == EINTR);
+  const int saved = errno;
+  if (n < 0 && errno == EPIPE) {
+    const timespec zero{0, 0};
+    while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = saved;
+  return n;
+}
+
+}  // namespace
+
+WarmShellPool::WarmShellPool(std::size_t size) : size_(size) {
+  if (size_ > 0) refill_ = std::thread([this] { Refill(); });
+}
+
+WarmShellPool::~WarmShellPool() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (refill_.joinable()) refill_.join();
+  for (Shell& shell : ready_) End(shell);
+}
+
+bool WarmShellPool::Eligible(const RunSpec& spec) {
+  if (spec.argv.size() != 3 || spec.argv[0] != kShell || spec.argv[1] != "-c") return false;
+  if (!spec.inherit_env || !spec.cwd.empty() || !spec.limits.Empty()) return false;
+  for (const auto& [name, value] : spec.env) {
+    if (!IsShellName(name)) return false;
+  }
+  return Script(spec).size() <= kMaxScriptBytes;
+}
+
+std::string WarmShellPool::Script(const RunSpec& spec) {
+  // One line before the command's first, so the shell's line numbers in error messages are
+  // the command's own.
+  std::string script = "exec 3<&-;";
+  if (!spec.env.empty()) {
+    script += " export";
+    for (const auto& [name, value] : spec.env) {
+      script += ' ';
+      script += name;
+      script += '=';
+      AppendQuoted(script, value);
+    }
+    script += ';';
+  }
+  script += ' ';
+  script += spec.argv[2];
+  script += '\n';
+  return script;
+}
+
+std::optional<WarmShellPool::Shell> WarmShellPool::Take() {
+  std::optional<Shell> shell;
+  {
+    std::lock_guard lock(mu_);
+    if (ready_.empty()) return std::nullopt;
+    shell = std::move(ready_.front());
+    ready_.pop_front();
+    last_take_ = std::chrono::steady_clock::now();
+  }
+  wake_.notify_one();
+  return shell;
+}
+
+Status WarmShellPool::Hand(Shell& shell, const RunSpec& spec) {
+  // A shell killed while idle is a zombie of ours: reap it rather than write to it.
+  int status = 0;
+  if (waitpid(shell.pid, &status, WNOHANG) == shell.pid) {
+    shell.pid = 0;
+    return MakeError("warm shell exited while idle");
+  }
+  const std::string script = Script(spec);
+  const ssize_t n = WriteNoSigpipe(shell.script.Get(), script);
+  if (n != static_cast<ssize_t>(script.size())) {
+    const int err = errno;
+    End(shell);
+    return MakeError("cannot hand the command to a warm shell: " +
+                     (n < 0 ? internal::ErrnoText(err) : std::string("short write")));
+  }
+  shell.script.Reset();
+  return {};
+}
+
+std::size_t WarmShellPool::Ready() const {
+  std::lock_guard lock(mu_);
+  return ready_.size();
+}
+
+void WarmShellPool::Refill() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || ready_.size() < size_; });
+    while (!stopping_ && std::chrono::steady_clock::now() < last_take_ + kRefillQuiet) {
+      wake_.wait_until(lock, last_take_ + kRefillQuiet);
+    }
+    if (stopping_) return;
+    lock.unlock();
+    Result<Shell> shell = Start();
+    lock.lock();
+    if (shell) {
+      ready_.push_back(std::move(*shell));
+    } else {
+      // Runs spawn as usual meanwhile, and report the cause if it is theirs too.
+      wake_.wait_for(lock, kRetryAfterFailure, [this] { return stopping_; });
+    }
+  }
+}
+
+Result<WarmShellPool::Shell> WarmShellPool::Start() {
+  Result<internal::OutputPipe> output = internal::MakeOutputPipe();
+  if (!output) return tl::unexpected(output.error());
+  int script_fds[2];
+  if (pipe2(script_fds, O_CLOEXEC) != 0) {
+    return MakeError("cannot create script pipe: " + internal::ErrnoText(errno));
+  }
+  UniqueFd script_read(script_fds[0]);
+  Shell shell;
+  shell.script = UniqueFd(script_fds[1]);
+  std::vector<std::string> argv = {kShell, "-c", kShellArg};
+  std::vector<std::string> env = internal::BuildEnvironment(RunSpec{});
+  Result<pid_t> pid =
+      internal::Spawn(kShell, argv, env, "", output->write.Get(), script_read.Get());
+  if (!pid) return tl::unexpected(pid.error());
+  shell.pid = *pid;
+  shell.pidfd = UniqueFd(internal::PidfdOpen(shell.pid));
+  shell.output = std::move(output->read);
+  return shell;
+}
+
+void WarmShellPool::End(Shell& shell) {
+  if (shell.pid <= 0) return;
+  kill(-shell.pid, SIGKILL);
+  while (waitpid(shell.pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  shell.pid = 0;
+}
+
+}  // namespace krond::exec
