@@ -50,6 +50,8 @@ Status WorkerOptions::Validate() const {
     return MakeError("worker: --output-tail must be at most 64 MiB");
   }
   if (!(max_load >= 0)) return MakeError("worker: --max-load must be >= 0");
+  if (max_poll_batch < 1) return MakeError("worker: max_poll_batch must be >= 1");
+  if (commit_interval.count() < 0) return MakeError("worker: commit_interval must be >= 0");
   return {};
 }
 
@@ -57,7 +59,6 @@ struct Worker::Run {
   kafka::ConsumedMessage message;
   messages::TaskMessage task;
   exec::CancelToken cancel;
-  std::thread thread;
   SystemTime started_at{};
   // Set when a newer run of the same job (concurrency "replace") cancelled this one.
   std::string replaced_by;
@@ -101,13 +102,39 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
        {messages::Outcome::kSucceeded, messages::Outcome::kFailed, messages::Outcome::kTimedOut}) {
     metrics_.runs_finished.WithLabels({options_.cluster, queue, messages::OutcomeName(outcome)});
   }
+  slot_threads_.reserve(static_cast<size_t>(options_.slots));
+  for (int i = 0; i < options_.slots; ++i) slot_threads_.emplace_back([this] { SlotLoop(); });
 }
 
 Worker::~Worker() {
-  // Stop() is the orderly path; here we only make sure no slot thread outlives us.
+  // Stop() is the orderly path; here we only make sure no slot thread outlives us. Runs
+  // still queued are cancelled too, so the threads return at once.
   for (auto& [id, run] : runs_) run->cancel.Cancel();
-  for (auto& [id, run] : runs_) {
-    if (run->thread.joinable()) run->thread.join();
+  {
+    std::lock_guard lock(mu_);
+    slots_closing_ = true;
+  }
+  slot_wake_.notify_all();
+  for (std::thread& t : slot_threads_) t.join();
+}
+
+void Worker::SlotLoop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    slot_wake_.wait(lock, [this] { return slots_closing_ || !slot_tasks_.empty(); });
+    if (slot_tasks_.empty()) return;
+    SlotTask task = std::move(slot_tasks_.front());
+    slot_tasks_.pop_front();
+    lock.unlock();
+    exec::RunOutcome outcome;
+    if (task.executor != nullptr) {
+      outcome = task.executor->Run(task.spec, task.run->cancel);
+    } else {
+      outcome.kind = exec::OutcomeKind::kSpawnFailed;
+      outcome.error = task.refused;
+    }
+    lock.lock();
+    completions_.push_back(Completion{task.id, std::move(outcome), clock_.Now()});
   }
 }
 
@@ -126,17 +153,30 @@ void Worker::Step(std::chrono::milliseconds poll_timeout) {
   ResumeDue();
   // Wait in the consumer (or the producer, while nothing can be taken) so delivery
   // reports, completions and due resumes are all served within `poll_timeout`.
-  auto polled = consumer_.Poll(stopped_ ? std::chrono::milliseconds(0) : poll_timeout);
-  metrics_.last_poll.Set(UnixSeconds(clock_.Now()));
-  if (!polled) {
-    metrics_.consumer_errors.Inc();
-    spdlog::warn("consumer: {}", polled.error().message);
-  } else if (polled->has_value()) {
+  auto timeout = stopped_ ? std::chrono::milliseconds(0) : poll_timeout;
+  for (size_t taken = 0; taken < options_.max_poll_batch; ++taken) {
+    auto polled = consumer_.Poll(timeout);
+    if (!polled) {
+      metrics_.consumer_errors.Inc();
+      spdlog::warn("consumer: {}", polled.error().message);
+      break;
+    }
+    if (!polled->has_value()) break;
     OnMessage(std::move(**polled));
+    // The rest of a burst is already fetched: take it without waiting.
+    timeout = std::chrono::milliseconds(0);
   }
+  metrics_.last_poll.Set(UnixSeconds(clock_.Now()));
   publisher_.Poll(std::chrono::milliseconds(0));
   DrainCompletions();
   TakeHeld();
+  CommitIfDue();
+}
+
+void Worker::CommitIfDue() {
+  const MonoTime now = clock_.MonoNow();
+  if (next_commit_ && now < *next_commit_) return;
+  next_commit_ = now + options_.commit_interval;
   Commit();
 }
 
@@ -309,17 +349,11 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
   running_by_job_[raw->task.job].insert(id);
   ++running_;
   metrics_.in_flight.Set(static_cast<double>(running_));
-  raw->thread = std::thread([this, raw, id, executor, refused, spec = std::move(spec)] {
-    exec::RunOutcome outcome;
-    if (executor != nullptr) {
-      outcome = executor->Run(spec, raw->cancel);
-    } else {
-      outcome.kind = exec::OutcomeKind::kSpawnFailed;
-      outcome.error = refused;
-    }
+  {
     std::lock_guard lock(mu_);
-    completions_.push_back(Completion{id, std::move(outcome), clock_.Now()});
-  });
+    slot_tasks_.push_back(SlotTask{id, raw, executor, std::move(refused), std::move(spec)});
+  }
+  slot_wake_.notify_one();
   UpdatePause();
 }
 
@@ -349,7 +383,6 @@ void Worker::Finish(Completion done) {
   if (it == runs_.end()) return;
   std::unique_ptr<Run> run = std::move(it->second);
   runs_.erase(it);
-  run->thread.join();
   if (auto same = running_by_job_.find(run->task.job); same != running_by_job_.end()) {
     same->second.erase(done.id);
     if (same->second.empty()) running_by_job_.erase(same);
@@ -368,7 +401,9 @@ void Worker::Finish(Completion done) {
     return;
   }
   messages::ResultMessage result = BaseResult(task);
-  result.started_at = run->started_at;
+  // When the command really started (spawned or handed to a warm shell); the dispatch time
+  // when it never did.
+  result.started_at = o.pid != 0 ? o.wall_started : run->started_at;
   result.finished_at = done.finished_at;
   result.outcome = ToOutcome(o.kind);
   if (o.signal == 0 && o.exit_code >= 0) result.exit_code = o.exit_code;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
@@ -58,6 +59,14 @@ struct WorkerOptions {
   // 100 ms) per run; held runs are never committed past, so a crash loses none.
   // Default: 64. 0 = pause as soon as every slot is busy.
   size_t max_held = 64;
+  // Messages taken from the consumer per Step once the first one arrived: a burst of due
+  // runs is dispatched in one pass instead of paying the rest of a Step per run.
+  // Default: 64. Requires: >= 1.
+  size_t max_poll_batch = 64;
+  // Finished offsets are committed at most this often (and always on revoke and stop).
+  // A commit per run cost a broker request per run; a crash redelivers at most this much
+  // more. Default: 100 ms. 0 = after every Step.
+  std::chrono::milliseconds commit_interval{100};
   [[nodiscard]] Status Validate() const;
 };
 
@@ -132,6 +141,8 @@ class Worker : public kafka::RebalanceListener {
   void ResumeDue();
   void SetAllPaused(bool paused);
   void Commit();
+  // Commit() once commit_interval has passed since the last one.
+  void CommitIfDue();
   messages::ResultMessage BaseResult(const messages::TaskMessage& task) const;
   // Publishes `values` (topic, value) keyed by run id; marks the offset finished once all
   // are acknowledged.
@@ -164,13 +175,29 @@ class Worker : public kafka::RebalanceListener {
   bool all_paused_ = false;
   std::vector<kafka::TopicPartition> assigned_;
 
+  // Runs go to `slots` long-lived slot threads: creating and tearing down a thread per run
+  // (stack mmap, page faults, munmap) was most of the poll thread's work in a burst.
+  struct SlotTask {
+    uint64_t id = 0;
+    Run* run = nullptr;
+    exec::Executor* executor = nullptr;  // null: refuse with `refused`
+    std::string refused;
+    exec::RunSpec spec;
+  };
+  void SlotLoop();
+
   std::mutex mu_;
+  std::condition_variable slot_wake_;
+  std::deque<SlotTask> slot_tasks_;      // guarded by mu_
+  bool slots_closing_ = false;           // guarded by mu_
   std::vector<Completion> completions_;  // guarded by mu_
+  std::vector<std::thread> slot_threads_;
   std::map<uint64_t, std::unique_ptr<Run>> runs_;
   // Runs in progress by job name, for the concurrency policy (per worker process).
   std::map<std::string, std::set<uint64_t>> running_by_job_;
   bool overloaded_ = false;
   std::optional<MonoTime> next_load_check_;
+  std::optional<MonoTime> next_commit_;
   uint64_t next_run_ = 0;
   size_t running_ = 0;
   uint64_t completed_ = 0;

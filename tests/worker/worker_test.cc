@@ -60,6 +60,9 @@ class WorkerTest : public ::testing::Test {
     o.worker_id = "host:1";
     o.seed = 42;
     o.max_held = max_held_;
+    // One message per Step and a commit after each, so tests can check every step.
+    o.max_poll_batch = max_poll_batch_;
+    o.commit_interval = commit_interval_;
     o.drain_timeout = drain_timeout_;
     o.kill_grace = kill_grace_;
     o.max_timeout = hours(2);
@@ -162,6 +165,8 @@ class WorkerTest : public ::testing::Test {
 
   exec::ResourceLimits limits_;
   size_t max_held_ = 0;  // most tests check the pause itself
+  size_t max_poll_batch_ = 1;
+  milliseconds commit_interval_{0};
   double max_load_ = 0;
   std::optional<double> load_ = 0.0;  // what the injected load source reports
   exec::Executor* sandboxed_ = nullptr;
@@ -248,6 +253,30 @@ TEST_F(WorkerTest, JobTimeoutIsCappedByTheWorkersMaximum) {
 }
 
 // ---- Slots -----------------------------------------------------------------------------
+
+TEST_F(WorkerTest, TakesAFetchedBurstInOneStep) {
+  max_poll_batch_ = 64;
+  MakeWorker(/*slots=*/8);
+  for (int i = 0; i < 5; ++i) Add(Task("r" + std::to_string(i)));
+  Step();
+  // With one message per Step only r0 would have started.
+  ASSERT_TRUE(executor_.WaitStarted(5));
+  EXPECT_EQ(worker_->running(), 5u);
+}
+
+TEST_F(WorkerTest, CommitsAtMostOncePerInterval) {
+  commit_interval_ = milliseconds(100);
+  MakeWorker(/*slots=*/2);
+  Add(Task("r1"));
+  Step();
+  Finish("r1", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_THAT(Results(), SizeIs(1));
+  EXPECT_LE(Committed(), 0) << "committed again before the interval passed";
+  clock_.Advance(milliseconds(100));
+  Step();
+  EXPECT_EQ(Committed(), 1);
+}
 
 TEST_F(WorkerTest, FullSlotsPauseThePartitionAndCommitsWaitForTheLowestUnfinished) {
   MakeWorker(/*slots=*/2);
