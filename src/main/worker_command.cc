@@ -1,6 +1,7 @@
 // `krond worker`: executes the runs of one cluster's task or retry topic.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
@@ -21,10 +22,16 @@
 namespace krond::app {
 namespace {
 
+// Idle shells cost about 1 MB of memory each (mostly shared pages); a worker with many
+// slots rarely starts all of them at the same instant.
+constexpr int kDefaultMaxWarmShells = 64;
+
 struct WorkerFlags {
   std::string cluster;
   std::string queue = "main";
   int slots = 1;
+  // -1: as many as --slots, at most kDefaultMaxWarmShells.
+  int warm_shells = -1;
   std::string sandbox = "none";
   std::string drain_timeout = "30s";
   std::string max_timeout = "24h";
@@ -98,7 +105,16 @@ int RunWorker(const WorkerFlags& flags) {
     return 2;
   }
 
-  exec::ProcessExecutor process_executor(clock);
+  exec::ProcessExecutorOptions exec_options;
+  // Warm shells serve unsandboxed runs without limits only (WarmShellPool::Eligible).
+  const bool warm_usable = flags.sandbox == "none" && options.limits.Empty();
+  const int warm =
+      flags.warm_shells >= 0 ? flags.warm_shells : std::min(flags.slots, kDefaultMaxWarmShells);
+  exec_options.warm_shells = warm_usable ? static_cast<size_t>(warm) : 0;
+  if (warm > 0 && !warm_usable) {
+    spdlog::info("no warm shells: they cannot apply --sandbox or --limit-* (runs are spawned)");
+  }
+  exec::ProcessExecutor process_executor(clock, exec_options);
   exec::BubblewrapExecutor sandbox(process_executor);
   exec::Executor* executor = &process_executor;
   // Runs of jobs with `sandbox: bubblewrap` always go through the sandbox. A worker that
@@ -201,6 +217,10 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--slots", flags->slots, "Runs executed at once")
           ->check(CLI::Range(1, 1024))
           ->capture_default_str();
+      sub.add_option("--warm-shells", flags->warm_shells,
+                     "Shells started ahead of their runs, so a due run starts without a "
+                     "spawn (default: --slots, at most 64; 0: spawn every run)")
+          ->check(CLI::Range(0, 1024));
       sub.add_option("--sandbox", flags->sandbox, "none or bubblewrap")
           ->check(CLI::IsMember({"none", "bubblewrap"}))
           ->capture_default_str();
