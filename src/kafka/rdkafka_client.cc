@@ -200,7 +200,10 @@ class RdKafkaProducer final : public Producer {
     report.topic = rd_kafka_topic_name(m->rkt);
     report.partition = m->partition;
     report.offset = m->offset;
-    report.status = ErrorStatus(m->err, "deliver to " + report.topic);
+    // Only a failure builds a message: this runs once per message, e.g. per scheduler fire.
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      report.status = ErrorStatus(m->err, "deliver to " + report.topic);
+    }
     if (cb && *cb && !ctx->discarding) (*cb)(report);
   }
 
@@ -515,7 +518,12 @@ Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"message.timeout.ms", "0"},
-      {"linger.ms", "0"},
+      // Not librdkafka's 5 ms (fires are latency-sensitive), nor 0: with 0 the network thread
+      // sends whatever is queued at once, so a burst of fires went out in many requests of a
+      // few messages each and the broker's cost per request dominated. 1 ms took the broker
+      // from ~13 to ~3.5 us of CPU per fire at 100,000 fires/s, and fire lag at 1,000
+      // fires/s went down, not up (docs/benchmarks.md, "Scheduler fire rate").
+      {"linger.ms", "1"},
       // The scheduler produces every run due at one instant in one burst (100,000 jobs on
       // the same second is a real load). The 100,000-message default made such a burst
       // fail with "Queue full" and wait for ReliablePublisher's retry; memory stays bounded

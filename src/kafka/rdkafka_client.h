@@ -27,8 +27,8 @@ struct ConsumerOptions {
 };
 
 // Producers are idempotent with acks=all, retry forever (message.timeout.ms=0: a run is
-// never dropped because a broker was down) and linger.ms=0 (fires are latency-sensitive;
-// librdkafka still batches what accumulates while a request is in flight).
+// never dropped because a broker was down) and linger.ms=1 (fires are latency-sensitive;
+// librdkafka batches what accumulates in that 1 ms or while a request is in flight).
 [[nodiscard]] Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
                                                                    ProducerOptions options);
 // A transactional producer (options.transactional_id must be set); same settings as

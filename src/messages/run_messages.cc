@@ -2,6 +2,9 @@
 
 #include <uuid/uuid.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -110,30 +113,130 @@ Result<json> ParseObject(std::string_view text) {
   return doc;
 }
 
-json TaskToJson(const TaskMessage& m) {
-  json j = {{"v", kVersion},
-            {"run_id", m.run_id},
-            {"job", m.job},
-            {"cluster", m.cluster},
-            {"command", m.command},
-            {"scheduled_at", FormatRfc3339Utc(m.scheduled_at)},
-            {"produced_at", FormatRfc3339Utc(m.produced_at)},
-            {"attempt", m.attempt},
-            {"max_attempts", m.max_attempts},
-            {"timeout_ms", m.timeout.count()},
-            {"retry",
-             {{"backoff_ms", m.retry.backoff.count()},
-              {"max_backoff_ms", m.retry.max_backoff.count()},
-              {"multiplier", m.retry.multiplier},
-              {"jitter", m.retry.jitter},
-              {"retry_on", m.retry.retry_on}}},
-            {"concurrency", m.concurrency},
-            {"sandbox", m.sandbox},
-            {"network", m.network}};
-  if (m.not_before) j["not_before"] = FormatRfc3339Utc(*m.not_before);
-  if (m.replayed_from) j["replayed_from"] = *m.replayed_from;
-  return j;
+// Formats like FormatRfc3339Utc, remembering the last instant. Consecutive tasks mostly
+// share their times (every run due at one second, all produced in the same scheduler step),
+// and formatting through date's streams cost more than the rest of a task's encoding.
+class TimeText {
+ public:
+  const std::string& Format(SystemTime t) {
+    if (text_.empty() || t != time_) {
+      time_ = t;
+      text_ = FormatRfc3339Utc(t);
+    }
+    return text_;
+  }
+
+ private:
+  SystemTime time_{};
+  std::string text_;
+};
+
+// Appends `text` (valid UTF-8) as a JSON string, escaping what RFC 8259 requires.
+void AppendEscaped(std::string& out, std::string_view text) {
+  out += '"';
+  size_t plain = 0;  // start of the run of bytes that need no escaping
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text, plain, i - plain);
+    plain = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default: {
+        char code[7];
+        std::snprintf(code, sizeof code, "\\u%04x", c);
+        out += code;
+      }
+    }
+  }
+  out.append(text, plain);
+  out += '"';
 }
+
+void AppendString(std::string& out, std::string_view text) {
+  // Invalid UTF-8 cannot travel in JSON; only text with non-ASCII bytes needs the check.
+  if (std::any_of(text.begin(), text.end(), [](char c) { return c & 0x80; })) {
+    AppendEscaped(out, SanitizeUtf8(text));
+  } else {
+    AppendEscaped(out, text);
+  }
+}
+
+// Writes one JSON object, field by field, straight into a string. Tasks are encoded with it
+// rather than through a nlohmann::json tree: the scheduler encodes one per fire, and building
+// and dumping the tree was most of its CPU (docs/benchmarks.md, "Scheduler fire rate").
+// Keys are literals of plain ASCII, written as they are.
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string& out) : out_(out) { out_ += '{'; }
+  void String(std::string_view key, std::string_view value) {
+    Key(key);
+    AppendString(out_, value);
+  }
+  void Int(std::string_view key, int64_t value) {
+    Key(key);
+    char digits[24];
+    out_.append(digits, std::to_chars(digits, std::end(digits), value).ptr);
+  }
+  // Shortest text that reads back as the same double; "2.0" rather than "2", so typed
+  // decoders see a float, and null for NaN and infinities, which JSON cannot express (both
+  // as nlohmann::json writes them).
+  void Double(std::string_view key, double value) {
+    Key(key);
+    if (!std::isfinite(value)) {
+      out_ += "null";
+      return;
+    }
+    char text[32];
+    const std::string_view written(text, std::to_chars(text, std::end(text), value).ptr - text);
+    out_ += written;
+    if (written.find_first_of(".e") == std::string_view::npos) out_ += ".0";
+  }
+  void Bool(std::string_view key, bool value) {
+    Key(key);
+    out_ += value ? "true" : "false";
+  }
+  void Strings(std::string_view key, const std::vector<std::string>& values) {
+    Key(key);
+    out_ += '[';
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (i > 0) out_ += ',';
+      AppendString(out_, values[i]);
+    }
+    out_ += ']';
+  }
+  // A nested object; End() it before writing the next field of this one.
+  ObjectWriter Object(std::string_view key) {
+    Key(key);
+    return ObjectWriter(out_);
+  }
+  void End() { out_ += '}'; }
+
+ private:
+  void Key(std::string_view key) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    out_ += '"';
+    out_ += key;
+    out_ += "\":";
+  }
+  std::string& out_;
+  bool first_ = true;
+};
 
 Result<TaskMessage> TaskFromJson(const json& doc) {
   FieldReader r(doc);
@@ -237,13 +340,45 @@ Result<Outcome> ParseOutcome(std::string_view name) {
   return MakeError("unknown outcome \"" + std::string(name) + "\"");
 }
 
-std::string Encode(const TaskMessage& m) { return TaskToJson(m).dump(); }
+std::string Encode(const TaskMessage& m) {
+  // One per field, so a run of tasks sharing their instants formats each only once.
+  thread_local TimeText scheduled_at, produced_at, not_before;
+  std::string out;
+  out.reserve(400 + m.job.size() + m.cluster.size() + m.command.size());
+  ObjectWriter w(out);
+  w.Int("v", kVersion);
+  w.String("run_id", m.run_id);
+  w.String("job", m.job);
+  w.String("cluster", m.cluster);
+  w.String("command", m.command);
+  w.String("scheduled_at", scheduled_at.Format(m.scheduled_at));
+  w.String("produced_at", produced_at.Format(m.produced_at));
+  w.Int("attempt", m.attempt);
+  w.Int("max_attempts", m.max_attempts);
+  w.Int("timeout_ms", m.timeout.count());
+  if (m.not_before) w.String("not_before", not_before.Format(*m.not_before));
+  ObjectWriter retry = w.Object("retry");
+  retry.Int("backoff_ms", m.retry.backoff.count());
+  retry.Int("max_backoff_ms", m.retry.max_backoff.count());
+  retry.Double("multiplier", m.retry.multiplier);
+  retry.Double("jitter", m.retry.jitter);
+  retry.Strings("retry_on", m.retry.retry_on);
+  retry.End();
+  w.String("concurrency", m.concurrency);
+  w.String("sandbox", m.sandbox);
+  w.Bool("network", m.network);
+  if (m.replayed_from) w.String("replayed_from", *m.replayed_from);
+  w.End();
+  return out;
+}
+
 std::string Encode(const ResultMessage& m) { return ResultToJson(m).dump(); }
 
 std::string Encode(const DeadLetter& m) {
   json j = {{"v", kVersion}, {"reason", m.reason}, {"last_result", ResultToJson(m.last_result)}};
   if (m.task) {
-    j["task"] = TaskToJson(*m.task);
+    // Parsed back so that tasks have one encoder; dead letters are rare.
+    j["task"] = json::parse(Encode(*m.task));
   } else {
     j["raw"] = m.raw;
   }
@@ -334,11 +469,16 @@ std::string NewRunId() {
   uint64_t lo = rng();
   hi = (hi & ~0xF000ull) | 0x4000ull;                         // version 4
   lo = (lo & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;  // RFC 4122 variant
-  char text[37];
-  std::snprintf(text, sizeof text, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),
-                static_cast<unsigned>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFull));
+  // 8-4-4-4-12 hex digits, written directly: snprintf's format parsing cost more than the
+  // random numbers.
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string text(36, '-');
+  size_t pos = 0;
+  for (int nibble = 0; nibble < 32; ++nibble, ++pos) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;  // keep the dash
+    const uint64_t half = nibble < 16 ? hi : lo;
+    text[pos] = kHex[(half >> (60 - 4 * (nibble % 16))) & 0xF];
+  }
   return text;
 }
 

@@ -10,6 +10,7 @@ namespace krond::scheduler {
 namespace {
 constexpr std::chrono::milliseconds kRetryDelay{500};
 constexpr std::chrono::milliseconds kMaxSleep{100};
+constexpr std::chrono::seconds kFailureWarningInterval{1};
 
 double UnixSeconds(SystemTime t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
@@ -25,21 +26,39 @@ SchedulerService::SchedulerService(const Clock& clock, kafka::Producer& producer
       file_(config::JobFile{file.path, file.clusters, {}}),
       scheduler_(std::move(file.jobs), clock.Now()),
       publisher_(producer, clock, [this](const std::string& topic, const std::string& error) {
-        metrics_.produce_errors.Inc();
-        spdlog::warn("publish to {} failed, will retry: {}", topic, error);
+        OnPublishFailure(topic, error);
       }) {
-  CacheJobMetrics();
+  CacheJobHandles();
   UpdateGauges();
 }
 
-void SchedulerService::CacheJobMetrics() {
-  // Looked up once per job, so firing costs no label lookup (a lock and a map search).
-  job_metrics_.clear();
-  job_metrics_.reserve(scheduler_.jobs().size());
+void SchedulerService::CacheJobHandles() {
+  // A label lookup takes a lock and a map search, and a topic name is built from its parts:
+  // done here once per job and cluster, not per fire.
+  job_handles_.clear();
+  job_handles_.reserve(scheduler_.jobs().size());
   for (const auto& job : scheduler_.jobs()) {
-    job_metrics_.push_back({&metrics_.runs_fired.WithLabels({job.name, job.cluster}),
-                            &metrics_.fire_lag.WithLabels({job.cluster})});
+    auto [cluster, added] = clusters_.try_emplace(job.cluster);
+    if (added) {
+      cluster->second = {&metrics_.fire_lag.WithLabels({job.cluster}), topics_.Tasks(job.cluster)};
+    }
+    job_handles_.push_back(
+        {&metrics_.runs_fired.WithLabels({job.name, job.cluster}), &cluster->second});
   }
+}
+
+void SchedulerService::OnPublishFailure(const std::string& topic, const std::string& error) {
+  // Every failure is counted, but warned about at most once a second: when the local queue
+  // is full (the scheduler is overloaded) every run of a burst fails, and a warning line
+  // per run cost more than the fires themselves.
+  metrics_.produce_errors.Inc();
+  ++failures_since_warning_;
+  const MonoTime now = clock_.MonoNow();
+  if (now < next_failure_warning_) return;
+  spdlog::warn("publish to {} failed, will retry: {} ({} failure(s) since the last warning)", topic,
+               error, failures_since_warning_);
+  failures_since_warning_ = 0;
+  next_failure_warning_ = now + kFailureWarningInterval;
 }
 
 messages::TaskMessage SchedulerService::MakeTask(const config::Job& job, SystemTime scheduled_at,
@@ -70,28 +89,29 @@ messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime schedul
   return t;
 }
 
-void SchedulerService::Send(const messages::TaskMessage& task, JobMetrics m) {
-  publisher_.Publish(
-      topics_.Tasks(task.cluster), task.run_id, messages::Encode(task),
-      [this, m, job = task.job, run_id = task.run_id,
-       scheduled_at = task.scheduled_at](const kafka::DeliveryReport& report) {
-        const SystemTime acked = clock_.Now();
-        ++fired_;
-        m.fired->Inc();
-        m.lag->ObserveDuration(std::max(acked - scheduled_at, std::chrono::milliseconds(0)));
-        // Checked first: formatting the timestamp costs more than the rest
-        // of the acknowledgement, and at --log-level warn the line is dropped.
-        if (spdlog::should_log(spdlog::level::info)) {
-          spdlog::info("fired {} run {} scheduled {} -> {}[{}]@{} lag {}ms", job, run_id,
-                       FormatRfc3339Utc(scheduled_at), report.topic, report.partition,
-                       report.offset, (acked - scheduled_at).count());
-        }
-      });
+void SchedulerService::Send(const messages::TaskMessage& task, JobHandles m) {
+  publisher_.Publish(m.cluster->task_topic, task.run_id, messages::Encode(task),
+                     [this, m, job = task.job, run_id = task.run_id,
+                      scheduled_at = task.scheduled_at](const kafka::DeliveryReport& report) {
+                       const SystemTime acked = clock_.Now();
+                       ++fired_;
+                       m.fired->Inc();
+                       m.cluster->lag->ObserveDuration(
+                           std::max(acked - scheduled_at, std::chrono::milliseconds(0)));
+                       // Checked first: formatting the timestamp costs more than the rest
+                       // of the acknowledgement, and at --log-level warn the line is dropped.
+                       if (spdlog::should_log(spdlog::level::info)) {
+                         spdlog::info("fired {} run {} scheduled {} -> {}[{}]@{} lag {}ms", job,
+                                      run_id, FormatRfc3339Utc(scheduled_at), report.topic,
+                                      report.partition, report.offset,
+                                      (acked - scheduled_at).count());
+                       }
+                     });
 }
 
 SystemTime SchedulerService::Step(SystemTime now) {
   for (const DueRun& run : scheduler_.Tick(now)) {
-    Send(MakeTask(scheduler_.jobs()[run.job], run.scheduled_at, now), job_metrics_[run.job]);
+    Send(MakeTask(scheduler_.jobs()[run.job], run.scheduled_at, now), job_handles_[run.job]);
   }
   publisher_.Poll(std::chrono::milliseconds(0));
   UpdateGauges();
@@ -106,7 +126,7 @@ void SchedulerService::Replace(config::JobFile file, SystemTime now) {
   file_.clusters = file.clusters;
   file_.path = file.path;
   scheduler_.Replace(std::move(file.jobs), now);
-  CacheJobMetrics();
+  CacheJobHandles();
   spdlog::info("loaded {} job(s) from {}", count, file_.path);
   UpdateGauges();
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -56,12 +57,18 @@ class SchedulerService {
  private:
   messages::TaskMessage MakeTask(const config::Job& job, SystemTime scheduled_at,
                                  SystemTime now) const;
-  struct JobMetrics {
-    metrics::Counter* fired;
-    metrics::Histogram* lag;
+  // What firing needs besides the job, looked up once (CacheJobHandles) rather than per fire.
+  struct ClusterHandles {
+    metrics::Histogram* lag = nullptr;
+    std::string task_topic;
   };
-  void CacheJobMetrics();
-  void Send(const messages::TaskMessage& task, JobMetrics m);
+  struct JobHandles {
+    metrics::Counter* fired;
+    const ClusterHandles* cluster;  // in clusters_
+  };
+  void CacheJobHandles();
+  void Send(const messages::TaskMessage& task, JobHandles m);
+  void OnPublishFailure(const std::string& topic, const std::string& error);
   void UpdateGauges();
 
   const Clock& clock_;
@@ -70,9 +77,15 @@ class SchedulerService {
   config::JobFile file_;
   Scheduler scheduler_;
   kafka::ReliablePublisher publisher_;
-  // Per job (same index as scheduler_.jobs()): its metric children, looked up once.
-  std::vector<JobMetrics> job_metrics_;
+  // Per job, same index as scheduler_.jobs().
+  std::vector<JobHandles> job_handles_;
+  // Every cluster ever loaded. Only grows (clusters are few), so that runs still in flight
+  // after a reload keep valid pointers.
+  std::map<std::string, ClusterHandles, std::less<>> clusters_;
   uint64_t fired_ = 0;
+  // Publish failures not yet reported in a warning, and when the next warning may be logged.
+  uint64_t failures_since_warning_ = 0;
+  MonoTime next_failure_warning_{};
 };
 
 }  // namespace krond::scheduler

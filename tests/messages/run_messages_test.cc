@@ -1,7 +1,10 @@
 #include "messages/run_messages.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/time_format.h"
@@ -52,6 +55,87 @@ TEST(TaskMessage, WireFormatIsDocumentedShape) {
   EXPECT_NE(json.find("\"v\":1"), std::string::npos);
   EXPECT_NE(json.find("\"scheduled_at\":\"2026-03-08T07:00:00.000Z\""), std::string::npos);
   EXPECT_NE(json.find("\"timeout_ms\":30000"), std::string::npos);
+}
+
+// The task as docs/messages.md describes it, field by field: the encoder writes JSON by hand
+// (for speed), so this pins its names, types and formats.
+TEST(TaskMessage, EncodesEveryDocumentedFieldWithItsType) {
+  TaskMessage t = SampleTask();
+  t.replayed_from = "krond.dead.cluster-a[0]@12 at 2026-03-09T10:00:00.000Z";
+  const nlohmann::json expected = {
+      {"v", 1},
+      {"run_id", "0b5f9c3e-1111-4222-8333-444455556666"},
+      {"job", "nightly-report"},
+      {"cluster", "cluster-a"},
+      {"command", "echo \"hi\" && date"},
+      {"scheduled_at", "2026-03-08T07:00:00.000Z"},
+      {"produced_at", "2026-03-08T07:00:00.004Z"},
+      {"attempt", 2},
+      {"max_attempts", 3},
+      {"timeout_ms", 30000},
+      {"not_before", "2026-03-08T07:00:05.250Z"},
+      {"retry",
+       {{"backoff_ms", 1000},
+        {"max_backoff_ms", 300000},
+        {"multiplier", 2.0},
+        {"jitter", 0.2},
+        {"retry_on", {"failed"}}}},
+      {"concurrency", "forbid"},
+      {"sandbox", "none"},
+      {"network", false},
+      {"replayed_from", "krond.dead.cluster-a[0]@12 at 2026-03-09T10:00:00.000Z"}};
+  const std::string text = Encode(t);
+  EXPECT_EQ(nlohmann::json::parse(text), expected) << text;
+  // Doubles stay floats for typed decoders, as in the documented example.
+  EXPECT_NE(text.find("\"multiplier\":2.0"), std::string::npos) << text;
+  EXPECT_EQ(text.find('\n'), std::string::npos) << "one line per message";
+}
+
+TEST(TaskMessage, OptionalFieldsAreLeftOutWhenUnset) {
+  TaskMessage t = SampleTask();
+  t.not_before.reset();
+  const auto doc = nlohmann::json::parse(Encode(t));
+  EXPECT_FALSE(doc.contains("not_before"));
+  EXPECT_FALSE(doc.contains("replayed_from"));
+}
+
+TEST(TaskMessage, EscapesStringsAndReplacesInvalidUtf8) {
+  TaskMessage t = SampleTask();
+  t.command = std::string("printf 'a\tb\\n' \"$X\"\n\x01\x1f caf\xC3\xA9 \xFF end");
+  t.job = "";
+  t.retry.retry_on = {};
+  const std::string text = Encode(t);
+  const auto doc = nlohmann::json::parse(text);  // valid JSON, or this throws
+  EXPECT_EQ(doc["command"], "printf 'a\tb\\n' \"$X\"\n\x01\x1f caf\xC3\xA9 \xEF\xBF\xBD end");
+  EXPECT_EQ(doc["job"], "");
+  EXPECT_EQ(doc["retry"]["retry_on"], nlohmann::json::array());
+  EXPECT_NE(text.find("\\u0001\\u001f"), std::string::npos) << text;
+}
+
+TEST(TaskMessage, WritesDoublesThatReadBackExactly) {
+  TaskMessage t = SampleTask();
+  for (double v : {0.0, 1.0, 2.5, 0.1, 1.0 / 3.0, 1e-7, 12345678.0, 1e300}) {
+    t.retry.multiplier = v;
+    auto back = DecodeTask(Encode(t));
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->retry.multiplier, v);
+  }
+  t.retry.jitter = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(nlohmann::json::parse(Encode(t))["retry"]["jitter"].is_null());
+}
+
+TEST(TaskMessage, ConsecutiveTasksWithDifferentTimesEachGetTheirOwn) {
+  // Encode remembers the last formatted instants; a change must not be missed.
+  TaskMessage t = SampleTask();
+  for (const char* at : {"2026-03-08T07:00:01Z", "2026-03-08T07:00:01Z", "2026-03-08T07:00:02Z",
+                         "1970-01-01T00:00:00Z"}) {
+    t.scheduled_at = At(at);
+    t.produced_at = At(at) + std::chrono::milliseconds(3);
+    auto back = DecodeTask(Encode(t));
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->scheduled_at, t.scheduled_at) << at;
+    EXPECT_EQ(back->produced_at, t.produced_at) << at;
+  }
 }
 
 TEST(TaskMessage, DecodeErrorsNameTheField) {
@@ -162,8 +246,9 @@ TEST(NewRunId, IsAUniqueVersion4Uuid) {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {
     std::string id = NewRunId();
-    ASSERT_EQ(id.size(), 36u);
-    EXPECT_EQ(id[14], '4');
+    ASSERT_THAT(id,
+                ::testing::MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                                        "[0-9a-f]{12}"));
     seen.insert(id);
   }
   EXPECT_EQ(seen.size(), 1000u);

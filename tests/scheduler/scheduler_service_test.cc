@@ -2,10 +2,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -205,6 +208,62 @@ TEST_F(SchedulerServiceTest, FailedDeliveryIsProducedAgainWithTheSameRunId) {
   // Never delivered twice, however long we go on.
   for (int i = 1; i <= 4; ++i) StepAt(due + milliseconds(500 + 100 * i));
   EXPECT_EQ(producer_.AckedCount("test.tasks.alpha"), 1u);
+}
+
+// Logs to a string while it lives, in place of the default logger.
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "captured", std::make_shared<spdlog::sinks::ostream_sink_st>(text_));
+    logger->set_level(spdlog::level::warn);
+    logger->set_pattern("%v");
+    spdlog::set_default_logger(logger);
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  std::vector<std::string> Lines() const {
+    std::vector<std::string> lines;
+    std::istringstream in(text_.str());
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+TEST_F(SchedulerServiceTest, PublishFailuresAreAllCountedButWarnedAtMostOncePerSecond) {
+  // 100 runs due at once and a full local queue: every produce fails, again at each retry.
+  config::JobFile file = test_support::Jobs({{"j", "* * * * * *"}});
+  config::Job prototype = file.jobs.at(0);
+  file.jobs.assign(100, prototype);
+  for (size_t i = 0; i < file.jobs.size(); ++i) file.jobs[i].name = "j" + std::to_string(i);
+  service_ = std::make_unique<SchedulerService>(clock_, producer_, metrics_,
+                                                messages::TopicNames("test"), std::move(file));
+  producer_.FailNextProduces(300);
+  CapturedLog log;
+  const SystemTime due = kT0 + seconds(1);
+  StepAt(due);  // 100 failures
+  EXPECT_THAT(Metrics(), HasSubstr("krond_scheduler_produce_errors_total 100\n"));
+  ASSERT_THAT(log.Lines(), SizeIs(1));
+  EXPECT_THAT(log.Lines()[0], HasSubstr("publish to test.tasks.alpha failed, will retry: fake: "
+                                        "Local: Queue full (1 failure(s) since the last warning)"));
+  // The retry 0.5 s later fails for all 100 again (the runs due at 00:00:02 are not due yet):
+  // counted, not logged.
+  StepAt(due + milliseconds(500));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_scheduler_produce_errors_total 200\n"));
+  EXPECT_THAT(log.Lines(), SizeIs(1));
+  // A second after the first warning, the runs due at 00:00:02 fail too: the first of them
+  // is warned about, with the 199 failures since the last warning (99 + 100). Then the queue
+  // has room again, and the retry delivers every run of both seconds, once.
+  StepAt(due + milliseconds(1000));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_scheduler_produce_errors_total 300\n"));
+  ASSERT_THAT(log.Lines(), SizeIs(2));
+  EXPECT_THAT(log.Lines()[1], HasSubstr("(200 failure(s) since the last warning)"));
+  EXPECT_EQ(service_->fired(), 200u);
+  EXPECT_EQ(service_->pending(), 0u);
+  EXPECT_EQ(producer_.AckedTotal(), 200u);
 }
 
 TEST_F(SchedulerServiceTest, StepWithoutJobsWakesInOneSecond) {
