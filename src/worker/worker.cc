@@ -319,8 +319,12 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
   metrics_.runs_started.WithLabels({options_.cluster, queue}).Inc();
   metrics_.start_delay.WithLabels({options_.cluster, queue})
       .ObserveDuration(std::max(run->started_at - due, std::chrono::milliseconds(0)));
-  spdlog::info("start {} run {} attempt {}/{} scheduled {} (late {}ms)", t.job, t.run_id, t.attempt,
-               t.max_attempts, FormatRfc3339Utc(t.scheduled_at), (run->started_at - due).count());
+  // Checked first: the timestamp is formatted even when the line is dropped.
+  if (spdlog::should_log(spdlog::level::info)) {
+    spdlog::info("start {} run {} attempt {}/{} scheduled {} (late {}ms)", t.job, t.run_id,
+                 t.attempt, t.max_attempts, FormatRfc3339Utc(t.scheduled_at),
+                 (run->started_at - due).count());
+  }
 
   exec::RunSpec spec;
   spec.argv = {"/bin/sh", "-c", t.command};
