@@ -1,23 +1,34 @@
 #include "config/job_file.h"
 
 #include <date/tz.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <exception>
-#include <initializer_list>
+#include <functional>
+#include <istream>
+#include <iterator>
+#include <list>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
 #include <set>
 #include <span>
-#include <sstream>
+#include <streambuf>
 #include <tuple>
 #include <utility>
 
@@ -149,55 +160,311 @@ bool IsValidName(std::string_view name) {
   });
 }
 
-std::string_view KindOf(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Sequence:
+// ---- The document as small trees ------------------------------------------------------
+//
+// yaml-cpp's own tree (YAML::Load) costs about 4.7 KB per job, so a million jobs peaked at
+// 4.8 GB before a single one was checked. The file is instead read as parser events
+// (TreeBuilder) into these nodes, one top-level entry or one job at a time: each is checked
+// as soon as it is complete and then freed.
+
+// A YAML node with what the checks below use: kind, position, scalar text, children.
+struct Node {
+  enum class Kind : uint8_t { kNull, kScalar, kSequence, kMap };
+
+  Kind kind = Kind::kNull;
+  YAML::Mark mark;
+  std::string scalar;
+  // A sequence's items; a mapping's keys and values alternating, in file order, duplicate
+  // keys kept. Not owned: an Arena owns every node. An alias is the anchored node itself,
+  // as in yaml-cpp's tree, so a node may even contain itself.
+  std::vector<const Node*> children;
+
+  bool IsNull() const { return kind == Kind::kNull; }
+  bool IsScalar() const { return kind == Kind::kScalar; }
+  bool IsSequence() const { return kind == Kind::kSequence; }
+  bool IsMap() const { return kind == Kind::kMap; }
+  const YAML::Mark& Mark() const { return mark; }
+  const std::string& Scalar() const { return scalar; }
+};
+
+std::string_view KindOf(const Node& node) {
+  switch (node.kind) {
+    case Node::Kind::kSequence:
       return "a list";
-    case YAML::NodeType::Map:
+    case Node::Kind::kMap:
       return "a mapping";
-    case YAML::NodeType::Scalar:
+    case Node::Kind::kScalar:
       return "a scalar";
-    default:
-      return "nothing";
+    case Node::Kind::kNull:
+      break;
   }
+  return "nothing";
 }
 
-// One `key: value` of a mapping.
-struct Entry {
-  std::string key;
-  YAML::Node key_node;
-  YAML::Node value;
+// Receives one YAML document from a TreeBuilder, piece by piece.
+class DocumentSink {
+ public:
+  virtual ~DocumentSink() = default;
+  // A key of the top-level mapping, complete. Returning true asks for its value, if it is a
+  // sequence without an anchor, to be delivered item by item to OnJob while it is parsed.
+  virtual bool OnTopKey(const Node& key) = 0;
+  // The value of the key just passed to OnTopKey. `streamed`: its items went to OnJob, and
+  // `value` is an empty sequence standing for them.
+  virtual void OnTopValue(const Node& key, const Node& value, bool streamed) = 0;
+  virtual void OnJob(const Node& item) = 0;
+  // The end of the top-level mapping (called only when it was streamed).
+  virtual void OnTopEnd(const Node& root) = 0;
 };
 
-// Entries of one mapping in file order, keys unique.
-class Mapping {
+// Builds Nodes from yaml-cpp's parser events. When the document is a mapping without an
+// anchor, its entries are handed to the sink one at a time instead of being attached to it,
+// and likewise the items of a value the sink asks for (the jobs); each such piece is
+// freed once handed over. Otherwise (a scalar, a list, an anchored mapping that an alias
+// might repeat whole) the document is built whole, like yaml-cpp's own tree.
+//
+// Anchored nodes must outlive their piece, since an alias anywhere later refers to them:
+// a piece holding one is kept until the builder is destroyed. Files rarely use anchors,
+// and then for a few shared values.
+class TreeBuilder final : public YAML::EventHandler {
  public:
-  void Add(Entry entry) { entries_.push_back(std::move(entry)); }
-  const Entry* Find(std::string_view key) const {
-    for (const Entry& e : entries_) {
-      if (e.key == key) return &e;
-    }
-    return nullptr;
+  explicit TreeBuilder(DocumentSink& sink) : sink_(sink) {}
+
+  // The document's root once parsed; null if the stream had no document. When streamed()
+  // it has no children: the sink has seen them.
+  const Node* root() const { return root_; }
+  bool streamed() const { return streamed_; }
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    Complete(New(Node::Kind::kNull, mark, anchor), false);
   }
-  const std::vector<Entry>& entries() const { return entries_; }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t anchor) override {
+    // yaml-cpp's parser rejects an alias to an anchor it has not seen, so `at` never throws.
+    Complete(*anchors_.at(anchor), false);
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                const std::string& value) override {
+    Node& node = New(Node::Kind::kScalar, mark, anchor);
+    node.scalar = value;
+    Complete(node, false);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Open(Node::Kind::kSequence, mark, anchor);
+  }
+  void OnSequenceEnd() override { Close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    Open(Node::Kind::kMap, mark, anchor);
+  }
+  void OnMapEnd() override { Close(); }
 
  private:
-  std::vector<Entry> entries_;
+  // Owns the nodes of one piece. A deque never moves its elements, so nodes can point at
+  // each other.
+  struct Arena {
+    std::deque<Node> nodes;
+    bool anchored = false;
+  };
+  enum class Role : uint8_t { kPlain, kTopLevel, kStreamedItems };
+  struct Frame {
+    Node* node;
+    Role role;
+    // Where the node's children are allocated.
+    Arena* arena;
+  };
+
+  Arena& CurrentArena() { return stack_.empty() ? document_ : *stack_.back().arena; }
+
+  Node& New(Node::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
+    Arena& arena = CurrentArena();
+    Node& node = arena.nodes.emplace_back();
+    node.kind = kind;
+    node.mark = mark;
+    if (anchor != YAML::NullAnchor) {
+      // yaml-cpp numbers anchors 1, 2, ... in document order.
+      if (anchors_.size() <= anchor) anchors_.resize(anchor + 1, nullptr);
+      anchors_[anchor] = &node;
+      arena.anchored = true;
+    }
+    return node;
+  }
+
+  void Open(Node::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
+    Arena* children = &CurrentArena();
+    Role role = Role::kPlain;
+    if (stack_.empty()) {
+      if (kind == Node::Kind::kMap && anchor == YAML::NullAnchor) {
+        role = Role::kTopLevel;
+        children = &entry_;
+      }
+    } else if (stack_.back().role == Role::kTopLevel && key_ != nullptr && stream_value_ &&
+               kind == Node::Kind::kSequence && anchor == YAML::NullAnchor) {
+      role = Role::kStreamedItems;
+      children = &item_;
+    }
+    Node& node = New(kind, mark, anchor);
+    stack_.push_back(Frame{&node, role, children});
+  }
+
+  void Close() {
+    const Frame frame = stack_.back();
+    stack_.pop_back();
+    if (frame.role == Role::kTopLevel) {
+      root_ = frame.node;
+      streamed_ = true;
+      sink_.OnTopEnd(*frame.node);
+      return;
+    }
+    Complete(*frame.node, frame.role == Role::kStreamedItems);
+  }
+
+  // `node` is finished: attach it to its parent, or hand it to the sink.
+  void Complete(const Node& node, bool streamed) {
+    if (stack_.empty()) {
+      root_ = &node;
+      return;
+    }
+    Frame& parent = stack_.back();
+    switch (parent.role) {
+      case Role::kPlain:
+        parent.node->children.push_back(&node);
+        return;
+      case Role::kStreamedItems:
+        sink_.OnJob(node);
+        Release(item_);
+        return;
+      case Role::kTopLevel:
+        if (key_ == nullptr) {
+          key_ = &node;
+          stream_value_ = sink_.OnTopKey(node);
+        } else {
+          sink_.OnTopValue(*key_, node, streamed);
+          key_ = nullptr;
+          stream_value_ = false;
+          Release(entry_);
+        }
+        return;
+    }
+  }
+
+  // Frees a piece's nodes, unless an alias may still refer to them.
+  void Release(Arena& arena) {
+    if (arena.anchored) {
+      // swap, not move: the nodes must stay where they are.
+      retained_.emplace_back().swap(arena.nodes);
+      arena.anchored = false;
+    } else {
+      arena.nodes.clear();
+    }
+  }
+
+  DocumentSink& sink_;
+  Arena document_;  // the root, or the whole document when it is not streamed
+  Arena entry_;     // the current entry of the top-level mapping
+  Arena item_;      // the current item of a streamed value
+  std::list<std::deque<Node>> retained_;
+  std::vector<const Node*> anchors_;  // by anchor number
+  std::vector<Frame> stack_;
+  const Node* root_ = nullptr;
+  bool streamed_ = false;
+  // The top-level key whose value is being read, and what the sink said about it.
+  const Node* key_ = nullptr;
+  bool stream_value_ = false;
 };
 
-// The fields a job may inherit from `defaults:`, starting at the defaults documented in Job
-// (the MinimalJobGetsDocumentedDefaults test keeps the two in step).
-struct Settings {
-  std::string timezone = "UTC";
-  // Null when `timezone` did not resolve (already reported).
-  const date::time_zone* zone = nullptr;
-  milliseconds timeout{3'600'000};
-  RetryPolicy retry;
-  ConcurrencyPolicy concurrency = ConcurrencyPolicy::kAllow;
-  CatchUpPolicy catch_up = CatchUpPolicy::kLast;
-  std::optional<milliseconds> starting_deadline;
-  SandboxMode sandbox = SandboxMode::kNone;
-  bool network = false;
+// Where the parser reads a job file from. yaml-cpp reads a std::istream; the file is read
+// twice when `clusters` or `defaults` come after `jobs` (see Parser::Parse).
+class Source {
+ public:
+  virtual ~Source() = default;
+  // The content from its first byte, again if called again. Valid until the next call.
+  virtual std::streambuf& Rewind() = 0;
+  // Whether the content at byte `pos` starts with `prefix`.
+  virtual bool HasAt(size_t pos, std::string_view prefix) = 0;
+};
+
+// Text already in memory, read in place: a std::istringstream would copy it.
+class TextSource final : public Source {
+ public:
+  explicit TextSource(std::string_view text) : text_(text) {}
+
+  std::streambuf& Rewind() override {
+    buffer_.emplace(text_);
+    return *buffer_;
+  }
+  bool HasAt(size_t pos, std::string_view prefix) override {
+    return pos < text_.size() && text_.substr(pos).starts_with(prefix);
+  }
+
+ private:
+  class Buffer : public std::streambuf {
+   public:
+    explicit Buffer(std::string_view text) {
+      // The get area is only read (yaml-cpp puts back only what it just read, which moves
+      // the pointer without writing); streambuf just has no const interface.
+      char* begin = const_cast<char*>(text.data());
+      setg(begin, begin, begin + text.size());
+    }
+  };
+
+  std::string_view text_;
+  std::optional<Buffer> buffer_;
+};
+
+// A regular file, read through a small buffer rather than loaded whole: the text of a
+// million jobs is 80 MB more at the peak of loading. Reads with pread, so a second reading
+// starts over without seeking. A failed read, or a file that grows past the size cap while
+// it is read, ends the stream early; the caller checks error() and too_large() afterwards.
+class FileSource final : public Source, private std::streambuf {
+ public:
+  explicit FileSource(int fd) : fd_(fd), buffer_(new char[kBufferBytes]) {}
+
+  std::streambuf& Rewind() override {
+    offset_ = 0;
+    setg(nullptr, nullptr, nullptr);
+    return *this;
+  }
+  bool HasAt(size_t pos, std::string_view prefix) override {
+    std::string bytes(prefix.size(), '\0');
+    ssize_t n;
+    do {
+      n = pread(fd_, bytes.data(), bytes.size(), static_cast<off_t>(pos));
+    } while (n < 0 && errno == EINTR);
+    return n == static_cast<ssize_t>(prefix.size()) && bytes == prefix;
+  }
+
+  // errno of the read that failed, or 0.
+  int error() const { return error_; }
+  bool too_large() const { return too_large_; }
+
+ private:
+  static constexpr size_t kBufferBytes = 64 * 1024;
+
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    if (error_ != 0 || too_large_) return traits_type::eof();
+    ssize_t n;
+    do {
+      n = pread(fd_, buffer_.get(), kBufferBytes, offset_);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) error_ = errno;
+    if (n <= 0) return traits_type::eof();
+    offset_ += n;
+    if (static_cast<uint64_t>(offset_) > kMaxFileBytes) {
+      too_large_ = true;
+      return traits_type::eof();
+    }
+    setg(buffer_.get(), buffer_.get(), buffer_.get() + n);
+    return traits_type::to_int_type(*gptr());
+  }
+
+  int fd_;
+  std::unique_ptr<char[]> buffer_;
+  off_t offset_ = 0;
+  int error_ = 0;
+  bool too_large_ = false;
 };
 
 // Records where a document starts and whether it holds any node; used to look past the first
@@ -231,19 +498,209 @@ class DocumentProbe : public YAML::EventHandler {
   bool has_nodes_ = false;
 };
 
-class Parser {
- public:
-  explicit Parser(std::string_view path) : path_(path) {}
+// ---- What loading holds per job ---------------------------------------------------------
 
-  std::optional<JobFile> Parse(std::string_view text);
-  std::vector<Problem> TakeProblems() {
-    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
-      return std::tie(a.line, a.column) < std::tie(b.line, b.column);
-    });
-    return std::move(problems_);
+// Job::timezone points here. Only names that resolved to a zone are interned, so this holds
+// at most the few hundred names the tz database knows. Thread-safe.
+std::string_view InternZoneName(std::string_view name) {
+  static std::mutex mu;
+  // Never destroyed: jobs may be read during static destruction.
+  static auto* const names = new std::set<std::string, std::less<>>();
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = names->find(name);
+  if (it == names->end()) it = names->emplace(name).first;
+  return *it;
+}
+
+// Job name -> line of its first definition, for the duplicate check. A std::map of strings
+// costs about 100 bytes per name (100 MB while loading a million jobs); this keeps the names
+// back to back in one buffer, indexed by an open-addressed table of 8-byte slots: about 25
+// bytes per name.
+class NameLines {
+ public:
+  // Records `name` (at most 255 bytes) as first defined at `line` (>= 1) and returns
+  // nullopt, or returns the line of its first definition.
+  std::optional<int> Insert(std::string_view name, int line) {
+    if ((count_ + 1) * 2 > slots_.size()) Grow();
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = Hash(name) & mask;; i = (i + 1) & mask) {
+      Slot& slot = slots_[i];
+      if (slot.line == 0) {
+        slot = Slot{static_cast<uint32_t>(names_.size()), line};
+        names_ += static_cast<char>(name.size());
+        names_ += name;
+        ++count_;
+        return std::nullopt;
+      }
+      if (NameAt(slot.offset) == name) return slot.line;
+    }
   }
 
  private:
+  struct Slot {
+    uint32_t offset = 0;  // into names_; the file size cap keeps it below 2^32
+    int32_t line = 0;     // 0: empty slot
+  };
+
+  static size_t Hash(std::string_view name) { return std::hash<std::string_view>{}(name); }
+  // Each name is stored as one length byte followed by the name.
+  std::string_view NameAt(uint32_t offset) const {
+    return std::string_view(names_).substr(offset + 1, static_cast<unsigned char>(names_[offset]));
+  }
+  void Grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(64, old.size() * 2), Slot{});
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.line == 0) continue;
+      size_t i = Hash(NameAt(slot.offset)) & mask;
+      while (slots_[i].line != 0) i = (i + 1) & mask;
+      slots_[i] = slot;
+    }
+  }
+
+  std::string names_;
+  std::vector<Slot> slots_;
+  size_t count_ = 0;
+};
+
+// The jobs read so far, in blocks mapped straight from the kernel. JobFile::jobs must end
+// up one contiguous vector, and a vector growing by doubling holds its old and new buffers
+// at once: up to twice the final size (560 MB for a million jobs) at the worst moment.
+// Take() moves the jobs into a vector of exactly the right size instead, unmapping each
+// block as soon as it is emptied, so loading never holds much more than the final size.
+// The blocks bypass malloc because memory it serves from its heap stays resident after
+// being freed.
+class JobBlocks {
+ public:
+  JobBlocks() = default;
+  JobBlocks(const JobBlocks&) = delete;
+  JobBlocks& operator=(const JobBlocks&) = delete;
+  ~JobBlocks() { Clear(); }
+
+  // Throws std::bad_alloc when out of memory.
+  void Push(Job&& job) {
+    if (blocks_.empty() || in_last_ == kPerBlock) {
+      blocks_.reserve(blocks_.size() + 1);
+      blocks_.push_back(MapBlock());
+      in_last_ = 0;
+    }
+    new (blocks_.back() + in_last_) Job(std::move(job));
+    ++in_last_;
+  }
+
+  size_t size() const { return blocks_.empty() ? 0 : (blocks_.size() - 1) * kPerBlock + in_last_; }
+
+  // Every job, in order; leaves this empty.
+  std::vector<Job> Take() {
+    std::vector<Job> jobs;
+    jobs.reserve(size());
+    for (size_t b = 0; b < blocks_.size(); ++b) {
+      const size_t count = Count(b);
+      for (size_t i = 0; i < count; ++i) jobs.push_back(std::move(blocks_[b][i]));
+      Unmap(std::exchange(blocks_[b], nullptr), count);
+    }
+    blocks_.clear();
+    in_last_ = 0;
+    return jobs;
+  }
+
+  void Clear() {
+    for (size_t b = 0; b < blocks_.size(); ++b) {
+      if (blocks_[b] != nullptr) Unmap(blocks_[b], Count(b));
+    }
+    blocks_.clear();
+    in_last_ = 0;
+  }
+
+ private:
+  static constexpr size_t kBlockBytes = size_t{2} << 20;
+  static constexpr size_t kPerBlock = kBlockBytes / sizeof(Job);
+
+  size_t Count(size_t block) const { return block + 1 == blocks_.size() ? in_last_ : kPerBlock; }
+
+  static Job* MapBlock() {
+    void* block =
+        mmap(nullptr, kBlockBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (block == MAP_FAILED) throw std::bad_alloc();
+    return static_cast<Job*>(block);
+  }
+  static void Unmap(Job* block, size_t count) {
+    std::destroy_n(block, count);
+    munmap(block, kBlockBytes);
+  }
+
+  std::vector<Job*> blocks_;
+  size_t in_last_ = 0;  // jobs in the last block
+};
+
+// ---- Checking -----------------------------------------------------------------------------
+
+// One `key: value` of a mapping. The nodes outlive it.
+struct Entry {
+  std::string_view key;
+  const Node* key_node;
+  const Node* value;
+};
+
+// Entries of one mapping in file order, keys unique.
+class Mapping {
+ public:
+  void Add(Entry entry) { entries_.push_back(entry); }
+  const Entry* Find(std::string_view key) const {
+    for (const Entry& e : entries_) {
+      if (e.key == key) return &e;
+    }
+    return nullptr;
+  }
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+// The fields a job may inherit from `defaults:`, starting at the defaults documented in Job
+// (the MinimalJobGetsDocumentedDefaults test keeps the two in step).
+struct Settings {
+  // Interned (see Job::timezone) once it resolved; only a zone that resolved ends up in a
+  // Job, since a bad one is reported.
+  std::string_view timezone = "UTC";
+  // Null when `timezone` did not resolve (already reported).
+  const date::time_zone* zone = nullptr;
+  milliseconds timeout{3'600'000};
+  RetryPolicy retry;
+  ConcurrencyPolicy concurrency = ConcurrencyPolicy::kAllow;
+  CatchUpPolicy catch_up = CatchUpPolicy::kLast;
+  std::optional<milliseconds> starting_deadline;
+  SandboxMode sandbox = SandboxMode::kNone;
+  bool network = false;
+};
+
+// Checks a job file read as a stream of top-level entries and jobs (see TreeBuilder), and
+// keeps the jobs. One per parse; not thread-safe.
+class Parser final : public DocumentSink {
+ public:
+  explicit Parser(std::string_view path) : path_(path) {}
+
+  // Parses what `source` holds, of at most kMaxFileBytes.
+  std::optional<JobFile> Parse(Source& source);
+  // Every problem found, sorted by position.
+  std::vector<Problem> TakeProblems();
+
+  bool OnTopKey(const Node& key) override;
+  void OnTopValue(const Node& key, const Node& value, bool streamed) override;
+  void OnJob(const Node& item) override;
+  void OnTopEnd(const Node& root) override;
+
+ private:
+  // Problems are kept by the part of the file that raised them and joined in this order
+  // before the (stable) sort by position: problems at one position then come out in the
+  // same order whatever the order of the top-level keys. kIgnored collects what the second
+  // reading of a file (see Parse) finds again outside the jobs.
+  enum Part : size_t { kTopLevel, kClusters, kDefaults, kJobs, kIgnored, kParts };
+  // Where each known key of one mapping was first seen.
+  using FirstKeys = std::array<std::optional<YAML::Mark>, 12>;
+  static_assert(std::size(kJobKeys) <= std::tuple_size_v<FirstKeys>);
+
   void Report(const YAML::Mark& mark, std::string message) {
     // yaml-cpp marks are 0-based; a null mark (-1) means "no position", shown as 1:1.
     Problem p;
@@ -251,26 +708,44 @@ class Parser {
     p.line = mark.is_null() ? 1 : mark.line + 1;
     p.column = mark.is_null() ? 1 : mark.column + 1;
     p.message = std::move(message);
-    problems_.push_back(std::move(p));
+    problems_[part_].push_back(std::move(p));
+  }
+  // A document that does not parse gets this one problem: whatever its readable part had
+  // would be noise.
+  void ReportSyntax(const YAML::Mark& mark, std::string message) {
+    for (std::vector<Problem>& part : problems_) part.clear();
+    part_ = kTopLevel;
+    Report(mark, std::move(message));
+    syntax_error_ = true;
+  }
+  bool HasProblems() const {
+    return std::any_of(problems_.begin(), problems_.begin() + kIgnored,
+                       [](const std::vector<Problem>& part) { return !part.empty(); });
   }
 
   // Where to point for a problem with an entry's value. yaml-cpp gives an empty value the
   // position of whatever token follows it, often on the next line, so those point at the key.
   static YAML::Mark ValueMark(const Entry& e) {
-    if (e.value.IsNull() || e.value.Mark().is_null()) return e.key_node.Mark();
-    return e.value.Mark();
+    if (e.value->IsNull() || e.value->Mark().is_null()) return e.key_node->Mark();
+    return e.value->Mark();
   }
 
+  static int Line(const Node& node) { return node.Mark().is_null() ? 1 : node.Mark().line + 1; }
+
+  // Parses the first document of `source`, checking it on the way; false after a syntax
+  // problem.
+  bool ReadDocument(Source& source);
   // Reports anything after the first document. Throws YAML::Exception on a syntax error there.
-  void CheckSingleDocument(std::string_view text);
+  void CheckSingleDocument(YAML::Parser& parser, Source& source);
+  // A document that was built whole rather than streamed.
+  void ReadRoot(const Node* root);
 
-  static int Line(const YAML::Node& node) {
-    return node.Mark().is_null() ? 1 : node.Mark().line + 1;
-  }
-
-  // Reads a mapping, reporting non-string keys, duplicate keys (yaml-cpp keeps them
-  // silently) and keys not in `known`. `what` names the mapping in messages.
-  std::optional<Mapping> ReadMapping(const YAML::Node& node, const YAML::Mark& mark,
+  // The index of `key` in `known`, or nullopt after reporting a key that is not a plain
+  // string, unknown, or a duplicate (yaml-cpp keeps those silently). `what` names the
+  // mapping in messages.
+  std::optional<size_t> CheckKey(const Node& key, std::string_view what,
+                                 std::span<const std::string_view> known, FirstKeys& first);
+  std::optional<Mapping> ReadMapping(const Node& node, const YAML::Mark& mark,
                                      std::string_view what,
                                      std::span<const std::string_view> known);
 
@@ -287,16 +762,72 @@ class Parser {
   void ReadSettings(const Mapping& m, Settings& settings);
   void ReadRetry(const Entry& e, RetryPolicy& retry);
   const date::time_zone* ReadZone(const Entry& e);
-  std::optional<Job> ReadJob(const YAML::Node& node, const Settings& defaults,
-                             const std::set<std::string, std::less<>>& clusters);
+  std::optional<Job> ReadJob(const Node& node);
 
   std::string path_;
-  std::vector<Problem> problems_;
-  // Job name -> line of its first definition.
-  std::map<std::string, int, std::less<>> job_lines_;
+  std::array<std::vector<Problem>, kParts> problems_;
+  Part part_ = kTopLevel;
+  bool syntax_error_ = false;
+  // Reading the text again for the jobs only (see Parse).
+  bool second_pass_ = false;
+
+  FirstKeys top_keys_{};
+  // The top-level key whose value comes next (an index in kTopLevelKeys), if it is usable.
+  std::optional<size_t> top_key_;
+  bool clusters_seen_ = false;
+  bool jobs_seen_ = false;
+  // Whether the jobs being read are checked on this reading, and whether they can still end
+  // up in the result.
+  bool check_jobs_ = false;
+  bool keep_jobs_ = false;
+  // The jobs came before `clusters` or `defaults`: they are (re)checked by a second reading.
+  bool read_jobs_again_ = false;
+
+  JobFile file_;
+  std::set<std::string, std::less<>> cluster_set_;
+  Settings defaults_;
+  NameLines job_lines_;
+  JobBlocks jobs_;
 };
 
-std::optional<Mapping> Parser::ReadMapping(const YAML::Node& node, const YAML::Mark& mark,
+std::vector<Problem> Parser::TakeProblems() {
+  std::vector<Problem> all;
+  for (size_t part = 0; part < kIgnored; ++part) {
+    std::move(problems_[part].begin(), problems_[part].end(), std::back_inserter(all));
+    problems_[part].clear();
+  }
+  std::stable_sort(all.begin(), all.end(), [](const Problem& a, const Problem& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  return all;
+}
+
+std::optional<size_t> Parser::CheckKey(const Node& key, std::string_view what,
+                                       std::span<const std::string_view> known, FirstKeys& first) {
+  if (!key.IsScalar()) {
+    Report(key.Mark(),
+           std::string(what) + ": keys must be plain strings, got " + std::string(KindOf(key)));
+    return std::nullopt;
+  }
+  const std::string& name = key.Scalar();
+  const auto it = std::find(known.begin(), known.end(), name);
+  if (it == known.end()) {
+    std::string suggestion = Suggestion(name, known);
+    if (suggestion.empty()) suggestion = " (known keys: " + JoinNames(known) + ")";
+    Report(key.Mark(), "unknown key " + Quote(name) + " in " + std::string(what) + suggestion);
+    return std::nullopt;
+  }
+  const auto index = static_cast<size_t>(it - known.begin());
+  if (first[index]) {
+    Report(key.Mark(), "duplicate key " + Quote(name) + " (first at " +
+                           FirstAt(*first[index], key.Mark()) + ")");
+    return std::nullopt;
+  }
+  first[index] = key.Mark();
+  return index;
+}
+
+std::optional<Mapping> Parser::ReadMapping(const Node& node, const YAML::Mark& mark,
                                            std::string_view what,
                                            std::span<const std::string_view> known) {
   if (!node.IsMap()) {
@@ -304,48 +835,32 @@ std::optional<Mapping> Parser::ReadMapping(const YAML::Node& node, const YAML::M
     return std::nullopt;
   }
   Mapping mapping;
-  std::map<std::string, YAML::Mark, std::less<>> seen;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node key = it->first;
-    if (!key.IsScalar()) {
-      Report(key.Mark(),
-             std::string(what) + ": keys must be plain strings, got " + std::string(KindOf(key)));
-      continue;
+  FirstKeys first{};
+  const std::vector<const Node*>& c = node.children;
+  for (size_t i = 0; i + 1 < c.size(); i += 2) {
+    if (std::optional<size_t> index = CheckKey(*c[i], what, known, first)) {
+      mapping.Add(Entry{known[*index], c[i], c[i + 1]});
     }
-    const std::string& name = key.Scalar();
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
-      std::string suggestion = Suggestion(name, known);
-      if (suggestion.empty()) suggestion = " (known keys: " + JoinNames(known) + ")";
-      Report(key.Mark(), "unknown key " + Quote(name) + " in " + std::string(what) + suggestion);
-      continue;
-    }
-    auto [first, inserted] = seen.emplace(name, key.Mark());
-    if (!inserted) {
-      Report(key.Mark(), "duplicate key " + Quote(name) + " (first at " +
-                             FirstAt(first->second, key.Mark()) + ")");
-      continue;
-    }
-    mapping.Add(Entry{name, key, it->second});
   }
   return mapping;
 }
 
 std::optional<std::string> Parser::ReadString(const Entry& e, std::string_view field) {
-  if (!e.value.IsScalar()) {
+  if (!e.value->IsScalar()) {
     Report(ValueMark(e),
-           std::string(field) + ": expected a string, got " + std::string(KindOf(e.value)));
+           std::string(field) + ": expected a string, got " + std::string(KindOf(*e.value)));
     return std::nullopt;
   }
-  return e.value.Scalar();
+  return e.value->Scalar();
 }
 
 std::optional<milliseconds> Parser::ReadDuration(const Entry& e, std::string_view field) {
-  if (!e.value.IsScalar()) {
+  if (!e.value->IsScalar()) {
     Report(ValueMark(e), std::string(field) + ": expected a duration such as 30s or 1h30m, got " +
-                             std::string(KindOf(e.value)));
+                             std::string(KindOf(*e.value)));
     return std::nullopt;
   }
-  Result<milliseconds> d = ParseDuration(e.value.Scalar());
+  Result<milliseconds> d = ParseDuration(e.value->Scalar());
   if (!d) {
     Report(ValueMark(e), std::string(field) + ": " + d.error().message);
     return std::nullopt;
@@ -356,12 +871,12 @@ std::optional<milliseconds> Parser::ReadDuration(const Entry& e, std::string_vie
 std::optional<double> Parser::ReadNumber(const Entry& e, std::string_view field, double min,
                                          double max) {
   const std::string range = " (allowed " + FormatNumber(min) + ".." + FormatNumber(max) + ")";
-  if (!e.value.IsScalar()) {
+  if (!e.value->IsScalar()) {
     Report(ValueMark(e), std::string(field) + ": expected a number" + range + ", got " +
-                             std::string(KindOf(e.value)));
+                             std::string(KindOf(*e.value)));
     return std::nullopt;
   }
-  const std::string& text = e.value.Scalar();
+  const std::string& text = e.value->Scalar();
   double value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
@@ -378,12 +893,12 @@ std::optional<double> Parser::ReadNumber(const Entry& e, std::string_view field,
 
 std::optional<int> Parser::ReadInt(const Entry& e, std::string_view field, int min, int max) {
   const std::string range = " (allowed " + std::to_string(min) + ".." + std::to_string(max) + ")";
-  if (!e.value.IsScalar()) {
+  if (!e.value->IsScalar()) {
     Report(ValueMark(e), std::string(field) + ": expected an integer" + range + ", got " +
-                             std::string(KindOf(e.value)));
+                             std::string(KindOf(*e.value)));
     return std::nullopt;
   }
-  const std::string& text = e.value.Scalar();
+  const std::string& text = e.value->Scalar();
   long long value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec == std::errc::result_out_of_range) {
@@ -404,14 +919,14 @@ std::optional<int> Parser::ReadInt(const Entry& e, std::string_view field, int m
 
 std::optional<bool> Parser::ReadBool(const Entry& e, std::string_view field) {
   // Only the YAML 1.2 spellings: yes/no/on/off are YAML 1.1 traps (the Norway problem).
-  if (e.value.IsScalar()) {
-    const std::string& text = e.value.Scalar();
+  if (e.value->IsScalar()) {
+    const std::string& text = e.value->Scalar();
     if (text == "true") return true;
     if (text == "false") return false;
   }
   Report(ValueMark(e),
          std::string(field) + ": expected true or false, got " +
-             (e.value.IsScalar() ? Quote(e.value.Scalar()) : std::string(KindOf(e.value))));
+             (e.value->IsScalar() ? Quote(e.value->Scalar()) : std::string(KindOf(*e.value))));
   return std::nullopt;
 }
 
@@ -420,12 +935,12 @@ std::optional<E> Parser::ReadEnum(const Entry& e, std::string_view field,
                                   const EnumName<E> (&names)[N]) {
   std::vector<std::string_view> spellings;
   for (const auto& n : names) spellings.push_back(n.name);
-  if (!e.value.IsScalar()) {
+  if (!e.value->IsScalar()) {
     Report(ValueMark(e), std::string(field) + ": expected one of " + JoinNames(spellings) +
-                             ", got " + std::string(KindOf(e.value)));
+                             ", got " + std::string(KindOf(*e.value)));
     return std::nullopt;
   }
-  const std::string& text = e.value.Scalar();
+  const std::string& text = e.value->Scalar();
   for (const auto& n : names) {
     if (n.name == text) return n.value;
   }
@@ -436,32 +951,32 @@ std::optional<E> Parser::ReadEnum(const Entry& e, std::string_view field,
 
 std::vector<std::string> Parser::ReadClusters(const Entry& e) {
   std::vector<std::string> clusters;
-  if (!e.value.IsSequence()) {
+  if (!e.value->IsSequence()) {
     Report(ValueMark(e),
-           "clusters: expected a list of cluster names, got " + std::string(KindOf(e.value)));
+           "clusters: expected a list of cluster names, got " + std::string(KindOf(*e.value)));
     return clusters;
   }
-  if (e.value.size() == 0) {
+  if (e.value->children.empty()) {
     Report(ValueMark(e), "clusters: must list at least one cluster");
     return clusters;
   }
   std::map<std::string, YAML::Mark, std::less<>> marks;
-  for (const YAML::Node& item : e.value) {
-    if (!item.IsScalar()) {
-      Report(item.Mark(), "clusters: expected a cluster name, got " + std::string(KindOf(item)));
+  for (const Node* item : e.value->children) {
+    if (!item->IsScalar()) {
+      Report(item->Mark(), "clusters: expected a cluster name, got " + std::string(KindOf(*item)));
       continue;
     }
-    const std::string& name = item.Scalar();
+    const std::string& name = item->Scalar();
     if (!IsValidName(name)) {
-      Report(item.Mark(), "clusters: " + Quote(name) +
-                              " is not a valid cluster name (use 1..100 characters from a-z, "
-                              "0-9, '.', '_', '-'; it becomes part of Kafka topic names)");
+      Report(item->Mark(), "clusters: " + Quote(name) +
+                               " is not a valid cluster name (use 1..100 characters from a-z, "
+                               "0-9, '.', '_', '-'; it becomes part of Kafka topic names)");
       continue;
     }
-    auto [first, inserted] = marks.emplace(name, item.Mark());
+    auto [first, inserted] = marks.emplace(name, item->Mark());
     if (!inserted) {
-      Report(item.Mark(), "clusters: duplicate cluster " + Quote(name) + " (first at " +
-                              FirstAt(first->second, item.Mark()) + ")");
+      Report(item->Mark(), "clusters: duplicate cluster " + Quote(name) + " (first at " +
+                               FirstAt(first->second, item->Mark()) + ")");
       continue;
     }
     clusters.push_back(name);
@@ -488,7 +1003,7 @@ const date::time_zone* Parser::ReadZone(const Entry& e) {
 }
 
 void Parser::ReadRetry(const Entry& e, RetryPolicy& retry) {
-  std::optional<Mapping> m = ReadMapping(e.value, ValueMark(e), "retry", kRetryKeys);
+  std::optional<Mapping> m = ReadMapping(*e.value, ValueMark(e), "retry", kRetryKeys);
   if (!m) return;
   if (const Entry* f = m->Find("max_attempts")) {
     if (auto v = ReadInt(*f, "retry.max_attempts", 1, 100)) retry.max_attempts = *v;
@@ -520,41 +1035,41 @@ void Parser::ReadRetry(const Entry& e, RetryPolicy& retry) {
     if (auto v = ReadNumber(*f, "retry.jitter", 0, 1)) retry.jitter = *v;
   }
   if (const Entry* f = m->Find("retry_on")) {
-    if (!f->value.IsSequence()) {
+    if (!f->value->IsSequence()) {
       Report(ValueMark(*f), "retry.retry_on: expected a list of " + JoinNames(kRetryOutcomes) +
-                                ", got " + std::string(KindOf(f->value)));
+                                ", got " + std::string(KindOf(*f->value)));
       return;
     }
-    std::vector<std::string> outcomes;
-    for (const YAML::Node& item : f->value) {
-      if (!item.IsScalar()) {
-        Report(item.Mark(), "retry.retry_on: expected one of " + JoinNames(kRetryOutcomes) +
-                                ", got " + std::string(KindOf(item)));
+    bool failed = false;
+    bool timed_out = false;
+    for (const Node* item : f->value->children) {
+      if (!item->IsScalar()) {
+        Report(item->Mark(), "retry.retry_on: expected one of " + JoinNames(kRetryOutcomes) +
+                                 ", got " + std::string(KindOf(*item)));
         continue;
       }
-      const std::string& outcome = item.Scalar();
-      if (std::find(std::begin(kRetryOutcomes), std::end(kRetryOutcomes), outcome) ==
-          std::end(kRetryOutcomes)) {
-        Report(item.Mark(), "retry.retry_on: " + Quote(outcome) + " is not one of " +
-                                JoinNames(kRetryOutcomes) + Suggestion(outcome, kRetryOutcomes));
+      const std::string& outcome = item->Scalar();
+      bool* listed = outcome == "failed" ? &failed : outcome == "timed_out" ? &timed_out : nullptr;
+      if (listed == nullptr) {
+        Report(item->Mark(), "retry.retry_on: " + Quote(outcome) + " is not one of " +
+                                 JoinNames(kRetryOutcomes) + Suggestion(outcome, kRetryOutcomes));
         continue;
       }
-      if (std::find(outcomes.begin(), outcomes.end(), outcome) != outcomes.end()) {
-        Report(item.Mark(), "retry.retry_on: " + Quote(outcome) + " is listed twice");
+      if (*listed) {
+        Report(item->Mark(), "retry.retry_on: " + Quote(outcome) + " is listed twice");
         continue;
       }
-      outcomes.push_back(outcome);
+      *listed = true;
     }
-    retry.retry_failed = std::find(outcomes.begin(), outcomes.end(), "failed") != outcomes.end();
-    retry.retry_timed_out =
-        std::find(outcomes.begin(), outcomes.end(), "timed_out") != outcomes.end();
+    retry.retry_failed = failed;
+    retry.retry_timed_out = timed_out;
   }
 }
 
 void Parser::ReadSettings(const Mapping& m, Settings& settings) {
   if (const Entry* e = m.Find("timezone")) {
     settings.zone = ReadZone(*e);
-    if (e->value.IsScalar()) settings.timezone = e->value.Scalar();
+    if (settings.zone != nullptr) settings.timezone = InternZoneName(e->value->Scalar());
   }
   if (const Entry* e = m.Find("timeout")) {
     if (auto v = ReadDuration(*e, "timeout")) settings.timeout = *v;
@@ -586,9 +1101,8 @@ void Parser::ReadSettings(const Mapping& m, Settings& settings) {
   }
 }
 
-std::optional<Job> Parser::ReadJob(const YAML::Node& node, const Settings& defaults,
-                                   const std::set<std::string, std::less<>>& clusters) {
-  const size_t problems_before = problems_.size();
+std::optional<Job> Parser::ReadJob(const Node& node) {
+  const size_t problems_before = problems_[kJobs].size();
   std::optional<Mapping> m = ReadMapping(node, node.Mark(), "job", kJobKeys);
   if (!m) return std::nullopt;
 
@@ -601,10 +1115,9 @@ std::optional<Job> Parser::ReadJob(const YAML::Node& node, const Settings& defau
                                 "'.', '_', '-')");
       name.reset();
     } else if (name) {
-      auto [first, inserted] = job_lines_.emplace(*name, Line(node));
-      if (!inserted) {
+      if (std::optional<int> first = job_lines_.Insert(*name, Line(node))) {
         Report(ValueMark(*e), "name: duplicate job name " + Quote(*name) +
-                                  " (first defined at line " + std::to_string(first->second) + ")");
+                                  " (first defined at line " + std::to_string(*first) + ")");
       }
     }
   }
@@ -615,19 +1128,19 @@ std::optional<Job> Parser::ReadJob(const YAML::Node& node, const Settings& defau
     }
   }
 
-  Settings settings = defaults;
+  Settings settings = defaults_;
   ReadSettings(*m, settings);
   if (settings.sandbox == SandboxMode::kNone) settings.network = false;
 
   std::optional<std::string> cluster;
   if (const Entry* e = m->Find("cluster")) {
     cluster = ReadString(*e, "cluster");
-    if (cluster && !clusters.contains(*cluster)) {
-      std::string suggestion = Suggestion(*cluster, clusters);
+    if (cluster && !cluster_set_.contains(*cluster)) {
+      std::string suggestion = Suggestion(*cluster, cluster_set_);
       // Listing them helps with a few clusters and drowns the message with many.
       constexpr size_t kMaxListed = 10;
-      if (suggestion.empty() && !clusters.empty() && clusters.size() <= kMaxListed) {
-        suggestion = " (clusters: " + JoinNames(clusters) + ")";
+      if (suggestion.empty() && !cluster_set_.empty() && cluster_set_.size() <= kMaxListed) {
+        suggestion = " (clusters: " + JoinNames(cluster_set_) + ")";
       }
       Report(ValueMark(*e), "cluster: unknown cluster " + Quote(*cluster) + suggestion);
     }
@@ -663,103 +1176,156 @@ std::optional<Job> Parser::ReadJob(const YAML::Node& node, const Settings& defau
     }
   }
 
-  if (problems_.size() != problems_before || !name || !schedule || !cluster || !command) {
+  if (problems_[kJobs].size() != problems_before || !name || !schedule || !cluster || !command) {
     return std::nullopt;
   }
   return Job{.name = std::move(*name),
              .schedule = std::move(*schedule),
-             .timezone = std::move(settings.timezone),
+             .timezone = settings.timezone,
              .cluster = std::move(*cluster),
              .command = std::move(*command),
              .timeout = settings.timeout,
-             .retry = std::move(settings.retry),
+             .retry = settings.retry,
+             .starting_deadline = settings.starting_deadline,
+             .line = Line(node),
              .concurrency = settings.concurrency,
              .catch_up = settings.catch_up,
-             .starting_deadline = settings.starting_deadline,
              .sandbox = settings.sandbox,
-             .network = settings.network,
-             .line = Line(node)};
+             .network = settings.network};
 }
 
-void Parser::CheckSingleDocument(std::string_view text) {
+bool Parser::OnTopKey(const Node& key) {
+  part_ = second_pass_ ? kIgnored : kTopLevel;
+  top_key_ = CheckKey(key, "job file", kTopLevelKeys, top_keys_);
+  if (!top_key_ || kTopLevelKeys[*top_key_] != "jobs") return false;
+  jobs_seen_ = true;
+  // Before `clusters`, checking the jobs would only find that every cluster is unknown (a
+  // million problems, about 170 MB, for a million jobs): they are checked on a second reading,
+  // against the clusters that came later or, if none did, against none.
+  check_jobs_ = clusters_seen_ || second_pass_;
+  keep_jobs_ = check_jobs_;
+  if (!check_jobs_) read_jobs_again_ = true;
+  return true;
+}
+
+void Parser::OnTopValue(const Node& key, const Node& value, bool streamed) {
+  if (!top_key_) return;
+  const Entry e{kTopLevelKeys[*top_key_], &key, &value};
+  top_key_.reset();
+  if (e.key == "jobs") {
+    part_ = kJobs;
+    if (streamed || value.IsNull() || !check_jobs_) return;
+    if (!value.IsSequence()) {
+      Report(ValueMark(e), "jobs: expected a list of jobs, got " + std::string(KindOf(value)));
+      return;
+    }
+    for (const Node* item : value.children) OnJob(*item);
+    return;
+  }
+  if (second_pass_) return;
+  // The jobs were checked with the defaults known when they came.
+  if (jobs_seen_) read_jobs_again_ = true;
+  if (e.key == "clusters") {
+    part_ = kClusters;
+    clusters_seen_ = true;
+    file_.clusters = ReadClusters(e);
+    cluster_set_ = std::set<std::string, std::less<>>(file_.clusters.begin(), file_.clusters.end());
+  } else if (e.key == "defaults" && !value.IsNull()) {
+    part_ = kDefaults;
+    if (std::optional<Mapping> m = ReadMapping(value, ValueMark(e), "defaults", kDefaultsKeys)) {
+      ReadSettings(*m, defaults_);
+    }
+  }
+}
+
+void Parser::OnJob(const Node& item) {
+  if (!check_jobs_) return;
+  part_ = kJobs;
+  std::optional<Job> job = ReadJob(item);
+  if (!keep_jobs_) return;
+  if (!job || HasProblems()) {
+    // The file is rejected: free what was kept for it.
+    keep_jobs_ = false;
+    jobs_.Clear();
+    return;
+  }
+  jobs_.Push(std::move(*job));
+}
+
+void Parser::OnTopEnd(const Node& root) {
+  if (second_pass_ || clusters_seen_) return;
+  part_ = kClusters;
+  Report(root.Mark(), "missing required key \"clusters\" (the clusters jobs run on)");
+}
+
+void Parser::ReadRoot(const Node* root) {
+  part_ = second_pass_ ? kIgnored : kTopLevel;
+  if (root == nullptr || root->IsNull()) {
+    Report(YAML::Mark::null_mark(),
+           "the job file is empty: expected a mapping with keys clusters and jobs");
+    return;
+  }
+  if (!root->IsMap()) {
+    Report(root->Mark(), "job file: expected a mapping, got " + std::string(KindOf(*root)));
+    return;
+  }
+  const std::vector<const Node*>& c = root->children;
+  for (size_t i = 0; i + 1 < c.size(); i += 2) {
+    OnTopKey(*c[i]);
+    OnTopValue(*c[i], *c[i + 1], false);
+  }
+  OnTopEnd(*root);
+}
+
+void Parser::CheckSingleDocument(YAML::Parser& parser, Source& source) {
   // yaml-cpp 0.7's LoadAll never returns on a stray flow token such as "," (it appends empty
   // documents forever, jbeder/yaml-cpp#1040, fixed upstream in #1319), and Load silently
   // ignores whatever follows the first document. So the rest is walked here, one bounded step.
-  std::istringstream stream{std::string(text)};
-  YAML::Parser parser(stream);
-  DocumentProbe first;
-  if (!parser.HandleNextDocument(first)) return;
   DocumentProbe second;
   if (!parser.HandleNextDocument(second)) return;
   const YAML::Mark& mark = second.start();
-  const bool explicit_start = !mark.is_null() && static_cast<size_t>(mark.pos) < text.size() &&
-                              text.substr(static_cast<size_t>(mark.pos)).starts_with("---");
+  const bool explicit_start = !mark.is_null() && source.HasAt(static_cast<size_t>(mark.pos), "---");
   if (!explicit_start) {
-    Report(mark, "YAML syntax error: unexpected text after the end of the document");
+    ReportSyntax(mark, "YAML syntax error: unexpected text after the end of the document");
   } else if (second.has_nodes()) {
-    Report(mark, "only one YAML document is allowed in a job file");
+    ReportSyntax(mark, "only one YAML document is allowed in a job file");
   }
 }
 
-std::optional<JobFile> Parser::Parse(std::string_view text) {
-  if (text.size() > kMaxFileBytes) {
-    Report(YAML::Mark::null_mark(), "job file is too large (" + std::to_string(text.size()) +
-                                        " bytes, at most " + std::to_string(kMaxFileBytes) + ")");
-    return std::nullopt;
-  }
-  YAML::Node root;
-  const size_t problems_before = problems_.size();
+bool Parser::ReadDocument(Source& source) {
+  std::istream stream(&source.Rewind());
+  TreeBuilder builder(*this);
   try {
-    root = YAML::Load(std::string(text));
-    CheckSingleDocument(text);
+    YAML::Parser parser(stream);
+    if (parser.HandleNextDocument(builder) && !second_pass_) CheckSingleDocument(parser, source);
   } catch (const YAML::DeepRecursion& e) {
-    Report(e.mark, "YAML nesting is too deep");
-    return std::nullopt;
+    ReportSyntax(e.mark, "YAML nesting is too deep");
   } catch (const YAML::Exception& e) {
-    Report(e.mark, "YAML syntax error: " + e.msg);
-    return std::nullopt;
+    ReportSyntax(e.mark, "YAML syntax error: " + e.msg);
   }
-  if (problems_.size() != problems_before) return std::nullopt;
-  if (root.IsNull()) {
-    Report(YAML::Mark::null_mark(),
-           "the job file is empty: expected a mapping with keys clusters and jobs");
-    return std::nullopt;
-  }
-  std::optional<Mapping> top = ReadMapping(root, root.Mark(), "job file", kTopLevelKeys);
-  if (!top) return std::nullopt;
+  if (syntax_error_) return false;
+  if (!builder.streamed()) ReadRoot(builder.root());
+  return true;
+}
 
-  JobFile file;
-  file.path = path_;
-  if (const Entry* e = top->Find("clusters")) {
-    file.clusters = ReadClusters(*e);
-  } else {
-    Report(root.Mark(), "missing required key \"clusters\" (the clusters jobs run on)");
+std::optional<JobFile> Parser::Parse(Source& source) {
+  file_.path = path_;
+  if (Result<const date::time_zone*> utc = LocateZone(defaults_.timezone)) defaults_.zone = *utc;
+  if (!ReadDocument(source)) return std::nullopt;
+  if (read_jobs_again_) {
+    // `clusters` or `defaults` came after `jobs`. Reading the file a second time, for the
+    // jobs only, keeps the usual order (jobs last) down to one pass and one job at a time;
+    // the alternative, holding every job's tree until the end, is what this loader avoids.
+    problems_[kJobs].clear();
+    jobs_.Clear();
+    job_lines_ = NameLines();
+    top_keys_ = {};
+    second_pass_ = true;
+    if (!ReadDocument(source)) return std::nullopt;
   }
-
-  Settings defaults;
-  if (Result<const date::time_zone*> utc = LocateZone(defaults.timezone)) defaults.zone = *utc;
-  if (const Entry* e = top->Find("defaults"); e != nullptr && !e->value.IsNull()) {
-    if (std::optional<Mapping> m =
-            ReadMapping(e->value, ValueMark(*e), "defaults", kDefaultsKeys)) {
-      ReadSettings(*m, defaults);
-    }
-  }
-
-  if (const Entry* e = top->Find("jobs"); e != nullptr && !e->value.IsNull()) {
-    if (!e->value.IsSequence()) {
-      Report(ValueMark(*e), "jobs: expected a list of jobs, got " + std::string(KindOf(e->value)));
-    } else {
-      const std::set<std::string, std::less<>> cluster_set(file.clusters.begin(),
-                                                           file.clusters.end());
-      for (const YAML::Node& item : e->value) {
-        if (std::optional<Job> job = ReadJob(item, defaults, cluster_set)) {
-          file.jobs.push_back(std::move(*job));
-        }
-      }
-    }
-  }
-  if (!problems_.empty()) return std::nullopt;
-  return file;
+  if (HasProblems()) return std::nullopt;
+  file_.jobs = jobs_.Take();
+  return std::move(file_);
 }
 
 }  // namespace
@@ -773,12 +1339,13 @@ std::string Problem::ToString() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
 
-tl::expected<JobFile, std::vector<Problem>> ParseJobFile(std::string_view text,
-                                                         std::string_view path) {
+namespace {
+
+tl::expected<JobFile, std::vector<Problem>> Parse(Source& source, std::string_view path) {
   Parser parser(path);
   std::optional<JobFile> file;
   try {
-    file = parser.Parse(text);
+    file = parser.Parse(source);
   } catch (const std::exception& e) {
     // yaml-cpp documents few of its exceptions; none may escape the library.
     Problem p{std::string(path), 1, 1,
@@ -791,20 +1358,48 @@ tl::expected<JobFile, std::vector<Problem>> ParseJobFile(std::string_view text,
   return std::move(*file);
 }
 
+std::string TooLarge() {
+  return "job file is too large (more than " + std::to_string(kMaxFileBytes) + " bytes)";
+}
+
+}  // namespace
+
+tl::expected<JobFile, std::vector<Problem>> ParseJobFile(std::string_view text,
+                                                         std::string_view path) {
+  if (text.size() > kMaxFileBytes) {
+    return tl::unexpected(std::vector<Problem>{
+        Problem{std::string(path), 1, 1,
+                "job file is too large (" + std::to_string(text.size()) + " bytes, at most " +
+                    std::to_string(kMaxFileBytes) + ")"}});
+  }
+  TextSource source(text);
+  return Parse(source, path);
+}
+
 tl::expected<JobFile, std::vector<Problem>> LoadJobFile(const std::string& path) {
   auto fail = [&path](std::string message) {
     return tl::unexpected(std::vector<Problem>{Problem{path, 0, 0, std::move(message)}});
   };
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return fail(std::string("cannot open: ") + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fileno(f.get()), &st) == 0 && S_ISREG(st.st_mode)) {
+    if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes) return fail(TooLarge());
+    FileSource source(fileno(f.get()));
+    auto file = Parse(source, path);
+    // Whatever was parsed of a file that could not be read whole is beside the point.
+    if (source.error() != 0)
+      return fail(std::string("cannot read: ") + std::strerror(source.error()));
+    if (source.too_large()) return fail(TooLarge());
+    return file;
+  }
+  // Not a regular file (a pipe, a directory): read it whole, once.
   std::string text;
   char buffer[65536];
   size_t n;
   while ((n = std::fread(buffer, 1, sizeof buffer, f.get())) > 0) {
     text.append(buffer, n);
-    if (text.size() > kMaxFileBytes) {
-      return fail("job file is too large (more than " + std::to_string(kMaxFileBytes) + " bytes)");
-    }
+    if (text.size() > kMaxFileBytes) return fail(TooLarge());
   }
   if (std::ferror(f.get())) return fail(std::string("cannot read: ") + std::strerror(errno));
   return ParseJobFile(text, path);

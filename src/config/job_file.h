@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,8 +14,6 @@ namespace krond::config {
 
 // Retry policy of a job (docs/jobfile.md, docs/retries.md).
 struct RetryPolicy {
-  // Total attempts including the first. Default: 1 (no retry). Requires: 1..100.
-  int max_attempts = 1;
   // Delay before the second attempt. Default: 2s.
   std::chrono::milliseconds backoff{2000};
   // Cap on any delay. Default: 5m. Requires: >= backoff.
@@ -23,6 +22,9 @@ struct RetryPolicy {
   double multiplier = 2.0;
   // Random spread, +/- this fraction of the delay. Default: 0.2. Requires: 0..1.
   double jitter = 0.2;
+  // Total attempts including the first. Default: 1 (no retry). Requires: 1..100.
+  // Declared after the 8-byte fields so that it shares their padding with the flags below.
+  int max_attempts = 1;
   // Outcomes that are retried. Default: failed (non-zero exit) and timed_out. Flags rather
   // than a list of names: a job file may hold a million jobs, and a vector of strings per
   // job cost about 100 bytes each.
@@ -33,14 +35,14 @@ struct RetryPolicy {
 };
 
 // What happens when a run is due while an earlier run of the same job is still going.
-enum class ConcurrencyPolicy { kAllow, kForbid, kReplace };
+enum class ConcurrencyPolicy : uint8_t { kAllow, kForbid, kReplace };
 
 // Which fires missed while no scheduler was running (downtime, failover) are run late.
 // Kubernetes CronJob semantics: see docs/jobfile.md.
-enum class CatchUpPolicy { kNone, kLast, kAll };
+enum class CatchUpPolicy : uint8_t { kNone, kLast, kAll };
 
 // How the worker isolates the command (docs/jobfile.md).
-enum class SandboxMode { kNone, kBubblewrap };
+enum class SandboxMode : uint8_t { kNone, kBubblewrap };
 
 // The spelling used in the job file, e.g. "forbid", "last", "bubblewrap".
 std::string_view ToString(ConcurrencyPolicy policy);
@@ -48,13 +50,19 @@ std::string_view ToString(CatchUpPolicy policy);
 std::string_view ToString(SandboxMode mode);
 
 // One job of the job file. Every field is validated by LoadJobFile.
+//
+// A scheduler holds one per job, up to a million (docs/benchmarks.md, "One million
+// schedules"), so the fields are ordered to leave no padding and the small enums are one
+// byte: 280 bytes plus whatever strings do not fit in std::string's inline buffer.
 struct Job {
   // Unique in the file. Requires: [a-z0-9._-], 1..100 chars.
   std::string name;
   // The schedule, already parsed in the job's zone.
   cron::Schedule schedule;
-  // IANA zone name. Default: "UTC".
-  std::string timezone = "UTC";
+  // IANA zone name, as written. Default: "UTC". Points to storage that lives as long as the
+  // process: the names of valid zones are interned (a few hundred at most), so a million
+  // jobs in one zone share one copy instead of holding a string each.
+  std::string_view timezone = "UTC";
   // Requires: one of JobFile::clusters.
   std::string cluster;
   // Run by /bin/sh -c on a worker. Requires: non-empty.
@@ -62,22 +70,22 @@ struct Job {
   // Kill the run after this long. Default: 1h (documented).
   std::chrono::milliseconds timeout{3'600'000};
   RetryPolicy retry;
+  // A fire that cannot start within this long of its scheduled time is skipped (counted as
+  // missed), whether it was missed during downtime or delayed. Default: unset (no limit).
+  // Requires: positive.
+  std::optional<std::chrono::milliseconds> starting_deadline;
+  // Where it was defined, for messages: line of the `- name:` entry (1-based).
+  int line = 0;
   // Overlapping runs of the same job. Default: allow.
   ConcurrencyPolicy concurrency = ConcurrencyPolicy::kAllow;
   // Fires missed while no scheduler ran: none (skip them), last (run the latest one once) or
   // all (run each, oldest first). Default: last.
   CatchUpPolicy catch_up = CatchUpPolicy::kLast;
-  // A fire that cannot start within this long of its scheduled time is skipped (counted as
-  // missed), whether it was missed during downtime or delayed. Default: unset (no limit).
-  // Requires: positive.
-  std::optional<std::chrono::milliseconds> starting_deadline;
   // Default: none (the command runs as the worker's user with its full view of the host).
   SandboxMode sandbox = SandboxMode::kNone;
   // Whether a sandboxed command may use the network. Default: false.
   // Requires: sandbox == kBubblewrap when true (unsandboxed commands always have it).
   bool network = false;
-  // Where it was defined, for messages: line of the `- name:` entry (1-based).
-  int line = 0;
 };
 
 struct JobFile {
@@ -101,10 +109,16 @@ struct Problem {
 
 // Parses and validates YAML text. Reports EVERY problem found (not just the first), sorted by
 // position. `path` is used in messages only. Never throws; safe on arbitrary bytes.
+//
+// Memory: the YAML is read as a stream, one job at a time, so loading holds little more
+// than the resulting Jobs and the text itself. When `clusters` or `defaults` come after
+// `jobs`, the text is read a second time for the jobs.
 [[nodiscard]] tl::expected<JobFile, std::vector<Problem>> ParseJobFile(std::string_view text,
                                                                        std::string_view path);
 
-// Reads `path` and parses it; a missing/unreadable file is one Problem at line 0.
+// Reads `path` and parses it like ParseJobFile; a missing/unreadable file, or one larger than
+// 256 MiB, is one Problem at line 0. A regular file is read through a small buffer, never
+// held whole (and read twice when `clusters` or `defaults` come after `jobs`).
 [[nodiscard]] tl::expected<JobFile, std::vector<Problem>> LoadJobFile(const std::string& path);
 
 }  // namespace krond::config

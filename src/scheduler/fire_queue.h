@@ -1,8 +1,9 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
-#include <optional>
-#include <queue>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "common/clock.h"
@@ -20,25 +21,35 @@ class FireQueue {
     bool operator>(const Entry& o) const {
       return at_ms != o.at_ms ? at_ms > o.at_ms : job > o.job;
     }
+    SystemTime at() const { return SystemTime(std::chrono::milliseconds(at_ms)); }
   };
 
-  void Push(SystemTime at, uint32_t job) { heap_.push(Entry{at.time_since_epoch().count(), job}); }
+  void Push(SystemTime at, uint32_t job) {
+    heap_.push_back(Entry{at.time_since_epoch().count(), job});
+    std::push_heap(heap_.begin(), heap_.end(), std::greater<Entry>());
+  }
   bool Empty() const { return heap_.empty(); }
   size_t Size() const { return heap_.size(); }
   // The earliest entry; requires !Empty().
-  SystemTime TopTime() const { return SystemTime(std::chrono::milliseconds(heap_.top().at_ms)); }
-  uint32_t TopJob() const { return heap_.top().job; }
-  void Pop() { heap_.pop(); }
-  void Clear() { heap_ = {}; }
-  void Reserve(size_t n) {
-    std::vector<Entry> storage;
-    storage.reserve(n);
-    heap_ = Heap(std::greater<Entry>(), std::move(storage));
+  SystemTime TopTime() const { return heap_.front().at(); }
+  uint32_t TopJob() const { return heap_.front().job; }
+  void Pop() {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<Entry>());
+    heap_.pop_back();
   }
+  // Empties the queue and frees its memory.
+  void Clear() { std::vector<Entry>().swap(heap_); }
+  // Empties the queue and makes room for `n` entries.
+  void Reserve(size_t n) {
+    Clear();
+    heap_.reserve(n);
+  }
+  // Every entry, in no useful order: lets the owner find a job's pending fire without
+  // keeping a copy of each (another 16 MB for a million jobs). O(n) to scan.
+  std::span<const Entry> Entries() const { return heap_; }
 
  private:
-  using Heap = std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>>;
-  Heap heap_;
+  std::vector<Entry> heap_;
 };
 
 }  // namespace krond::scheduler

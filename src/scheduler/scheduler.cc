@@ -1,25 +1,34 @@
 #include "scheduler/scheduler.h"
 
+#include <algorithm>
+#include <numeric>
+
 namespace krond::scheduler {
+namespace {
+
+// Indices of `jobs` in order of name.
+std::vector<uint32_t> OrderByName(const std::vector<config::Job>& jobs) {
+  std::vector<uint32_t> order(jobs.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&jobs](uint32_t a, uint32_t b) { return jobs[a].name < jobs[b].name; });
+  return order;
+}
+
+}  // namespace
 
 Scheduler::Scheduler(std::vector<config::Job> jobs, SystemTime start)
     : jobs_(std::move(jobs)), anchor_(start) {
   Rebuild(start, {});
 }
 
-void Scheduler::Rebuild(SystemTime now, const std::unordered_map<std::string, SystemTime>& keep) {
-  queue_.Clear();
+void Scheduler::Rebuild(SystemTime now, std::span<const std::optional<SystemTime>> kept) {
   queue_.Reserve(jobs_.size());
-  pending_.assign(jobs_.size(), std::nullopt);
   for (uint32_t i = 0; i < jobs_.size(); ++i) {
     jobs_[i].schedule = jobs_[i].schedule.AnchoredAt(anchor_);
-    auto kept = keep.find(jobs_[i].name);
     std::optional<SystemTime> next =
-        kept != keep.end() ? std::optional(kept->second) : jobs_[i].schedule.Next(now);
-    if (next) {
-      pending_[i] = next;
-      queue_.Push(*next, i);
-    }
+        i < kept.size() && kept[i] ? kept[i] : jobs_[i].schedule.Next(now);
+    if (next) queue_.Push(*next, i);
   }
 }
 
@@ -30,9 +39,7 @@ std::vector<DueRun> Scheduler::Tick(SystemTime now) {
     const SystemTime at = queue_.TopTime();
     queue_.Pop();
     due.push_back({job, at});
-    std::optional<SystemTime> next = jobs_[job].schedule.Next(at);
-    pending_[job] = next;
-    if (next) queue_.Push(*next, job);
+    if (std::optional<SystemTime> next = jobs_[job].schedule.Next(at)) queue_.Push(*next, job);
   }
   return due;
 }
@@ -43,37 +50,54 @@ std::optional<SystemTime> Scheduler::NextFireTime() const {
 }
 
 std::optional<SystemTime> Scheduler::NextFireOf(const std::string& job) const {
-  for (size_t i = 0; i < jobs_.size(); ++i) {
-    if (jobs_[i].name == job) return pending_[i];
+  for (uint32_t i = 0; i < jobs_.size(); ++i) {
+    if (jobs_[i].name != job) continue;
+    for (const FireQueue::Entry& e : queue_.Entries()) {
+      if (e.job == i) return e.at();
+    }
+    return std::nullopt;
   }
   return std::nullopt;
 }
 
 void Scheduler::StartAfter(const std::unordered_map<std::string, SystemTime>& last_fired,
                            SystemTime now) {
-  std::unordered_map<std::string, SystemTime> keep;
-  for (const auto& job : jobs_) {
-    auto it = last_fired.find(job.name);
+  std::vector<std::optional<SystemTime>> kept(jobs_.size());
+  for (uint32_t i = 0; i < jobs_.size(); ++i) {
+    auto it = last_fired.find(jobs_[i].name);
     if (it == last_fired.end() || it->second <= now) continue;
-    if (auto next = job.schedule.AnchoredAt(anchor_).Next(it->second)) keep[job.name] = *next;
+    kept[i] = jobs_[i].schedule.AnchoredAt(anchor_).Next(it->second);
   }
-  Rebuild(now, keep);
+  Rebuild(now, kept);
 }
 
 void Scheduler::Replace(std::vector<config::Job> jobs, SystemTime now) {
-  std::unordered_map<std::string_view, const config::Job*> incoming;
-  for (const auto& j : jobs) incoming.emplace(j.name, &j);
-  std::unordered_map<std::string, SystemTime> keep;
-  for (uint32_t i = 0; i < jobs_.size(); ++i) {
-    auto it = incoming.find(jobs_[i].name);
-    if (!pending_[i] || it == incoming.end()) continue;
-    if (it->second->schedule.text() == jobs_[i].schedule.text() &&
-        it->second->timezone == jobs_[i].timezone) {
-      keep.emplace(jobs_[i].name, *pending_[i]);
+  // The queue holds exactly the jobs with a pending fire, one entry each.
+  std::vector<std::optional<SystemTime>> pending(jobs_.size());
+  for (const FireQueue::Entry& e : queue_.Entries()) pending[e.job] = e.at();
+  // Old and new jobs are matched by name by merging the two sets sorted by name (names are
+  // unique in a job file). Hash maps of the names cost about 130 MB for a million jobs,
+  // which stayed resident after the reload; this needs 40 MB, freed with the vectors.
+  const std::vector<uint32_t> old_order = OrderByName(jobs_);
+  const std::vector<uint32_t> new_order = OrderByName(jobs);
+  std::vector<std::optional<SystemTime>> kept(jobs.size());
+  for (size_t o = 0, n = 0; o < old_order.size() && n < new_order.size();) {
+    const config::Job& before = jobs_[old_order[o]];
+    const config::Job& after = jobs[new_order[n]];
+    if (before.name < after.name) {
+      ++o;
+    } else if (after.name < before.name) {
+      ++n;
+    } else {
+      if (after.schedule.text() == before.schedule.text() && after.timezone == before.timezone) {
+        kept[new_order[n]] = pending[old_order[o]];
+      }
+      ++o;
+      ++n;
     }
   }
   jobs_ = std::move(jobs);
-  Rebuild(now, keep);
+  Rebuild(now, kept);
 }
 
 }  // namespace krond::scheduler

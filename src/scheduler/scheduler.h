@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,7 +36,7 @@ class Scheduler {
 
   // When the next run is due; nullopt when there are no jobs.
   std::optional<SystemTime> NextFireTime() const;
-  // The next fire of one job by name (for metrics and `status`); nullopt if unknown.
+  // The next fire of one job by name (for tests and `status`); nullopt if unknown. O(n).
   std::optional<SystemTime> NextFireOf(const std::string& job) const;
 
   // Replaces the job set (a reloaded file). A job whose name, schedule and zone are
@@ -51,12 +52,14 @@ class Scheduler {
   const std::vector<config::Job>& jobs() const { return jobs_; }
 
  private:
-  void Rebuild(SystemTime now, const std::unordered_map<std::string, SystemTime>& keep);
+  // Re-anchors every job and queues its next fire after `now`, or kept[i] where that is
+  // set (`kept` is empty or has one entry per job).
+  void Rebuild(SystemTime now, std::span<const std::optional<SystemTime>> kept);
 
   std::vector<config::Job> jobs_;
-  // Pending fire per job, mirrored from the queue for lookups and reloads.
-  std::vector<std::optional<SystemTime>> pending_;
   SystemTime anchor_;
+  // The pending fire of every job that has one, and nothing else: a job's pending fire is
+  // looked up here (NextFireOf, Replace) rather than mirrored per job.
   FireQueue queue_;
 };
 

@@ -3,11 +3,14 @@
 #include <date/tz.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace krond::config {
@@ -651,6 +654,181 @@ TEST(JobFileTest, LongValuesAreTruncatedInMessages) {
   EXPECT_THAT(problems[0], HasSubstr("...\""));
 }
 
+// ---- Streaming: key order, anchors, large files --------------------------------------------
+
+TEST(JobFileTest, JobsBeforeClustersAndDefaultsUseThem) {
+  JobFile file = MustParse(R"(jobs:
+  - {name: a, schedule: "0 * * * *", cluster: y, command: "true"}
+  - {name: b, schedule: "0 * * * *", cluster: x, command: "true", timezone: UTC}
+clusters: [x, y]
+defaults:
+  timezone: Asia/Tokyo
+  retry: {max_attempts: 3}
+)");
+  EXPECT_THAT(file.clusters, ElementsAre("x", "y"));
+  ASSERT_THAT(file.jobs, SizeIs(2));
+  EXPECT_EQ(file.jobs[0].name, "a");
+  EXPECT_EQ(file.jobs[0].line, 2);
+  EXPECT_EQ(file.jobs[0].timezone, "Asia/Tokyo");
+  EXPECT_EQ(file.jobs[0].schedule.zone()->name(), "Asia/Tokyo");
+  EXPECT_EQ(file.jobs[0].retry.max_attempts, 3);
+  EXPECT_EQ(file.jobs[1].timezone, "UTC");
+  EXPECT_EQ(file.jobs[1].retry.max_attempts, 3);
+}
+
+TEST(JobFileTest, DefaultsAfterJobsStillApply) {
+  JobFile file = MustParse(R"(clusters: [x]
+jobs:
+  - {name: a, schedule: "0 * * * *", cluster: x, command: "true"}
+defaults: {timeout: 5m, concurrency: forbid}
+)");
+  ASSERT_THAT(file.jobs, SizeIs(1));
+  EXPECT_EQ(file.jobs[0].timeout, milliseconds(300'000));
+  EXPECT_EQ(file.jobs[0].concurrency, ConcurrencyPolicy::kForbid);
+}
+
+TEST(JobFileTest, JobsBeforeClustersAreCheckedOnceAgainstThem) {
+  EXPECT_THAT(
+      Problems(R"(jobs:
+  - {name: a, schedule: "0 * * * *", cluster: cluster-c, command: "true"}
+  - {name: a, schedule: "0 * * * *", cluster: cluster-a, command: "true"}
+clusters: [cluster-a, cluster-b]
+defaults: {timezone: Mars/Olympus}
+)"),
+      ElementsAre("jobs.yaml:2:47: cluster: unknown cluster \"cluster-c\"; did you mean "
+                  "\"cluster-a\"?",
+                  "jobs.yaml:3:12: name: duplicate job name \"a\" (first defined at line 2)",
+                  StartsWith("jobs.yaml:5:22: timezone: unknown time zone")));
+  // Without any clusters, every job's cluster is unknown, as when clusters come first.
+  EXPECT_THAT(Problems("jobs:\n  - {name: a, schedule: '* * * * *', cluster: x, command: t}\n"),
+              ElementsAre("jobs.yaml:1:1: missing required key \"clusters\" (the clusters jobs "
+                          "run on)",
+                          "jobs.yaml:2:47: cluster: unknown cluster \"x\""));
+}
+
+TEST(JobFileTest, AnchorsWorkAcrossJobsAndTopLevelKeys) {
+  JobFile file = MustParse(R"(clusters: [&main a, b]
+defaults:
+  retry: &retry {max_attempts: 4}
+jobs:
+  - name: one
+    schedule: &hourly "0 * * * *"
+    cluster: *main
+    command: &cmd run it
+  - {name: two, schedule: *hourly, cluster: b, command: *cmd, retry: *retry}
+  - &three {name: three, schedule: *hourly, cluster: *main, command: *cmd}
+)");
+  ASSERT_THAT(file.jobs, SizeIs(3));
+  EXPECT_EQ(file.jobs[1].schedule.text(), "0 * * * *");
+  EXPECT_EQ(file.jobs[1].command, "run it");
+  EXPECT_EQ(file.jobs[1].retry.max_attempts, 4);
+  EXPECT_EQ(file.jobs[2].cluster, "a");
+  // An alias repeats the node, position included: the duplicate is reported where it was
+  // first written.
+  EXPECT_THAT(Problems(R"(clusters: [a]
+jobs:
+  - &x {name: x, schedule: "0 * * * *", cluster: a, command: "true"}
+  - *x
+)"),
+              ElementsAre("jobs.yaml:3:15: name: duplicate job name \"x\" (first defined at line "
+                          "3)"));
+}
+
+TEST(JobFileTest, AnchoredDocumentOrJobListIsReadWhole) {
+  // An alias can repeat these whole, even from inside themselves.
+  EXPECT_THAT(MustParse("&doc\nclusters: [a]\njobs:\n  - {name: x, schedule: '* * * * *', "
+                        "cluster: a, command: t}\n")
+                  .jobs,
+              SizeIs(1));
+  EXPECT_THAT(Problems(R"(clusters: [a]
+jobs: &all
+  - {name: x, schedule: "* * * * *", cluster: a, command: "true", retry: {retry_on: *all}}
+  - {name: y, schedule: "* * * * *", cluster: a, command: "true"}
+)"),
+              ElementsAre("jobs.yaml:3:5: retry.retry_on: expected one of failed, timed_out, got "
+                          "a mapping",
+                          "jobs.yaml:4:5: retry.retry_on: expected one of failed, timed_out, got "
+                          "a mapping"));
+}
+
+TEST(JobFileTest, SyntaxErrorAfterCheckedJobsIsTheOnlyProblem) {
+  EXPECT_THAT(Problems(R"(clusters: [a]
+jobs:
+  - {name: x, schedule: "61 * * * *", cluster: b, command: "true"}
+  - {name: y
+)"),
+              ElementsAre(StartsWith("jobs.yaml:5:1: YAML syntax error: ")));
+  EXPECT_THAT(Problems(R"(clusters: [a]
+jobs:
+  - {name: x, schedule: "61 * * * *", cluster: b, command: "true"}
+---
+x: 1
+)"),
+              ElementsAre("jobs.yaml:4:1: only one YAML document is allowed in a job file"));
+}
+
+TEST(JobFileTest, ZoneNamesAreSharedAndOutliveTheFile) {
+  std::string yaml = "clusters: [a]\njobs:\n";
+  for (int i = 0; i < 3; ++i) {
+    yaml += "  - {name: j" + std::to_string(i) +
+            ", schedule: '0 * * * *', cluster: a, command: x, timezone: America/New_York}\n";
+  }
+  std::optional<Job> kept;
+  {
+    JobFile file = MustParse(yaml);
+    ASSERT_THAT(file.jobs, SizeIs(3));
+    EXPECT_EQ(file.jobs[0].timezone.data(), file.jobs[2].timezone.data());
+    kept = file.jobs[1];
+  }
+  EXPECT_EQ(kept->timezone, "America/New_York");
+}
+
+TEST(JobFileTest, JobStaysSmall) {
+  // A scheduler holds a million of these (docs/benchmarks.md, "One million schedules").
+  EXPECT_LE(sizeof(Job), 280u);
+}
+
+// Job files of many jobs, in both YAML styles, with a problem every `bad_every` jobs.
+std::string ManyJobs(int count, int bad_every = 0) {
+  std::string yaml = "clusters: [a, b]\njobs:\n";
+  for (int i = 0; i < count; ++i) {
+    const std::string name = "job-" + std::to_string(i);
+    const std::string schedule = bad_every > 0 && i % bad_every == 0 ? "61 * * * *" : "0 * * * *";
+    if (i % 2 == 0) {
+      yaml += "  - {name: " + name + ", schedule: '" + schedule +
+              "', cluster: " + (i % 4 == 0 ? "a" : "b") + ", command: echo " + name + "}\n";
+    } else {
+      yaml += "  - name: " + name + "\n    schedule: '" + schedule +
+              "'\n    cluster: a\n    command: echo " + name + "\n";
+    }
+  }
+  return yaml;
+}
+
+TEST(JobFileTest, ManyJobsLoadInOrder) {
+  constexpr int kCount = 20'000;  // more than one of the loader's blocks of jobs
+  JobFile file = MustParse(ManyJobs(kCount));
+  ASSERT_THAT(file.jobs, SizeIs(kCount));
+  int line = 3;
+  for (int i = 0; i < kCount; ++i) {
+    ASSERT_EQ(file.jobs[i].name, "job-" + std::to_string(i));
+    ASSERT_EQ(file.jobs[i].command, "echo job-" + std::to_string(i));
+    ASSERT_EQ(file.jobs[i].line, line);
+    line += i % 2 == 0 ? 1 : 4;
+  }
+  EXPECT_EQ(file.jobs.back().cluster, "a");
+}
+
+TEST(JobFileTest, ManyJobsReportEveryProblemAndDuplicate) {
+  constexpr int kCount = 10'000;
+  std::vector<std::string> problems = Problems(ManyJobs(kCount, 1000) +
+                                               "  - {name: job-9999, schedule: '0 * * * *', "
+                                               "cluster: a, command: x}\n");
+  ASSERT_THAT(problems, SizeIs(kCount / 1000 + 1));
+  EXPECT_THAT(problems[0], StartsWith("jobs.yaml:3:29: schedule \"61 * * * *\": "));
+  EXPECT_THAT(problems.back(), HasSubstr("duplicate job name \"job-9999\" (first defined at line"));
+}
+
 // ---- Files and hostile input -------------------------------------------------------------
 
 class LoadJobFileTest : public ::testing::Test {
@@ -675,6 +853,62 @@ TEST_F(LoadJobFileTest, ReadsAndParses) {
   auto file = LoadJobFile(path);
   ASSERT_TRUE(file.has_value());
   EXPECT_EQ(file->path, path);
+  EXPECT_THAT(file->jobs, SizeIs(1));
+}
+
+TEST_F(LoadJobFileTest, ReadsALargeFile) {
+  const std::string path = Write("many.yaml", ManyJobs(10'000));
+  auto file = LoadJobFile(path);
+  ASSERT_TRUE(file.has_value()) << file.error()[0].ToString();
+  EXPECT_THAT(file->jobs, SizeIs(10'000));
+}
+
+TEST_F(LoadJobFileTest, ReadsTheFileAgainWhenJobsComeFirst) {
+  const std::string path = Write("jobs.yaml", R"(jobs:
+  - {name: a, schedule: "0 * * * *", cluster: x, command: "true"}
+defaults: {timeout: 1m}
+clusters: [x]
+)");
+  auto file = LoadJobFile(path);
+  ASSERT_TRUE(file.has_value()) << file.error()[0].ToString();
+  ASSERT_THAT(file->jobs, SizeIs(1));
+  EXPECT_EQ(file->jobs[0].timeout, milliseconds(60'000));
+}
+
+TEST_F(LoadJobFileTest, LooksPastTheFirstDocumentInTheFile) {
+  auto problems = [this](const std::string& text) {
+    auto file = LoadJobFile(Write("jobs.yaml", text));
+    std::vector<std::string> out;
+    if (!file) {
+      for (const Problem& p : file.error()) out.push_back(p.message);
+    }
+    return out;
+  };
+  EXPECT_THAT(problems("clusters: [a]\n---\nclusters: [b]\n"),
+              ElementsAre("only one YAML document is allowed in a job file"));
+  EXPECT_THAT(problems("{clusters: [a]}, x\n"),
+              ElementsAre("YAML syntax error: unexpected text after the end of the document"));
+  EXPECT_THAT(problems("---\nclusters: [a]\n---\n"), IsEmpty());
+}
+
+TEST_F(LoadJobFileTest, TooLargeIsOneProblemAtLineZero) {
+  const std::string path = Write("huge.yaml", "clusters: [a]\n");
+  // Sparse: the size is checked before anything is read.
+  std::filesystem::resize_file(path, 257u * 1024 * 1024);
+  auto file = LoadJobFile(path);
+  ASSERT_FALSE(file.has_value());
+  ASSERT_THAT(file.error(), SizeIs(1));
+  EXPECT_EQ(file.error()[0].ToString(),
+            path + ": job file is too large (more than 268435456 bytes)");
+}
+
+TEST_F(LoadJobFileTest, ReadsAPipe) {
+  const std::string path = (dir_ / "fifo").string();
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  std::thread writer([&] { std::ofstream(path) << OneJob(); });
+  auto file = LoadJobFile(path);
+  writer.join();
+  ASSERT_TRUE(file.has_value()) << file.error()[0].ToString();
   EXPECT_THAT(file->jobs, SizeIs(1));
 }
 

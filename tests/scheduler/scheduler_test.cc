@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "scheduler/test_jobs.h"
@@ -19,6 +21,7 @@ using test_support::Jobs;
 using test_support::Time;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 const SystemTime kT0 = Time("2026-03-08T00:00:00Z");
@@ -112,6 +115,35 @@ TEST(SchedulerTest, ReplaceKeepsAFireAlreadyPendingAfterATick) {
   EXPECT_EQ(s.NextFireOf("b"), kT0 + seconds(14));
   EXPECT_THAT(s.Tick(kT0 + seconds(20)),
               ElementsAre(DueRun{0, kT0 + seconds(14)}, DueRun{1, kT0 + seconds(20)}));
+}
+
+TEST(SchedulerTest, ReplaceKeepsEveryPendingFireAmongMany) {
+  // Pending fires are read back from the fire queue (no per-job copy): with many jobs at
+  // different periods, every one must follow its job to its new index.
+  const config::Job prototype = Jobs({{"x", "@every 1s"}}).jobs.at(0);
+  std::vector<config::Job> jobs;
+  for (int i = 0; i < 300; ++i) {
+    config::Job job = prototype;
+    job.name = "j" + std::to_string(i);
+    Result<cron::Schedule> schedule = cron::Schedule::Parse(
+        "@every " + std::to_string(3 + i % 17) + "s", prototype.schedule.zone());
+    ASSERT_TRUE(schedule.has_value());
+    job.schedule = *schedule;
+    jobs.push_back(std::move(job));
+  }
+  std::vector<config::Job> reversed(jobs.rbegin(), jobs.rend());
+  Scheduler s(std::move(jobs), kT0);
+  ASSERT_THAT(s.Tick(kT0 + seconds(10)), Not(IsEmpty()));
+  std::vector<std::optional<SystemTime>> pending;
+  for (int i = 0; i < 300; ++i) pending.push_back(s.NextFireOf("j" + std::to_string(i)));
+  // Nobody ticks between 10 s and 30 s, so every kept fire is already due by the reload; a
+  // job that lost its pending fire would get one after 30 s instead.
+  s.Replace(std::move(reversed), kT0 + seconds(30));
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_LE(pending[i], kT0 + seconds(30)) << i;
+    ASSERT_EQ(s.NextFireOf("j" + std::to_string(i)), pending[i]) << i;
+    ASSERT_EQ(s.jobs()[299 - i].name, "j" + std::to_string(i));
+  }
 }
 
 TEST(SchedulerTest, ReplaceSchedulesChangedJobsStrictlyAfterNow) {
