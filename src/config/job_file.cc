@@ -1,11 +1,8 @@
 #include "config/job_file.h"
 
 #include <date/tz.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,35 +12,40 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <istream>
 #include <iterator>
-#include <list>
 #include <map>
 #include <memory>
-#include <mutex>
-#include <new>
 #include <optional>
 #include <set>
 #include <span>
-#include <streambuf>
 #include <tuple>
 #include <utility>
 
 #include "common/duration.h"
 #include "common/time_format.h"
+#include "config/job_storage.h"
+#include "config/yaml_tree.h"
 
 namespace krond::config {
 namespace {
 
+using internal::DocumentProbe;
+using internal::DocumentSink;
+using internal::FileSource;
+using internal::InternZoneName;
+using internal::JobBlocks;
+using internal::KindOf;
+using internal::kMaxFileBytes;
+using internal::NameLines;
+using internal::Node;
+using internal::Source;
+using internal::TextSource;
+using internal::TreeBuilder;
 using std::chrono::milliseconds;
 
-// A job file is usually a few kilobytes, but one scheduler is sized for a million jobs
-// (docs/benchmarks.md, "One million schedules"), which is about 80 MB of YAML. The cap
-// still bounds the parser's work on hostile input.
-constexpr size_t kMaxFileBytes = 256 * 1024 * 1024;
 constexpr size_t kMaxNameLength = 100;
 constexpr int kMaxEditDistance = 2;
 
@@ -159,480 +161,6 @@ bool IsValidName(std::string_view name) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
   });
 }
-
-// ---- The document as small trees ------------------------------------------------------
-//
-// yaml-cpp's own tree (YAML::Load) costs about 4.7 KB per job, so a million jobs peaked at
-// 4.8 GB before a single one was checked. The file is instead read as parser events
-// (TreeBuilder) into these nodes, one top-level entry or one job at a time: each is checked
-// as soon as it is complete and then freed.
-
-// A YAML node with what the checks below use: kind, position, scalar text, children.
-struct Node {
-  enum class Kind : uint8_t { kNull, kScalar, kSequence, kMap };
-
-  Kind kind = Kind::kNull;
-  YAML::Mark mark;
-  std::string scalar;
-  // A sequence's items; a mapping's keys and values alternating, in file order, duplicate
-  // keys kept. Not owned: an Arena owns every node. An alias is the anchored node itself,
-  // as in yaml-cpp's tree, so a node may even contain itself.
-  std::vector<const Node*> children;
-
-  bool IsNull() const { return kind == Kind::kNull; }
-  bool IsScalar() const { return kind == Kind::kScalar; }
-  bool IsSequence() const { return kind == Kind::kSequence; }
-  bool IsMap() const { return kind == Kind::kMap; }
-  const YAML::Mark& Mark() const { return mark; }
-  const std::string& Scalar() const { return scalar; }
-};
-
-std::string_view KindOf(const Node& node) {
-  switch (node.kind) {
-    case Node::Kind::kSequence:
-      return "a list";
-    case Node::Kind::kMap:
-      return "a mapping";
-    case Node::Kind::kScalar:
-      return "a scalar";
-    case Node::Kind::kNull:
-      break;
-  }
-  return "nothing";
-}
-
-// Receives one YAML document from a TreeBuilder, piece by piece.
-class DocumentSink {
- public:
-  virtual ~DocumentSink() = default;
-  // A key of the top-level mapping, complete. Returning true asks for its value, if it is a
-  // sequence without an anchor, to be delivered item by item to OnJob while it is parsed.
-  virtual bool OnTopKey(const Node& key) = 0;
-  // The value of the key just passed to OnTopKey. `streamed`: its items went to OnJob, and
-  // `value` is an empty sequence standing for them.
-  virtual void OnTopValue(const Node& key, const Node& value, bool streamed) = 0;
-  virtual void OnJob(const Node& item) = 0;
-  // The end of the top-level mapping (called only when it was streamed).
-  virtual void OnTopEnd(const Node& root) = 0;
-};
-
-// Builds Nodes from yaml-cpp's parser events. When the document is a mapping without an
-// anchor, its entries are handed to the sink one at a time instead of being attached to it,
-// and likewise the items of a value the sink asks for (the jobs); each such piece is
-// freed once handed over. Otherwise (a scalar, a list, an anchored mapping that an alias
-// might repeat whole) the document is built whole, like yaml-cpp's own tree.
-//
-// Anchored nodes must outlive their piece, since an alias anywhere later refers to them:
-// a piece holding one is kept until the builder is destroyed. Files rarely use anchors,
-// and then for a few shared values.
-class TreeBuilder final : public YAML::EventHandler {
- public:
-  explicit TreeBuilder(DocumentSink& sink) : sink_(sink) {}
-
-  // The document's root once parsed; null if the stream had no document. When streamed()
-  // it has no children: the sink has seen them.
-  const Node* root() const { return root_; }
-  bool streamed() const { return streamed_; }
-
-  void OnDocumentStart(const YAML::Mark&) override {}
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    Complete(New(Node::Kind::kNull, mark, anchor), false);
-  }
-  void OnAlias(const YAML::Mark&, YAML::anchor_t anchor) override {
-    // yaml-cpp's parser rejects an alias to an anchor it has not seen, so `at` never throws.
-    Complete(*anchors_.at(anchor), false);
-  }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                const std::string& value) override {
-    Node& node = New(Node::Kind::kScalar, mark, anchor);
-    node.scalar = value;
-    Complete(node, false);
-  }
-  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                       YAML::EmitterStyle::value) override {
-    Open(Node::Kind::kSequence, mark, anchor);
-  }
-  void OnSequenceEnd() override { Close(); }
-  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
-                  YAML::EmitterStyle::value) override {
-    Open(Node::Kind::kMap, mark, anchor);
-  }
-  void OnMapEnd() override { Close(); }
-
- private:
-  // Owns the nodes of one piece. A deque never moves its elements, so nodes can point at
-  // each other.
-  struct Arena {
-    std::deque<Node> nodes;
-    bool anchored = false;
-  };
-  enum class Role : uint8_t { kPlain, kTopLevel, kStreamedItems };
-  struct Frame {
-    Node* node;
-    Role role;
-    // Where the node's children are allocated.
-    Arena* arena;
-  };
-
-  Arena& CurrentArena() { return stack_.empty() ? document_ : *stack_.back().arena; }
-
-  Node& New(Node::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
-    Arena& arena = CurrentArena();
-    Node& node = arena.nodes.emplace_back();
-    node.kind = kind;
-    node.mark = mark;
-    if (anchor != YAML::NullAnchor) {
-      // yaml-cpp numbers anchors 1, 2, ... in document order.
-      if (anchors_.size() <= anchor) anchors_.resize(anchor + 1, nullptr);
-      anchors_[anchor] = &node;
-      arena.anchored = true;
-    }
-    return node;
-  }
-
-  void Open(Node::Kind kind, const YAML::Mark& mark, YAML::anchor_t anchor) {
-    Arena* children = &CurrentArena();
-    Role role = Role::kPlain;
-    if (stack_.empty()) {
-      if (kind == Node::Kind::kMap && anchor == YAML::NullAnchor) {
-        role = Role::kTopLevel;
-        children = &entry_;
-      }
-    } else if (stack_.back().role == Role::kTopLevel && key_ != nullptr && stream_value_ &&
-               kind == Node::Kind::kSequence && anchor == YAML::NullAnchor) {
-      role = Role::kStreamedItems;
-      children = &item_;
-    }
-    Node& node = New(kind, mark, anchor);
-    stack_.push_back(Frame{&node, role, children});
-  }
-
-  void Close() {
-    const Frame frame = stack_.back();
-    stack_.pop_back();
-    if (frame.role == Role::kTopLevel) {
-      root_ = frame.node;
-      streamed_ = true;
-      sink_.OnTopEnd(*frame.node);
-      return;
-    }
-    Complete(*frame.node, frame.role == Role::kStreamedItems);
-  }
-
-  // `node` is finished: attach it to its parent, or hand it to the sink.
-  void Complete(const Node& node, bool streamed) {
-    if (stack_.empty()) {
-      root_ = &node;
-      return;
-    }
-    Frame& parent = stack_.back();
-    switch (parent.role) {
-      case Role::kPlain:
-        parent.node->children.push_back(&node);
-        return;
-      case Role::kStreamedItems:
-        sink_.OnJob(node);
-        Release(item_);
-        return;
-      case Role::kTopLevel:
-        if (key_ == nullptr) {
-          key_ = &node;
-          stream_value_ = sink_.OnTopKey(node);
-        } else {
-          sink_.OnTopValue(*key_, node, streamed);
-          key_ = nullptr;
-          stream_value_ = false;
-          Release(entry_);
-        }
-        return;
-    }
-  }
-
-  // Frees a piece's nodes, unless an alias may still refer to them.
-  void Release(Arena& arena) {
-    if (arena.anchored) {
-      // swap, not move: the nodes must stay where they are.
-      retained_.emplace_back().swap(arena.nodes);
-      arena.anchored = false;
-    } else {
-      arena.nodes.clear();
-    }
-  }
-
-  DocumentSink& sink_;
-  Arena document_;  // the root, or the whole document when it is not streamed
-  Arena entry_;     // the current entry of the top-level mapping
-  Arena item_;      // the current item of a streamed value
-  std::list<std::deque<Node>> retained_;
-  std::vector<const Node*> anchors_;  // by anchor number
-  std::vector<Frame> stack_;
-  const Node* root_ = nullptr;
-  bool streamed_ = false;
-  // The top-level key whose value is being read, and what the sink said about it.
-  const Node* key_ = nullptr;
-  bool stream_value_ = false;
-};
-
-// Where the parser reads a job file from. yaml-cpp reads a std::istream; the file is read
-// twice when `clusters` or `defaults` come after `jobs` (see Parser::Parse).
-class Source {
- public:
-  virtual ~Source() = default;
-  // The content from its first byte, again if called again. Valid until the next call.
-  virtual std::streambuf& Rewind() = 0;
-  // Whether the content at byte `pos` starts with `prefix`.
-  virtual bool HasAt(size_t pos, std::string_view prefix) = 0;
-};
-
-// Text already in memory, read in place: a std::istringstream would copy it.
-class TextSource final : public Source {
- public:
-  explicit TextSource(std::string_view text) : text_(text) {}
-
-  std::streambuf& Rewind() override {
-    buffer_.emplace(text_);
-    return *buffer_;
-  }
-  bool HasAt(size_t pos, std::string_view prefix) override {
-    return pos < text_.size() && text_.substr(pos).starts_with(prefix);
-  }
-
- private:
-  class Buffer : public std::streambuf {
-   public:
-    explicit Buffer(std::string_view text) {
-      // The get area is only read (yaml-cpp puts back only what it just read, which moves
-      // the pointer without writing); streambuf just has no const interface.
-      char* begin = const_cast<char*>(text.data());
-      setg(begin, begin, begin + text.size());
-    }
-  };
-
-  std::string_view text_;
-  std::optional<Buffer> buffer_;
-};
-
-// A regular file, read through a small buffer rather than loaded whole: the text of a
-// million jobs is 80 MB more at the peak of loading. Reads with pread, so a second reading
-// starts over without seeking. A failed read, or a file that grows past the size cap while
-// it is read, ends the stream early; the caller checks error() and too_large() afterwards.
-class FileSource final : public Source, private std::streambuf {
- public:
-  explicit FileSource(int fd) : fd_(fd), buffer_(new char[kBufferBytes]) {}
-
-  std::streambuf& Rewind() override {
-    offset_ = 0;
-    setg(nullptr, nullptr, nullptr);
-    return *this;
-  }
-  bool HasAt(size_t pos, std::string_view prefix) override {
-    std::string bytes(prefix.size(), '\0');
-    ssize_t n;
-    do {
-      n = pread(fd_, bytes.data(), bytes.size(), static_cast<off_t>(pos));
-    } while (n < 0 && errno == EINTR);
-    return n == static_cast<ssize_t>(prefix.size()) && bytes == prefix;
-  }
-
-  // errno of the read that failed, or 0.
-  int error() const { return error_; }
-  bool too_large() const { return too_large_; }
-
- private:
-  static constexpr size_t kBufferBytes = 64 * 1024;
-
-  int_type underflow() override {
-    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
-    if (error_ != 0 || too_large_) return traits_type::eof();
-    ssize_t n;
-    do {
-      n = pread(fd_, buffer_.get(), kBufferBytes, offset_);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) error_ = errno;
-    if (n <= 0) return traits_type::eof();
-    offset_ += n;
-    if (static_cast<uint64_t>(offset_) > kMaxFileBytes) {
-      too_large_ = true;
-      return traits_type::eof();
-    }
-    setg(buffer_.get(), buffer_.get(), buffer_.get() + n);
-    return traits_type::to_int_type(*gptr());
-  }
-
-  int fd_;
-  std::unique_ptr<char[]> buffer_;
-  off_t offset_ = 0;
-  int error_ = 0;
-  bool too_large_ = false;
-};
-
-// Records where a document starts and whether it holds any node; used to look past the first
-// document without building it.
-class DocumentProbe : public YAML::EventHandler {
- public:
-  void OnDocumentStart(const YAML::Mark& mark) override { start_ = mark; }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { has_nodes_ = true; }
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {
-    has_nodes_ = true;
-  }
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {
-    has_nodes_ = true;
-  }
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {
-    has_nodes_ = true;
-  }
-  void OnMapEnd() override {}
-
-  const YAML::Mark& start() const { return start_; }
-  bool has_nodes() const { return has_nodes_; }
-
- private:
-  YAML::Mark start_ = YAML::Mark::null_mark();
-  bool has_nodes_ = false;
-};
-
-// ---- What loading holds per job ---------------------------------------------------------
-
-// Job::timezone points here. Only names that resolved to a zone are interned, so this holds
-// at most the few hundred names the tz database knows. Thread-safe.
-std::string_view InternZoneName(std::string_view name) {
-  static std::mutex mu;
-  // Never destroyed: jobs may be read during static destruction.
-  static auto* const names = new std::set<std::string, std::less<>>();
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = names->find(name);
-  if (it == names->end()) it = names->emplace(name).first;
-  return *it;
-}
-
-// Job name -> line of its first definition, for the duplicate check. A std::map of strings
-// costs about 100 bytes per name (100 MB while loading a million jobs); this keeps the names
-// back to back in one buffer, indexed by an open-addressed table of 8-byte slots: about 25
-// bytes per name.
-class NameLines {
- public:
-  // Records `name` (at most 255 bytes) as first defined at `line` (>= 1) and returns
-  // nullopt, or returns the line of its first definition.
-  std::optional<int> Insert(std::string_view name, int line) {
-    if ((count_ + 1) * 2 > slots_.size()) Grow();
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = Hash(name) & mask;; i = (i + 1) & mask) {
-      Slot& slot = slots_[i];
-      if (slot.line == 0) {
-        slot = Slot{static_cast<uint32_t>(names_.size()), line};
-        names_ += static_cast<char>(name.size());
-        names_ += name;
-        ++count_;
-        return std::nullopt;
-      }
-      if (NameAt(slot.offset) == name) return slot.line;
-    }
-  }
-
- private:
-  struct Slot {
-    uint32_t offset = 0;  // into names_; the file size cap keeps it below 2^32
-    int32_t line = 0;     // 0: empty slot
-  };
-
-  static size_t Hash(std::string_view name) { return std::hash<std::string_view>{}(name); }
-  // Each name is stored as one length byte followed by the name.
-  std::string_view NameAt(uint32_t offset) const {
-    return std::string_view(names_).substr(offset + 1, static_cast<unsigned char>(names_[offset]));
-  }
-  void Grow() {
-    std::vector<Slot> old = std::move(slots_);
-    slots_.assign(std::max<size_t>(64, old.size() * 2), Slot{});
-    const size_t mask = slots_.size() - 1;
-    for (const Slot& slot : old) {
-      if (slot.line == 0) continue;
-      size_t i = Hash(NameAt(slot.offset)) & mask;
-      while (slots_[i].line != 0) i = (i + 1) & mask;
-      slots_[i] = slot;
-    }
-  }
-
-  std::string names_;
-  std::vector<Slot> slots_;
-  size_t count_ = 0;
-};
-
-// The jobs read so far, in blocks mapped straight from the kernel. JobFile::jobs must end
-// up one contiguous vector, and a vector growing by doubling holds its old and new buffers
-// at once: up to twice the final size (560 MB for a million jobs) at the worst moment.
-// Take() moves the jobs into a vector of exactly the right size instead, unmapping each
-// block as soon as it is emptied, so loading never holds much more than the final size.
-// The blocks bypass malloc because memory it serves from its heap stays resident after
-// being freed.
-class JobBlocks {
- public:
-  JobBlocks() = default;
-  JobBlocks(const JobBlocks&) = delete;
-  JobBlocks& operator=(const JobBlocks&) = delete;
-  ~JobBlocks() { Clear(); }
-
-  // Throws std::bad_alloc when out of memory.
-  void Push(Job&& job) {
-    if (blocks_.empty() || in_last_ == kPerBlock) {
-      blocks_.reserve(blocks_.size() + 1);
-      blocks_.push_back(MapBlock());
-      in_last_ = 0;
-    }
-    new (blocks_.back() + in_last_) Job(std::move(job));
-    ++in_last_;
-  }
-
-  size_t size() const { return blocks_.empty() ? 0 : (blocks_.size() - 1) * kPerBlock + in_last_; }
-
-  // Every job, in order; leaves this empty.
-  std::vector<Job> Take() {
-    std::vector<Job> jobs;
-    jobs.reserve(size());
-    for (size_t b = 0; b < blocks_.size(); ++b) {
-      const size_t count = Count(b);
-      for (size_t i = 0; i < count; ++i) jobs.push_back(std::move(blocks_[b][i]));
-      Unmap(std::exchange(blocks_[b], nullptr), count);
-    }
-    blocks_.clear();
-    in_last_ = 0;
-    return jobs;
-  }
-
-  void Clear() {
-    for (size_t b = 0; b < blocks_.size(); ++b) {
-      if (blocks_[b] != nullptr) Unmap(blocks_[b], Count(b));
-    }
-    blocks_.clear();
-    in_last_ = 0;
-  }
-
- private:
-  static constexpr size_t kBlockBytes = size_t{2} << 20;
-  static constexpr size_t kPerBlock = kBlockBytes / sizeof(Job);
-
-  size_t Count(size_t block) const { return block + 1 == blocks_.size() ? in_last_ : kPerBlock; }
-
-  static Job* MapBlock() {
-    void* block =
-        mmap(nullptr, kBlockBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (block == MAP_FAILED) throw std::bad_alloc();
-    return static_cast<Job*>(block);
-  }
-  static void Unmap(Job* block, size_t count) {
-    std::destroy_n(block, count);
-    munmap(block, kBlockBytes);
-  }
-
-  std::vector<Job*> blocks_;
-  size_t in_last_ = 0;  // jobs in the last block
-};
 
 // ---- Checking -----------------------------------------------------------------------------
 
