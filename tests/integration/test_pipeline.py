@@ -1,6 +1,8 @@
 """The scheduler -> Kafka -> worker pipeline on a real broker (issue: Parts 1 and 2)."""
 import collections
 import datetime as dt
+import re
+import signal
 import time
 
 from conftest import wait_until
@@ -153,3 +155,31 @@ jobs:
     assert results[0]["output_tail"].strip() == "finished"
     assert "start slow run slow-run-1" in survivor.log()
     del jobs
+
+
+def test_a_bad_reload_is_rejected_and_the_old_jobs_keep_firing(env):
+    jobs = env.write_jobs(JOBS)
+    env.ensure_topics("cluster-a", "cluster-b")
+    sched = env.scheduler(jobs)
+    tasks_b = env.topic("tasks", "cluster-b")
+    wait_until(lambda: len(env.read(tasks_b)) >= 2, 30, what="the first fires")
+
+    # An unknown cluster: the whole file is rejected, with its position, and nothing changes.
+    jobs.write_text(JOBS.replace("cluster: cluster-b", "cluster: nowhere"))
+    sched.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload of" in sched.log(), 30, what="the reload to be rejected")
+    log = sched.log()
+    assert re.search(r"reload of \S+ rejected: 1 problem\(s\); still running the previous 2 job",
+                     log), log
+    assert re.search(r"jobs\.yaml:10:\d+: .*nowhere", log), log
+    before = len(env.read(tasks_b))
+    wait_until(lambda: len(env.read(tasks_b)) >= before + 2, 30,
+               what="the old job of cluster-b to keep firing")
+
+    # A good file takes effect: the job of cluster-b is gone, a new one fires.
+    jobs.write_text(JOBS.replace("every-second-b", "every-second-b2"))
+    sched.popen.send_signal(signal.SIGHUP)
+    wait_until(lambda: any(t["job"] == "every-second-b2" for t in env.read(tasks_b)), 30,
+               what="the reloaded job to fire")
+    sched.stop()
+    assert sched.popen.returncode == 0, sched.log()
