@@ -200,29 +200,71 @@ Result<ProcessExecutor::Child> ProcessExecutor::Spawn(const RunSpec& spec, RunOu
                std::move(pipe->read)};
 }
 
+// A run whose command was handed to a warm shell by Begin(): Wait() supervises it.
+class ProcessExecutor::StartedRun final : public PendingRun {
+ public:
+  StartedRun(ProcessExecutor& executor, RunSpec spec, CancelToken& cancel, Child child,
+             RunOutcome outcome)
+      : executor_(executor),
+        spec_(std::move(spec)),
+        cancel_(cancel),
+        child_(std::move(child)),
+        outcome_(std::move(outcome)) {}
+  RunOutcome Wait() override {
+    return executor_.Supervise(spec_, cancel_, std::move(child_), std::move(outcome_));
+  }
+
+ private:
+  ProcessExecutor& executor_;
+  const RunSpec spec_;
+  CancelToken& cancel_;
+  Child child_;
+  RunOutcome outcome_;
+};
+
+std::unique_ptr<PendingRun> ProcessExecutor::Begin(RunSpec spec, CancelToken& cancel) {
+  if (pool_ != nullptr && !cancel.IsCancelled() && spec.Validate()) {
+    RunOutcome outcome;
+    if (Result<Child> child = StartWarm(spec, outcome)) {
+      return std::make_unique<StartedRun>(*this, std::move(spec), cancel, std::move(*child),
+                                          std::move(outcome));
+    }
+  }
+  // Spawning (or failing to) is left to the slot thread, as in Run().
+  return Executor::Begin(std::move(spec), cancel);
+}
+
 RunOutcome ProcessExecutor::Run(const RunSpec& spec, CancelToken& cancel) {
   RunOutcome outcome;
   outcome.wall_started = clock_.Now();
   outcome.started = clock_.MonoNow();
-  auto finish = [&](OutcomeKind kind, std::string error) {
-    outcome.kind = kind;
-    outcome.error = std::move(error);
-    outcome.finished = clock_.MonoNow();
-    return std::move(outcome);
-  };
-
   if (Status valid = spec.Validate(); !valid) {
-    return finish(OutcomeKind::kSpawnFailed, "invalid run spec: " + valid.error().message);
+    return Finish(std::move(outcome), OutcomeKind::kSpawnFailed,
+                  "invalid run spec: " + valid.error().message);
   }
-  if (cancel.IsCancelled()) return finish(OutcomeKind::kCancelled, "");
+  if (cancel.IsCancelled()) return Finish(std::move(outcome), OutcomeKind::kCancelled, "");
 
   Result<Child> child = StartWarm(spec, outcome);
   if (!child) child = Spawn(spec, outcome);
-  if (!child) return finish(OutcomeKind::kSpawnFailed, child.error().message);
-  const pid_t pid = child->pid;
+  if (!child) {
+    return Finish(std::move(outcome), OutcomeKind::kSpawnFailed, child.error().message);
+  }
+  return Supervise(spec, cancel, std::move(*child), std::move(outcome));
+}
+
+RunOutcome ProcessExecutor::Finish(RunOutcome outcome, OutcomeKind kind, std::string error) const {
+  outcome.kind = kind;
+  outcome.error = std::move(error);
+  outcome.finished = clock_.MonoNow();
+  return outcome;
+}
+
+RunOutcome ProcessExecutor::Supervise(const RunSpec& spec, CancelToken& cancel, Child child,
+                                      RunOutcome outcome) {
+  const pid_t pid = child.pid;
   outcome.pid = pid;
-  UniqueFd pidfd = std::move(child->pidfd);
-  UniqueFd read_end = std::move(child->output);
+  UniqueFd pidfd = std::move(child.pidfd);
+  UniqueFd read_end = std::move(child.output);
 
   OutputTail tail(spec.output_tail_bytes);
   std::vector<char> chunk(kReadChunkBytes);
@@ -357,10 +399,11 @@ RunOutcome ProcessExecutor::Run(const RunSpec& spec, CancelToken& cancel) {
   } else {
     outcome.exit_code = WEXITSTATUS(status);
   }
-  if (stop == StopReason::kCancel) return finish(OutcomeKind::kCancelled, "");
-  if (stop == StopReason::kTimeout) return finish(OutcomeKind::kTimedOut, "");
-  if (outcome.signal != 0) return finish(OutcomeKind::kKilledBySignal, "");
-  return finish(outcome.exit_code == 0 ? OutcomeKind::kSucceeded : OutcomeKind::kFailed, "");
+  if (stop == StopReason::kCancel) return Finish(std::move(outcome), OutcomeKind::kCancelled, "");
+  if (stop == StopReason::kTimeout) return Finish(std::move(outcome), OutcomeKind::kTimedOut, "");
+  if (outcome.signal != 0) return Finish(std::move(outcome), OutcomeKind::kKilledBySignal, "");
+  const OutcomeKind kind = outcome.exit_code == 0 ? OutcomeKind::kSucceeded : OutcomeKind::kFailed;
+  return Finish(std::move(outcome), kind, "");
 }
 
 }  // namespace krond::exec

@@ -78,6 +78,8 @@ class ProcessExecutor final : public Executor {
   ~ProcessExecutor() override;
 
   RunOutcome Run(const RunSpec& spec, CancelToken& cancel) override;
+  // Hands an eligible command to a warm shell at once; anything else runs in Wait().
+  std::unique_ptr<PendingRun> Begin(RunSpec spec, CancelToken& cancel) override;
 
   // Makes this process a child subreaper (prctl PR_SET_CHILD_SUBREAPER): orphans of the
   // commands are reparented to it instead of to init. Call once, at start-up, when init
@@ -107,6 +109,11 @@ class ProcessExecutor final : public Executor {
   Result<Child> StartWarm(const RunSpec& spec, RunOutcome& outcome);
   // posix_spawn of EffectiveArgv(spec). Sets the start times.
   Result<Child> Spawn(const RunSpec& spec, RunOutcome& outcome);
+  // Waits for a started command: output, timeout, cancel, reaping (the rest of Run()).
+  RunOutcome Supervise(const RunSpec& spec, CancelToken& cancel, Child child, RunOutcome outcome);
+  RunOutcome Finish(RunOutcome outcome, OutcomeKind kind, std::string error) const;
+
+  class StartedRun;
 
   const Clock& clock_;
   const ProcessExecutorOptions options_;

@@ -121,14 +121,20 @@ std::string WarmShellPool::Script(const RunSpec& spec) {
 
 std::optional<WarmShellPool::Shell> WarmShellPool::Take() {
   std::optional<Shell> shell;
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (ready_.empty()) return std::nullopt;
     shell = std::move(ready_.front());
     ready_.pop_front();
     last_take_ = std::chrono::steady_clock::now();
+    // Only a refill thread waiting for the pool to run short needs telling; one waiting for
+    // takes to pause sees last_take_ when its wait ends. Waking it on every take of a burst
+    // cost a context switch per run.
+    wake = refill_idle_;
+    refill_idle_ = false;
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
   return shell;
 }
 
@@ -159,7 +165,9 @@ std::size_t WarmShellPool::Ready() const {
 void WarmShellPool::Refill() {
   std::unique_lock lock(mu_);
   while (true) {
+    refill_idle_ = true;
     wake_.wait(lock, [this] { return stopping_ || ready_.size() < size_; });
+    refill_idle_ = false;
     while (!stopping_ && std::chrono::steady_clock::now() < last_take_ + kRefillQuiet) {
       wake_.wait_until(lock, last_take_ + kRefillQuiet);
     }

@@ -81,6 +81,7 @@ class WarmShellPool {
   std::condition_variable wake_;
   std::deque<Shell> ready_;                          // guarded by mu_
   bool stopping_ = false;                            // guarded by mu_
+  bool refill_idle_ = false;                         // guarded by mu_: waits for a take
   std::chrono::steady_clock::time_point last_take_;  // guarded by mu_
   std::thread refill_;
 };

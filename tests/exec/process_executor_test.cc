@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -271,6 +272,73 @@ TEST_P(ProcessExecutorTest, CancelBeforeRunDoesNotSpawn) {
   RunOutcome outcome = executor_.Run(Sh("true"), token);
   EXPECT_EQ(outcome.kind, OutcomeKind::kCancelled);
   EXPECT_EQ(outcome.pid, 0);
+}
+
+bool ExistsWithin(const std::string& path, milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (access(path.c_str(), F_OK) != 0) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return true;
+}
+
+std::string FreshPath(const std::string& name) {
+  const std::string path =
+      ::testing::TempDir() + "krond-begin-" + name + "-" + std::to_string(getpid());
+  unlink(path.c_str());
+  return path;
+}
+
+// Begin() starts a command a warm shell can run before Wait() is called (the worker's poll
+// thread starts a burst that way); a command it would have to spawn waits for Wait().
+TEST_P(ProcessExecutorTest, BeginStartsWarmCommandsAtOnceAndDefersSpawns) {
+  const std::string marker = FreshPath("start");
+  CancelToken token;
+  const SystemTime before = clock_.Now();
+  std::unique_ptr<PendingRun> pending = executor_.Begin(Sh("touch " + marker), token);
+  const bool warm = GetParam() > 0;
+  EXPECT_EQ(ExistsWithin(marker, milliseconds(warm ? 5000 : 300)), warm);
+  const SystemTime waited = clock_.Now();
+  RunOutcome outcome = pending->Wait();
+  EXPECT_EQ(outcome.kind, OutcomeKind::kSucceeded);
+  EXPECT_EQ(access(marker.c_str(), F_OK), 0);
+  // The run's start is when the command was handed over, not when Wait() began.
+  EXPECT_GE(outcome.wall_started, before);
+  if (warm) {
+    EXPECT_LT(outcome.wall_started, waited);
+  } else {
+    EXPECT_GE(outcome.wall_started, waited);
+  }
+  unlink(marker.c_str());
+}
+
+TEST_P(ProcessExecutorTest, BeginDefersCommandsNoWarmShellCanRun) {
+  const std::string marker = FreshPath("cwd");
+  RunSpec spec = Sh("touch " + marker);
+  spec.cwd = "/";  // A warm shell runs in the worker's directory: not eligible.
+  CancelToken token;
+  std::unique_ptr<PendingRun> pending = executor_.Begin(spec, token);
+  EXPECT_FALSE(ExistsWithin(marker, milliseconds(300)));
+  EXPECT_EQ(pending->Wait().kind, OutcomeKind::kSucceeded);
+  EXPECT_EQ(access(marker.c_str(), F_OK), 0);
+  unlink(marker.c_str());
+}
+
+TEST_P(ProcessExecutorTest, BegunRunCancelledBeforeWaitIsCancelled) {
+  RunSpec spec = Sh("sleep 100");
+  spec.kill_grace = milliseconds(1000);
+  CancelToken token;
+  std::unique_ptr<PendingRun> pending = executor_.Begin(spec, token);
+  token.Cancel();
+  RunOutcome outcome = pending->Wait();
+  EXPECT_EQ(outcome.kind, OutcomeKind::kCancelled);
+  if (GetParam() > 0) {
+    EXPECT_GT(outcome.pid, 0);  // Already handed to a shell: stopped, not skipped.
+    EXPECT_EQ(outcome.signal, SIGTERM);
+  } else {
+    EXPECT_EQ(outcome.pid, 0);  // Never spawned.
+  }
 }
 
 TEST_P(ProcessExecutorTest, EnvironmentAdditionsAndOverrides) {
