@@ -127,8 +127,9 @@ void Worker::SlotLoop() {
     slot_tasks_.pop_front();
     lock.unlock();
     exec::RunOutcome outcome;
-    if (task.executor != nullptr) {
-      outcome = task.executor->Run(task.spec, task.run->cancel);
+    if (task.pending != nullptr) {
+      outcome = task.pending->Wait();
+      task.pending.reset();
     } else {
       outcome.kind = exec::OutcomeKind::kSpawnFailed;
       outcome.error = task.refused;
@@ -150,6 +151,7 @@ void Worker::Step(std::chrono::milliseconds poll_timeout) {
   DrainCompletions();
   UpdateLoad();
   TakeHeld();
+  ReleaseLaunched();
   ResumeDue();
   // Wait in the consumer (or the producer, while nothing can be taken) so delivery
   // reports, completions and due resumes are all served within `poll_timeout`.
@@ -166,10 +168,12 @@ void Worker::Step(std::chrono::milliseconds poll_timeout) {
     // The rest of a burst is already fetched: take it without waiting.
     timeout = std::chrono::milliseconds(0);
   }
+  ReleaseLaunched();
   metrics_.last_poll.Set(UnixSeconds(clock_.Now()));
   publisher_.Poll(std::chrono::milliseconds(0));
   DrainCompletions();
   TakeHeld();
+  ReleaseLaunched();
   CommitIfDue();
 }
 
@@ -353,12 +357,21 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
   running_by_job_[raw->task.job].insert(id);
   ++running_;
   metrics_.in_flight.Set(static_cast<double>(running_));
+  std::unique_ptr<exec::PendingRun> pending =
+      executor != nullptr ? executor->Begin(std::move(spec), raw->cancel) : nullptr;
+  launched_.push_back(SlotTask{id, std::move(pending), std::move(refused)});
+  UpdatePause();
+}
+
+void Worker::ReleaseLaunched() {
+  if (launched_.empty()) return;
+  const size_t count = launched_.size();
   {
     std::lock_guard lock(mu_);
-    slot_tasks_.push_back(SlotTask{id, raw, executor, std::move(refused), std::move(spec)});
+    for (SlotTask& task : launched_) slot_tasks_.push_back(std::move(task));
   }
-  slot_wake_.notify_one();
-  UpdatePause();
+  launched_.clear();
+  for (size_t i = 0; i < count; ++i) slot_wake_.notify_one();
 }
 
 void Worker::DrainCompletions() {

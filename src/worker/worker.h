@@ -177,17 +177,23 @@ class Worker : public kafka::RebalanceListener {
 
   // Runs go to `slots` long-lived slot threads: creating and tearing down a thread per run
   // (stack mmap, page faults, munmap) was most of the poll thread's work in a burst.
+  // The command starts in Launch() when the executor can start it without blocking
+  // (Executor::Begin); the slot thread waits for it, or spawns and waits.
   struct SlotTask {
     uint64_t id = 0;
-    Run* run = nullptr;
-    exec::Executor* executor = nullptr;  // null: refuse with `refused`
+    std::unique_ptr<exec::PendingRun> pending;  // null: refuse with `refused`
     std::string refused;
-    exec::RunSpec spec;
   };
   void SlotLoop();
+  // Hands the runs Launch()ed since the last call to the slot threads. Waking a slot thread
+  // per run in the middle of a burst let it (and the shell just handed a command) preempt
+  // the poll thread before the next command started; a burst now starts all its commands
+  // first and wakes the slot threads after.
+  void ReleaseLaunched();
 
   std::mutex mu_;
   std::condition_variable slot_wake_;
+  std::vector<SlotTask> launched_;       // poll thread only
   std::deque<SlotTask> slot_tasks_;      // guarded by mu_
   bool slots_closing_ = false;           // guarded by mu_
   std::vector<Completion> completions_;  // guarded by mu_
