@@ -116,7 +116,9 @@ class Env:
         if out.returncode != 0 and "Unknown topic" in out.stderr:
             return []
         messages = []
-        for line in out.stdout.splitlines():
+        # Not splitlines(): it also splits on U+0085, U+2028 and the like, which a JSON
+        # string may hold unescaped (a command's binary output, sanitized to UTF-8).
+        for line in out.stdout.split("\n"):
             if not line.strip():
                 continue
             key, _, value = line.partition("\t")

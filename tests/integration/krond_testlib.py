@@ -187,7 +187,9 @@ def consume_all(topic: str, brokers: str | None = None, timeout: float = 30,
             return []
         raise RuntimeError(f"consuming {topic} failed: {out.stderr.strip()}")
     result = []
-    for line in out.stdout.splitlines():
+    # Not splitlines(): it also splits on U+0085, U+2028 and the like, which a JSON string
+    # may hold unescaped (a command's binary output, sanitized to UTF-8).
+    for line in out.stdout.split("\n"):
         if not line.startswith("{"):
             continue
         env = json.loads(line)
