@@ -159,13 +159,14 @@ std::vector<std::string> ProcessExecutor::EffectiveArgv(const RunSpec& spec) con
 
 Result<ProcessExecutor::Child> ProcessExecutor::StartWarm(const RunSpec& spec,
                                                           RunOutcome& outcome) {
-  std::optional<WarmShellPool::Shell> shell =
-      pool_ != nullptr && WarmShellPool::Eligible(spec) ? pool_->Take() : std::nullopt;
+  std::optional<std::string> script =
+      pool_ != nullptr ? WarmShellPool::EligibleScript(spec) : std::nullopt;
+  std::optional<WarmShellPool::Shell> shell = script ? pool_->Take() : std::nullopt;
   if (!shell) return MakeError("no warm shell");
   // The run starts when its command is handed over, as a spawned one starts at posix_spawn.
   outcome.wall_started = clock_.Now();
   outcome.started = clock_.MonoNow();
-  if (Status handed = WarmShellPool::Hand(*shell, spec); !handed)
+  if (Status handed = WarmShellPool::Hand(*shell, *script); !handed)
     return tl::unexpected(handed.error());
   Child child{shell->pid, std::move(shell->pidfd), std::move(shell->output)};
   if (!options_.use_pidfd) child.pidfd.Reset();

@@ -90,13 +90,17 @@ WarmShellPool::~WarmShellPool() {
   for (Shell& shell : ready_) End(shell);
 }
 
-bool WarmShellPool::Eligible(const RunSpec& spec) {
-  if (spec.argv.size() != 3 || spec.argv[0] != kShell || spec.argv[1] != "-c") return false;
-  if (!spec.inherit_env || !spec.cwd.empty() || !spec.limits.Empty()) return false;
+bool WarmShellPool::Eligible(const RunSpec& spec) { return EligibleScript(spec).has_value(); }
+
+std::optional<std::string> WarmShellPool::EligibleScript(const RunSpec& spec) {
+  if (spec.argv.size() != 3 || spec.argv[0] != kShell || spec.argv[1] != "-c") return {};
+  if (!spec.inherit_env || !spec.cwd.empty() || !spec.limits.Empty()) return {};
   for (const auto& [name, value] : spec.env) {
-    if (!IsShellName(name)) return false;
+    if (!IsShellName(name)) return {};
   }
-  return Script(spec).size() <= kMaxScriptBytes;
+  std::string script = Script(spec);
+  if (script.size() > kMaxScriptBytes) return {};
+  return script;
 }
 
 std::string WarmShellPool::Script(const RunSpec& spec) {
@@ -138,14 +142,13 @@ std::optional<WarmShellPool::Shell> WarmShellPool::Take() {
   return shell;
 }
 
-Status WarmShellPool::Hand(Shell& shell, const RunSpec& spec) {
+Status WarmShellPool::Hand(Shell& shell, const std::string& script) {
   // A shell killed while idle is a zombie of ours: reap it rather than write to it.
   int status = 0;
   if (waitpid(shell.pid, &status, WNOHANG) == shell.pid) {
     shell.pid = 0;
     return MakeError("warm shell exited while idle");
   }
-  const std::string script = Script(spec);
   const ssize_t n = WriteNoSigpipe(shell.script.Get(), script);
   if (n != static_cast<ssize_t>(script.size())) {
     const int err = errno;

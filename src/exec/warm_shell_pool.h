@@ -58,14 +58,16 @@ class WarmShellPool {
   // the environment, sets no cwd and no limits, its variable names are shell identifiers
   // and its script fits in the pipe without blocking.
   static bool Eligible(const RunSpec& spec);
-  // The script Hand() writes for `spec`.
+  // Script(spec) when `spec` is eligible, else nullopt: the check and the script in one pass.
+  static std::optional<std::string> EligibleScript(const RunSpec& spec);
+  // The script that runs `spec` in a warm shell.
   static std::string Script(const RunSpec& spec);
 
   // A ready shell, or nullopt when none is (the caller spawns instead).
   std::optional<Shell> Take();
-  // Writes the script of `spec` to `shell` and closes the pipe. On failure (the shell died
-  // while idle) the shell is killed and reaped, and the caller spawns instead.
-  [[nodiscard]] static Status Hand(Shell& shell, const RunSpec& spec);
+  // Writes `script` (Script() of the run) to `shell` and closes the pipe. On failure (the shell
+  // died while idle) the shell is killed and reaped, and the caller spawns instead.
+  [[nodiscard]] static Status Hand(Shell& shell, const std::string& script);
 
   std::size_t size() const { return size_; }
   // Shells ready now (for tests and logs).
