@@ -151,7 +151,6 @@ void Worker::Step(std::chrono::milliseconds poll_timeout) {
   DrainCompletions();
   UpdateLoad();
   TakeHeld();
-  ReleaseLaunched();
   ResumeDue();
   // Wait in the consumer (or the producer, while nothing can be taken) so delivery
   // reports, completions and due resumes are all served within `poll_timeout`.
@@ -173,7 +172,6 @@ void Worker::Step(std::chrono::milliseconds poll_timeout) {
   publisher_.Poll(std::chrono::milliseconds(0));
   DrainCompletions();
   TakeHeld();
-  ReleaseLaunched();
   CommitIfDue();
 }
 
@@ -234,6 +232,7 @@ void Worker::TakeHeld() {
     held_.pop_front();
     Launch(std::move(next.message), std::move(next.task));
   }
+  ReleaseLaunched();
   UpdatePause();
 }
 
