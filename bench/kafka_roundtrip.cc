@@ -1,0 +1,167 @@
+// The floor under fire-to-start lateness on this machine, without krond's scheduler or
+// worker: how late a 1 ms sleep wakes up, and how long one message takes from Produce() to
+// the consumer's Poll() through the broker, with krond's own producer and consumer settings
+// (NewRdKafkaProducer / NewRdKafkaConsumer). One message every --interval-ms, so each is
+// alone on the wire. scripts/bench floor runs it; docs/benchmarks.md has the numbers.
+//
+//   kafka_roundtrip --brokers B --topic T [--messages N] [--interval-ms I]
+//                   [--timer-samples S] [--kafka-setting k=v ...]
+#include <spdlog/spdlog.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "kafka/rdkafka_client.h"
+
+namespace {
+
+using krond::MonoTime;
+using Micros = std::chrono::microseconds;
+
+struct Options {
+  std::string brokers;
+  std::string topic;
+  int messages = 2000;
+  int interval_ms = 10;
+  int timer_samples = 5000;
+  std::map<std::string, std::string> overrides;
+};
+
+[[noreturn]] void Usage(const char* why) {
+  std::fprintf(stderr,
+               "kafka_roundtrip: %s\nusage: kafka_roundtrip --brokers B --topic T [--messages N] "
+               "[--interval-ms I] [--timer-samples S] [--kafka-setting k=v ...]\n",
+               why);
+  std::exit(2);
+}
+
+Options Parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) Usage(("missing value for " + flag).c_str());
+    const std::string value = argv[++i];
+    if (flag == "--brokers") {
+      o.brokers = value;
+    } else if (flag == "--topic") {
+      o.topic = value;
+    } else if (flag == "--messages") {
+      o.messages = std::atoi(value.c_str());
+    } else if (flag == "--interval-ms") {
+      o.interval_ms = std::atoi(value.c_str());
+    } else if (flag == "--timer-samples") {
+      o.timer_samples = std::atoi(value.c_str());
+    } else if (flag == "--kafka-setting" && value.find('=') != std::string::npos) {
+      o.overrides[value.substr(0, value.find('='))] = value.substr(value.find('=') + 1);
+    } else {
+      Usage(("unknown flag or bad value: " + flag + " " + value).c_str());
+    }
+  }
+  if (o.brokers.empty() || o.topic.empty()) Usage("--brokers and --topic are required");
+  if (o.messages < 10 || o.interval_ms < 1 || o.timer_samples < 0) Usage("bad count");
+  return o;
+}
+
+void PrintPercentiles(const char* what, std::vector<Micros> samples) {
+  std::sort(samples.begin(), samples.end());
+  auto q = [&](double p) {
+    const auto i = std::min(samples.size() - 1, static_cast<size_t>(p * samples.size()));
+    return static_cast<double>(samples[i].count()) / 1000.0;
+  };
+  std::printf("  %-44s n=%zu p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f ms\n", what,
+              samples.size(), q(0.5), q(0.9), q(0.99), q(0.999), q(1.0));
+}
+
+// How far past its deadline a 1 ms sleep returns: the scheduling noise every wake-up on the
+// path (scheduler timer, librdkafka threads, broker threads, worker poll) pays.
+std::vector<Micros> TimerOvershoot(const krond::Clock& clock, int samples) {
+  std::vector<Micros> out;
+  for (int i = 0; i < samples; ++i) {
+    const MonoTime start = clock.MonoNow();
+    const timespec one_ms{0, 1'000'000};
+    nanosleep(&one_ms, nullptr);
+    out.push_back(std::chrono::duration_cast<Micros>(clock.MonoNow() - start) -
+                  std::chrono::milliseconds(1));
+  }
+  return out;
+}
+
+int Run(const Options& o) {
+  spdlog::set_level(spdlog::level::err);  // stdout is the report
+  const krond::RealClock clock;
+  krond::kafka::ClientConfig config;
+  config.brokers = o.brokers;
+  config.client_id = "krond-kafka-roundtrip";
+  config.overrides = o.overrides;
+  auto producer = krond::kafka::NewRdKafkaProducer(config, {});
+  if (!producer) Usage(producer.error().message.c_str());
+  krond::kafka::ConsumerOptions consumer_options;
+  consumer_options.group_id = o.topic + ".roundtrip";
+  auto consumer = krond::kafka::NewRdKafkaConsumer(config, consumer_options);
+  if (!consumer) Usage(consumer.error().message.c_str());
+  if (auto ok = (*consumer)->Subscribe({o.topic}); !ok) Usage(ok.error().message.c_str());
+  // Measure only once a message has made the whole trip: until then the consumer is still
+  // joining the group and looking up its starting offsets.
+  const MonoTime give_up = clock.MonoNow() + std::chrono::seconds(60);
+  for (bool through = false; !through;) {
+    if (clock.MonoNow() > give_up) Usage("no message came back within 60 s");
+    if (auto ok = (*producer)->Produce(o.topic, "warm-up", "warm-up", [](const auto&) {}); !ok) {
+      Usage(ok.error().message.c_str());
+    }
+    (*producer)->Poll(std::chrono::milliseconds(0));
+    auto polled = (*consumer)->Poll(std::chrono::milliseconds(100));
+    through = polled && polled->has_value();
+  }
+  // Drain the other warm-up messages.
+  while (true) {
+    auto polled = (*consumer)->Poll(std::chrono::milliseconds(200));
+    if (!polled || !polled->has_value()) break;
+  }
+
+  std::vector<MonoTime> sent(o.messages);
+  std::vector<Micros> latency;
+  const auto interval = std::chrono::milliseconds(o.interval_ms);
+  for (int i = 0; i < o.messages; ++i) {
+    sent[i] = clock.MonoNow();
+    const std::string value = std::to_string(i);
+    if (auto ok = (*producer)->Produce(o.topic, value, value, [](const auto&) {}); !ok) {
+      Usage(ok.error().message.c_str());
+    }
+    (*producer)->Poll(std::chrono::milliseconds(0));
+    while (clock.MonoNow() < sent[i] + interval) {
+      auto polled = (*consumer)->Poll(std::chrono::milliseconds(1));
+      if (!polled || !polled->has_value()) continue;
+      const MonoTime received = clock.MonoNow();
+      const std::string& got = (**polled).value;
+      const int index = std::atoi(got.c_str());
+      if (got != "warm-up" && index >= 0 && index <= i) {
+        latency.push_back(std::chrono::duration_cast<Micros>(received - sent[index]));
+      }
+    }
+  }
+  (*consumer)->Close();
+  if (auto ok = (*producer)->Flush(std::chrono::seconds(10)); !ok) {
+    std::fprintf(stderr, "flush: %s\n", ok.error().message.c_str());
+  }
+  if (latency.size() < static_cast<size_t>(o.messages) / 2) Usage("most messages never arrived");
+
+  std::printf("floor: %d messages, one every %d ms, krond's client settings%s\n", o.messages,
+              o.interval_ms, o.overrides.empty() ? "" : " plus --kafka-setting overrides");
+  if (o.timer_samples > 0) {
+    PrintPercentiles("1 ms sleep, overshoot", TimerOvershoot(clock, o.timer_samples));
+  }
+  PrintPercentiles("Produce() -> consumer Poll(), one message", latency);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(Parse(argc, argv)); }
