@@ -136,6 +136,8 @@ int RunReplay(const DeadFlags& flags) {
     const SystemTime now = clock.Now();
     task.attempt = 1;
     task.not_before.reset();
+    // An operator asked for this run now: the job's deadline for its original instant is moot.
+    task.starting_deadline.reset();
     task.produced_at = now;
     task.replayed_from = e.position + " at " + FormatRfc3339Utc(now);
     // The task first, then the marker: a crash in between replays again rather than never.

@@ -251,6 +251,9 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
   m.max_attempts = static_cast<int>(r.Int("max_attempts", false, 1));
   m.timeout = std::chrono::milliseconds(r.Int("timeout_ms", false, m.timeout.count()));
   m.not_before = r.OptionalTime("not_before");
+  if (r.Has("starting_deadline_ms")) {
+    m.starting_deadline = std::chrono::milliseconds(r.Int("starting_deadline_ms"));
+  }
   m.concurrency = r.Has("concurrency") ? r.String("concurrency") : m.concurrency;
   m.sandbox = r.Has("sandbox") ? r.String("sandbox") : m.sandbox;
   m.network = r.Bool("network", false);
@@ -277,6 +280,9 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
         std::to_string(m.attempt) + "/" + std::to_string(m.max_attempts));
   }
   if (m.timeout.count() <= 0) return MakeError("field \"timeout_ms\": must be positive");
+  if (m.starting_deadline && m.starting_deadline->count() <= 0) {
+    return MakeError("field \"starting_deadline_ms\": must be positive");
+  }
   return m;
 }
 
@@ -357,6 +363,7 @@ std::string Encode(const TaskMessage& m) {
   w.Int("max_attempts", m.max_attempts);
   w.Int("timeout_ms", m.timeout.count());
   if (m.not_before) w.String("not_before", not_before.Format(*m.not_before));
+  if (m.starting_deadline) w.Int("starting_deadline_ms", m.starting_deadline->count());
   ObjectWriter retry = w.Object("retry");
   retry.Int("backoff_ms", m.retry.backoff.count());
   retry.Int("max_backoff_ms", m.retry.max_backoff.count());

@@ -40,6 +40,9 @@ struct TaskMessage {
   std::chrono::milliseconds timeout{3'600'000};
   // Earliest instant to start this attempt (retries); absent for first attempts.
   std::optional<SystemTime> not_before;
+  // The job's starting_deadline: a first attempt that cannot start within this long of
+  // scheduled_at is skipped by the worker. Absent: no limit.
+  std::optional<std::chrono::milliseconds> starting_deadline;
   RetrySpec retry;
   std::string concurrency = "allow";  // allow | forbid | replace
   std::string sandbox = "none";       // none | bubblewrap

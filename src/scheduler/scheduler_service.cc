@@ -78,6 +78,7 @@ messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime schedul
   t.attempt = 1;
   t.max_attempts = job.retry.max_attempts;
   t.timeout = job.timeout;
+  t.starting_deadline = job.starting_deadline;
   t.retry.backoff = job.retry.backoff;
   t.retry.max_backoff = job.retry.max_backoff;
   t.retry.multiplier = job.retry.multiplier;

@@ -4,12 +4,28 @@
 
 #include <algorithm>
 
+#include "common/duration.h"
 #include "common/time_format.h"
 #include "exec/cancel_token.h"
 #include "worker/backoff.h"
 
 namespace krond::worker {
 namespace {
+
+// Kubernetes CronJob's startingDeadlineSeconds, for a run late for any reason (every slot
+// busy, a backlog, workers down): a first attempt that cannot start within the job's
+// starting_deadline of its scheduled time is skipped. Retries are late by their backoff, by
+// design, so the deadline is not theirs. Returns why, or nothing when the run may start.
+std::optional<std::string> MissedStartingDeadline(const messages::TaskMessage& t, SystemTime now) {
+  if (!t.starting_deadline || t.attempt != 1 || now - t.scheduled_at <= *t.starting_deadline) {
+    return std::nullopt;
+  }
+  return "missed its starting_deadline of " + FormatDuration(*t.starting_deadline) +
+         ": scheduled " + FormatRfc3339Utc(t.scheduled_at) + ", " +
+         FormatDuration(
+             std::chrono::duration_cast<std::chrono::milliseconds>(now - t.scheduled_at)) +
+         " late";
+}
 
 double UnixSeconds(SystemTime t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
@@ -195,6 +211,10 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
   }
   const SystemTime now = clock_.Now();
   if (task->not_before && *task->not_before > now) return Defer(message, *task->not_before);
+  // Before the concurrency policy: a run that will not start must not replace one that runs.
+  if (auto missed = MissedStartingDeadline(*task, now)) {
+    return SkipMissed(message, *task, *missed);
+  }
   // Overlapping runs of one job (Kubernetes CronJob's concurrencyPolicy), among the runs of
   // this worker process only: see docs/execution.md for what that means in a cluster.
   if (auto same = running_by_job_.find(task->job); same != running_by_job_.end()) {
@@ -230,6 +250,10 @@ void Worker::TakeHeld() {
   while (!held_.empty() && CanTake() && !stopped_) {
     Held next = std::move(held_.front());
     held_.pop_front();
+    if (auto missed = MissedStartingDeadline(next.task, clock_.Now())) {
+      SkipMissed(next.message, next.task, *missed);
+      continue;
+    }
     Launch(std::move(next.message), std::move(next.task));
   }
   ReleaseLaunched();
@@ -284,6 +308,12 @@ void Worker::Skip(const kafka::ConsumedMessage& message, const messages::TaskMes
       .Inc();
   spdlog::info("skip {} run {}: {}", task.job, task.run_id, reason);
   PublishThenFinish(message, task.run_id, {{topics_.Results(), messages::Encode(result)}});
+}
+
+void Worker::SkipMissed(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
+                        const std::string& reason) {
+  metrics_.runs_missed_deadline.WithLabels({options_.cluster}).Inc();
+  Skip(message, task, reason);
 }
 
 void Worker::OnInvalid(const kafka::ConsumedMessage& message, const std::string& error) {

@@ -124,6 +124,9 @@ class Worker : public kafka::RebalanceListener {
   // Concurrency policy "forbid": reports the run as skipped (committed, never retried).
   void Skip(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
             const std::string& reason);
+  // The same for a run past its starting_deadline, counted as missed.
+  void SkipMissed(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
+                  const std::string& reason);
   // Whether a new run may start now: a slot is free and the host is not overloaded.
   bool CanTake() const;
   // Pauses every partition while !CanTake(), resumes them when it holds again.

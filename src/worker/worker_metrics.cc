@@ -16,6 +16,10 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
           {"cluster", "queue"}, metrics::DefaultLatencyBuckets())),
       in_flight(r.AddGauge("krond_worker_runs_in_flight", "Runs executing now.").Get()),
       slots(r.AddGauge("krond_worker_slots", "Runs this worker may execute at once.").Get()),
+      runs_missed_deadline(r.AddCounter(
+          "krond_worker_runs_missed_deadline_total",
+          "First attempts skipped because they could not start within their starting_deadline.",
+          {"cluster"})),
       retries_published(r.AddCounter("krond_worker_retries_published_total",
                                      "Failed runs sent to the retry topic.", {"cluster"})),
       dead_letters_published(r.AddCounter("krond_worker_dead_letters_published_total",

@@ -15,6 +15,8 @@ struct WorkerMetrics {
   metrics::Family<metrics::Histogram>& start_delay;  // {cluster, queue}
   metrics::Gauge& in_flight;
   metrics::Gauge& slots;
+  // First attempts skipped because they could not start within their starting_deadline.
+  metrics::Family<metrics::Counter>& runs_missed_deadline;    // {cluster}
   metrics::Family<metrics::Counter>& retries_published;       // {cluster}
   metrics::Family<metrics::Counter>& dead_letters_published;  // {cluster, reason}
   metrics::Counter& invalid_messages;

@@ -3,6 +3,7 @@ import collections
 import datetime as dt
 import json
 import subprocess
+import time
 
 from conftest import krond_bin, wait_until
 
@@ -130,11 +131,14 @@ jobs:
 def test_dead_letter_replay_runs_again(env):
     env.ensure_topics("c")
     env.worker("c", "main")
+    # A starting_deadline the replay comes after: an operator's replay runs regardless.
+    now = dt.datetime.now(dt.timezone.utc)
     task = {"v": 1, "run_id": "replay-1", "job": "once", "cluster": "c",
-            "command": "exit 1", "scheduled_at": "2026-01-01T00:00:00.000Z", "attempt": 1,
-            "max_attempts": 1, "timeout_ms": 10000}
+            "command": "exit 1", "scheduled_at": now.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "attempt": 1, "max_attempts": 1, "timeout_ms": 10000, "starting_deadline_ms": 3000}
     env.produce_raw(env.topic("tasks", "c"), "replay-1", json.dumps(task))
     wait_until(lambda: env.read(env.topic("dead", "c")), 30, what="a dead letter")
+    time.sleep(max(0.0, 4 - (dt.datetime.now(dt.timezone.utc) - now).total_seconds()))
     listing = subprocess.run([krond_bin(), "dead", "list", "--cluster", "c", *env.kafka_args()],
                              capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0, listing.stderr
@@ -148,5 +152,6 @@ def test_dead_letter_replay_runs_again(env):
         [r for r in env.read(env.topic("results")) if r["run_id"] == "replay-1"]),
         30, what="the replayed run")
     assert collections.Counter(r["attempt"] for r in results) == {1: 2}
+    assert [r["outcome"] for r in results] == ["failed", "failed"], results
     tasks = env.read(env.topic("tasks", "c"))
     assert any(t.get("replayed_from") for t in tasks)

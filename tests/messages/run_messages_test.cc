@@ -27,6 +27,7 @@ TaskMessage SampleTask() {
   t.max_attempts = 3;
   t.timeout = std::chrono::seconds(30);
   t.not_before = At("2026-03-08T07:00:05.250Z");
+  t.starting_deadline = std::chrono::minutes(10);
   t.retry.backoff = std::chrono::seconds(1);
   t.retry.retry_on = {"failed"};
   t.concurrency = "forbid";
@@ -45,6 +46,7 @@ TEST(TaskMessage, RoundTripsEveryField) {
   EXPECT_EQ(back->max_attempts, 3);
   EXPECT_EQ(back->timeout, std::chrono::seconds(30));
   EXPECT_EQ(back->not_before, t.not_before);
+  EXPECT_EQ(back->starting_deadline, std::chrono::minutes(10));
   EXPECT_EQ(back->retry.backoff, std::chrono::seconds(1));
   EXPECT_EQ(back->retry.retry_on, std::vector<std::string>{"failed"});
   EXPECT_EQ(back->concurrency, "forbid");
@@ -74,6 +76,7 @@ TEST(TaskMessage, EncodesEveryDocumentedFieldWithItsType) {
       {"max_attempts", 3},
       {"timeout_ms", 30000},
       {"not_before", "2026-03-08T07:00:05.250Z"},
+      {"starting_deadline_ms", 600000},
       {"retry",
        {{"backoff_ms", 1000},
         {"max_backoff_ms", 300000},
@@ -94,8 +97,13 @@ TEST(TaskMessage, EncodesEveryDocumentedFieldWithItsType) {
 TEST(TaskMessage, OptionalFieldsAreLeftOutWhenUnset) {
   TaskMessage t = SampleTask();
   t.not_before.reset();
+  t.starting_deadline.reset();
   const auto doc = nlohmann::json::parse(Encode(t));
   EXPECT_FALSE(doc.contains("not_before"));
+  EXPECT_FALSE(doc.contains("starting_deadline_ms"));
+  auto back = DecodeTask(Encode(t));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_FALSE(back->starting_deadline.has_value());
   EXPECT_FALSE(doc.contains("replayed_from"));
 }
 
@@ -157,6 +165,11 @@ TEST(TaskMessage, DecodeErrorsNameTheField) {
                 .error()
                 .message,
             "fields \"attempt\"/\"max_attempts\": need 1 <= attempt <= max_attempts, got 4/3");
+  EXPECT_EQ(DecodeTask(R"({"v":1,"run_id":"x","job":"j","cluster":"c","command":"true",
+                          "scheduled_at":"2026-01-01T00:00:00Z","starting_deadline_ms":0})")
+                .error()
+                .message,
+            "field \"starting_deadline_ms\": must be positive");
 }
 
 TEST(TaskMessage, IgnoresUnknownFieldsForForwardCompatibility) {

@@ -39,6 +39,7 @@ jobs:
     cluster: alpha
     command: tar czf /tmp/x.tgz /etc
     timeout: 90s
+    starting_deadline: 2m
     retry:
       max_attempts: 3
       backoff: 5s
@@ -102,6 +103,7 @@ TEST_F(SchedulerServiceTest, PublishesOneDocumentedTaskPerDueRun) {
   EXPECT_EQ(t.max_attempts, 3);
   EXPECT_EQ(t.timeout, seconds(90));
   EXPECT_EQ(t.not_before, std::nullopt);
+  EXPECT_EQ(t.starting_deadline, seconds(120));
   EXPECT_EQ(t.retry.backoff, seconds(5));
   EXPECT_EQ(t.retry.max_backoff, seconds(60));
   EXPECT_DOUBLE_EQ(t.retry.multiplier, 3.0);

@@ -905,6 +905,69 @@ TEST_F(WorkerTest, ReplaceWithAFreeSlotStartsTheNewRunAtOnce) {
 
 // ---- Load shedding ---------------------------------------------------------------------
 
+// ---- starting_deadline -----------------------------------------------------------------
+
+messages::TaskMessage WithDeadline(messages::TaskMessage t, std::chrono::milliseconds deadline) {
+  t.starting_deadline = deadline;
+  return t;
+}
+
+TEST_F(WorkerTest, FirstAttemptPastItsStartingDeadlineIsSkippedNotRun) {
+  MakeWorker(/*slots=*/3);
+  Add(WithPolicy(Task("running"), "replace"));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("running"));
+  clock_.Set(kT0 + seconds(31));
+  // Late and of the same job: skipped before the policy applies, so it replaces nothing.
+  Add(WithDeadline(WithPolicy(Task("late"), "replace"), seconds(30)));
+  messages::TaskMessage on_time = WithDeadline(Task("on-time"), seconds(30));
+  on_time.job = "report";
+  on_time.scheduled_at = kT0 + seconds(1);  // exactly 30 s late: still starts
+  Add(on_time);
+  messages::TaskMessage retry = WithDeadline(Task("retry", 2, 3), seconds(30));
+  retry.job = "export";  // a retry is late by its backoff: the deadline is not its
+  Add(retry);
+  for (int i = 0; i < 3; ++i) Step();
+  ASSERT_TRUE(executor_.WaitBlocked("on-time"));
+  ASSERT_TRUE(executor_.WaitBlocked("retry"));
+  ASSERT_TRUE(StepUntil([&] { return Results().size() == 1; }));
+  const messages::ResultMessage skipped = Results()[0];
+  EXPECT_EQ(skipped.run_id, "late");
+  EXPECT_EQ(skipped.outcome, Outcome::kSkipped);
+  EXPECT_EQ(skipped.error,
+            "missed its starting_deadline of 30s: scheduled 2026-03-08T00:00:00.000Z, 31s late");
+  EXPECT_THAT(executor_.started(), UnorderedElementsAre("running", "on-time", "retry"));
+  EXPECT_THAT(executor_.returned(), IsEmpty()) << "the running run was not replaced";
+  EXPECT_THAT(RetryTasks(), IsEmpty()) << "a skipped run is not retried";
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_worker_runs_missed_deadline_total{cluster=\"alpha\"} 1\n"));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_runs_finished_total{cluster=\"alpha\","
+                                   "queue=\"main\",outcome=\"skipped\"} 1\n"));
+  for (const char* id : {"running", "on-time", "retry"}) Finish(id, FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 4);
+}
+
+TEST_F(WorkerTest, HeldRunThatPassesItsDeadlineWhileWaitingForASlotIsSkipped) {
+  consumer_.SetPrefetch(10);
+  MakeWorker(/*slots=*/1);
+  Add(Task("busy"));
+  Add(WithDeadline(Task("waiting"), seconds(30)));
+  Step();
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("busy"));
+  EXPECT_EQ(ReturnedCount("waiting"), 1u) << "held in memory behind the busy slot";
+  clock_.Set(kT0 + seconds(45));
+  Finish("busy", FakeExecutor::Succeeded());
+  ASSERT_TRUE(StepUntil([&] { return Results().size() == 2; }));
+  EXPECT_EQ(Results()[1].run_id, "waiting");
+  EXPECT_EQ(Results()[1].outcome, Outcome::kSkipped);
+  EXPECT_THAT(Results()[1].error, HasSubstr("45s late"));
+  EXPECT_THAT(executor_.started(), ElementsAre("busy"));
+  Step();
+  EXPECT_EQ(Committed(), 2);
+}
+
 TEST_F(WorkerTest, OverloadedWorkerTakesNoNewRunsUntilTheLoadDrops) {
   max_load_ = 0.8;
   load_ = 2.0;
