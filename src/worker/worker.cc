@@ -110,7 +110,9 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
   metrics_.start_delay.WithLabels({options_.cluster, queue});
   metrics_.runtime.WithLabels({queue});
   metrics_.retries_published.WithLabels({options_.cluster});
-  // Exported as 0 from the start, so the first dead letter shows in increase() and alerts.
+  // Exported as 0 from the start, so the first dead letter or missed run shows in increase()
+  // and alerts.
+  metrics_.runs_missed_deadline.WithLabels({options_.cluster});
   for (const char* reason : {"exhausted", "not_retried", "invalid"}) {
     metrics_.dead_letters_published.WithLabels({options_.cluster, reason});
   }

@@ -957,6 +957,9 @@ TEST_F(WorkerTest, HeldRunThatPassesItsDeadlineWhileWaitingForASlotIsSkipped) {
   Step();
   ASSERT_TRUE(executor_.WaitBlocked("busy"));
   EXPECT_EQ(ReturnedCount("waiting"), 1u) << "held in memory behind the busy slot";
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_worker_runs_missed_deadline_total{cluster=\"alpha\"} 0\n"))
+      << "exported from the start, so the first miss shows in increase()";
   clock_.Set(kT0 + seconds(45));
   Finish("busy", FakeExecutor::Succeeded());
   ASSERT_TRUE(StepUntil([&] { return Results().size() == 2; }));
