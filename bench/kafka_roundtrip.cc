@@ -43,6 +43,12 @@ struct Options {
   std::exit(2);
 }
 
+// A failure after the flags were read: no usage text, which would mislead.
+[[noreturn]] void Die(const std::string& why) {
+  std::fprintf(stderr, "kafka_roundtrip: %s\n", why.c_str());
+  std::exit(1);
+}
+
 Options Parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -102,21 +108,24 @@ int Run(const Options& o) {
   config.client_id = "krond-kafka-roundtrip";
   config.overrides = o.overrides;
   auto producer = krond::kafka::NewRdKafkaProducer(config, {});
-  if (!producer) Usage(producer.error().message.c_str());
+  if (!producer) Die(producer.error().message);
   krond::kafka::ConsumerOptions consumer_options;
   consumer_options.group_id = o.topic + ".roundtrip";
   auto consumer = krond::kafka::NewRdKafkaConsumer(config, consumer_options);
-  if (!consumer) Usage(consumer.error().message.c_str());
-  if (auto ok = (*consumer)->Subscribe({o.topic}); !ok) Usage(ok.error().message.c_str());
+  if (!consumer) Die(consumer.error().message);
+  if (auto ok = (*consumer)->Subscribe({o.topic}); !ok) Die(ok.error().message);
+  auto send = [&](const std::string& value) {
+    if (auto ok = (*producer)->Produce(o.topic, value, value, [](const auto&) {}); !ok) {
+      Die(ok.error().message);
+    }
+    (*producer)->Poll(std::chrono::milliseconds(0));
+  };
   // Measure only once a message has made the whole trip: until then the consumer is still
   // joining the group and looking up its starting offsets.
   const MonoTime give_up = clock.MonoNow() + std::chrono::seconds(60);
   for (bool through = false; !through;) {
-    if (clock.MonoNow() > give_up) Usage("no message came back within 60 s");
-    if (auto ok = (*producer)->Produce(o.topic, "warm-up", "warm-up", [](const auto&) {}); !ok) {
-      Usage(ok.error().message.c_str());
-    }
-    (*producer)->Poll(std::chrono::milliseconds(0));
+    if (clock.MonoNow() > give_up) Die("no message came back within 60 s");
+    send("warm-up");
     auto polled = (*consumer)->Poll(std::chrono::milliseconds(100));
     through = polled && polled->has_value();
   }
@@ -131,11 +140,7 @@ int Run(const Options& o) {
   const auto interval = std::chrono::milliseconds(o.interval_ms);
   for (int i = 0; i < o.messages; ++i) {
     sent[i] = clock.MonoNow();
-    const std::string value = std::to_string(i);
-    if (auto ok = (*producer)->Produce(o.topic, value, value, [](const auto&) {}); !ok) {
-      Usage(ok.error().message.c_str());
-    }
-    (*producer)->Poll(std::chrono::milliseconds(0));
+    send(std::to_string(i));
     while (clock.MonoNow() < sent[i] + interval) {
       auto polled = (*consumer)->Poll(std::chrono::milliseconds(1));
       if (!polled || !polled->has_value()) continue;
@@ -151,7 +156,7 @@ int Run(const Options& o) {
   if (auto ok = (*producer)->Flush(std::chrono::seconds(10)); !ok) {
     std::fprintf(stderr, "flush: %s\n", ok.error().message.c_str());
   }
-  if (latency.size() < static_cast<size_t>(o.messages) / 2) Usage("most messages never arrived");
+  if (latency.size() < static_cast<size_t>(o.messages) / 2) Die("most messages never arrived");
 
   std::printf("floor: %d messages, one every %d ms, krond's client settings%s\n", o.messages,
               o.interval_ms, o.overrides.empty() ? "" : " plus --kafka-setting overrides");
