@@ -18,13 +18,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench/probe_util.h"
 #include "common/clock.h"
 #include "kafka/rdkafka_client.h"
 
 namespace {
 
 using krond::MonoTime;
-using Micros = std::chrono::microseconds;
+using krond::bench::Micros;
+using krond::bench::PrintPercentiles;
 
 struct Options {
   std::string brokers;
@@ -35,55 +37,39 @@ struct Options {
   std::map<std::string, std::string> overrides;
 };
 
-[[noreturn]] void Usage(const char* why) {
-  std::fprintf(stderr,
-               "kafka_roundtrip: %s\nusage: kafka_roundtrip --brokers B --topic T [--messages N] "
-               "[--interval-ms I] [--timer-samples S] [--kafka-setting k=v ...]\n",
-               why);
-  std::exit(2);
-}
+constexpr const char* kTool = "kafka_roundtrip";
+constexpr const char* kUsage =
+    "kafka_roundtrip --brokers B --topic T [--messages N] [--interval-ms I] "
+    "[--timer-samples S] [--kafka-setting k=v ...]";
 
-// A failure after the flags were read: no usage text, which would mislead.
-[[noreturn]] void Die(const std::string& why) {
-  std::fprintf(stderr, "kafka_roundtrip: %s\n", why.c_str());
-  std::exit(1);
-}
+[[noreturn]] void Die(const std::string& why) { krond::bench::Die(kTool, why); }
 
 Options Parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (i + 1 >= argc) Usage(("missing value for " + flag).c_str());
-    const std::string value = argv[++i];
-    if (flag == "--brokers") {
-      o.brokers = value;
-    } else if (flag == "--topic") {
-      o.topic = value;
-    } else if (flag == "--messages") {
-      o.messages = std::atoi(value.c_str());
-    } else if (flag == "--interval-ms") {
-      o.interval_ms = std::atoi(value.c_str());
-    } else if (flag == "--timer-samples") {
-      o.timer_samples = std::atoi(value.c_str());
-    } else if (flag == "--kafka-setting" && value.find('=') != std::string::npos) {
-      o.overrides[value.substr(0, value.find('='))] = value.substr(value.find('=') + 1);
-    } else {
-      Usage(("unknown flag or bad value: " + flag + " " + value).c_str());
-    }
+  krond::bench::ParseFlags(argc, argv, kTool, kUsage, o.overrides,
+                           [&o](const std::string& flag, const std::string& v) {
+                             if (flag == "--brokers") {
+                               o.brokers = v;
+                             } else if (flag == "--topic") {
+                               o.topic = v;
+                             } else if (flag == "--messages") {
+                               o.messages = std::atoi(v.c_str());
+                             } else if (flag == "--interval-ms") {
+                               o.interval_ms = std::atoi(v.c_str());
+                             } else if (flag == "--timer-samples") {
+                               o.timer_samples = std::atoi(v.c_str());
+                             } else {
+                               return false;
+                             }
+                             return true;
+                           });
+  if (o.brokers.empty() || o.topic.empty() || o.messages < 10 || o.interval_ms < 1 ||
+      o.timer_samples < 0) {
+    std::fprintf(stderr, "%s: --brokers and --topic are required; bad count\nusage: %s\n", kTool,
+                 kUsage);
+    std::exit(2);
   }
-  if (o.brokers.empty() || o.topic.empty()) Usage("--brokers and --topic are required");
-  if (o.messages < 10 || o.interval_ms < 1 || o.timer_samples < 0) Usage("bad count");
   return o;
-}
-
-void PrintPercentiles(const char* what, std::vector<Micros> samples) {
-  std::sort(samples.begin(), samples.end());
-  auto q = [&](double p) {
-    const auto i = std::min(samples.size() - 1, static_cast<size_t>(p * samples.size()));
-    return static_cast<double>(samples[i].count()) / 1000.0;
-  };
-  std::printf("  %-44s n=%zu p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f ms\n", what,
-              samples.size(), q(0.5), q(0.9), q(0.99), q(0.999), q(1.0));
 }
 
 // How far past its deadline a 1 ms sleep returns: the scheduling noise every wake-up on the

@@ -1,0 +1,280 @@
+// The floor under a burst's lateness on this machine: what the least a worker can do gets.
+// At every second boundary one producer (krond's settings) produces --burst N messages;
+// --consumers C threads, each with its own consumer in one group (krond's settings), poll
+// them and, unless --shells 0, hand each to a warm shell running `true` (krond's
+// WarmShellPool, the way a krond worker starts a run). Lateness is from the boundary to the
+// hand-over (to the Poll() return with --shells 0). No JSON, metrics, results, commits or
+// supervision: krond's own lateness minus this is what krond adds on top of the machine.
+// scripts/bench burst-floor runs it; docs/benchmarks.md has the numbers.
+//
+//   burst_floor --brokers B --topic T [--burst N] [--consumers C] [--seconds S]
+//               [--shells 1|0] [--kafka-setting k=v ...]
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/probe_util.h"
+#include "exec/warm_shell_pool.h"
+#include "kafka/rdkafka_client.h"
+
+namespace {
+
+using krond::bench::Micros;
+using SystemTime = std::chrono::system_clock::time_point;
+
+constexpr const char* kTool = "burst_floor";
+constexpr const char* kUsage =
+    "burst_floor --brokers B --topic T [--burst N] [--consumers C] [--seconds S] "
+    "[--shells 1|0] [--kafka-setting k=v ...]";
+// Bursts before this one are left out: the group and the shell pools are still settling.
+constexpr int kFirstMeasured = 2;
+
+struct Options {
+  std::string brokers;
+  std::string topic;
+  int burst = 100;
+  int consumers = 2;
+  int seconds = 30;
+  bool shells = true;
+  std::map<std::string, std::string> overrides;
+};
+
+Options Parse(int argc, char** argv) {
+  Options o;
+  krond::bench::ParseFlags(
+      argc, argv, kTool, kUsage, o.overrides, [&o](const std::string& flag, const std::string& v) {
+        if (flag == "--brokers") {
+          o.brokers = v;
+        } else if (flag == "--topic") {
+          o.topic = v;
+        } else if (flag == "--burst") {
+          o.burst = std::atoi(v.c_str());
+        } else if (flag == "--consumers") {
+          o.consumers = std::atoi(v.c_str());
+        } else if (flag == "--seconds") {
+          o.seconds = std::atoi(v.c_str());
+        } else if (flag == "--shells" && (v == "0" || v == "1")) {
+          o.shells = v == "1";
+        } else {
+          return false;
+        }
+        return true;
+      });
+  if (o.brokers.empty() || o.topic.empty() || o.burst < 1 || o.consumers < 1 ||
+      o.seconds <= kFirstMeasured) {
+    std::fprintf(stderr, "%s: --brokers and --topic are required; counts must be positive and "
+                         "--seconds more than %d\nusage: %s\n",
+                 kTool, kFirstMeasured, kUsage);
+    std::exit(2);
+  }
+  return o;
+}
+
+// Each consumer gets about burst/consumers messages of a burst (keys spread them over the
+// partitions); a quarter more covers an uneven split. A krond worker's --warm-shells is
+// sized the same way in scripts/bench.
+std::size_t PoolSize(const Options& o) {
+  return static_cast<std::size_t>((o.burst + o.consumers - 1) / o.consumers) * 5 / 4;
+}
+
+Micros Since(SystemTime t) {
+  return std::chrono::duration_cast<Micros>(std::chrono::system_clock::now() - t);
+}
+
+// One consumer thread: what it measured.
+struct Samples {
+  std::vector<Micros> each;      // boundary -> hand-over (or Poll()), every measured message
+  std::vector<Micros> first;     // boundary -> Poll() of the first message of each burst
+  int no_shell_ready = 0;        // messages that found the pool empty (not handed, not counted)
+  std::atomic<bool> warm{false};  // a warm-up message came through
+};
+
+class ConsumerThread {
+ public:
+  ConsumerThread(const Options& o, std::unique_ptr<krond::kafka::Consumer> consumer)
+      : started_(std::chrono::system_clock::now()),
+        consumer_(std::move(consumer)),
+        pool_(o.shells ? std::make_unique<krond::exec::WarmShellPool>(PoolSize(o)) : nullptr) {
+    krond::exec::RunSpec spec;
+    spec.argv = {"/bin/sh", "-c", "true"};
+    script_ = krond::exec::WarmShellPool::Script(spec);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~ConsumerThread() { Stop(); }
+  // Ends the thread (its handed shells reaped) and leaves the group; samples() are final.
+  void Stop() {
+    if (!thread_.joinable()) return;
+    stop_ = true;
+    thread_.join();
+    consumer_->Close();
+  }
+  Samples& samples() { return samples_; }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      auto polled = consumer_->Poll(std::chrono::milliseconds(50));
+      if (!polled || !polled->has_value()) {
+        Reap(WNOHANG);
+        continue;
+      }
+      OnMessage((**polled).value);
+    }
+    Reap(0);
+  }
+
+  void OnMessage(const std::string& value) {
+    // "<burst index, -1 for warm-up> <boundary or send time, ms since the epoch>"
+    const int index = std::atoi(value.c_str());
+    const SystemTime boundary{std::chrono::milliseconds(
+        std::atoll(value.c_str() + value.find(' ') + 1))};
+    if (boundary < started_ - std::chrono::seconds(1)) return;  // an earlier run's message
+    if (index < 0) {
+      samples_.warm = true;
+      return;
+    }
+    const bool first = index != last_index_;
+    last_index_ = index;
+    if (index < kFirstMeasured) return;
+    if (first) samples_.first.push_back(Since(boundary));
+    if (pool_ == nullptr) {
+      samples_.each.push_back(Since(boundary));
+      return;
+    }
+    std::optional<krond::exec::WarmShellPool::Shell> shell = pool_->Take();
+    if (!shell) {
+      ++samples_.no_shell_ready;
+      return;
+    }
+    samples_.each.push_back(Since(boundary));
+    if (auto ok = krond::exec::WarmShellPool::Hand(*shell, script_); !ok) {
+      krond::bench::Die(kTool, ok.error().message);
+    }
+    handed_.push_back(std::move(*shell));
+  }
+
+  // Waits for the shells that ran (flags 0: all of them).
+  void Reap(int flags) {
+    std::erase_if(handed_, [flags](const krond::exec::WarmShellPool::Shell& s) {
+      return waitpid(s.pid, nullptr, flags) == s.pid;
+    });
+  }
+
+  const SystemTime started_;
+  std::unique_ptr<krond::kafka::Consumer> consumer_;
+  std::unique_ptr<krond::exec::WarmShellPool> pool_;
+  std::string script_;
+  std::vector<krond::exec::WarmShellPool::Shell> handed_;
+  Samples samples_;
+  int last_index_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+int Run(const Options& o) {
+  spdlog::set_level(spdlog::level::err);  // stdout is the report
+  krond::kafka::ClientConfig config;
+  config.brokers = o.brokers;
+  config.client_id = "krond-burst-floor";
+  config.overrides = o.overrides;
+  auto producer = krond::kafka::NewRdKafkaProducer(config, {});
+  if (!producer) krond::bench::Die(kTool, producer.error().message);
+  std::vector<std::unique_ptr<ConsumerThread>> consumers;
+  for (int i = 0; i < o.consumers; ++i) {
+    krond::kafka::ConsumerOptions options;
+    options.group_id = o.topic + ".burst-floor." + std::to_string(getpid());
+    auto consumer = krond::kafka::NewRdKafkaConsumer(config, options);
+    if (!consumer) krond::bench::Die(kTool, consumer.error().message);
+    if (auto ok = (*consumer)->Subscribe({o.topic}); !ok) {
+      krond::bench::Die(kTool, ok.error().message);
+    }
+    consumers.push_back(std::make_unique<ConsumerThread>(o, std::move(*consumer)));
+  }
+  uint64_t key = 0;
+  auto ms_since_epoch = [](SystemTime t) {
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+  };
+  auto send = [&](const std::string& value) {
+    if (auto ok = (*producer)->Produce(o.topic, std::to_string(key++), value, [](const auto&) {});
+        !ok) {
+      krond::bench::Die(kTool, ok.error().message);
+    }
+  };
+  // Measure only once every consumer has its partitions and has seen a message.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto all_warm = [&] {
+    for (auto& c : consumers) {
+      if (!c->samples().warm) return false;
+    }
+    return true;
+  };
+  while (!all_warm()) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      krond::bench::Die(kTool, "not every consumer got a message within 60 s");
+    }
+    for (int i = 0; i < o.consumers; ++i) send("-1 " + ms_since_epoch(std::chrono::system_clock::now()));
+    (*producer)->Poll(std::chrono::milliseconds(100));
+  }
+
+  using std::chrono::milliseconds;
+  auto boundary = std::chrono::ceil<std::chrono::seconds>(std::chrono::system_clock::now()) +
+                  std::chrono::seconds(1);
+  for (int index = 0; index < o.seconds; ++index, boundary += std::chrono::seconds(1)) {
+    // Serve delivery reports until just before the boundary, then sleep to it.
+    while (std::chrono::system_clock::now() < boundary - milliseconds(20)) {
+      (*producer)->Poll(milliseconds(10));
+    }
+    std::this_thread::sleep_until(boundary);
+    const std::string value = std::to_string(index) + " " + ms_since_epoch(boundary);
+    for (int i = 0; i < o.burst; ++i) send(value);
+    (*producer)->Poll(milliseconds(0));
+  }
+  if (auto ok = (*producer)->Flush(std::chrono::seconds(10)); !ok) {
+    krond::bench::Die(kTool, "flush: " + ok.error().message);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // the last burst's consumption
+
+  std::vector<Micros> each;
+  std::vector<Micros> first;
+  int no_shell_ready = 0;
+  for (auto& c : consumers) {
+    c->Stop();
+    Samples& s = c->samples();
+    each.insert(each.end(), s.each.begin(), s.each.end());
+    first.insert(first.end(), s.first.begin(), s.first.end());
+    no_shell_ready += s.no_shell_ready;
+  }
+  const size_t expected = static_cast<size_t>(o.seconds - kFirstMeasured) * o.burst;
+  std::printf("burst floor: %d messages at each second boundary for %d s, %d consumer(s), %s, "
+              "krond's client settings%s\n",
+              o.burst, o.seconds, o.consumers,
+              o.shells ? "each handed to a warm shell running `true`" : "no shells",
+              o.overrides.empty() ? "" : " plus --kafka-setting overrides");
+  krond::bench::PrintPercentiles("boundary -> first message of the burst polled", first);
+  krond::bench::PrintPercentiles(
+      o.shells ? "boundary -> hand-over to a warm shell" : "boundary -> message polled", each);
+  if (each.size() + no_shell_ready != expected) {
+    krond::bench::Die(kTool, "expected " + std::to_string(expected) + " measured messages, got " +
+                                 std::to_string(each.size() + no_shell_ready));
+  }
+  if (no_shell_ready > 0) {
+    std::printf("  %d message(s) found no warm shell ready and are not counted\n",
+                no_shell_ready);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(Parse(argc, argv)); }
