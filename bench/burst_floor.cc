@@ -51,29 +51,30 @@ struct Options {
 
 Options Parse(int argc, char** argv) {
   Options o;
-  krond::bench::ParseFlags(
-      argc, argv, kTool, kUsage, o.overrides, [&o](const std::string& flag, const std::string& v) {
-        if (flag == "--brokers") {
-          o.brokers = v;
-        } else if (flag == "--topic") {
-          o.topic = v;
-        } else if (flag == "--burst") {
-          o.burst = std::atoi(v.c_str());
-        } else if (flag == "--consumers") {
-          o.consumers = std::atoi(v.c_str());
-        } else if (flag == "--seconds") {
-          o.seconds = std::atoi(v.c_str());
-        } else if (flag == "--shells" && (v == "0" || v == "1")) {
-          o.shells = v == "1";
-        } else {
-          return false;
-        }
-        return true;
-      });
+  krond::bench::ParseFlags(argc, argv, kTool, kUsage, o.overrides,
+                           [&o](const std::string& flag, const std::string& v) {
+                             if (flag == "--brokers") {
+                               o.brokers = v;
+                             } else if (flag == "--topic") {
+                               o.topic = v;
+                             } else if (flag == "--burst") {
+                               o.burst = std::atoi(v.c_str());
+                             } else if (flag == "--consumers") {
+                               o.consumers = std::atoi(v.c_str());
+                             } else if (flag == "--seconds") {
+                               o.seconds = std::atoi(v.c_str());
+                             } else if (flag == "--shells" && (v == "0" || v == "1")) {
+                               o.shells = v == "1";
+                             } else {
+                               return false;
+                             }
+                             return true;
+                           });
   if (o.brokers.empty() || o.topic.empty() || o.burst < 1 || o.consumers < 1 ||
       o.seconds <= kFirstMeasured) {
-    std::fprintf(stderr, "%s: --brokers and --topic are required; counts must be positive and "
-                         "--seconds more than %d\nusage: %s\n",
+    std::fprintf(stderr,
+                 "%s: --brokers and --topic are required; counts must be positive and "
+                 "--seconds more than %d\nusage: %s\n",
                  kTool, kFirstMeasured, kUsage);
     std::exit(2);
   }
@@ -93,9 +94,9 @@ Micros Since(SystemTime t) {
 
 // One consumer thread: what it measured.
 struct Samples {
-  std::vector<Micros> each;      // boundary -> hand-over (or Poll()), every measured message
-  std::vector<Micros> first;     // boundary -> Poll() of the first message of each burst
-  int no_shell_ready = 0;        // messages that found the pool empty (not handed, not counted)
+  std::vector<Micros> each;       // boundary -> hand-over (or Poll()), every measured message
+  std::vector<Micros> first;      // boundary -> Poll() of the first message of each burst
+  int no_shell_ready = 0;         // messages that found the pool empty (not handed, not counted)
   std::atomic<bool> warm{false};  // a warm-up message came through
 };
 
@@ -136,8 +137,8 @@ class ConsumerThread {
   void OnMessage(const std::string& value) {
     // "<burst index, -1 for warm-up> <boundary or send time, ms since the epoch>"
     const int index = std::atoi(value.c_str());
-    const SystemTime boundary{std::chrono::milliseconds(
-        std::atoll(value.c_str() + value.find(' ') + 1))};
+    const SystemTime boundary{
+        std::chrono::milliseconds(std::atoll(value.c_str() + value.find(' ') + 1))};
     if (boundary < started_ - std::chrono::seconds(1)) return;  // an earlier run's message
     if (index < 0) {
       samples_.warm = true;
@@ -223,7 +224,8 @@ int Run(const Options& o) {
     if (std::chrono::steady_clock::now() > give_up) {
       krond::bench::Die(kTool, "not every consumer got a message within 60 s");
     }
-    for (int i = 0; i < o.consumers; ++i) send("-1 " + ms_since_epoch(std::chrono::system_clock::now()));
+    for (int i = 0; i < o.consumers; ++i)
+      send("-1 " + ms_since_epoch(std::chrono::system_clock::now()));
     (*producer)->Poll(std::chrono::milliseconds(100));
   }
 
@@ -256,11 +258,12 @@ int Run(const Options& o) {
     no_shell_ready += s.no_shell_ready;
   }
   const size_t expected = static_cast<size_t>(o.seconds - kFirstMeasured) * o.burst;
-  std::printf("burst floor: %d messages at each second boundary for %d s, %d consumer(s), %s, "
-              "krond's client settings%s\n",
-              o.burst, o.seconds, o.consumers,
-              o.shells ? "each handed to a warm shell running `true`" : "no shells",
-              o.overrides.empty() ? "" : " plus --kafka-setting overrides");
+  std::printf(
+      "burst floor: %d messages at each second boundary for %d s, %d consumer(s), %s, "
+      "krond's client settings%s\n",
+      o.burst, o.seconds, o.consumers,
+      o.shells ? "each handed to a warm shell running `true`" : "no shells",
+      o.overrides.empty() ? "" : " plus --kafka-setting overrides");
   krond::bench::PrintPercentiles("boundary -> first message of the burst polled", first);
   krond::bench::PrintPercentiles(
       o.shells ? "boundary -> hand-over to a warm shell" : "boundary -> message polled", each);
@@ -269,8 +272,7 @@ int Run(const Options& o) {
                                  std::to_string(each.size() + no_shell_ready));
   }
   if (no_shell_ready > 0) {
-    std::printf("  %d message(s) found no warm shell ready and are not counted\n",
-                no_shell_ready);
+    std::printf("  %d message(s) found no warm shell ready and are not counted\n", no_shell_ready);
   }
   return 0;
 }
