@@ -45,38 +45,28 @@ struct Options {
   int burst = 100;
   int consumers = 2;
   int seconds = 30;
-  bool shells = true;
+  int shells = 1;  // 0: poll only
   std::map<std::string, std::string> overrides;
 };
 
 Options Parse(int argc, char** argv) {
   Options o;
-  krond::bench::ParseFlags(argc, argv, kTool, kUsage, o.overrides,
-                           [&o](const std::string& flag, const std::string& v) {
-                             if (flag == "--brokers") {
-                               o.brokers = v;
-                             } else if (flag == "--topic") {
-                               o.topic = v;
-                             } else if (flag == "--burst") {
-                               o.burst = std::atoi(v.c_str());
-                             } else if (flag == "--consumers") {
-                               o.consumers = std::atoi(v.c_str());
-                             } else if (flag == "--seconds") {
-                               o.seconds = std::atoi(v.c_str());
-                             } else if (flag == "--shells" && (v == "0" || v == "1")) {
-                               o.shells = v == "1";
-                             } else {
-                               return false;
-                             }
-                             return true;
-                           });
-  if (o.brokers.empty() || o.topic.empty() || o.burst < 1 || o.consumers < 1 ||
-      o.seconds <= kFirstMeasured) {
-    std::fprintf(stderr,
-                 "%s: --brokers and --topic are required; counts must be positive and "
-                 "--seconds more than %d\nusage: %s\n",
-                 kTool, kFirstMeasured, kUsage);
-    std::exit(2);
+  krond::bench::ParseFlags(argc, argv, kTool, kUsage,
+                           {{"--brokers", &o.brokers},
+                            {"--topic", &o.topic},
+                            {"--burst", &o.burst},
+                            {"--consumers", &o.consumers},
+                            {"--seconds", &o.seconds},
+                            {"--shells", &o.shells}},
+                           o.overrides);
+  if (o.brokers.empty() || o.topic.empty()) {
+    krond::bench::Usage(kTool, kUsage, "--brokers and --topic are required");
+  }
+  if (o.burst < 1 || o.consumers < 1 || o.seconds <= kFirstMeasured ||
+      (o.shells != 0 && o.shells != 1)) {
+    krond::bench::Usage(kTool, kUsage,
+                        "--burst and --consumers take a positive count, --seconds more than " +
+                            std::to_string(kFirstMeasured) + ", --shells 1 or 0");
   }
   return o;
 }
@@ -105,7 +95,7 @@ class ConsumerThread {
   ConsumerThread(const Options& o, std::unique_ptr<krond::kafka::Consumer> consumer)
       : started_(std::chrono::system_clock::now()),
         consumer_(std::move(consumer)),
-        pool_(o.shells ? std::make_unique<krond::exec::WarmShellPool>(PoolSize(o)) : nullptr) {
+        pool_(o.shells == 1 ? std::make_unique<krond::exec::WarmShellPool>(PoolSize(o)) : nullptr) {
     krond::exec::RunSpec spec;
     spec.argv = {"/bin/sh", "-c", "true"};
     script_ = krond::exec::WarmShellPool::Script(spec);
@@ -262,11 +252,11 @@ int Run(const Options& o) {
       "burst floor: %d messages at each second boundary for %d s, %d consumer(s), %s, "
       "krond's client settings%s\n",
       o.burst, o.seconds, o.consumers,
-      o.shells ? "each handed to a warm shell running `true`" : "no shells",
+      o.shells == 1 ? "each handed to a warm shell running `true`" : "no shells",
       o.overrides.empty() ? "" : " plus --kafka-setting overrides");
   krond::bench::PrintPercentiles("boundary -> first message of the burst polled", first);
   krond::bench::PrintPercentiles(
-      o.shells ? "boundary -> hand-over to a warm shell" : "boundary -> message polled", each);
+      o.shells == 1 ? "boundary -> hand-over to a warm shell" : "boundary -> message polled", each);
   if (each.size() + no_shell_ready != expected) {
     krond::bench::Die(kTool, "expected " + std::to_string(expected) + " measured messages, got " +
                                  std::to_string(each.size() + no_shell_ready));

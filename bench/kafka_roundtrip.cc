@@ -46,28 +46,18 @@ constexpr const char* kUsage =
 
 Options Parse(int argc, char** argv) {
   Options o;
-  krond::bench::ParseFlags(argc, argv, kTool, kUsage, o.overrides,
-                           [&o](const std::string& flag, const std::string& v) {
-                             if (flag == "--brokers") {
-                               o.brokers = v;
-                             } else if (flag == "--topic") {
-                               o.topic = v;
-                             } else if (flag == "--messages") {
-                               o.messages = std::atoi(v.c_str());
-                             } else if (flag == "--interval-ms") {
-                               o.interval_ms = std::atoi(v.c_str());
-                             } else if (flag == "--timer-samples") {
-                               o.timer_samples = std::atoi(v.c_str());
-                             } else {
-                               return false;
-                             }
-                             return true;
-                           });
-  if (o.brokers.empty() || o.topic.empty() || o.messages < 10 || o.interval_ms < 1 ||
-      o.timer_samples < 0) {
-    std::fprintf(stderr, "%s: --brokers and --topic are required; bad count\nusage: %s\n", kTool,
-                 kUsage);
-    std::exit(2);
+  krond::bench::ParseFlags(argc, argv, kTool, kUsage,
+                           {{"--brokers", &o.brokers},
+                            {"--topic", &o.topic},
+                            {"--messages", &o.messages},
+                            {"--interval-ms", &o.interval_ms},
+                            {"--timer-samples", &o.timer_samples}},
+                           o.overrides);
+  if (o.brokers.empty() || o.topic.empty()) {
+    krond::bench::Usage(kTool, kUsage, "--brokers and --topic are required");
+  }
+  if (o.messages < 10 || o.interval_ms < 1 || o.timer_samples < 0) {
+    krond::bench::Usage(kTool, kUsage, "bad count");
   }
   return o;
 }

@@ -3,36 +3,50 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
 #include <map>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace krond::bench {
 
 using Micros = std::chrono::microseconds;
 
-// Reads `--flag value` pairs; `--kafka-setting k=v` (repeatable) goes to `overrides`, every
-// other flag to `on_flag`, which returns false for one it does not know. Exits 2 with
-// `usage` on a bad flag.
+// Exits 2 with why and the usage line.
+[[noreturn]] inline void Usage(const char* tool, const char* usage, const std::string& why) {
+  std::fprintf(stderr, "%s: %s\nusage: %s\n", tool, why.c_str(), usage);
+  std::exit(2);
+}
+
+// Where a flag's value goes: a string, or an int (a whole number, else a usage error).
+using FlagTarget = std::variant<std::string*, int*>;
+
+// Reads `--flag value` pairs into `flags`' targets; `--kafka-setting k=v` (repeatable) goes
+// to `overrides`. Exits 2 with `usage` on an unknown flag or a bad value.
 inline void ParseFlags(int argc, char** argv, const char* tool, const char* usage,
-                       std::map<std::string, std::string>& overrides,
-                       const std::function<bool(const std::string&, const std::string&)>& on_flag) {
-  auto fail = [&](const std::string& why) {
-    std::fprintf(stderr, "%s: %s\nusage: %s\n", tool, why.c_str(), usage);
-    std::exit(2);
-  };
+                       const std::map<std::string, FlagTarget>& flags,
+                       std::map<std::string, std::string>& overrides) {
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (i + 1 >= argc) fail("missing value for " + flag);
+    if (i + 1 >= argc) Usage(tool, usage, "missing value for " + flag);
     const std::string value = argv[++i];
+    const auto target = flags.find(flag);
     if (flag == "--kafka-setting" && value.find('=') != std::string::npos) {
       overrides[value.substr(0, value.find('='))] = value.substr(value.find('=') + 1);
-    } else if (!on_flag(flag, value)) {
-      fail("unknown flag or bad value: " + flag + " " + value);
+    } else if (target == flags.end()) {
+      Usage(tool, usage, "unknown flag " + flag);
+    } else if (auto* text = std::get_if<std::string*>(&target->second)) {
+      **text = value;
+    } else {
+      int* number = std::get<int*>(target->second);
+      const auto [end, err] = std::from_chars(value.data(), value.data() + value.size(), *number);
+      if (err != std::errc() || end != value.data() + value.size()) {
+        Usage(tool, usage, flag + " takes a whole number, not " + value);
+      }
     }
   }
 }
