@@ -214,8 +214,9 @@ int Run(const Options& o) {
     if (std::chrono::steady_clock::now() > give_up) {
       krond::bench::Die(kTool, "not every consumer got a message within 60 s");
     }
-    for (int i = 0; i < o.consumers; ++i)
+    for (int i = 0; i < o.consumers; ++i) {
       send("-1 " + ms_since_epoch(std::chrono::system_clock::now()));
+    }
     (*producer)->Poll(std::chrono::milliseconds(100));
   }
 
