@@ -39,29 +39,20 @@ constexpr const char* kUsage =
 // Bursts before this one are left out: the group and the shell pools are still settling.
 constexpr int kFirstMeasured = 2;
 
-struct Options {
-  std::string brokers;
-  std::string topic;
+struct Options : krond::bench::CommonFlags {
   int burst = 100;
   int consumers = 2;
   int seconds = 30;
   int shells = 1;  // 0: poll only
-  std::map<std::string, std::string> overrides;
 };
 
 Options Parse(int argc, char** argv) {
   Options o;
-  krond::bench::ParseFlags(argc, argv, kTool, kUsage,
-                           {{"--brokers", &o.brokers},
-                            {"--topic", &o.topic},
-                            {"--burst", &o.burst},
+  krond::bench::ParseFlags(argc, argv, kTool, kUsage, o,
+                           {{"--burst", &o.burst},
                             {"--consumers", &o.consumers},
                             {"--seconds", &o.seconds},
-                            {"--shells", &o.shells}},
-                           o.overrides);
-  if (o.brokers.empty() || o.topic.empty()) {
-    krond::bench::Usage(kTool, kUsage, "--brokers and --topic are required");
-  }
+                            {"--shells", &o.shells}});
   if (o.burst < 1 || o.consumers < 1 || o.seconds <= kFirstMeasured ||
       (o.shells != 0 && o.shells != 1)) {
     krond::bench::Usage(kTool, kUsage,
@@ -174,22 +165,12 @@ class ConsumerThread {
 
 int Run(const Options& o) {
   spdlog::set_level(spdlog::level::err);  // stdout is the report
-  krond::kafka::ClientConfig config;
-  config.brokers = o.brokers;
-  config.client_id = "krond-burst-floor";
-  config.overrides = o.overrides;
-  auto producer = krond::kafka::NewRdKafkaProducer(config, {});
-  if (!producer) krond::bench::Die(kTool, producer.error().message);
+  auto producer = krond::bench::ProbeProducer(kTool, o);
   std::vector<std::unique_ptr<ConsumerThread>> consumers;
   for (int i = 0; i < o.consumers; ++i) {
-    krond::kafka::ConsumerOptions options;
-    options.group_id = o.topic + ".burst-floor." + std::to_string(getpid());
-    auto consumer = krond::kafka::NewRdKafkaConsumer(config, options);
-    if (!consumer) krond::bench::Die(kTool, consumer.error().message);
-    if (auto ok = (*consumer)->Subscribe({o.topic}); !ok) {
-      krond::bench::Die(kTool, ok.error().message);
-    }
-    consumers.push_back(std::make_unique<ConsumerThread>(o, std::move(*consumer)));
+    consumers.push_back(std::make_unique<ConsumerThread>(
+        o, krond::bench::ProbeConsumer(kTool, o,
+                                       o.topic + ".burst-floor." + std::to_string(getpid()))));
   }
   uint64_t key = 0;
   auto ms_since_epoch = [](SystemTime t) {
@@ -197,7 +178,7 @@ int Run(const Options& o) {
         std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
   };
   auto send = [&](const std::string& value) {
-    if (auto ok = (*producer)->Produce(o.topic, std::to_string(key++), value, [](const auto&) {});
+    if (auto ok = producer->Produce(o.topic, std::to_string(key++), value, [](const auto&) {});
         !ok) {
       krond::bench::Die(kTool, ok.error().message);
     }
@@ -217,7 +198,7 @@ int Run(const Options& o) {
     for (int i = 0; i < o.consumers; ++i) {
       send("-1 " + ms_since_epoch(std::chrono::system_clock::now()));
     }
-    (*producer)->Poll(std::chrono::milliseconds(100));
+    producer->Poll(std::chrono::milliseconds(100));
   }
 
   using std::chrono::milliseconds;
@@ -226,14 +207,14 @@ int Run(const Options& o) {
   for (int index = 0; index < o.seconds; ++index, boundary += std::chrono::seconds(1)) {
     // Serve delivery reports until just before the boundary, then sleep to it.
     while (std::chrono::system_clock::now() < boundary - milliseconds(20)) {
-      (*producer)->Poll(milliseconds(10));
+      producer->Poll(milliseconds(10));
     }
     std::this_thread::sleep_until(boundary);
     const std::string value = std::to_string(index) + " " + ms_since_epoch(boundary);
     for (int i = 0; i < o.burst; ++i) send(value);
-    (*producer)->Poll(milliseconds(0));
+    producer->Poll(milliseconds(0));
   }
-  if (auto ok = (*producer)->Flush(std::chrono::seconds(10)); !ok) {
+  if (auto ok = producer->Flush(std::chrono::seconds(10)); !ok) {
     krond::bench::Die(kTool, "flush: " + ok.error().message);
   }
   std::this_thread::sleep_for(std::chrono::seconds(1));  // the last burst's consumption

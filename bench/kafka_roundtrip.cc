@@ -28,13 +28,10 @@ using krond::MonoTime;
 using krond::bench::Micros;
 using krond::bench::PrintPercentiles;
 
-struct Options {
-  std::string brokers;
-  std::string topic;
+struct Options : krond::bench::CommonFlags {
   int messages = 2000;
   int interval_ms = 10;
   int timer_samples = 5000;
-  std::map<std::string, std::string> overrides;
 };
 
 constexpr const char* kTool = "kafka_roundtrip";
@@ -46,16 +43,10 @@ constexpr const char* kUsage =
 
 Options Parse(int argc, char** argv) {
   Options o;
-  krond::bench::ParseFlags(argc, argv, kTool, kUsage,
-                           {{"--brokers", &o.brokers},
-                            {"--topic", &o.topic},
-                            {"--messages", &o.messages},
+  krond::bench::ParseFlags(argc, argv, kTool, kUsage, o,
+                           {{"--messages", &o.messages},
                             {"--interval-ms", &o.interval_ms},
-                            {"--timer-samples", &o.timer_samples}},
-                           o.overrides);
-  if (o.brokers.empty() || o.topic.empty()) {
-    krond::bench::Usage(kTool, kUsage, "--brokers and --topic are required");
-  }
+                            {"--timer-samples", &o.timer_samples}});
   if (o.messages < 10 || o.interval_ms < 1 || o.timer_samples < 0) {
     krond::bench::Usage(kTool, kUsage, "bad count");
   }
@@ -79,22 +70,13 @@ std::vector<Micros> TimerOvershoot(const krond::Clock& clock, int samples) {
 int Run(const Options& o) {
   spdlog::set_level(spdlog::level::err);  // stdout is the report
   const krond::RealClock clock;
-  krond::kafka::ClientConfig config;
-  config.brokers = o.brokers;
-  config.client_id = "krond-kafka-roundtrip";
-  config.overrides = o.overrides;
-  auto producer = krond::kafka::NewRdKafkaProducer(config, {});
-  if (!producer) Die(producer.error().message);
-  krond::kafka::ConsumerOptions consumer_options;
-  consumer_options.group_id = o.topic + ".roundtrip";
-  auto consumer = krond::kafka::NewRdKafkaConsumer(config, consumer_options);
-  if (!consumer) Die(consumer.error().message);
-  if (auto ok = (*consumer)->Subscribe({o.topic}); !ok) Die(ok.error().message);
+  auto producer = krond::bench::ProbeProducer(kTool, o);
+  auto consumer = krond::bench::ProbeConsumer(kTool, o, o.topic + ".roundtrip");
   auto send = [&](const std::string& value) {
-    if (auto ok = (*producer)->Produce(o.topic, value, value, [](const auto&) {}); !ok) {
+    if (auto ok = producer->Produce(o.topic, value, value, [](const auto&) {}); !ok) {
       Die(ok.error().message);
     }
-    (*producer)->Poll(std::chrono::milliseconds(0));
+    producer->Poll(std::chrono::milliseconds(0));
   };
   // Measure only once a message has made the whole trip: until then the consumer is still
   // joining the group and looking up its starting offsets.
@@ -102,12 +84,12 @@ int Run(const Options& o) {
   for (bool through = false; !through;) {
     if (clock.MonoNow() > give_up) Die("no message came back within 60 s");
     send("warm-up");
-    auto polled = (*consumer)->Poll(std::chrono::milliseconds(100));
+    auto polled = consumer->Poll(std::chrono::milliseconds(100));
     through = polled && polled->has_value();
   }
   // Drain the other warm-up messages.
   while (true) {
-    auto polled = (*consumer)->Poll(std::chrono::milliseconds(200));
+    auto polled = consumer->Poll(std::chrono::milliseconds(200));
     if (!polled || !polled->has_value()) break;
   }
 
@@ -118,7 +100,7 @@ int Run(const Options& o) {
     sent[i] = clock.MonoNow();
     send(std::to_string(i));
     while (clock.MonoNow() < sent[i] + interval) {
-      auto polled = (*consumer)->Poll(std::chrono::milliseconds(1));
+      auto polled = consumer->Poll(std::chrono::milliseconds(1));
       if (!polled || !polled->has_value()) continue;
       const MonoTime received = clock.MonoNow();
       const std::string& got = (**polled).value;
@@ -128,8 +110,8 @@ int Run(const Options& o) {
       }
     }
   }
-  (*consumer)->Close();
-  if (auto ok = (*producer)->Flush(std::chrono::seconds(10)); !ok) {
+  consumer->Close();
+  if (auto ok = producer->Flush(std::chrono::seconds(10)); !ok) {
     std::fprintf(stderr, "flush: %s\n", ok.error().message.c_str());
   }
   if (latency.size() < static_cast<size_t>(o.messages) / 2) Die("most messages never arrived");

@@ -1,5 +1,5 @@
-// Shared by the machine probes (kafka_roundtrip, burst_floor): flag parsing, failure exits
-// and the percentile line. Header-only; each probe is one executable.
+// Shared by the machine probes (kafka_roundtrip, burst_floor): flag parsing, failure exits,
+// krond's Kafka clients and the percentile line. Header-only; each probe is one executable.
 #pragma once
 
 #include <algorithm>
@@ -8,9 +8,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
+
+#include "kafka/rdkafka_client.h"
 
 namespace krond::bench {
 
@@ -25,18 +28,28 @@ using Micros = std::chrono::microseconds;
 // Where a flag's value goes: a string, or an int (a whole number, else a usage error).
 using FlagTarget = std::variant<std::string*, int*>;
 
-// Reads `--flag value` pairs into `flags`' targets; `--kafka-setting k=v` (repeatable) goes
-// to `overrides`. Exits 2 with `usage` on an unknown flag or a bad value.
+// What every probe takes: the broker, a fresh topic and --kafka-setting overrides of
+// krond's client settings.
+struct CommonFlags {
+  std::string brokers;
+  std::string topic;
+  std::map<std::string, std::string> overrides;
+};
+
+// Reads `--flag value` pairs: --brokers, --topic and `--kafka-setting k=v` (repeatable) into
+// `common`, the probe's own `flags` into their targets. Exits 2 with `usage` on an unknown
+// flag, a bad value or a missing --brokers or --topic.
 inline void ParseFlags(int argc, char** argv, const char* tool, const char* usage,
-                       const std::map<std::string, FlagTarget>& flags,
-                       std::map<std::string, std::string>& overrides) {
+                       CommonFlags& common, std::map<std::string, FlagTarget> flags) {
+  flags.emplace("--brokers", &common.brokers);
+  flags.emplace("--topic", &common.topic);
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) Usage(tool, usage, "missing value for " + flag);
     const std::string value = argv[++i];
     const auto target = flags.find(flag);
     if (flag == "--kafka-setting" && value.find('=') != std::string::npos) {
-      overrides[value.substr(0, value.find('='))] = value.substr(value.find('=') + 1);
+      common.overrides[value.substr(0, value.find('='))] = value.substr(value.find('=') + 1);
     } else if (target == flags.end()) {
       Usage(tool, usage, "unknown flag " + flag);
     } else if (auto* text = std::get_if<std::string*>(&target->second)) {
@@ -49,12 +62,42 @@ inline void ParseFlags(int argc, char** argv, const char* tool, const char* usag
       }
     }
   }
+  if (common.brokers.empty() || common.topic.empty()) {
+    Usage(tool, usage, "--brokers and --topic are required");
+  }
 }
 
 // A failure after the flags were read: no usage text, which would mislead.
 [[noreturn]] inline void Die(const char* tool, const std::string& why) {
   std::fprintf(stderr, "%s: %s\n", tool, why.c_str());
   std::exit(1);
+}
+
+// krond's client settings (kafka::ClientConfig) for a probe's flags.
+inline kafka::ClientConfig ProbeConfig(const char* tool, const CommonFlags& f) {
+  kafka::ClientConfig config;
+  config.brokers = f.brokers;
+  config.client_id = std::string("krond-") + tool;
+  config.overrides = f.overrides;
+  return config;
+}
+
+// A producer with krond's own client settings (NewRdKafkaProducer) plus `overrides`.
+inline std::unique_ptr<kafka::Producer> ProbeProducer(const char* tool, const CommonFlags& f) {
+  auto producer = kafka::NewRdKafkaProducer(ProbeConfig(tool, f), {});
+  if (!producer) Die(tool, producer.error().message);
+  return std::move(*producer);
+}
+
+// A consumer with krond's own client settings in `group`, subscribed to the topic.
+inline std::unique_ptr<kafka::Consumer> ProbeConsumer(const char* tool, const CommonFlags& f,
+                                                      const std::string& group) {
+  kafka::ConsumerOptions options;
+  options.group_id = group;
+  auto consumer = kafka::NewRdKafkaConsumer(ProbeConfig(tool, f), options);
+  if (!consumer) Die(tool, consumer.error().message);
+  if (auto ok = (*consumer)->Subscribe({f.topic}); !ok) Die(tool, ok.error().message);
+  return std::move(*consumer);
 }
 
 inline void PrintPercentiles(const char* what, std::vector<Micros> samples) {
