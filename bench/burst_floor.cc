@@ -16,7 +16,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,7 +24,7 @@
 
 #include "bench/probe_util.h"
 #include "exec/warm_shell_pool.h"
-#include "kafka/rdkafka_client.h"
+#include "kafka/kafka.h"
 
 namespace {
 

@@ -9,18 +9,14 @@
 #include <spdlog/spdlog.h>
 #include <time.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "bench/probe_util.h"
 #include "common/clock.h"
-#include "kafka/rdkafka_client.h"
 
 namespace {
 
