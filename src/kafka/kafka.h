@@ -37,11 +37,33 @@ struct TopicPartition {
   bool operator==(const TopicPartition&) const = default;
 };
 
+// Why a produce failed, after librdkafka's error code. Only kRetriable can pass by itself
+// (a broker restarting, a leader moving, the local queue full); producing the same record
+// again after any other kind fails again, so a caller that retries it forever only blocks
+// what comes after it. kUnknownTopic is permanent once the topic could not be created; a
+// caller that has just created it may wait for the metadata to catch up.
+enum class ProduceErrorKind {
+  kRetriable,
+  kTooLarge,      // the record is over message.max.bytes (client, broker or topic)
+  kUnauthorized,  // topic, cluster or transactional-id authorization failed
+  kUnknownTopic,  // the topic or partition does not exist
+  kInvalid,       // the record or the client's configuration is invalid
+};
+// "retriable", "too_large", "unauthorized", "unknown_topic", "invalid": for logs and labels.
+std::string_view ProduceErrorName(ProduceErrorKind kind);
+inline bool IsPermanent(ProduceErrorKind kind) { return kind != ProduceErrorKind::kRetriable; }
+
+struct ProduceError {
+  ProduceErrorKind kind = ProduceErrorKind::kRetriable;
+  std::string message;
+};
+using ProduceStatus = tl::expected<void, ProduceError>;
+
 struct DeliveryReport {
   std::string topic;
   int32_t partition = -1;
   int64_t offset = -1;
-  Status status;  // error when the message could not be written
+  ProduceStatus status;  // error when the message could not be written
 };
 using DeliveryCallback = std::function<void(const DeliveryReport&)>;
 
@@ -51,11 +73,12 @@ class Producer {
  public:
   virtual ~Producer() = default;
   // Queues one message; never waits for the network. Fails when the local queue is full
-  // (call Poll, then try again) or the topic is unknown to the client. `on_delivery` runs
-  // exactly once, from Poll or Flush, when the broker acknowledged (acks=all) or the
-  // message failed for good.
-  [[nodiscard]] virtual Status Produce(std::string_view topic, std::string_view key,
-                                       std::string_view value, DeliveryCallback on_delivery) = 0;
+  // (kRetriable: call Poll, then try again), the record is too large, or the topic is
+  // unknown to the client. `on_delivery` runs exactly once, from Poll or Flush, when the
+  // broker acknowledged (acks=all) or the message failed for good.
+  [[nodiscard]] virtual ProduceStatus Produce(std::string_view topic, std::string_view key,
+                                              std::string_view value,
+                                              DeliveryCallback on_delivery) = 0;
   // Serves delivery callbacks; waits up to `timeout` for one.
   virtual void Poll(std::chrono::milliseconds timeout) = 0;
   // Waits until every queued message has its callback, or `timeout`.

@@ -121,6 +121,35 @@ Status ErrorStatus(rd_kafka_resp_err_t err, const std::string& what) {
   return MakeError(what + ": " + rd_kafka_err2str(err));
 }
 
+ProduceErrorKind ClassifyProduceError(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+      return ProduceErrorKind::kTooLarge;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+      return ProduceErrorKind::kUnauthorized;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+      return ProduceErrorKind::kUnknownTopic;
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS:
+      return ProduceErrorKind::kInvalid;
+    default:
+      return ProduceErrorKind::kRetriable;
+  }
+}
+
+tl::unexpected<ProduceError> ProduceFailure(rd_kafka_resp_err_t err, const std::string& what) {
+  return tl::unexpected(
+      ProduceError{ClassifyProduceError(err), what + ": " + rd_kafka_err2str(err)});
+}
+
 PartitionListPtr ToList(const std::vector<TopicPartition>& partitions) {
   PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
   for (const auto& tp : partitions) {
@@ -152,8 +181,8 @@ class RdKafkaProducer final : public Producer {
     rd_kafka_flush(rk_.get(), 1000);
   }
 
-  Status Produce(std::string_view topic, std::string_view key, std::string_view value,
-                 DeliveryCallback on_delivery) override {
+  ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
+                        DeliveryCallback on_delivery) override {
     auto* cb = new DeliveryCallback(std::move(on_delivery));
     const std::string topic_name(topic);
     rd_kafka_vu_t vus[5];
@@ -173,7 +202,7 @@ class RdKafkaProducer final : public Producer {
     if (error != nullptr) rd_kafka_error_destroy(error);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       delete cb;
-      return ErrorStatus(err, "produce to " + topic_name);
+      return ProduceFailure(err, "produce to " + topic_name);
     }
     ctx_->in_flight.fetch_add(1, std::memory_order_relaxed);
     return {};
@@ -202,7 +231,7 @@ class RdKafkaProducer final : public Producer {
     report.offset = m->offset;
     // Only a failure builds a message: this runs once per message, e.g. per scheduler fire.
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      report.status = ErrorStatus(m->err, "deliver to " + report.topic);
+      report.status = ProduceFailure(m->err, "deliver to " + report.topic);
     }
     if (cb && *cb && !ctx->discarding) (*cb)(report);
   }
@@ -240,8 +269,8 @@ class RdKafkaTransactionalProducer final : public TransactionalProducer {
   explicit RdKafkaTransactionalProducer(std::unique_ptr<RdKafkaProducer> inner)
       : inner_(std::move(inner)) {}
 
-  Status Produce(std::string_view topic, std::string_view key, std::string_view value,
-                 DeliveryCallback on_delivery) override {
+  ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
+                        DeliveryCallback on_delivery) override {
     return inner_->Produce(topic, key, value, std::move(on_delivery));
   }
   void Poll(std::chrono::milliseconds timeout) override { inner_->Poll(timeout); }
@@ -501,11 +530,6 @@ class RdKafkaAdmin final : public Admin {
 };
 
 }  // namespace
-
-Status ClientConfig::Validate() const {
-  if (brokers.empty()) return MakeError("no Kafka brokers given (use --brokers HOST:PORT)");
-  return {};
-}
 
 Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
                                                      ProducerOptions options) {

@@ -154,8 +154,8 @@ SystemTime HaScheduler::Step(SystemTime now) {
       std::map<std::string, SystemTime> last;
       for (const auto& task : batch_) {
         last[task.job] = std::max(last[task.job], task.scheduled_at);
-        Status sent = producer_->Produce(topics_.Tasks(task.cluster), task.run_id,
-                                         messages::Encode(task), nullptr);
+        kafka::ProduceStatus sent = producer_->Produce(topics_.Tasks(task.cluster), task.run_id,
+                                                       messages::Encode(task), nullptr);
         if (!sent) {
           metrics_.produce_errors.Inc();
           spdlog::warn("fire transaction: {}; aborting, will send again", sent.error().message);
@@ -163,7 +163,8 @@ SystemTime HaScheduler::Step(SystemTime now) {
         }
       }
       for (const auto& [job, at] : last) {
-        Status sent = producer_->Produce(topics_.State(), job, EncodeFireState({job, at}), nullptr);
+        kafka::ProduceStatus sent =
+            producer_->Produce(topics_.State(), job, EncodeFireState({job, at}), nullptr);
         if (!sent) {
           metrics_.produce_errors.Inc();
           return Failed({kafka::TxnErrorKind::kAbortable, sent.error().message}, now);

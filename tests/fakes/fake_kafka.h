@@ -45,13 +45,14 @@ class FakeProducer final : public kafka::Producer {
     int64_t offset = -1;  // in its topic's single partition 0, once acknowledged
   };
 
-  Status Produce(std::string_view topic, std::string_view key, std::string_view value,
-                 kafka::DeliveryCallback on_delivery) override {
+  kafka::ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
+                               kafka::DeliveryCallback on_delivery) override {
     std::lock_guard lock(mu_);
     ++produce_calls_;
     if (fail_produces_ > 0) {
       --fail_produces_;
-      return MakeError("fake: Local: Queue full");
+      return tl::unexpected(
+          kafka::ProduceError{kafka::ProduceErrorKind::kRetriable, "fake: Local: Queue full"});
     }
     records_.push_back(Record{std::string(topic), std::string(key),
                               keep_values_ ? std::string(value) : std::string(), State::kInFlight,
@@ -161,7 +162,8 @@ class FakeProducer final : public kafka::Producer {
         if (fail_deliveries_ > 0) {
           --fail_deliveries_;
           r.state = State::kFailed;
-          report.status = MakeError("fake: Broker: Unknown topic or partition");
+          report.status = tl::unexpected(kafka::ProduceError{
+              kafka::ProduceErrorKind::kRetriable, "fake: Broker: Not enough in-sync replicas"});
         } else {
           r.state = State::kAcked;
           r.offset = next_offset_[r.topic]++;
@@ -214,9 +216,12 @@ class FakeTransactionalProducer final : public kafka::TransactionalProducer {
  public:
   explicit FakeTransactionalProducer(FakeTxnLog& log) : log_(log) {}
 
-  Status Produce(std::string_view topic, std::string_view key, std::string_view value,
-                 kafka::DeliveryCallback) override {
-    if (!open_) return MakeError("fake: produce outside a transaction");
+  kafka::ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
+                               kafka::DeliveryCallback) override {
+    if (!open_) {
+      return tl::unexpected(kafka::ProduceError{kafka::ProduceErrorKind::kInvalid,
+                                                "fake: produce outside a transaction"});
+    }
     open_messages_.push_back({std::string(topic), std::string(key), std::string(value)});
     return {};
   }

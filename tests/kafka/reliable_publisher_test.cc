@@ -89,7 +89,7 @@ TEST_F(ReliablePublisherTest, FailedDeliveryIsProducedAgainUnchanged) {
   publisher_.Poll(milliseconds(0));
   EXPECT_THAT(acks_, IsEmpty());
   ASSERT_THAT(failures_, SizeIs(1));
-  EXPECT_THAT(failures_[0], HasSubstr("Unknown topic"));
+  EXPECT_THAT(failures_[0], HasSubstr("in-sync replicas"));
   EXPECT_EQ(publisher_.Pending(), 1u);
   EXPECT_EQ(publisher_.NextRetry(), clock_.MonoNow() + kDelay);
 
