@@ -18,7 +18,8 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kOutcomeNames[] = {"succeeded",    "failed",    "timed_out", "killed",
-                                              "spawn_failed", "cancelled", "invalid",   "skipped"};
+                                              "spawn_failed", "cancelled", "invalid",   "skipped",
+                                              "boot_failed"};
 
 // Reads typed fields out of a decoded object, remembering the first problem so decoders
 // stay linear: read everything, then check ok().
@@ -258,6 +259,24 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
   m.sandbox = r.Has("sandbox") ? r.String("sandbox") : m.sandbox;
   m.network = r.Bool("network", false);
   if (r.Has("replayed_from")) m.replayed_from = r.String("replayed_from");
+  if (r.Has("microvm")) {
+    const json& vm = doc.at("microvm");
+    if (!vm.is_object()) {
+      r.Fail("microvm", "expected an object");
+    } else {
+      FieldReader rv(vm);
+      const int64_t memory = rv.Int("memory_mib", false, 0);
+      const int64_t vcpus = rv.Int("vcpus", false, 0);
+      if (!rv.ok()) {
+        r.Fail("microvm", rv.error());
+      } else if (memory < 0 || memory > UINT32_MAX || vcpus < 0 || vcpus > UINT32_MAX) {
+        r.Fail("microvm", "memory_mib and vcpus must be non-negative 32-bit numbers");
+      } else {
+        m.microvm = TaskMessage::MicroVm{static_cast<uint32_t>(memory),
+                                         static_cast<uint32_t>(vcpus)};
+      }
+    }
+  }
   if (r.Has("retry")) {
     const json& retry = doc.at("retry");
     if (!retry.is_object()) {
@@ -304,6 +323,10 @@ json ResultToJson(const ResultMessage& m) {
   if (m.signal) j["signal"] = *m.signal;
   if (!m.error.empty()) j["error"] = m.error;
   if (!m.source.empty()) j["source"] = m.source;
+  if (m.vm) {
+    j["vm"] = {{"accelerator", m.vm->accelerator}};
+    if (m.vm->boot_ms) j["vm"]["boot_ms"] = *m.vm->boot_ms;
+  }
   return j;
 }
 
@@ -326,6 +349,16 @@ Result<ResultMessage> ResultFromJson(const json& doc) {
   m.output_bytes = r.Int("output_bytes", false, 0);
   m.error = r.String("error", false);
   m.source = r.String("source", false);
+  if (r.Has("vm")) {
+    const json& vm = doc.at("vm");
+    if (!vm.is_object()) {
+      r.Fail("vm", "expected an object");
+    } else {
+      FieldReader rv(vm);
+      m.vm = ResultMessage::Vm{rv.String("accelerator", false), rv.OptionalInt("boot_ms")};
+      if (!rv.ok()) r.Fail("vm", rv.error());
+    }
+  }
   if (!r.ok()) return MakeError(r.error());
   auto parsed = ParseOutcome(outcome);
   if (!parsed) return MakeError("field \"outcome\": " + parsed.error().message);
@@ -374,6 +407,12 @@ std::string Encode(const TaskMessage& m) {
   w.String("concurrency", m.concurrency);
   w.String("sandbox", m.sandbox);
   w.Bool("network", m.network);
+  if (m.microvm) {
+    ObjectWriter vm = w.Object("microvm");
+    vm.Int("memory_mib", m.microvm->memory_mib);
+    vm.Int("vcpus", m.microvm->vcpus);
+    vm.End();
+  }
   if (m.replayed_from) w.String("replayed_from", *m.replayed_from);
   w.End();
   return out;
