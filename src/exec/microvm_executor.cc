@@ -32,7 +32,9 @@ vm=$!
 "$s4n" --configure --disable-host-loopback --cidr=10.0.3.0/24 --ready-fd=3 "$vm" tap0 \
   3>"$dir/ready" >"$dir/slirp4netns.log" 2>&1 &
 net=$!
-if read -r ok <"$dir/ready" && [ "$ok" = 1 ]; then
+ok=
+read -r ok <"$dir/ready"  # "1", without a newline
+if [ "$ok" = 1 ]; then
   echo go >"$dir/go"
 else
   echo "krond: slirp4netns could not connect the VM's network namespace:" \

@@ -41,8 +41,8 @@ std::optional<std::string_view> Field(std::string_view fields, std::string_view 
   return std::nullopt;
 }
 
+// `body` starts with kRecordPrefix.
 Segment Classify(std::string_view body) {
-  if (!body.starts_with(kRecordPrefix)) return {Kind::kOther, body};
   body.remove_prefix(kRecordPrefix.size());
   const std::string_view kind = body.substr(0, body.find(' '));
   if (kind == "start") return {Kind::kStart, body};
@@ -71,13 +71,16 @@ std::vector<Segment> Split(std::string_view console) {
     const std::size_t body_begin = esc + 2;
     const std::size_t end = console.find(kEsc, body_begin);
     if (end == std::string_view::npos) break;
+    const std::string_view body = console.substr(body_begin, end - body_begin);
     if (end + 1 < console.size() && console[end + 1] == '\\' &&
-        end - body_begin <= kMaxRecordBytes) {
+        body.size() <= kMaxRecordBytes && body.starts_with(kRecordPrefix)) {
       flush_data(esc);
-      segments.push_back(Classify(console.substr(body_begin, end - body_begin)));
+      segments.push_back(Classify(body));
       pos = data_begin = end + 2;
     } else {
-      pos = end;  // That ESC may itself open a record.
+      // Not ours (another program's escape sequence, or too long): output. That ESC may
+      // itself open a record.
+      pos = end;
     }
   }
   flush_data(console.size());
