@@ -3,11 +3,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <charconv>
 #include <optional>
 #include <tuple>
 
+#include "common/byte_size.h"
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/signals.h"
@@ -46,22 +45,6 @@ struct WorkerFlags {
   KafkaFlags kafka;
 };
 
-// "1048576", "512KiB", "100MiB", "2GiB" (also K/M/G, KB/MB/GB as powers of 1024).
-std::optional<uint64_t> ParseBytes(std::string_view text) {
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || end == text.data() || n == 0) return std::nullopt;
-  std::string unit(end, text.data() + text.size());
-  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  uint64_t scale = 0;
-  if (unit.empty() || unit == "b") scale = 1;
-  if (unit == "k" || unit == "kb" || unit == "kib") scale = uint64_t{1} << 10;
-  if (unit == "m" || unit == "mb" || unit == "mib") scale = uint64_t{1} << 20;
-  if (unit == "g" || unit == "gb" || unit == "gib") scale = uint64_t{1} << 30;
-  if (scale == 0 || n > UINT64_MAX / scale) return std::nullopt;
-  return n * scale;
-}
-
 int RunWorker(const WorkerFlags& flags) {
   SignalWatcher signals;
   RealClock clock;
@@ -91,7 +74,7 @@ int RunWorker(const WorkerFlags& flags) {
   if (flags.limit_files > 0) options.limits.open_files = flags.limit_files;
   if (flags.limit_procs > 0) options.limits.processes = flags.limit_procs;
   if (!flags.limit_memory.empty()) {
-    auto bytes = ParseBytes(flags.limit_memory);
+    auto bytes = ParseByteSize(flags.limit_memory);
     if (!bytes) {
       spdlog::error("--limit-memory: expected a size such as 512MiB, got \"{}\"",
                     flags.limit_memory);
