@@ -148,13 +148,15 @@ Status MicroVmExecutor::CheckUsable() const {
 
 void MicroVmExecutor::StartAcceleratorProbe() {
   std::call_once(probe_started_, [this] {
-    if (options_.accelerator) {
-      std::promise<AcceleratorChoice> forced;
-      forced.set_value({*options_.accelerator, "configured"});
-      probe_ = forced.get_future().share();
-    } else {
-      probe_ = std::async(std::launch::async, [this] { return Probe(); }).share();
-    }
+    probe_ = std::async(std::launch::async, [this] {
+               AcceleratorChoice choice =
+                   options_.accelerator ? AcceleratorChoice{*options_.accelerator, "configured"}
+                                        : Probe();
+               if (options_.on_accelerator_chosen) {
+                 options_.on_accelerator_chosen(choice.accelerator, choice.reason);
+               }
+               return choice;
+             }).share();
   });
 }
 

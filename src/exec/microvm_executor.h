@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -36,6 +37,9 @@ struct MicroVmOptions {
   // VM size when RunSpec::sandbox leaves it at 0. Defaults: 256 MiB, 1 vCPU.
   std::uint32_t default_memory_mib = 256;
   std::uint32_t default_vcpus = 1;
+  // Called once when the accelerator is chosen (from the probing thread), e.g. to log it
+  // and export it. Default: none.
+  std::function<void(Accelerator accelerator, const std::string& reason)> on_accelerator_chosen;
   // Bytes of console kept beyond RunSpec::output_tail_bytes, so that records and a
   // kernel panic or QEMU error fit in the tail too. Default: 16 KiB.
   std::size_t console_slack_bytes = 16 * 1024;
