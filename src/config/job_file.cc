@@ -53,11 +53,11 @@ constexpr int kMaxEditDistance = 2;
 constexpr std::string_view kTopLevelKeys[] = {"clusters", "defaults", "jobs"};
 // Keys a job may inherit from `defaults:`; a job has these plus name, schedule, cluster and
 // command.
-constexpr std::string_view kDefaultsKeys[] = {
-    "timezone", "timeout", "retry", "concurrency", "catch_up", "starting_deadline",
-    "sandbox",  "network", "microvm"};
+constexpr std::string_view kDefaultsKeys[] = {"timezone",    "timeout",  "retry",
+                                              "concurrency", "catch_up", "starting_deadline",
+                                              "sandbox",     "network",  "microvm"};
 constexpr std::string_view kJobKeys[] = {
-    "name",     "schedule",          "timezone", "cluster", "command", "timeout", "retry",
+    "name",        "schedule", "timezone",          "cluster", "command", "timeout", "retry",
     "concurrency", "catch_up", "starting_deadline", "sandbox", "network", "microvm"};
 constexpr std::string_view kMicroVmKeys[] = {"memory", "vcpus"};
 constexpr uint64_t kMinMicroVmMemoryMib = 64;

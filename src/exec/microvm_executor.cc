@@ -184,8 +184,8 @@ MicroVmExecutor::AcceleratorChoice MicroVmExecutor::Probe() {
                         ? outcome.error
                         : std::string(ToString(outcome.kind));
   return {Accelerator::kTcg, "a KVM guest did not run /bin/true within " +
-                                 std::to_string(options_.kvm_probe_deadline.count()) +
-                                 "ms (" + why + ")"};
+                                 std::to_string(options_.kvm_probe_deadline.count()) + "ms (" +
+                                 why + ")"};
 }
 
 std::vector<std::string> MicroVmExecutor::VmArgv(const RunSpec& spec, Accelerator accelerator,
@@ -227,8 +227,7 @@ std::vector<std::string> MicroVmExecutor::VmArgv(const RunSpec& spec, Accelerato
       "-no-reboot",
   };
   if (!spec.sandbox.allow_network) return qemu;
-  qemu.insert(qemu.end(),
-              {"-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"});
+  qemu.insert(qemu.end(), {"-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"});
   std::vector<std::string> argv = {"/bin/sh",
                                    "-c",
                                    std::string(kNetworkWrapper),
@@ -271,8 +270,8 @@ RunOutcome MicroVmExecutor::RunWith(const RunSpec& spec, CancelToken& cancel,
   if (spec.sandbox.allow_network) files.push_back({"krond/network", "", 0644});
   Result<std::string> base = ReadFile(options_.image_dir + "/initrd.img");
   if (!base) return spawn_failed(base.error().message);
-  Result<ScratchDir> dir = ScratchDir::Make(
-      options_.runtime_dir.empty() ? DefaultRuntimeDir() : options_.runtime_dir);
+  Result<ScratchDir> dir =
+      ScratchDir::Make(options_.runtime_dir.empty() ? DefaultRuntimeDir() : options_.runtime_dir);
   if (!dir) return spawn_failed(dir.error().message);
   const std::string initrd = dir->path() + "/initrd.img";
   if (Status written =
@@ -289,8 +288,7 @@ RunOutcome MicroVmExecutor::RunWith(const RunSpec& spec, CancelToken& cancel,
   return Interpret(spec, inner_.Run(vm, cancel), accelerator);
 }
 
-RunOutcome MicroVmExecutor::Interpret(const RunSpec& spec, RunOutcome vm,
-                                      Accelerator accelerator) {
+RunOutcome MicroVmExecutor::Interpret(const RunSpec& spec, RunOutcome vm, Accelerator accelerator) {
   RunOutcome out = std::move(vm);
   out.vm = VmReport{accelerator, std::nullopt};
   // Helpers of the network wrapper (slirp4netns) outlive QEMU by design; the guest's own

@@ -9,8 +9,8 @@ namespace {
 bool IsShellIdentifier(std::string_view name) {
   if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
   for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) return false;
   }
   return true;
@@ -29,9 +29,19 @@ void PadTo4(std::string& out) {
 void AppendEntry(std::string& out, unsigned long ino, std::string_view name, unsigned long mode,
                  std::string_view data) {
   out.append("070701");
-  const unsigned long fields[] = {ino, mode, 0 /*uid*/, 0 /*gid*/, 1 /*nlink*/, 0 /*mtime*/,
-                                  data.size(), 0, 0, 0, 0 /*dev major/minor, rdev major/minor*/,
-                                  name.size() + 1, 0 /*check*/};
+  const unsigned long fields[] = {ino,
+                                  mode,
+                                  0 /*uid*/,
+                                  0 /*gid*/,
+                                  1 /*nlink*/,
+                                  0 /*mtime*/,
+                                  data.size(),
+                                  0,
+                                  0,
+                                  0,
+                                  0 /*dev major/minor, rdev major/minor*/,
+                                  name.size() + 1,
+                                  0 /*check*/};
   for (unsigned long f : fields) AppendHex8(out, f);
   out.append(name);
   out.push_back('\0');

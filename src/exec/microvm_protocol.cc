@@ -72,8 +72,8 @@ std::vector<Segment> Split(std::string_view console) {
     const std::size_t end = console.find(kEsc, body_begin);
     if (end == std::string_view::npos) break;
     const std::string_view body = console.substr(body_begin, end - body_begin);
-    if (end + 1 < console.size() && console[end + 1] == '\\' &&
-        body.size() <= kMaxRecordBytes && body.starts_with(kRecordPrefix)) {
+    if (end + 1 < console.size() && console[end + 1] == '\\' && body.size() <= kMaxRecordBytes &&
+        body.starts_with(kRecordPrefix)) {
       flush_data(esc);
       segments.push_back(Classify(body));
       pos = data_begin = end + 2;

@@ -17,9 +17,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kOutcomeNames[] = {"succeeded",    "failed",    "timed_out", "killed",
-                                              "spawn_failed", "cancelled", "invalid",   "skipped",
-                                              "boot_failed"};
+constexpr std::string_view kOutcomeNames[] = {"succeeded", "failed",       "timed_out",
+                                              "killed",    "spawn_failed", "cancelled",
+                                              "invalid",   "skipped",      "boot_failed"};
 
 // Reads typed fields out of a decoded object, remembering the first problem so decoders
 // stay linear: read everything, then check ok().
@@ -272,8 +272,8 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
       } else if (memory < 0 || memory > UINT32_MAX || vcpus < 0 || vcpus > UINT32_MAX) {
         r.Fail("microvm", "memory_mib and vcpus must be non-negative 32-bit numbers");
       } else {
-        m.microvm = TaskMessage::MicroVm{static_cast<uint32_t>(memory),
-                                         static_cast<uint32_t>(vcpus)};
+        m.microvm =
+            TaskMessage::MicroVm{static_cast<uint32_t>(memory), static_cast<uint32_t>(vcpus)};
       }
     }
   }

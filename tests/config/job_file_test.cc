@@ -294,11 +294,10 @@ jobs:
 }
 
 TEST(JobFileTest, MicroVmProblemsHaveTheirPosition) {
-  EXPECT_THAT(
-      Problems(OneJob("    sandbox: microvm\n    microvm: {memory: 32MiB, vcpus: 99}\n")),
-      ElementsAre("jobs.yaml:8:23: microvm.memory: 32MiB is out of range (allowed "
-                  "64MiB..16GiB, in whole MiB)",
-                  "jobs.yaml:8:37: microvm.vcpus: 99 is out of range (allowed 1..16)"));
+  EXPECT_THAT(Problems(OneJob("    sandbox: microvm\n    microvm: {memory: 32MiB, vcpus: 99}\n")),
+              ElementsAre("jobs.yaml:8:23: microvm.memory: 32MiB is out of range (allowed "
+                          "64MiB..16GiB, in whole MiB)",
+                          "jobs.yaml:8:37: microvm.vcpus: 99 is out of range (allowed 1..16)"));
   EXPECT_THAT(Problems(OneJob("    sandbox: microvm\n    microvm: {memory: lots, cpus: 1}\n")),
               ElementsAre("jobs.yaml:8:23: microvm.memory: expected a size such as 256MiB or "
                           "1GiB (allowed 64MiB..16GiB, in whole MiB), got \"lots\"",
@@ -462,8 +461,9 @@ jobs:
 TEST(JobFileTest, EmptyValuePointsAtItsKey) {
   EXPECT_THAT(
       Problems(OneJob("    timeout:\n    sandbox:\n")),
-      ElementsAre("jobs.yaml:7:5: timeout: expected a duration such as 30s or 1h30m, got nothing",
-                  "jobs.yaml:8:5: sandbox: expected one of none, bubblewrap, microvm, got nothing"));
+      ElementsAre(
+          "jobs.yaml:7:5: timeout: expected a duration such as 30s or 1h30m, got nothing",
+          "jobs.yaml:8:5: sandbox: expected one of none, bubblewrap, microvm, got nothing"));
 }
 
 // ---- Names and clusters ------------------------------------------------------------------

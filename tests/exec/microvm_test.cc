@@ -35,9 +35,9 @@ TEST(ParseConsoleTest, OutputBetweenStartAndExit) {
 }
 
 TEST(ParseConsoleTest, BootConsoleBeforeStartAndNothingAfterIt) {
-  const ConsoleReport r = ParseConsole("[ 0.1] kernel says hi\n" + Record("start boot_ms=7") +
-                                       "out" + Record("exit status=0 run_ms=1") +
-                                       "qemu: shutting down");
+  const ConsoleReport r =
+      ParseConsole("[ 0.1] kernel says hi\n" + Record("start boot_ms=7") + "out" +
+                   Record("exit status=0 run_ms=1") + "qemu: shutting down");
   EXPECT_EQ(r.boot_console, "[ 0.1] kernel says hi\n");
   EXPECT_EQ(r.output, "out");
   EXPECT_EQ(r.status, 0);
@@ -79,8 +79,8 @@ TEST(ParseConsoleTest, FakeRecordsPrintedByTheCommandLoseToTheAgentsLastExit) {
                    Record("start boot_ms=999") + "c" + Record("exit status=1 run_ms=2"));
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.run_ms, 2);
-  EXPECT_EQ(r.boot_ms, 5);  // The exit record carries none: the first start record's.
-  EXPECT_EQ(r.output, "abc");          // Records inside the output are not output.
+  EXPECT_EQ(r.boot_ms, 5);     // The exit record carries none: the first start record's.
+  EXPECT_EQ(r.output, "abc");  // Records inside the output are not output.
 }
 
 TEST(ParseConsoleTest, MalformedRecordsAndStrayEscapesAreOutput) {
@@ -241,8 +241,9 @@ RunSpec Spec() {
 
 TEST(InterpretTest, ExitStatusGivesTheOutcomeAndOutputIsTrimmedToTheTail) {
   const RunOutcome o = MicroVmExecutor::Interpret(
-      Spec(), Qemu(OutcomeKind::kSucceeded, Record("start boot_ms=1500") + "abcdef" +
-                                                Record("exit status=2 boot_ms=1500 run_ms=3")),
+      Spec(),
+      Qemu(OutcomeKind::kSucceeded,
+           Record("start boot_ms=1500") + "abcdef" + Record("exit status=2 boot_ms=1500 run_ms=3")),
       Accelerator::kTcg);
   EXPECT_EQ(o.kind, OutcomeKind::kFailed);
   EXPECT_EQ(o.exit_code, 2);
@@ -272,8 +273,8 @@ TEST(InterpretTest, KilledAfterTheStartIsTimedOut) {
 }
 
 TEST(InterpretTest, NoStartIsBootFailedWithTheReason) {
-  RunOutcome o = MicroVmExecutor::Interpret(
-      Spec(), Qemu(OutcomeKind::kTimedOut, "Probing EDD"), Accelerator::kKvm);
+  RunOutcome o = MicroVmExecutor::Interpret(Spec(), Qemu(OutcomeKind::kTimedOut, "Probing EDD"),
+                                            Accelerator::kKvm);
   EXPECT_EQ(o.kind, OutcomeKind::kBootFailed);
   EXPECT_EQ(o.exit_code, -1);
   EXPECT_THAT(o.error, HasSubstr("did not start the command within the run's timeout of 30000ms"));

@@ -134,11 +134,16 @@ TEST_F(MicroVmTest, NoNetworkUnlessAllowedAndNeverTheHostsLoopback) {
   ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
   const std::string port = std::to_string(ntohs(address.sin_port));
   // 10.0.2.2 is where QEMU's user-mode network maps the host's 127.0.0.1.
-  const std::string probe = "echo eth0=$(ip -o link | grep -c eth0); "
-                            "echo x | nc -w 3 10.0.2.2 " + port + " && echo REACHED; "
-                            "echo x | nc -w 3 127.0.0.1 " + port + " && echo REACHED; "
-                            "echo resolved=$(nslookup deb.debian.org 10.0.2.3 | "
-                            "grep -c '^Address'); exit 0";
+  const std::string probe =
+      "echo eth0=$(ip -o link | grep -c eth0); "
+      "echo x | nc -w 3 10.0.2.2 " +
+      port +
+      " && echo REACHED; "
+      "echo x | nc -w 3 127.0.0.1 " +
+      port +
+      " && echo REACHED; "
+      "echo resolved=$(nslookup deb.debian.org 10.0.2.3 | "
+      "grep -c '^Address'); exit 0";
 
   RunOutcome o = Run(Sh(probe));
   EXPECT_EQ(o.kind, OutcomeKind::kSucceeded) << o.error << o.output_tail;

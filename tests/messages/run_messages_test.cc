@@ -233,8 +233,7 @@ TEST(ResultMessage, VmFieldRoundTrips) {
   r.outcome = Outcome::kBootFailed;
   r.vm = ResultMessage::Vm{"tcg", 1840};
   const std::string json = Encode(r);
-  EXPECT_NE(json.find("\"vm\":{\"accelerator\":\"tcg\",\"boot_ms\":1840}"),
-            std::string::npos);
+  EXPECT_NE(json.find("\"vm\":{\"accelerator\":\"tcg\",\"boot_ms\":1840}"), std::string::npos);
   EXPECT_NE(json.find("\"outcome\":\"boot_failed\""), std::string::npos);
   auto back = DecodeResult(json);
   ASSERT_TRUE(back) << back.error().message;
@@ -273,10 +272,9 @@ TEST(DeadLetter, RoundTripsWithAndWithoutTask) {
 }
 
 TEST(Outcome, NamesRoundTrip) {
-  for (Outcome o :
-       {Outcome::kSucceeded, Outcome::kFailed, Outcome::kTimedOut, Outcome::kKilled,
-        Outcome::kSpawnFailed, Outcome::kCancelled, Outcome::kInvalid, Outcome::kSkipped,
-        Outcome::kBootFailed}) {
+  for (Outcome o : {Outcome::kSucceeded, Outcome::kFailed, Outcome::kTimedOut, Outcome::kKilled,
+                    Outcome::kSpawnFailed, Outcome::kCancelled, Outcome::kInvalid,
+                    Outcome::kSkipped, Outcome::kBootFailed}) {
     EXPECT_EQ(*ParseOutcome(OutcomeName(o)), o);
   }
   EXPECT_FALSE(ParseOutcome("exploded"));
