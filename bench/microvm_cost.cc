@@ -95,11 +95,10 @@ int main(int argc, char** argv) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   const auto choice = probe.ChosenAccelerator();
-  std::printf("KVM probe: %s in %.0f ms (%s)\n",
-              std::string(ToString(choice.accelerator)).c_str(),
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                  .count(),
-              choice.reason.c_str());
+  std::printf(
+      "KVM probe: %s in %.0f ms (%s)\n", std::string(ToString(choice.accelerator)).c_str(),
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+      choice.reason.c_str());
   for (Accelerator accelerator : {Accelerator::kTcg, Accelerator::kKvm}) {
     if (accelerator == Accelerator::kKvm && choice.accelerator != Accelerator::kKvm) continue;
     options.accelerator = accelerator;

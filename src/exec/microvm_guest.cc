@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "exec/spawn.h"
+
 namespace krond::exec::microvm {
 namespace {
 
@@ -52,19 +54,6 @@ void AppendEntry(std::string& out, unsigned long ino, std::string_view name, uns
 
 }  // namespace
 
-std::string ShellQuote(std::string_view text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  out += '\'';
-  return out;
-}
-
 Result<std::string> GuestScript(const RunSpec& spec) {
   std::string script;
   for (const auto& [name, value] : spec.env) {
@@ -72,11 +61,17 @@ Result<std::string> GuestScript(const RunSpec& spec) {
       return MakeError("environment variable \"" + name +
                        "\" cannot be passed into a microVM (not a shell name)");
     }
-    script += "export " + name + "=" + ShellQuote(value) + "\n";
+    script += "export " + name + "=";
+    internal::AppendShellQuoted(script, value);
+    script += "\n";
   }
-  script += "cd " + ShellQuote(spec.cwd.empty() ? "/tmp" : spec.cwd) + " || exit 126\n";
-  script += "exec";
-  for (const std::string& arg : spec.argv) script += " " + ShellQuote(arg);
+  script += "cd ";
+  internal::AppendShellQuoted(script, spec.cwd.empty() ? "/tmp" : spec.cwd);
+  script += " || exit 126\nexec";
+  for (const std::string& arg : spec.argv) {
+    script += " ";
+    internal::AppendShellQuoted(script, arg);
+  }
   script += "\n";
   return script;
 }

@@ -13,9 +13,6 @@
 // src/exec, exposed for tests.
 namespace krond::exec::microvm {
 
-// `text` as one single-quoted shell word: 'it'\''s'.
-std::string ShellQuote(std::string_view text);
-
 // /krond/run.sh for the agent (scripts/microvm/init): exports spec.env (the worker's own
 // environment never enters the VM, whatever spec.inherit_env says), changes to spec.cwd
 // (default /tmp, the run's scratch space) and execs spec.argv. An error if an environment

@@ -77,6 +77,17 @@ class FieldReader {
     }
     return out;
   }
+  // Reads the nested object `name` with `read`, given a reader of it, if it is present and
+  // not null. Not an object, or a problem inside it, is a problem of field `name`.
+  template <class ReadFn>
+  void Object(const char* name, ReadFn read) {
+    const json* v = Find(name, false);
+    if (v == nullptr) return;
+    if (!v->is_object()) return Fail(name, "expected an object");
+    FieldReader inner(*v);
+    read(inner);
+    if (!inner.ok()) Fail(name, inner.error());
+  }
   bool Has(const char* name) const {
     auto it = object_.find(name);
     return it != object_.end() && !it->is_null();
@@ -259,38 +270,21 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
   m.sandbox = r.Has("sandbox") ? r.String("sandbox") : m.sandbox;
   m.network = r.Bool("network", false);
   if (r.Has("replayed_from")) m.replayed_from = r.String("replayed_from");
-  if (r.Has("microvm")) {
-    const json& vm = doc.at("microvm");
-    if (!vm.is_object()) {
-      r.Fail("microvm", "expected an object");
-    } else {
-      FieldReader rv(vm);
-      const int64_t memory = rv.Int("memory_mib", false, 0);
-      const int64_t vcpus = rv.Int("vcpus", false, 0);
-      if (!rv.ok()) {
-        r.Fail("microvm", rv.error());
-      } else if (memory < 0 || memory > UINT32_MAX || vcpus < 0 || vcpus > UINT32_MAX) {
-        r.Fail("microvm", "memory_mib and vcpus must be non-negative 32-bit numbers");
-      } else {
-        m.microvm =
-            TaskMessage::MicroVm{static_cast<uint32_t>(memory), static_cast<uint32_t>(vcpus)};
-      }
+  r.Object("microvm", [&m](FieldReader& rv) {
+    const int64_t memory = rv.Int("memory_mib", false, 0);
+    const int64_t vcpus = rv.Int("vcpus", false, 0);
+    for (auto [name, value] : {std::pair{"memory_mib", memory}, std::pair{"vcpus", vcpus}}) {
+      if (value < 0 || value > UINT32_MAX) rv.Fail(name, "out of range");
     }
-  }
-  if (r.Has("retry")) {
-    const json& retry = doc.at("retry");
-    if (!retry.is_object()) {
-      r.Fail("retry", "expected an object");
-    } else {
-      FieldReader rr(retry);
-      m.retry.backoff = std::chrono::milliseconds(rr.Int("backoff_ms", false, 2000));
-      m.retry.max_backoff = std::chrono::milliseconds(rr.Int("max_backoff_ms", false, 300'000));
-      m.retry.multiplier = rr.Double("multiplier", m.retry.multiplier);
-      m.retry.jitter = rr.Double("jitter", m.retry.jitter);
-      m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
-      if (!rr.ok()) r.Fail("retry", rr.error());
-    }
-  }
+    m.microvm = TaskMessage::MicroVm{static_cast<uint32_t>(memory), static_cast<uint32_t>(vcpus)};
+  });
+  r.Object("retry", [&m](FieldReader& rr) {
+    m.retry.backoff = std::chrono::milliseconds(rr.Int("backoff_ms", false, 2000));
+    m.retry.max_backoff = std::chrono::milliseconds(rr.Int("max_backoff_ms", false, 300'000));
+    m.retry.multiplier = rr.Double("multiplier", m.retry.multiplier);
+    m.retry.jitter = rr.Double("jitter", m.retry.jitter);
+    m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
+  });
   if (!r.ok()) return MakeError(r.error());
   if (m.run_id.empty()) return MakeError("field \"run_id\": empty");
   if (m.attempt < 1 || m.max_attempts < 1 || m.attempt > m.max_attempts) {
@@ -349,16 +343,9 @@ Result<ResultMessage> ResultFromJson(const json& doc) {
   m.output_bytes = r.Int("output_bytes", false, 0);
   m.error = r.String("error", false);
   m.source = r.String("source", false);
-  if (r.Has("vm")) {
-    const json& vm = doc.at("vm");
-    if (!vm.is_object()) {
-      r.Fail("vm", "expected an object");
-    } else {
-      FieldReader rv(vm);
-      m.vm = ResultMessage::Vm{rv.String("accelerator", false), rv.OptionalInt("boot_ms")};
-      if (!rv.ok()) r.Fail("vm", rv.error());
-    }
-  }
+  r.Object("vm", [&m](FieldReader& rv) {
+    m.vm = ResultMessage::Vm{rv.String("accelerator", false), rv.OptionalInt("boot_ms")};
+  });
   if (!r.ok()) return MakeError(r.error());
   auto parsed = ParseOutcome(outcome);
   if (!parsed) return MakeError("field \"outcome\": " + parsed.error().message);

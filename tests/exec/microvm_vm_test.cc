@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "exec/loopback_listener.h"
 #include "exec/microvm_executor.h"
 #include "exec/process_executor.h"
 
@@ -123,16 +124,9 @@ TEST_F(MicroVmTest, MemoryExhaustionIsContainedInTheVm) {
 TEST_F(MicroVmTest, NoNetworkUnlessAllowedAndNeverTheHostsLoopback) {
   // A service on the host's loopback: what a job must not reach (the worker's metrics,
   // Kafka on 127.0.0.1).
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(listen(listener, 8), 0);
-  socklen_t length = sizeof address;
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  const std::string port = std::to_string(ntohs(address.sin_port));
+  LoopbackListener listener;
+  ASSERT_TRUE(listener.Valid());
+  const std::string& port = listener.port();
   // 10.0.2.2 is where QEMU's user-mode network maps the host's 127.0.0.1.
   const std::string probe =
       "echo eth0=$(ip -o link | grep -c eth0); "
@@ -154,7 +148,6 @@ TEST_F(MicroVmTest, NoNetworkUnlessAllowedAndNeverTheHostsLoopback) {
   RunSpec with_network = Sh(probe);
   with_network.sandbox.allow_network = true;
   o = Run(with_network);
-  close(listener);
   EXPECT_EQ(o.kind, OutcomeKind::kSucceeded) << o.error << o.output_tail;
   EXPECT_THAT(o.output_tail, HasSubstr("eth0=1\n"));
   EXPECT_THAT(o.output_tail, Not(HasSubstr("REACHED")));
