@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -284,7 +285,9 @@ RunOutcome MicroVmExecutor::RunWith(const RunSpec& spec, CancelToken& cancel,
   vm.argv = VmArgv(spec, accelerator, initrd, dir->path());
   vm.timeout = spec.timeout;
   vm.kill_grace = spec.kill_grace;
-  vm.output_tail_bytes = spec.output_tail_bytes + options_.console_slack_bytes;
+  // RunSpec::Validate caps the tail at 64 MiB; the slack must not push a valid spec over it.
+  vm.output_tail_bytes =
+      std::min<std::size_t>(spec.output_tail_bytes + options_.console_slack_bytes, 64 << 20);
   return Interpret(spec, inner_.Run(vm, cancel), accelerator);
 }
 
