@@ -783,7 +783,7 @@ TEST_F(WorkerTest, MicroVmJobRunsOnTheMicroVmExecutorWithItsSizeAndReportsTheVm)
   ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
   Step();
   ASSERT_THAT(microvm.started(), ElementsAre("vm"));
-  const exec::SandboxSpec& spec = microvm.specs().at(0).sandbox;
+  const exec::SandboxSpec spec = microvm.specs().at(0).sandbox;  // specs() is a copy
   EXPECT_TRUE(spec.allow_network);
   EXPECT_EQ(spec.vm_memory_mib, 512u);
   EXPECT_EQ(spec.vm_vcpus, 2u);
