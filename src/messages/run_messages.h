@@ -45,8 +45,14 @@ struct TaskMessage {
   std::optional<std::chrono::milliseconds> starting_deadline;
   RetrySpec retry;
   std::string concurrency = "allow";  // allow | forbid | replace
-  std::string sandbox = "none";       // none | bubblewrap
+  std::string sandbox = "none";       // none | bubblewrap | microvm
   bool network = false;
+  // The job's `microvm:` size, when it set one (absent: the worker's default).
+  struct MicroVm {
+    uint32_t memory_mib = 0;
+    uint32_t vcpus = 0;
+  };
+  std::optional<MicroVm> microvm;
   // Set by `krond dead replay`: why and when this run was put back.
   std::optional<std::string> replayed_from;
 };
@@ -60,7 +66,9 @@ enum class Outcome {
   kSpawnFailed,
   kCancelled,
   kInvalid,
-  kSkipped
+  kSkipped,
+  // The run's microVM did not get as far as starting the command (docs/execution.md).
+  kBootFailed
 };
 std::string_view OutcomeName(Outcome o);
 [[nodiscard]] Result<Outcome> ParseOutcome(std::string_view name);
@@ -84,6 +92,12 @@ struct ResultMessage {
   std::string error;  // human-readable reason for anything but success
   // Where the message came from, for `invalid` results: topic/partition/offset.
   std::string source;
+  // Runs in a microVM: how it ran. Absent for other runs (and from older workers).
+  struct Vm {
+    std::string accelerator;         // kvm | tcg
+    std::optional<int64_t> boot_ms;  // guest uptime when the command started
+  };
+  std::optional<Vm> vm;
 };
 
 // A run that exhausted its attempts (or could not be decoded): the value of a message on

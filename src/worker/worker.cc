@@ -45,6 +45,8 @@ messages::Outcome ToOutcome(exec::OutcomeKind kind) {
       return messages::Outcome::kSpawnFailed;
     case exec::OutcomeKind::kCancelled:
       return messages::Outcome::kCancelled;
+    case exec::OutcomeKind::kBootFailed:
+      return messages::Outcome::kBootFailed;
   }
   return messages::Outcome::kFailed;
 }
@@ -88,11 +90,12 @@ struct Worker::Completion {
 
 Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& producer,
                exec::Executor& executor, WorkerMetrics& metrics, messages::TopicNames topics,
-               WorkerOptions options, exec::Executor* sandboxed)
+               WorkerOptions options, exec::Executor* sandboxed, exec::Executor* microvm)
     : clock_(clock),
       consumer_(consumer),
       executor_(executor),
       sandboxed_(sandboxed),
+      microvm_(microvm),
       metrics_(metrics),
       topics_(std::move(topics)),
       options_(std::move(options)),
@@ -378,6 +381,13 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
   if (t.sandbox == "bubblewrap") {
     executor = sandboxed_;
     if (executor == nullptr) refused = "sandbox bubblewrap requested but this worker has none";
+  } else if (t.sandbox == "microvm") {
+    executor = microvm_;
+    if (executor == nullptr) refused = "sandbox microvm requested but this worker has none";
+    if (t.microvm) {
+      spec.sandbox.vm_memory_mib = t.microvm->memory_mib;
+      spec.sandbox.vm_vcpus = t.microvm->vcpus;
+    }
   } else if (t.sandbox != "none") {
     executor = nullptr;
     refused = "unknown sandbox \"" + t.sandbox + "\"";
@@ -465,6 +475,14 @@ void Worker::Finish(Completion done) {
   const bool replaced = o.kind == exec::OutcomeKind::kCancelled && !run->replaced_by.empty();
   if (replaced) {
     result.error = "replaced by run " + run->replaced_by + " (concurrency replace)";
+  }
+  if (o.vm) {
+    const std::string_view accelerator = exec::ToString(o.vm->accelerator);
+    result.vm = messages::ResultMessage::Vm{std::string(accelerator), std::nullopt};
+    if (o.vm->boot) {
+      result.vm->boot_ms = o.vm->boot->count();
+      metrics_.microvm_boot.WithLabels({accelerator}).ObserveDuration(*o.vm->boot);
+    }
   }
   if (o.descendants_killed) {
     result.error += (result.error.empty() ? "" : "; ") +

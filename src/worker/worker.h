@@ -85,12 +85,14 @@ class Worker : public kafka::RebalanceListener {
   //
   // Runs go to `executor`, except runs whose task asks for sandbox "bubblewrap", which go to
   // `sandboxed` (the same executor when the worker sandboxes everything; a
-  // LazySandboxExecutor otherwise). A run that asks for a sandbox when `sandboxed` is null,
-  // or for a sandbox kind this worker does not know, is reported as spawn_failed and never
-  // started. All references must outlive the worker.
+  // LazySandboxExecutor otherwise), and runs that ask for "microvm", which go to `microvm`.
+  // A run that asks for a sandbox whose executor is null, or for a sandbox kind this worker
+  // does not know, is reported as spawn_failed and never started. All references must
+  // outlive the worker.
   Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& producer,
          exec::Executor& executor, WorkerMetrics& metrics, messages::TopicNames topics,
-         WorkerOptions options, exec::Executor* sandboxed = nullptr);
+         WorkerOptions options, exec::Executor* sandboxed = nullptr,
+         exec::Executor* microvm = nullptr);
   ~Worker() override;
 
   // Subscribes to the topic. The topic may not exist yet: runs start flowing within
@@ -156,6 +158,7 @@ class Worker : public kafka::RebalanceListener {
   kafka::Consumer& consumer_;
   exec::Executor& executor_;
   exec::Executor* sandboxed_;
+  exec::Executor* microvm_;
   WorkerMetrics& metrics_;
   messages::TopicNames topics_;
   WorkerOptions options_;

@@ -47,6 +47,14 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
                      .Get()),
       committed_offset(r.AddGauge("krond_worker_committed_offset",
                                   "Offset last committed per partition (the next offset to read).",
-                                  {"topic", "partition"})) {}
+                                  {"topic", "partition"})),
+      microvm_accelerator(r.AddGauge("krond_worker_microvm_accelerator",
+                                     "1 for the accelerator of this worker's microVMs: kvm, or "
+                                     "tcg (emulation) when KVM does not work here.",
+                                     {"accelerator"})),
+      microvm_boot(r.AddHistogram("krond_worker_microvm_boot_seconds",
+                                  "Guest boot time of microVM runs (kernel start to command "
+                                  "start).",
+                                  {"accelerator"}, metrics::DefaultLatencyBuckets())) {}
 
 }  // namespace krond::worker

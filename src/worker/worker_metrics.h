@@ -30,6 +30,10 @@ struct WorkerMetrics {
   // Offset last committed per partition (the next one to read). Consumer lag is the broker's
   // log end offset minus this; the series outlives a dead worker in Prometheus' max_over_time.
   metrics::Family<metrics::Gauge>& committed_offset;  // {topic, partition}
+  // 1 for the accelerator this worker's microVMs use (kvm or tcg), once it is known.
+  metrics::Family<metrics::Gauge>& microvm_accelerator;  // {accelerator}
+  // Guest boot time of each microVM run (kernel start to command start).
+  metrics::Family<metrics::Histogram>& microvm_boot;  // {accelerator}
 };
 
 }  // namespace krond::worker

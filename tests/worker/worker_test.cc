@@ -71,7 +71,7 @@ class WorkerTest : public ::testing::Test {
     o.load_source = [this] { return load_; };
     topic_ = queue == messages::Queue::kMain ? kTasks : kRetry;
     worker_ = std::make_unique<Worker>(clock_, consumer_, producer_, executor_, metrics_,
-                                       messages::TopicNames("test"), o, sandboxed_);
+                                       messages::TopicNames("test"), o, sandboxed_, microvm_);
     consumer_.SetListener(worker_.get());
     EXPECT_TRUE(worker_->Start().has_value());
     EXPECT_THAT(consumer_.subscribed(), ElementsAre(topic_));
@@ -170,6 +170,7 @@ class WorkerTest : public ::testing::Test {
   double max_load_ = 0;
   std::optional<double> load_ = 0.0;  // what the injected load source reports
   exec::Executor* sandboxed_ = nullptr;
+  exec::Executor* microvm_ = nullptr;
   milliseconds drain_timeout_{seconds(30)};
   milliseconds kill_grace_{seconds(5)};
   std::string topic_ = kTasks;
@@ -765,6 +766,71 @@ TEST_F(WorkerTest, SandboxedJobOnAWorkerWithoutSandboxFailsAndNeverRunsUnsandbox
   EXPECT_EQ(results[1].outcome, Outcome::kSpawnFailed);
   EXPECT_THAT(results[1].error, HasSubstr("unknown sandbox \"gvisor\""));
   EXPECT_EQ(Committed(), 2);
+}
+
+TEST_F(WorkerTest, MicroVmJobRunsOnTheMicroVmExecutorWithItsSizeAndReportsTheVm) {
+  FakeExecutor microvm(&clock_);
+  exec::RunOutcome booted = FakeExecutor::Succeeded("in a vm");
+  booted.vm = exec::VmReport{exec::Accelerator::kTcg, milliseconds(1840)};
+  microvm.SetDefaultOutcome(booted);
+  microvm_ = &microvm;
+  MakeWorker();
+  messages::TaskMessage vm = Task("vm");
+  vm.sandbox = "microvm";
+  vm.network = true;
+  vm.microvm = messages::TaskMessage::MicroVm{512, 2};
+  Add(vm);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  ASSERT_THAT(microvm.started(), ElementsAre("vm"));
+  const exec::SandboxSpec spec = microvm.specs().at(0).sandbox;  // specs() is a copy
+  EXPECT_TRUE(spec.allow_network);
+  EXPECT_EQ(spec.vm_memory_mib, 512u);
+  EXPECT_EQ(spec.vm_vcpus, 2u);
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  ASSERT_TRUE(results[0].vm);
+  EXPECT_EQ(results[0].vm->accelerator, "tcg");
+  EXPECT_EQ(results[0].vm->boot_ms, 1840);
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_worker_microvm_boot_seconds_count{accelerator=\"tcg\"} 1"));
+}
+
+TEST_F(WorkerTest, MicroVmJobOnAWorkerWithoutOneFailsAndNeverRunsOutsideAVm) {
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  MakeWorker();
+  messages::TaskMessage vm = Task("vm");
+  vm.sandbox = "microvm";
+  Add(vm);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].outcome, Outcome::kSpawnFailed);
+  EXPECT_THAT(results[0].error, HasSubstr("sandbox microvm requested"));
+}
+
+TEST_F(WorkerTest, BootFailureIsRetriedWhateverRetryOnSays) {
+  FakeExecutor microvm(&clock_);
+  exec::RunOutcome failed;
+  failed.kind = exec::OutcomeKind::kBootFailed;
+  failed.error = "the VM stopped before starting the command";
+  microvm.SetDefaultOutcome(failed);
+  microvm_ = &microvm;
+  MakeWorker();
+  messages::TaskMessage vm = Task("vm", /*attempt=*/1, /*max_attempts=*/2);
+  vm.sandbox = "microvm";
+  vm.retry.retry_on = {};
+  Add(vm);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].outcome, Outcome::kBootFailed);
+  ASSERT_THAT(RetryTasks(), SizeIs(1));
+  EXPECT_EQ(RetryTasks()[0].attempt, 2);
 }
 
 TEST(LazySandboxExecutorTest, ProbesOnceAndRefusesEveryRunIfTheSandboxIsUnusable) {
