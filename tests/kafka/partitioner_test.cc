@@ -28,7 +28,9 @@ TEST(PartitionerTest, PartitionIsThePositiveHashModuloTheCount) {
   // Bytes above 0x7f count as unsigned, as Java's `& 0xff` does ("nächtlich" in UTF-8; the
   // value is from a Python port checked against the vectors above, and the integration test
   // compares a non-ASCII job name with librdkafka's murmur2 partitioner).
-  const std::string utf8 = "n\xC3\xA4" "chtlich";
+  const std::string utf8 =
+      "n\xC3\xA4"
+      "chtlich";
   EXPECT_EQ(Murmur2(utf8), 500457336);
   EXPECT_EQ(PartitionForKey(utf8, 7), 1);
   for (int32_t n : {1, 2, 3, 12, 64, 1000}) {
