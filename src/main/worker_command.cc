@@ -175,10 +175,19 @@ int RunWorker(const WorkerFlags& flags) {
     void OnRevoked(const std::vector<kafka::TopicPartition>& p) override {
       if (target != nullptr) target->OnRevoked(p);
     }
+    void OnLost(const std::vector<kafka::TopicPartition>& p) override {
+      if (target != nullptr) target->OnLost(p);
+    }
   } forward;
   kafka::ConsumerOptions consumer_options;
   consumer_options.group_id = flags.kafka.Topics().WorkerGroup(options.queue, flags.cluster);
   consumer_options.listener = &forward;
+  // A revoke may wait out the drain timeout and a kill grace (Worker::OnRevoked) before the
+  // group may move on: the rebalance timeout must be longer, or the group would drop this
+  // worker and hand its partitions over while their runs still go on.
+  consumer_options.max_poll_interval = std::max<std::chrono::milliseconds>(
+      consumer_options.max_poll_interval,
+      options.drain_timeout + options.kill_grace + std::chrono::seconds(60));
   consumer_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };
   auto consumer = kafka::NewRdKafkaConsumer(*client, consumer_options);
   if (!consumer) {
