@@ -91,7 +91,9 @@ std::string EncodeCommitNote(const CommitNote& note, int64_t committed, size_t m
   std::string done = "[";
   // `{"v":1,"started":[...],"done":[...]}` without the array contents.
   constexpr size_t kFrame = sizeof(R"({"v":1,"started":[],"done":[]})") - 1;
-  auto fits = [&](size_t extra) { return kFrame + started.size() + done.size() + extra <= max_bytes; };
+  auto fits = [&](size_t extra) {
+    return kFrame + started.size() + done.size() + extra <= max_bytes;
+  };
   // Started first: a started run left out may be skipped by its deadline on the next owner,
   // a finished one left out only runs again.
   const bool all_started = AppendRanges(note.started, base, started, fits);
@@ -111,8 +113,7 @@ Result<CommitNote> DecodeCommitNote(std::string_view metadata, int64_t committed
   if (metadata.empty()) return note;
   auto doc = nlohmann::json::parse(metadata, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object() || !doc.contains("v")) {
-    return MakeError("commit metadata is not krond's: " +
-                     std::string(metadata.substr(0, 80)));
+    return MakeError("commit metadata is not krond's: " + std::string(metadata.substr(0, 80)));
   }
   if (!doc["v"].is_number_integer() || doc["v"].get<int64_t>() < 1 ||
       doc["v"].get<int64_t>() > kVersion) {

@@ -337,7 +337,7 @@ void Worker::Skip(const kafka::ConsumedMessage& message, const messages::TaskMes
                    messages::OutcomeName(result.outcome)})
       .Inc();
   spdlog::info("skip {} run {}: {}", task.job, task.run_id, reason);
-  PublishThenFinish(message, task.run_id, {{topics_.Results(), messages::Encode(result)}});
+  PublishThenFinish(message, task.run_id, {{topics_.Results(), messages::Encode(result), {}}});
 }
 
 void Worker::SkipMissed(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
@@ -365,8 +365,8 @@ void Worker::OnInvalid(const kafka::ConsumedMessage& message, const std::string&
   dead.reason = "invalid message: " + error;
   metrics_.dead_letters_published.WithLabels({options_.cluster, "invalid"}).Inc();
   PublishThenFinish(message, result.run_id,
-                    {{topics_.Results(), messages::Encode(result)},
-                     {topics_.Dead(options_.cluster), messages::Encode(dead)}});
+                    {{topics_.Results(), messages::Encode(result), {}},
+                     {topics_.Dead(options_.cluster), messages::Encode(dead), {}}});
 }
 
 void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) {
@@ -514,8 +514,7 @@ void Worker::Finish(Completion done) {
                task.attempt, task.max_attempts, messages::OutcomeName(result.outcome), o.exit_code,
                o.Duration().count());
 
-  std::vector<std::pair<std::string, std::string>> out = {
-      {topics_.Results(), messages::Encode(result)}};
+  std::vector<Outgoing> out = {{topics_.Results(), messages::Encode(result), {}}};
   // A replaced run is superseded by the newer run: neither retried nor dead-lettered.
   if (result.outcome != messages::Outcome::kSucceeded && !replaced) {
     const bool retried = IsRetried(task.retry, result.outcome);
@@ -526,7 +525,10 @@ void Worker::Finish(Completion done) {
       const auto delay = RetryDelay(task.retry, next.attempt, u(rng_));
       next.not_before = done.finished_at + delay;
       next.produced_at = done.finished_at;
-      out.emplace_back(topics_.Retry(task.cluster), messages::Encode(next));
+      // Routed by job like first attempts, so that the retries of a job go to one retry
+      // worker and its concurrency policy holds among them (docs/retries.md).
+      out.push_back({topics_.Retry(task.cluster), messages::Encode(next),
+                     std::string(messages::PartitionKeyOf(next))});
       metrics_.retries_published.WithLabels({options_.cluster}).Inc();
       spdlog::info("retry {} run {} as attempt {}/{} after {}ms", task.job, task.run_id,
                    next.attempt, next.max_attempts, delay.count());
@@ -539,7 +541,7 @@ void Worker::Finish(Completion done) {
                             : std::string("outcome ") +
                                   std::string(messages::OutcomeName(result.outcome)) +
                                   " is not retried";
-      out.emplace_back(topics_.Dead(task.cluster), messages::Encode(dead));
+      out.push_back({topics_.Dead(task.cluster), messages::Encode(dead), {}});
       metrics_.dead_letters_published
           .WithLabels({options_.cluster, retried ? "exhausted" : "not_retried"})
           .Inc();
@@ -550,14 +552,16 @@ void Worker::Finish(Completion done) {
 }
 
 void Worker::PublishThenFinish(const kafka::ConsumedMessage& source, const std::string& key,
-                               std::vector<std::pair<std::string, std::string>> values) {
+                               std::vector<Outgoing> values) {
   auto remaining = std::make_shared<size_t>(values.size());
-  for (auto& [topic, value] : values) {
-    publisher_.Publish(topic, key, std::move(value),
-                       [this, remaining, t = source.topic, p = source.partition,
-                        off = source.offset](const kafka::DeliveryReport&) {
-                         if (--*remaining == 0) tracker_.Finished(t, p, off);
-                       });
+  for (Outgoing& out : values) {
+    publisher_.Publish(
+        std::move(out.topic), key, std::move(out.value),
+        [this, remaining, t = source.topic, p = source.partition,
+         off = source.offset](const kafka::DeliveryReport&) {
+          if (--*remaining == 0) tracker_.Finished(t, p, off);
+        },
+        std::move(out.partition_key));
   }
 }
 

@@ -169,10 +169,16 @@ class Worker : public kafka::RebalanceListener {
   // Commit() once commit_interval has passed since the last one.
   void CommitIfDue();
   messages::ResultMessage BaseResult(const messages::TaskMessage& task) const;
-  // Publishes `values` (topic, value) keyed by run id; marks the offset finished once all
-  // are acknowledged.
+  // One message of a run's outcome: its topic, value and partition key (empty: the run id
+  // key chooses the partition).
+  struct Outgoing {
+    std::string topic;
+    std::string value;
+    std::string partition_key;
+  };
+  // Publishes `values` keyed by run id; marks the offset finished once all are acknowledged.
   void PublishThenFinish(const kafka::ConsumedMessage& source, const std::string& key,
-                         std::vector<std::pair<std::string, std::string>> values);
+                         std::vector<Outgoing> values);
 
   const Clock& clock_;
   kafka::Consumer& consumer_;

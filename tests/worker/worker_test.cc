@@ -501,6 +501,9 @@ TEST_F(WorkerTest, FailedRunWithAttemptsLeftIsRetriedAfterBackoff) {
   EXPECT_EQ(next.not_before, kT0 + seconds(14));
   EXPECT_EQ(next.produced_at, kT0 + seconds(10));
   EXPECT_EQ(producer_.Acked(kRetry)[0].key, "r1");
+  // Retries of a job go to one partition of the retry topic, as its first attempts do.
+  EXPECT_EQ(producer_.Acked(kRetry)[0].partition_key, "backup");
+  EXPECT_EQ(producer_.Acked(kResults)[0].partition_key, "") << "results spread by run id";
   EXPECT_THAT(DeadLetters(), IsEmpty());
   EXPECT_THAT(Metrics(), HasSubstr("krond_worker_retries_published_total{cluster=\"alpha\"} 1\n"));
 }
