@@ -68,9 +68,6 @@ Status WorkerOptions::Validate() const {
   if (!(max_load >= 0)) return MakeError("worker: --max-load must be >= 0");
   if (max_poll_batch < 1) return MakeError("worker: max_poll_batch must be >= 1");
   if (commit_interval.count() < 0) return MakeError("worker: commit_interval must be >= 0");
-  if (commit_pause_after_rebalance.count() < 0) {
-    return MakeError("worker: commit_pause_after_rebalance must be >= 0");
-  }
   return {};
 }
 
@@ -649,26 +646,18 @@ void Worker::ReadCommitNotes(const std::vector<kafka::TopicPartition>& partition
   }
 }
 
-void Worker::PauseCommits() {
-  const MonoTime until = clock_.MonoNow() + options_.commit_pause_after_rebalance;
-  if (!next_commit_ || *next_commit_ < until) next_commit_ = until;
-}
-
 void Worker::OnAssigned(const std::vector<kafka::TopicPartition>& partitions) {
   for (const auto& tp : partitions) assigned_.push_back(tp);
   ReadCommitNotes(partitions);
   if (all_paused_) SetAllPaused(true);
-  PauseCommits();
 }
 
 void Worker::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {
   GiveUp(partitions, /*lost=*/false);
-  PauseCommits();
 }
 
 void Worker::OnLost(const std::vector<kafka::TopicPartition>& partitions) {
   GiveUp(partitions, /*lost=*/true);
-  PauseCommits();
 }
 
 void Worker::GiveUp(const std::vector<kafka::TopicPartition>& partitions, bool lost) {

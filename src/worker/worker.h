@@ -68,13 +68,6 @@ struct WorkerOptions {
   // A commit per run cost a broker request per run; a crash redelivers at most this much
   // more. Default: 100 ms. 0 = after every Step.
   std::chrono::milliseconds commit_interval{100};
-  // After a rebalance callback, periodic commits wait this long (the commit in OnRevoked
-  // does not). librdkafka before 2.10 takes a commit that a further rebalance round makes
-  // stale (ILLEGAL_GENERATION) for a lost assignment and revokes every partition of the
-  // worker (confluentinc/librdkafka#4059), cancelling runs that were not moving; a join
-  // with the cooperative assignor often takes two or three rounds within a second or two.
-  // Default: 3 s. 0 = off.
-  std::chrono::milliseconds commit_pause_after_rebalance{3'000};
   [[nodiscard]] Status Validate() const;
 };
 
@@ -173,11 +166,8 @@ class Worker : public kafka::RebalanceListener {
   void Commit();
   // Inherits the commit metadata of newly assigned partitions (OffsetTracker::Inherit).
   void ReadCommitNotes(const std::vector<kafka::TopicPartition>& partitions);
-  // Commit() once commit_interval has passed since the last one (and the pause after a
-  // rebalance is over).
+  // Commit() once commit_interval has passed since the last one.
   void CommitIfDue();
-  // Holds periodic commits for commit_pause_after_rebalance.
-  void PauseCommits();
   messages::ResultMessage BaseResult(const messages::TaskMessage& task) const;
   // One message of a run's outcome: its topic, value and partition key (empty: the run id
   // key chooses the partition).

@@ -155,7 +155,7 @@ def test_forbid_job_never_overlaps_across_rebalances_and_restarts(env, tmp_path)
     # No run lost: each has a result, run or skipped (forbid, deadline). No run doubled
     # either, unless a worker lost its partitions (then nothing it did after its last
     # commit is known to the next owner: at least once). With librdkafka < 2.10 that can
-    # happen in any rebalance (Worker's commit_pause_after_rebalance makes it rare).
+    # happen in any rebalance (docs/architecture.md, "Rebalances").
     lost = re.findall(r"lost \d+ partition\(s\)", logs)
     for run_id, results in by_run.items():
         assert results[-1]["outcome"] in ("succeeded", "skipped"), results
@@ -196,9 +196,6 @@ def test_started_run_redelivered_after_its_worker_died_runs_again_past_its_deadl
     ensure_topics(env, 1)
     victim = env.worker(CLUSTER, "victim", "--partitions", "1")
     wait_until(lambda: "assigned 1 partition(s)" in victim.log(), 30, what="victim assignment")
-    # A worker in its steady state: commits are held for 3 s after a rebalance
-    # (WorkerOptions::commit_pause_after_rebalance), so a start in them is recorded late.
-    time.sleep(3.5)
     pgid_file = tmp_path / "pgid"
     # A long run (8 s) whose starting_deadline (2 s) passes long before a new owner can take
     # over from a dead worker (its session times out after 6 s).

@@ -68,7 +68,6 @@ class WorkerTest : public ::testing::Test {
     // One message per Step and a commit after each, so tests can check every step.
     o.max_poll_batch = max_poll_batch_;
     o.commit_interval = commit_interval_;
-    o.commit_pause_after_rebalance = commit_pause_;
     o.drain_timeout = drain_timeout_;
     o.kill_grace = kill_grace_;
     o.max_timeout = hours(2);
@@ -173,7 +172,6 @@ class WorkerTest : public ::testing::Test {
   size_t max_held_ = 0;  // most tests check the pause itself
   size_t max_poll_batch_ = 1;
   milliseconds commit_interval_{0};
-  milliseconds commit_pause_{0};
   double max_load_ = 0;
   std::optional<double> load_ = 0.0;  // what the injected load source reports
   exec::Executor* sandboxed_ = nullptr;
@@ -283,34 +281,6 @@ TEST_F(WorkerTest, CommitsAtMostOncePerInterval) {
   clock_.Advance(milliseconds(100));
   Step();
   EXPECT_EQ(Committed(), 1);
-}
-
-TEST_F(WorkerTest, PeriodicCommitsPauseAfterARebalance) {
-  commit_pause_ = seconds(3);
-  MakeWorker(/*slots=*/1, messages::Queue::kMain, {0, 1});
-  Add(Task("r1"), 1);
-  Step();
-  Finish("r1", FakeExecutor::Succeeded());
-  Step();
-  EXPECT_EQ(Committed(1), -1) << "within 3 s of the assignment";
-  clock_.Advance(seconds(3));
-  Step();
-  EXPECT_EQ(Committed(1), 1);
-  // A revoke commits what finished on its partitions at once, then pauses the others.
-  Add(Task("r2"), 1);
-  Step();
-  Finish("r2", FakeExecutor::Succeeded());
-  consumer_.Revoke({{kTasks, 0, -1}});
-  Step();
-  EXPECT_EQ(Committed(1), 2) << "the revoke's own commit covers every partition";
-  Add(Task("r3"), 1);
-  Step();
-  Finish("r3", FakeExecutor::Succeeded());
-  Step();
-  EXPECT_EQ(Committed(1), 2) << "paused again after the revoke";
-  clock_.Advance(seconds(3));
-  Step();
-  EXPECT_EQ(Committed(1), 3);
 }
 
 TEST_F(WorkerTest, FullSlotsPauseThePartitionAndCommitsWaitForTheLowestUnfinished) {
