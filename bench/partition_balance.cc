@@ -23,10 +23,10 @@ std::vector<std::string> Sequential(int n) {
 
 // team-task-n, as a job file of many teams tends to look.
 std::vector<std::string> Structured(int n) {
-  const char* teams[] = {"billing", "search", "ads",      "infra", "data",
+  const char* teams[] = {"billing", "search", "ads",      "infra",  "data",
                          "ml",      "web",    "payments", "growth", "mobile"};
-  const char* tasks[] = {"nightly-report", "backup", "cleanup", "sync",  "export",
-                         "import",         "reindex", "rollup", "digest", "audit"};
+  const char* tasks[] = {"nightly-report", "backup",  "cleanup", "sync",   "export",
+                         "import",         "reindex", "rollup",  "digest", "audit"};
   std::vector<std::string> out;
   for (int i = 0; static_cast<int>(out.size()) < n; ++i) {
     out.push_back(std::string(teams[i % 10]) + "-" + tasks[(i / 10) % 10] + "-" +

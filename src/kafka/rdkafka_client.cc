@@ -689,6 +689,11 @@ Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
   for (const auto& [k, v] : settings) {
     if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
   }
+  if (!options.group_instance_id.empty()) {
+    if (auto ok = Set(conf->get(), "group.instance.id", options.group_instance_id); !ok) {
+      return tl::unexpected(ok.error());
+    }
+  }
   if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
   rd_kafka_conf_set_rebalance_cb(conf->get(), RdKafkaConsumer::OnRebalance);
   rd_kafka_conf_set_offset_commit_cb(conf->get(), RdKafkaConsumer::OnCommitted);

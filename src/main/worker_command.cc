@@ -43,6 +43,7 @@ struct WorkerFlags {
   uint64_t limit_procs = 0;
   double max_load = 0;
   std::string metrics_addr = "127.0.0.1:0";
+  std::string instance_id;
   KafkaFlags kafka;
 };
 
@@ -182,6 +183,7 @@ int RunWorker(const WorkerFlags& flags) {
   kafka::ConsumerOptions consumer_options;
   consumer_options.group_id = flags.kafka.Topics().WorkerGroup(options.queue, flags.cluster);
   consumer_options.listener = &forward;
+  consumer_options.group_instance_id = flags.instance_id;
   // A revoke may wait out the drain timeout and a kill grace (Worker::OnRevoked) before the
   // group may move on: the rebalance timeout must be longer, or the group would drop this
   // worker and hand its partitions over while their runs still go on.
@@ -265,6 +267,12 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")
           ->capture_default_str();
+      sub.add_option("--instance-id", flags->instance_id,
+                     "Static group membership: a worker restarted with the same id within "
+                     "the session timeout (6 s) keeps its partitions, without a rebalance. "
+                     "Unique per worker of a cluster and queue, e.g. a StatefulSet pod name "
+                     "(docs/operations.md)")
+          ->envname("KROND_WORKER_INSTANCE_ID");
       flags->kafka.Add(sub);
       return [flags] { return RunWorker(*flags); };
     }});
