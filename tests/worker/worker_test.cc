@@ -122,6 +122,24 @@ class WorkerTest : public ::testing::Test {
     }
     return true;
   }
+  // Lets `run_id` succeed once `after` (simulated time) has passed from now, from inside
+  // whatever loop polls the producer (a drain). With `returned` > 0, then waits until that
+  // many runs have returned: slot threads are real, and must catch up with simulated time.
+  // The flag says whether it happened.
+  std::shared_ptr<bool> ReleaseAfter(const std::string& run_id, milliseconds after,
+                                     size_t returned = 0) {
+    auto released = std::make_shared<bool>(false);
+    const MonoTime from = clock_.MonoNow();
+    producer_.SetPollHook([this, released, from, after, run_id, returned] {
+      if (*released || clock_.MonoNow() - from < after) return;
+      *released = true;
+      executor_.Release(run_id, FakeExecutor::Succeeded());
+      if (returned > 0) {
+        EXPECT_TRUE(executor_.WaitReturned(returned));
+      }
+    });
+    return released;
+  }
   // Releases a blocked run and steps until the worker has taken its completion.
   void Finish(const std::string& run_id, exec::RunOutcome outcome) {
     const uint64_t before = worker_->completed();
@@ -611,17 +629,9 @@ TEST_F(WorkerTest, RevokeWaitsForTheRunsOfThePartitionAndCommitsThem) {
   // p0-b ends 3 s into the revoke: the partition is handed over only after that, so its
   // next owner can never run a job of it while this worker still does.
   const MonoTime revoke_at = clock_.MonoNow();
-  bool released = false;
-  producer_.SetPollHook([&] {
-    if (!released && clock_.MonoNow() - revoke_at >= seconds(3)) {
-      released = true;
-      executor_.Release("p0-b", FakeExecutor::Succeeded());
-      // The slot thread is real: let it catch up with simulated time.
-      EXPECT_TRUE(executor_.WaitReturned(2));
-    }
-  });
+  auto released = ReleaseAfter("p0-b", seconds(3), /*returned=*/2);
   consumer_.Revoke({{kTasks, 0, -1}});
-  EXPECT_TRUE(released);
+  EXPECT_TRUE(*released);
   EXPECT_GE(clock_.MonoNow() - revoke_at, seconds(3));
   EXPECT_EQ(Committed(0), 2) << "both results acknowledged and committed before the hand-over";
   ASSERT_EQ(Results().size(), 2u);
@@ -833,16 +843,10 @@ TEST_F(WorkerTest, StopWaitsForRunningCommandsAndStopsFetching) {
 
   // The command ends 3 s into the drain.
   const MonoTime stop_at = clock_.MonoNow();
-  bool released = false;
-  producer_.SetPollHook([&] {
-    if (!released && clock_.MonoNow() - stop_at >= seconds(3)) {
-      released = true;
-      executor_.Release("r1", FakeExecutor::Succeeded());
-    }
-  });
+  auto released = ReleaseAfter("r1", seconds(3), /*returned=*/1);
   const size_t resumes_before = consumer_.resume_calls().size();
   worker_->Stop();
-  EXPECT_TRUE(released);
+  EXPECT_TRUE(*released);
   EXPECT_LT(clock_.MonoNow() - stop_at, hours(1)) << "no cancel needed";
   std::vector<messages::ResultMessage> results = Results();
   ASSERT_THAT(results, SizeIs(1));
