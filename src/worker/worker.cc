@@ -118,6 +118,12 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
   for (const char* reason : {"exhausted", "not_retried", "invalid"}) {
     metrics_.dead_letters_published.WithLabels({options_.cluster, reason});
   }
+  for (const char* state : {"started", "finished"}) {
+    metrics_.runs_redelivered.WithLabels({options_.cluster, queue, state});
+  }
+  for (const char* reason : {"shutdown", "revoked", "lost"}) {
+    metrics_.runs_handed_over.WithLabels({options_.cluster, queue, reason});
+  }
   for (auto outcome :
        {messages::Outcome::kSucceeded, messages::Outcome::kFailed, messages::Outcome::kTimedOut}) {
     metrics_.runs_finished.WithLabels({options_.cluster, queue, messages::OutcomeName(outcome)});
