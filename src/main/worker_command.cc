@@ -47,6 +47,7 @@ struct WorkerFlags {
   uint64_t limit_procs = 0;
   double max_load = 0;
   std::string metrics_addr = "127.0.0.1:0";
+  std::string instance_id;
   KafkaFlags kafka;
 };
 
@@ -205,10 +206,20 @@ int RunWorker(const WorkerFlags& flags) {
     void OnRevoked(const std::vector<kafka::TopicPartition>& p) override {
       if (target != nullptr) target->OnRevoked(p);
     }
+    void OnLost(const std::vector<kafka::TopicPartition>& p) override {
+      if (target != nullptr) target->OnLost(p);
+    }
   } forward;
   kafka::ConsumerOptions consumer_options;
   consumer_options.group_id = flags.kafka.Topics().WorkerGroup(options.queue, flags.cluster);
   consumer_options.listener = &forward;
+  consumer_options.group_instance_id = flags.instance_id;
+  // A revoke may wait out the drain timeout and a kill grace (Worker::OnRevoked) before the
+  // group may move on: the rebalance timeout must be longer, or the group would drop this
+  // worker and hand its partitions over while their runs still go on.
+  consumer_options.max_poll_interval = std::max<std::chrono::milliseconds>(
+      consumer_options.max_poll_interval,
+      options.drain_timeout + options.kill_grace + std::chrono::seconds(60));
   consumer_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };
   auto consumer = kafka::NewRdKafkaConsumer(*client, consumer_options);
   if (!consumer) {
@@ -302,6 +313,12 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")
           ->capture_default_str();
+      sub.add_option("--instance-id", flags->instance_id,
+                     "Static group membership: a worker restarted with the same id within "
+                     "the session timeout (6 s) keeps its partitions, without a rebalance. "
+                     "Unique per worker of a cluster and queue, e.g. a StatefulSet pod name "
+                     "(docs/operations.md)")
+          ->envname("KROND_WORKER_INSTANCE_ID");
       flags->kafka.Add(sub);
       return [flags] { return RunWorker(*flags); };
     }});

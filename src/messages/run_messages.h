@@ -57,6 +57,12 @@ struct TaskMessage {
   std::optional<std::string> replayed_from;
 };
 
+// The partition key of a task message (kafka::Producer::ProduceRouted), wherever it is
+// produced (scheduler, retries, `krond dead replay`): the job name, so every run of a job
+// goes to one partition of each topic, and one worker at a time owns the job
+// (docs/messages.md, "Partitions"). The Kafka key stays the run id.
+inline std::string_view PartitionKeyOf(const TaskMessage& task) { return task.job; }
+
 // How an attempt ended. `invalid` is a message that could not be decoded.
 enum class Outcome {
   kSucceeded,

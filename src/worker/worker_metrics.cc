@@ -38,6 +38,22 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
       commit_errors(r.AddCounter("krond_worker_commit_errors_total",
                                  "Offset commits that failed (the runs may be redelivered).")
                         .Get()),
+      runs_redelivered(r.AddCounter(
+          "krond_worker_runs_redelivered_total",
+          "Runs redelivered after their partition changed owner, by what the previous owner "
+          "had done: started (run again, exempt from starting_deadline) or finished (not run "
+          "again).",
+          {"cluster", "queue", "state"})),
+      runs_handed_over(r.AddCounter(
+          "krond_worker_runs_handed_over_total",
+          "Runs cancelled and left uncommitted for another worker, by why: shutdown (drain "
+          "timeout), revoked (rebalance drain timeout), lost (session expired).",
+          {"cluster", "queue", "reason"})),
+      commit_metadata_errors(r.AddCounter(
+          "krond_worker_commit_metadata_errors_total",
+          "Commit metadata about started and finished runs that could not be read (read, "
+          "decode) or did not fit (truncated).",
+          {"reason"})),
       last_poll(r.AddGauge("krond_worker_last_poll_timestamp_seconds",
                            "Unix time of the worker's last Kafka poll.")
                     .Get()),
