@@ -1,10 +1,24 @@
 #include "kafka/kafka.h"
 
+#include "kafka/client_settings.h"
+
 namespace krond::kafka {
 
 Status ClientConfig::Validate() const {
   if (brokers.empty()) return MakeError("no Kafka brokers given (use --brokers HOST:PORT)");
+  for (const auto& [key, value] : overrides) {
+    auto origin = origins.find(key);
+    if (auto ok = CheckGuarantees(
+            {key, value, origin != origins.end() ? origin->second : "kafka setting"});
+        !ok) {
+      return ok;
+    }
+  }
   return {};
+}
+
+std::string_view RefusalName(Refusal refusal) {
+  return refusal == Refusal::kAuthentication ? "authentication" : "authorization";
 }
 
 std::string_view ProduceErrorName(ProduceErrorKind kind) {

@@ -18,14 +18,31 @@
 // librdkafka (rdkafka_client.h). Nothing outside src/kafka includes librdkafka.
 namespace krond::kafka {
 
-// Settings shared by every client. Plain struct; see Validate().
+// Why Kafka refused a client: it could not authenticate (wrong or missing credentials, a
+// broker certificate it does not trust), or it lacks an ACL for what it asked
+// (docs/security.md).
+enum class Refusal { kAuthentication, kAuthorization };
+// "authentication" | "authorization", for logs and metric labels.
+std::string_view RefusalName(Refusal refusal);
+// Told of each refusal; called from librdkafka's threads, so thread-safe and quick.
+using RefusalHook = std::function<void(Refusal)>;
+
+// Settings shared by every client. Plain struct; see Validate(). Every client krond makes
+// (producers, consumers, the admin client, topic readers) is built from one of these by one
+// function in rdkafka_client.cc, so a setting given once applies to all of them.
 struct ClientConfig {
   // Comma-separated host:port list. Requires: non-empty.
   std::string brokers;
   // Shown in broker logs and metrics. Default: "krond".
   std::string client_id = "krond";
-  // Raw librdkafka properties applied last (CONFIGURATION.md names), for tuning.
+  // The user's librdkafka properties (CONFIGURATION.md names; security.protocol, sasl.*,
+  // ssl.*, tuning), references already resolved (client_settings.h), applied after krond's
+  // own. Requires: none weakens a guarantee (CheckGuarantees).
   std::map<std::string, std::string> overrides;
+  // Where each override came from ("FILE:LINE", "--kafka-setting"), for messages. Optional.
+  std::map<std::string, std::string> origins;
+  // Told when Kafka refuses any client made from this config. Default: none.
+  RefusalHook on_refused;
   [[nodiscard]] Status Validate() const;
 };
 

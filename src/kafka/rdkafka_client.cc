@@ -44,6 +44,7 @@ using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
 struct ClientContext {
   std::string name;
   ErrorHook on_error;
+  RefusalHook on_refused;
   RebalanceListener* listener = nullptr;
   std::atomic<int> in_flight{0};
   // Set while a producer is destroyed: its owners may be gone, so callbacks are dropped.
@@ -56,6 +57,53 @@ Status Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& val
     return MakeError("kafka setting " + key + "=" + value + ": " + err);
   }
   return {};
+}
+
+// A user's property: the message names where it came from and never shows the value, which
+// may be a password (librdkafka's own message quotes an invalid value, so it is cut out).
+Status SetUserProperty(rd_kafka_conf_t* conf, const ClientConfig& config, const std::string& key,
+                       const std::string& value) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) == RD_KAFKA_CONF_OK) {
+    return {};
+  }
+  std::string reason = err;
+  if (!value.empty()) {
+    for (size_t at = reason.find(value); at != std::string::npos; at = reason.find(value, at)) {
+      reason.replace(at, value.size(), "...");
+      at += 3;
+    }
+  }
+  auto origin = config.origins.find(key);
+  const std::string where = origin != config.origins.end() ? origin->second + ": " : "";
+  return MakeError(where + "kafka property " + key + ": " + reason);
+}
+
+// Whether `err` means Kafka refused the client, and how.
+std::optional<Refusal> RefusalOf(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM:
+    case RD_KAFKA_RESP_ERR_ILLEGAL_SASL_STATE:
+    case RD_KAFKA_RESP_ERR__SSL:
+      return Refusal::kAuthentication;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_DELEGATION_TOKEN_AUTHORIZATION_FAILED:
+      return Refusal::kAuthorization;
+    default:
+      return std::nullopt;
+  }
+}
+
+// Reports a refusal to the config's hook; returns whether `err` was one.
+bool NoteRefusal(const ClientContext* ctx, rd_kafka_resp_err_t err) {
+  const std::optional<Refusal> refusal = RefusalOf(err);
+  if (refusal && ctx != nullptr && ctx->on_refused) ctx->on_refused(*refusal);
+  return refusal.has_value();
 }
 
 void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
@@ -71,9 +119,18 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* b
 void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* ctx = static_cast<ClientContext*>(opaque);
   const auto code = static_cast<rd_kafka_resp_err_t>(err);
-  // "All brokers down" and transport errors are expected while a broker restarts:
-  // librdkafka reconnects by itself, so these are warnings, counted by the hook.
-  spdlog::warn("kafka {}: {} ({})", rd_kafka_name(rk), reason, rd_kafka_err2name(code));
+  if (NoteRefusal(ctx, code)) {
+    // librdkafka tries again after its reconnect backoff (at most 1 s), so a client with
+    // wrong credentials logs this about once a second until it is fixed.
+    spdlog::error(
+        "kafka {}: refused by Kafka ({}): {}; check this client's credentials, CA and ACLs "
+        "(docs/security.md)",
+        rd_kafka_name(rk), RefusalName(*RefusalOf(code)), reason);
+  } else {
+    // "All brokers down" and transport errors are expected while a broker restarts:
+    // librdkafka reconnects by itself, so these are warnings, counted by the hook.
+    spdlog::warn("kafka {}: {} ({})", rd_kafka_name(rk), reason, rd_kafka_err2name(code));
+  }
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
     char fatal[512];
     rd_kafka_fatal_error(rk, fatal, sizeof fatal);
@@ -82,7 +139,13 @@ void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   if (ctx != nullptr && ctx->on_error) ctx->on_error(reason);
 }
 
-Result<ConfPtr> BaseConf(const ClientConfig& config, ClientContext* ctx) {
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+// The one place a librdkafka configuration is made, for every kind of client: krond's base
+// settings, then the client's own (`role`), then the user's properties (which Validate has
+// checked not to weaken a guarantee), then the callbacks. `ctx` may be null (no callback
+// needs one); else it must outlive the handle.
+Result<ConfPtr> NewConf(const ClientConfig& config, ClientContext* ctx, const Settings& role) {
   if (auto ok = config.Validate(); !ok) return tl::unexpected(ok.error());
   ConfPtr conf(rd_kafka_conf_new());
   const std::pair<const char*, std::string> base[] = {
@@ -97,17 +160,20 @@ Result<ConfPtr> BaseConf(const ClientConfig& config, ClientContext* ctx) {
   for (const auto& [k, v] : base) {
     if (auto ok = Set(conf.get(), k, v); !ok) return tl::unexpected(ok.error());
   }
+  for (const auto& [k, v] : role) {
+    if (auto ok = Set(conf.get(), k, v); !ok) return tl::unexpected(ok.error());
+  }
+  for (const auto& [k, v] : config.overrides) {
+    if (auto ok = SetUserProperty(conf.get(), config, k, v); !ok) return tl::unexpected(ok.error());
+  }
   rd_kafka_conf_set_log_cb(conf.get(), LogCallback);
   rd_kafka_conf_set_error_cb(conf.get(), ErrorCallback);
+  if (ctx != nullptr) {
+    ctx->name = config.client_id;
+    ctx->on_refused = config.on_refused;
+  }
   rd_kafka_conf_set_opaque(conf.get(), ctx);
   return conf;
-}
-
-Status ApplyOverrides(rd_kafka_conf_t* conf, const ClientConfig& config) {
-  for (const auto& [k, v] : config.overrides) {
-    if (auto ok = Set(conf, k, v); !ok) return ok;
-  }
-  return {};
 }
 
 Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr conf) {
@@ -274,6 +340,7 @@ class RdKafkaProducer final : public Producer {
     report.offset = m->offset;
     // Only a failure builds a message: this runs once per message, e.g. per scheduler fire.
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      NoteRefusal(ctx, m->err);
       report.status = ProduceFailure(m->err, "deliver to " + report.topic);
     }
     if (cb && cb->on_delivery && !ctx->discarding) cb->on_delivery(report);
@@ -366,6 +433,7 @@ class RdKafkaConsumer final : public Consumer {
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       std::string where =
           m->rkt != nullptr ? std::string(" (") + rd_kafka_topic_name(m->rkt) + ")" : std::string();
+      if (NoteRefusal(ctx_.get(), m->err)) where += "; refused by Kafka (docs/security.md)";
       return MakeError(std::string(rd_kafka_message_errstr(m.get())) + where);
     }
     ConsumedMessage out;
@@ -460,6 +528,7 @@ class RdKafkaConsumer final : public Consumer {
                           void* opaque) {
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
     auto* ctx = static_cast<ClientContext*>(opaque);
+    NoteRefusal(ctx, err);
     spdlog::warn("kafka {}: commit failed: {} (those runs may run again)", ctx->name,
                  rd_kafka_err2str(err));
     if (ctx->on_error) ctx->on_error(rd_kafka_err2str(err));
@@ -558,8 +627,18 @@ class RdKafkaAdmin final : public Admin {
         if (s.name == name) spec = &s;
       }
       EnsureReport report{name, EnsureOutcome::kCreated, spec != nullptr ? spec->partitions : 0};
-      if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      // Least privilege: on a shared cluster an admin creates the topics and krond's
+      // principals may not; a topic that exists as configured is all they need.
+      const bool unauthorized = e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+                                e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED;
+      if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS || unauthorized) {
         auto partitions = PartitionCount(name, timeout);
+        if (!partitions && unauthorized) {
+          NoteRefusal(ctx_.get(), e);
+          return MakeError("not authorized to create topic " + name +
+                           ", and it does not exist: create the topics as an admin with `krond "
+                           "topics ensure`, or grant CREATE (docs/security.md)");
+        }
         if (!partitions) return tl::unexpected(partitions.error());
         report.outcome = EnsureOutcome::kExisted;
         report.partitions = *partitions;
@@ -570,6 +649,7 @@ class RdKafkaAdmin final : public Admin {
                            "(docs/operations.md)");
         }
       } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        NoteRefusal(ctx_.get(), e);
         const char* msg = rd_kafka_topic_result_error_string(results[i]);
         return MakeError("create topic " + name + ": " +
                          (msg != nullptr ? msg : rd_kafka_err2str(e)));
@@ -607,11 +687,8 @@ class RdKafkaAdmin final : public Admin {
 Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
                                                      ProducerOptions options) {
   auto ctx = std::make_unique<ClientContext>();
-  ctx->name = config.client_id;
   ctx->on_error = std::move(options.on_error);
-  auto conf = BaseConf(config, ctx.get());
-  if (!conf) return tl::unexpected(conf.error());
-  const std::pair<const char*, std::string> settings[] = {
+  Settings settings = {
       {"enable.idempotence", "true"},
       {"acks", "all"},
       {"message.timeout.ms", "0"},
@@ -628,15 +705,11 @@ Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
       {"queue.buffering.max.messages", "1000000"},
       {"compression.type", "lz4"},
   };
-  for (const auto& [k, v] : settings) {
-    if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
-  }
   if (!options.transactional_id.empty()) {
-    if (auto ok = Set(conf->get(), "transactional.id", options.transactional_id); !ok) {
-      return tl::unexpected(ok.error());
-    }
+    settings.emplace_back("transactional.id", options.transactional_id);
   }
-  if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
+  auto conf = NewConf(config, ctx.get(), settings);
+  if (!conf) return tl::unexpected(conf.error());
   rd_kafka_conf_set_dr_msg_cb(conf->get(), RdKafkaProducer::OnDelivery);
   // On the default topic configuration that the topic-level settings above (acks, ...)
   // created: replacing it would drop them. Overrides the `partitioner` setting.
@@ -663,12 +736,9 @@ Result<std::unique_ptr<TransactionalProducer>> NewRdKafkaTransactionalProducer(
 Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
                                                      ConsumerOptions options) {
   auto ctx = std::make_unique<ClientContext>();
-  ctx->name = config.client_id;
   ctx->on_error = std::move(options.on_error);
   ctx->listener = options.listener;
-  auto conf = BaseConf(config, ctx.get());
-  if (!conf) return tl::unexpected(conf.error());
-  const std::pair<const char*, std::string> settings[] = {
+  Settings settings = {
       {"group.id", options.group_id},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
@@ -686,15 +756,11 @@ Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
       {"allow.auto.create.topics", "false"},
       {"max.poll.interval.ms", std::to_string(options.max_poll_interval.count())},
   };
-  for (const auto& [k, v] : settings) {
-    if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
-  }
   if (!options.group_instance_id.empty()) {
-    if (auto ok = Set(conf->get(), "group.instance.id", options.group_instance_id); !ok) {
-      return tl::unexpected(ok.error());
-    }
+    settings.emplace_back("group.instance.id", options.group_instance_id);
   }
-  if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
+  auto conf = NewConf(config, ctx.get(), settings);
+  if (!conf) return tl::unexpected(conf.error());
   rd_kafka_conf_set_rebalance_cb(conf->get(), RdKafkaConsumer::OnRebalance);
   rd_kafka_conf_set_offset_commit_cb(conf->get(), RdKafkaConsumer::OnCommitted);
   auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(*conf));
@@ -702,12 +768,16 @@ Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
   return std::unique_ptr<Consumer>(new RdKafkaConsumer(std::move(ctx), std::move(*rk)));
 }
 
+Status CheckClientConfig(const ClientConfig& config) {
+  auto conf = NewConf(config, nullptr, {});
+  if (!conf) return tl::unexpected(conf.error());
+  return {};
+}
+
 Result<std::unique_ptr<Admin>> NewRdKafkaAdmin(const ClientConfig& config) {
   auto ctx = std::make_unique<ClientContext>();
-  ctx->name = config.client_id;
-  auto conf = BaseConf(config, ctx.get());
+  auto conf = NewConf(config, ctx.get(), {});
   if (!conf) return tl::unexpected(conf.error());
-  if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
   auto rk = NewHandle(RD_KAFKA_PRODUCER, std::move(*conf));
   if (!rk) return tl::unexpected(rk.error());
   return std::unique_ptr<Admin>(new RdKafkaAdmin(std::move(ctx), std::move(*rk)));
@@ -717,18 +787,20 @@ Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& confi
                                                        const std::string& topic,
                                                        std::chrono::milliseconds timeout) {
   auto ctx = std::make_unique<ClientContext>();
-  ctx->name = config.client_id;
-  auto conf = BaseConf(config, ctx.get());
+  // With the user's properties, like every client: without them a TLS/SASL-only cluster
+  // could not be read (`krond dead list`, the HA scheduler's state).
+  auto conf = NewConf(config, ctx.get(),
+                      {
+                          // Required by librdkafka; never joined or committed.
+                          {"group.id", "krond-snapshot"},
+                          {"enable.auto.commit", "false"},
+                          // Reaching the end is reported even when the log ends with
+                          // transaction control records (an aborted transaction), which are
+                          // never returned as messages.
+                          {"enable.partition.eof", "true"},
+                          {"isolation.level", "read_committed"},
+                      });
   if (!conf) return tl::unexpected(conf.error());
-  for (const auto& [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
-           {"group.id", "krond-snapshot"},  // required by librdkafka; never joined or committed
-           {"enable.auto.commit", "false"},
-           // Reaching the end is reported even when the log ends with transaction control
-           // records (an aborted transaction), which are never returned as messages.
-           {"enable.partition.eof", "true"},
-           {"isolation.level", "read_committed"}}) {
-    if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
-  }
   auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(*conf));
   if (!rk) return tl::unexpected(rk.error());
   rd_kafka_t* h = rk->get();

@@ -37,6 +37,11 @@ struct ConsumerOptions {
   std::string group_instance_id;
 };
 
+// Whether librdkafka accepts every property of `config` (an unknown or mistyped name, an
+// invalid value) and none weakens a guarantee, without connecting: for a clear error at
+// start-up. Messages name the property and where it came from, never its value.
+[[nodiscard]] Status CheckClientConfig(const ClientConfig& config);
+
 // Producers are idempotent with acks=all, retry forever (message.timeout.ms=0: a run is
 // never dropped because a broker was down) and linger.ms=1 (fires are latency-sensitive;
 // librdkafka batches what accumulates in that 1 ms or while a request is in flight).

@@ -1,10 +1,14 @@
 #include "main/app_support.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
+#include "kafka/client_settings.h"
 #include "kafka/rdkafka_client.h"
 
 namespace krond::app {
@@ -22,22 +26,84 @@ void KafkaFlags::Add(CLI::App& app) {
   app.add_option("--replication-factor", replication_factor, "Replicas of each topic created")
       ->check(CLI::Range(1, 10))
       ->capture_default_str();
+  app.add_option("--kafka-config", kafka_config,
+                 "Client properties file (librdkafka names, key=value per line): "
+                 "security.protocol, sasl.*, ssl.*; secrets as ${file:PATH} or ${env:NAME} "
+                 "(docs/security.md)")
+      ->envname("KROND_KAFKA_CONFIG")
+      ->check(CLI::ExistingFile);
   app.add_option("--kafka-setting", kafka_settings,
-                 "Extra librdkafka property key=value (repeatable), e.g. linger.ms=1");
+                 "Extra librdkafka property key=value (repeatable, after --kafka-config), e.g. "
+                 "linger.ms=1");
 }
+
+namespace {
+
+// The process's krond_kafka_refusals_total, once StartAdminServer registered it.
+std::atomic<metrics::Family<metrics::Counter>*> refusal_counter{nullptr};
+
+void CountRefusal(kafka::Refusal refusal) {
+  if (auto* family = refusal_counter.load()) {
+    family->WithLabels({std::string(kafka::RefusalName(refusal))}).Inc();
+  }
+}
+
+// The --kafka-config file's settings; warns when it holds a literal secret that other users
+// may read.
+Result<std::vector<kafka::UserSetting>> ReadKafkaConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return MakeError("--kafka-config " + path + ": cannot read it");
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto settings = kafka::ParseClientProperties(text.str(), path);
+  if (!settings) return settings;
+  struct stat st {};
+  const bool shared = stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
+  for (const auto& s : *settings) {
+    if (shared && kafka::IsSecretProperty(s.key) && !kafka::IsReference(s.value)) {
+      spdlog::warn(
+          "{}: {} is written in a file other users can read; chmod 600 it, or refer "
+          "to a secret file with ${{file:PATH}}",
+          s.origin, s.key);
+    }
+  }
+  return settings;
+}
+
+}  // namespace
 
 Result<kafka::ClientConfig> KafkaFlags::Client(const std::string& client_id) const {
   kafka::ClientConfig config;
   config.brokers = brokers;
   config.client_id = client_id;
+  config.on_refused = CountRefusal;
+  std::vector<kafka::UserSetting> settings;
+  if (!kafka_config.empty()) {
+    auto from_file = ReadKafkaConfig(kafka_config);
+    if (!from_file) return tl::unexpected(from_file.error());
+    settings = std::move(*from_file);
+  }
   for (const auto& kv : kafka_settings) {
     auto eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return MakeError("--kafka-setting \"" + kv + "\": expected key=value");
+      return MakeError("--kafka-setting: expected key=value (the value is not shown)");
     }
-    config.overrides[kv.substr(0, eq)] = kv.substr(eq + 1);
+    kafka::UserSetting setting{kv.substr(0, eq), kv.substr(eq + 1), "--kafka-setting"};
+    if (kafka::IsSecretProperty(setting.key) && !kafka::IsReference(setting.value)) {
+      return MakeError("--kafka-setting " + setting.key +
+                       ": a secret on the command line can be read by every process on the "
+                       "host (ps, /proc/PID/cmdline); put it in --kafka-config FILE or give "
+                       "${file:PATH} or ${env:NAME}");
+    }
+    settings.push_back(std::move(setting));
   }
-  if (auto ok = config.Validate(); !ok) return tl::unexpected(ok.error());
+  for (const auto& setting : settings) {
+    auto value = kafka::ResolveReference(setting);
+    if (!value) return tl::unexpected(value.error());
+    config.overrides[setting.key] = std::move(*value);
+    config.origins[setting.key] = setting.origin;
+  }
+  if (auto ok = kafka::CheckClientConfig(config); !ok) return tl::unexpected(ok.error());
   return config;
 }
 
@@ -112,11 +178,27 @@ Result<std::unique_ptr<http::AdminServer>> StartAdminServer(metrics::Registry& r
                                                             const std::string& addr,
                                                             http::AdminServerOptions options) {
   registry.AddBuildInfo({{"version", KROND_VERSION}});
+  auto& refusals = registry.AddCounter(
+      "krond_kafka_refusals_total",
+      "Times Kafka refused a client of this process: authentication (credentials, TLS trust) "
+      "or authorization (a missing ACL).",
+      {"kind"});
+  for (auto kind : {kafka::Refusal::kAuthentication, kafka::Refusal::kAuthorization}) {
+    refusals.WithLabels({std::string(kafka::RefusalName(kind))});
+  }
+  refusal_counter = &refusals;
   auto server = std::make_unique<http::AdminServer>(registry, std::move(options));
   auto port = server->Start(addr);
   if (!port) return tl::unexpected(port.error());
   const std::string host = addr.substr(0, addr.rfind(':'));
-  spdlog::info("serving /metrics /healthz /readyz on http://{}:{}", host, *port);
+  if (host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1") {
+    spdlog::info("serving /metrics /healthz /readyz on http://{}:{}", host, *port);
+  } else {
+    spdlog::warn(
+        "serving /metrics /healthz /readyz on http://{}:{}, not loopback: anyone who can reach "
+        "it sees job names, clusters and outcomes (docs/security.md)",
+        host, *port);
+  }
   return server;
 }
 

@@ -22,9 +22,16 @@ struct KafkaFlags {
   std::string topic_prefix = "krond";
   int partitions = 2;
   int replication_factor = 1;
-  std::vector<std::string> kafka_settings;  // key=value librdkafka overrides
+  // A client properties file (librdkafka names, key=value lines; docs/security.md).
+  std::string kafka_config;
+  std::vector<std::string> kafka_settings;  // key=value librdkafka overrides, after the file
 
   void Add(CLI::App& app);
+  // The settings of every Kafka client of this process: the file, then --kafka-setting, with
+  // ${env:...} and ${file:...} references resolved; checked by librdkafka (unknown names,
+  // invalid values) and against krond's guarantees. A secret written literally on the
+  // command line is refused. Clients made from it count refusals in the metric that
+  // StartAdminServer registers.
   [[nodiscard]] Result<kafka::ClientConfig> Client(const std::string& client_id) const;
   messages::TopicNames Topics() const { return messages::TopicNames(topic_prefix); }
 };
@@ -63,7 +70,10 @@ class LoopHealth {
   std::atomic<bool> ready_{false};
 };
 
-// Registers build info and starts the admin server on `addr`, logging the bound address.
+// Registers build info and krond_kafka_refusals_total{kind} (every Kafka client the process
+// makes afterwards reports to it), and starts the admin server on `addr`, logging the bound
+// address. An address that is not loopback is logged as a warning: /metrics tells job names
+// and outcomes to whoever can reach it (docs/security.md).
 [[nodiscard]] Result<std::unique_ptr<http::AdminServer>> StartAdminServer(
     metrics::Registry& registry, const std::string& addr, http::AdminServerOptions options);
 
