@@ -65,12 +65,8 @@ constexpr Guard kGuards[] = {
 };
 
 constexpr std::string_view kSecretKeys[] = {
-    "sasl.password",
-    "sasl.oauthbearer.client.secret",
-    "sasl.oauthbearer.config",
-    "ssl.key.password",
-    "ssl.keystore.password",
-    "ssl.key.pem",
+    "sasl.password",    "sasl.oauthbearer.client.secret", "sasl.oauthbearer.config",
+    "ssl.key.password", "ssl.keystore.password",          "ssl.key.pem",
     "ssl_key",
 };
 

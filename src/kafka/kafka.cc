@@ -21,6 +21,32 @@ std::string_view RefusalName(Refusal refusal) {
   return refusal == Refusal::kAuthentication ? "authentication" : "authorization";
 }
 
+std::string_view ResourceName(AclBinding::Resource resource) {
+  switch (resource) {
+    case AclBinding::Resource::kTopic:
+      return "Topic";
+    case AclBinding::Resource::kGroup:
+      return "Group";
+    case AclBinding::Resource::kTransactionalId:
+      return "TransactionalId";
+  }
+  return "Topic";
+}
+
+std::string_view OperationName(AclBinding::Operation operation) {
+  switch (operation) {
+    case AclBinding::Operation::kRead:
+      return "Read";
+    case AclBinding::Operation::kWrite:
+      return "Write";
+    case AclBinding::Operation::kCreate:
+      return "Create";
+    case AclBinding::Operation::kDescribe:
+      return "Describe";
+  }
+  return "Read";
+}
+
 std::string_view ProduceErrorName(ProduceErrorKind kind) {
   switch (kind) {
     case ProduceErrorKind::kRetriable:

@@ -233,6 +233,25 @@ struct EnsureReport {
   int partitions = 0;
 };
 
+// One ACL of Kafka's authorizer: `principal` (e.g. "User:krond-worker") is allowed
+// `operation` on the resource named exactly `name` (a literal pattern), from any host. krond only
+// ever creates ALLOW bindings: with allow.everyone.if.no.acl.found=false, whatever is not allowed
+// is denied.
+struct AclBinding {
+  enum class Resource { kTopic, kGroup, kTransactionalId };
+  enum class Operation { kRead, kWrite, kCreate, kDescribe };
+  Resource resource = Resource::kTopic;
+  std::string name;
+  std::string principal;
+  Operation operation = Operation::kRead;
+  bool operator==(const AclBinding&) const = default;
+  auto operator<=>(const AclBinding&) const = default;
+};
+// Kafka's names, as kafka-acls.sh prints them: "Topic", "Group", "TransactionalId"; "Read",
+// "Write", "Create", "Describe".
+std::string_view ResourceName(AclBinding::Resource resource);
+std::string_view OperationName(AclBinding::Operation operation);
+
 class Admin {
  public:
   virtual ~Admin() = default;
@@ -243,6 +262,13 @@ class Admin {
   // Partition count of a topic, or an error if it does not exist.
   [[nodiscard]] virtual Result<int> PartitionCount(const std::string& topic,
                                                    std::chrono::milliseconds timeout) = 0;
+  // Creates the bindings (existing ones are fine: Kafka treats a duplicate as created) and
+  // returns those it could not even send: librdkafka 2.0.2 (Debian bookworm) has no
+  // TransactionalId resource type, so those are left to kafka-acls.sh. Needs ALTER on the
+  // cluster (a super user, or an ACL admin). The error names each binding the broker
+  // refused and why.
+  [[nodiscard]] virtual Result<std::vector<AclBinding>> CreateAcls(
+      const std::vector<AclBinding>& bindings, std::chrono::milliseconds timeout) = 0;
 };
 
 }  // namespace krond::kafka

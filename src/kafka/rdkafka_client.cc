@@ -99,11 +99,26 @@ std::optional<Refusal> RefusalOf(rd_kafka_resp_err_t err) {
   }
 }
 
+// A client that does not authenticate at all (no SASL against a SASL listener, no TLS
+// against a TLS one) is not told why: the broker closes the connection, and librdkafka
+// reports a transport error with one of these diagnoses when that happens right after
+// connecting.
+std::optional<Refusal> RefusalOf(rd_kafka_resp_err_t err, std::string_view reason) {
+  if (err == RD_KAFKA_RESP_ERR__TRANSPORT &&
+      (reason.find("broker might require SASL authentication") != std::string_view::npos ||
+       reason.find("connecting to a SSL listener?") != std::string_view::npos)) {
+    return Refusal::kAuthentication;
+  }
+  return RefusalOf(err);
+}
+
 // Reports a refusal to the config's hook; returns whether `err` was one.
-bool NoteRefusal(const ClientContext* ctx, rd_kafka_resp_err_t err) {
-  const std::optional<Refusal> refusal = RefusalOf(err);
+bool NoteRefusal(const ClientContext* ctx, std::optional<Refusal> refusal) {
   if (refusal && ctx != nullptr && ctx->on_refused) ctx->on_refused(*refusal);
   return refusal.has_value();
+}
+bool NoteRefusal(const ClientContext* ctx, rd_kafka_resp_err_t err) {
+  return NoteRefusal(ctx, RefusalOf(err));
 }
 
 void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
@@ -119,13 +134,14 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* b
 void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* ctx = static_cast<ClientContext*>(opaque);
   const auto code = static_cast<rd_kafka_resp_err_t>(err);
-  if (NoteRefusal(ctx, code)) {
+  const std::optional<Refusal> refusal = RefusalOf(code, reason);
+  if (NoteRefusal(ctx, refusal)) {
     // librdkafka tries again after its reconnect backoff (at most 1 s), so a client with
     // wrong credentials logs this about once a second until it is fixed.
     spdlog::error(
         "kafka {}: refused by Kafka ({}): {}; check this client's credentials, CA and ACLs "
         "(docs/security.md)",
-        rd_kafka_name(rk), RefusalName(*RefusalOf(code)), reason);
+        rd_kafka_name(rk), RefusalName(*refusal), reason);
   } else {
     // "All brokers down" and transport errors are expected while a broker restarts:
     // librdkafka reconnects by itself, so these are warnings, counted by the hook.
@@ -676,7 +692,92 @@ class RdKafkaAdmin final : public Admin {
     return md->topics[0].partition_cnt;
   }
 
+  Result<std::vector<AclBinding>> CreateAcls(const std::vector<AclBinding>& all,
+                                             std::chrono::milliseconds timeout) override {
+    std::vector<AclBinding> bindings, unsent;
+    for (const auto& b : all) {
+      (b.resource == AclBinding::Resource::kTransactionalId ? unsent : bindings).push_back(b);
+    }
+    if (bindings.empty()) return unsent;
+    std::vector<rd_kafka_AclBinding_t*> acls;
+    auto destroy = [&] {
+      for (auto* a : acls) rd_kafka_AclBinding_destroy(a);
+    };
+    char err[512];
+    for (const auto& b : bindings) {
+      rd_kafka_AclBinding_t* acl = rd_kafka_AclBinding_new(
+          ToRdKafka(b.resource), b.name.c_str(), RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+          b.principal.c_str(), "*", ToRdKafka(b.operation), RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, err,
+          sizeof err);
+      if (acl == nullptr) {
+        destroy();
+        return MakeError("ACL for " + b.principal + " on " + b.name + ": " + err);
+      }
+      acls.push_back(acl);
+    }
+    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    rd_kafka_AdminOptions_t* options =
+        rd_kafka_AdminOptions_new(rk_.get(), RD_KAFKA_ADMIN_OP_CREATEACLS);
+    rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), err,
+                                              sizeof err);
+    rd_kafka_CreateAcls(rk_.get(), acls.data(), acls.size(), options, queue.get());
+    rd_kafka_AdminOptions_destroy(options);
+    destroy();
+
+    EventPtr event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 2000));
+    if (!event) return MakeError("create ACLs: no answer from " + brokers_hint());
+    if (auto e = rd_kafka_event_error(event.get()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      NoteRefusal(ctx_.get(), e);
+      return MakeError(std::string("create ACLs: ") + rd_kafka_event_error_string(event.get()));
+    }
+    size_t count = 0;
+    const rd_kafka_acl_result_t** results =
+        rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(event.get()), &count);
+    // Named by binding and error code; the broker's own text (long, and the same for every
+    // binding when the client lacks ALTER) only once.
+    std::string failures, first_message;
+    for (size_t i = 0; i < count && i < bindings.size(); ++i) {
+      const rd_kafka_error_t* e = rd_kafka_acl_result_error(results[i]);
+      if (e == nullptr) continue;
+      NoteRefusal(ctx_.get(), rd_kafka_error_code(e));
+      const AclBinding& b = bindings[i];
+      failures += std::string(failures.empty() ? "" : ", ") + b.principal + " " +
+                  std::string(OperationName(b.operation)) + " " +
+                  std::string(ResourceName(b.resource)) + ":" + b.name + " (" +
+                  rd_kafka_error_name(e) + ")";
+      if (first_message.empty()) first_message = rd_kafka_error_string(e);
+    }
+    if (!failures.empty()) {
+      return MakeError("create ACLs: refused " + failures + "; the broker said: " + first_message);
+    }
+    return unsent;
+  }
+
  private:
+  static rd_kafka_ResourceType_t ToRdKafka(AclBinding::Resource r) {
+    switch (r) {
+      case AclBinding::Resource::kTopic:
+        return RD_KAFKA_RESOURCE_TOPIC;
+      case AclBinding::Resource::kGroup:
+        return RD_KAFKA_RESOURCE_GROUP;
+      case AclBinding::Resource::kTransactionalId:
+        break;  // not sent (see CreateAcls)
+    }
+    return RD_KAFKA_RESOURCE_UNKNOWN;
+  }
+  static rd_kafka_AclOperation_t ToRdKafka(AclBinding::Operation o) {
+    switch (o) {
+      case AclBinding::Operation::kRead:
+        return RD_KAFKA_ACL_OPERATION_READ;
+      case AclBinding::Operation::kWrite:
+        return RD_KAFKA_ACL_OPERATION_WRITE;
+      case AclBinding::Operation::kCreate:
+        return RD_KAFKA_ACL_OPERATION_CREATE;
+      case AclBinding::Operation::kDescribe:
+        return RD_KAFKA_ACL_OPERATION_DESCRIBE;
+    }
+    return RD_KAFKA_ACL_OPERATION_READ;
+  }
   std::string brokers_hint() const { return "the brokers (is Kafka up?)"; }
   std::unique_ptr<ClientContext> ctx_;
   HandlePtr rk_;

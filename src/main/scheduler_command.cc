@@ -50,7 +50,7 @@ Status EnsureHaTopics(const KafkaFlags& flags, const SignalWatcher& signals) {
   const messages::TopicNames names = flags.Topics();
   const std::string min_isr = flags.replication_factor >= 3 ? "2" : "1";
   const std::vector<kafka::TopicSpec> specs = {
-      {names.prefix() + ".leader", 1, flags.replication_factor, {{"min.insync.replicas", min_isr}}},
+      {names.Leader(), 1, flags.replication_factor, {{"min.insync.replicas", min_isr}}},
       {names.State(),
        1,
        flags.replication_factor,
@@ -112,7 +112,7 @@ int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatc
   }
   scheduler::LeaderElector* elector_ptr = nullptr;
   kafka::ConsumerOptions consumer_options;
-  consumer_options.group_id = names.prefix() + ".scheduler-leader";
+  consumer_options.group_id = names.LeaderGroup();
   consumer_options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
   // The elector is the listener; it is created right after the consumer.
   struct Forward : kafka::RebalanceListener {
@@ -131,7 +131,7 @@ int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatc
     spdlog::error("{}", consumer.error().message);
     return 1;
   }
-  scheduler::LeaderElector elector(**consumer, names.prefix() + ".leader");
+  scheduler::LeaderElector elector(**consumer, names.Leader());
   elector_ptr = &elector;
   if (auto ok = elector.Start(); !ok) {
     spdlog::error("{}", ok.error().message);
@@ -141,7 +141,7 @@ int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatc
   auto new_producer = [&]() {
     kafka::ProducerOptions options;
     // Shared by every replica: a new active replica fences the old one.
-    options.transactional_id = names.prefix() + ".scheduler";
+    options.transactional_id = names.SchedulerTransactionalId();
     options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
     return kafka::NewRdKafkaTransactionalProducer(kafka_client, options);
   };

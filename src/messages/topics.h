@@ -24,6 +24,11 @@ class TopicNames {
   }
   std::string Results() const { return prefix_ + ".results"; }
   std::string State() const { return prefix_ + ".state"; }
+  // The HA scheduler's one-partition election topic, its group and its transactional id
+  // (krond scheduler --ha).
+  std::string Leader() const { return prefix_ + ".leader"; }
+  std::string LeaderGroup() const { return prefix_ + ".scheduler-leader"; }
+  std::string SchedulerTransactionalId() const { return prefix_ + ".scheduler"; }
   // Consumer group of the workers serving one queue of one cluster.
   std::string WorkerGroup(Queue q, std::string_view cluster) const {
     return prefix_ + ".workers." + std::string(QueueName(q)) + "." + std::string(cluster);

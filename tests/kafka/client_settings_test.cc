@@ -80,17 +80,17 @@ TEST(IsSecretProperty, KnowsThePasswords) {
 }
 
 TEST(CheckGuarantees, RefusesSettingsThatWeakenAGuarantee) {
-  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
-           {"acks", "1"},
-           {"request.required.acks", "0"},
-           {"enable.idempotence", "false"},
-           {"enable.auto.commit", "true"},
-           {"enable.auto.offset.store", "true"},
-           {"isolation.level", "read_uncommitted"},
-           {"message.timeout.ms", "30000"},
-           {"delivery.timeout.ms", "30000"},
-           {"group.id", "mine"},
-           {"transactional.id", "mine"}}) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"acks", "1"},
+                                                        {"request.required.acks", "0"},
+                                                        {"enable.idempotence", "false"},
+                                                        {"enable.auto.commit", "true"},
+                                                        {"enable.auto.offset.store", "true"},
+                                                        {"isolation.level", "read_uncommitted"},
+                                                        {"message.timeout.ms", "30000"},
+                                                        {"delivery.timeout.ms", "30000"},
+                                                        {"group.id", "mine"},
+                                                        {"transactional.id", "mine"}}) {
     auto ok = CheckGuarantees({key, value, "client.properties:9"});
     ASSERT_FALSE(ok) << key;
     EXPECT_THAT(ok.error().message, HasSubstr("client.properties:9: " + key)) << key;

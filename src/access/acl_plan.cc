@@ -1,0 +1,116 @@
+#include "access/acl_plan.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace krond::access {
+namespace {
+
+using kafka::AclBinding;
+using Op = AclBinding::Operation;
+using Res = AclBinding::Resource;
+
+class Plan {
+ public:
+  explicit Plan(std::string principal) : principal_(std::move(principal)) {}
+  Plan& Allow(Res resource, const std::string& name, std::initializer_list<Op> operations) {
+    for (Op op : operations) out_.push_back({resource, name, principal_, op});
+    return *this;
+  }
+  void AppendTo(std::vector<AclBinding>& all) { all.insert(all.end(), out_.begin(), out_.end()); }
+
+ private:
+  std::string principal_;
+  std::vector<AclBinding> out_;
+};
+
+}  // namespace
+
+std::vector<AclBinding> PlanAcls(const messages::TopicNames& names,
+                                 const std::vector<std::string>& clusters,
+                                 const Principals& principals) {
+  std::vector<AclBinding> all;
+  // Read and Write imply Describe (metadata, offsets); WRITE on a topic implies the
+  // idempotent producer's right (KIP-679), so no cluster-wide ACL is needed.
+  if (!principals.scheduler.empty()) {
+    Plan p(principals.scheduler);
+    // Describe: at start the scheduler checks that every topic of its clusters exists with
+    // the configured partition count (it may not create them).
+    for (const auto& c : clusters) {
+      p.Allow(Res::kTopic, names.Tasks(c), {Op::kWrite})
+          .Allow(Res::kTopic, names.Retry(c), {Op::kDescribe})
+          .Allow(Res::kTopic, names.Dead(c), {Op::kDescribe});
+    }
+    p.Allow(Res::kTopic, names.Results(), {Op::kDescribe});
+    if (principals.scheduler_ha) {
+      p.Allow(Res::kTopic, names.Leader(), {Op::kRead, Op::kCreate})
+          .Allow(Res::kGroup, names.LeaderGroup(), {Op::kRead})
+          .Allow(Res::kTopic, names.State(), {Op::kRead, Op::kWrite, Op::kCreate})
+          .Allow(Res::kTransactionalId, names.SchedulerTransactionalId(), {Op::kWrite});
+    }
+    p.AppendTo(all);
+  }
+  if (!principals.worker.empty()) {
+    Plan p(principals.worker);
+    for (const auto& c : clusters) {
+      p.Allow(Res::kTopic, names.Tasks(c), {Op::kRead})
+          .Allow(Res::kTopic, names.Retry(c), {Op::kRead, Op::kWrite})
+          .Allow(Res::kTopic, names.Dead(c), {Op::kWrite})
+          .Allow(Res::kGroup, names.WorkerGroup(messages::Queue::kMain, c), {Op::kRead})
+          .Allow(Res::kGroup, names.WorkerGroup(messages::Queue::kRetry, c), {Op::kRead});
+    }
+    p.Allow(Res::kTopic, names.Results(), {Op::kWrite}).AppendTo(all);
+  }
+  if (!principals.console.empty()) {
+    Plan p(principals.console);
+    for (const auto& c : clusters) {
+      p.Allow(Res::kTopic, names.Tasks(c), {Op::kWrite})
+          .Allow(Res::kTopic, names.Dead(c), {Op::kRead, Op::kWrite});
+    }
+    p.Allow(Res::kTopic, names.Results(), {Op::kRead}).AppendTo(all);
+  }
+  std::sort(all.begin(), all.end(), [](const AclBinding& a, const AclBinding& b) {
+    return std::tie(a.principal, a.resource, a.name, a.operation) <
+           std::tie(b.principal, b.resource, b.name, b.operation);
+  });
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  return all;
+}
+
+Status ValidatePrincipal(const std::string& principal) {
+  constexpr std::string_view kUser = "User:";
+  if (principal.rfind(kUser, 0) != 0 || principal.size() == kUser.size()) {
+    return MakeError("principal '" + principal + "' is not of the form User:NAME");
+  }
+  if (principal.find('*') != std::string::npos) {
+    return MakeError("principal '" + principal +
+                     "' has a wildcard: it would give the role's rights to every user");
+  }
+  return {};
+}
+
+std::string FormatAcl(const AclBinding& b) {
+  return "ALLOW " + b.principal + " " + std::string(kafka::OperationName(b.operation)) + " " +
+         std::string(kafka::ResourceName(b.resource)) + " " + b.name;
+}
+
+std::string KafkaAclsCommand(const AclBinding& b) {
+  std::string resource;
+  switch (b.resource) {
+    case Res::kTopic:
+      resource = "--topic";
+      break;
+    case Res::kGroup:
+      resource = "--group";
+      break;
+    case Res::kTransactionalId:
+      resource = "--transactional-id";
+      break;
+  }
+  return "kafka-acls.sh --bootstrap-server BROKERS --command-config ADMIN.properties --add "
+         "--allow-principal " +
+         b.principal + " --operation " + std::string(kafka::OperationName(b.operation)) + " " +
+         resource + " " + b.name;
+}
+
+}  // namespace krond::access
