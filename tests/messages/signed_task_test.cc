@@ -1,0 +1,97 @@
+#include "messages/signed_task.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace krond::messages {
+namespace {
+
+using testing::HasSubstr;
+
+const std::string kTask =
+    R"({"v":1,"run_id":"j-1","job":"j","cluster":"c","command":"echo hi","attempt":1})";
+
+signing::PrivateKey NewKey() { return *signing::GenerateKey(); }
+
+TEST(SignedTask, VerifiesAndGivesBackTheOriginalBytes) {
+  const auto key = NewKey();
+  auto envelope = SignTask(kTask, key);
+  ASSERT_TRUE(envelope);
+  auto verified = VerifyTask(*envelope, {key.public_key});
+  ASSERT_TRUE(verified) << verified.error().message;
+  EXPECT_EQ(verified->task, kTask);
+  EXPECT_EQ(verified->key_id, key.public_key.Id());
+  EXPECT_FALSE(verified->attempt);
+}
+
+TEST(SignedTask, UnsignedTaskIsRefused) {
+  auto verified = VerifyTask(kTask, {NewKey().public_key});
+  ASSERT_FALSE(verified);
+  EXPECT_THAT(verified.error().message, HasSubstr("unsigned task"));
+  EXPECT_FALSE(VerifyTask("not json", {NewKey().public_key}));
+}
+
+TEST(SignedTask, TamperedCommandIsRefused) {
+  const auto key = NewKey();
+  auto j = nlohmann::json::parse(*SignTask(kTask, key));
+  std::string tampered = kTask;
+  tampered.replace(tampered.find("echo hi"), 7, "rm -rf /");
+  j["task"] = signing::Base64Encode(tampered);
+  auto verified = VerifyTask(j.dump(), {key.public_key});
+  ASSERT_FALSE(verified);
+  EXPECT_THAT(verified.error().message, HasSubstr("bad signature"));
+}
+
+TEST(SignedTask, ForgedWithAnotherKeyIsRefused) {
+  const auto key = NewKey(), attacker = NewKey();
+  auto verified = VerifyTask(*SignTask(kTask, attacker), {key.public_key});
+  ASSERT_FALSE(verified);
+  EXPECT_THAT(verified.error().message, HasSubstr("not among the trusted public keys"));
+  // Claiming the trusted key's id does not help.
+  auto j = nlohmann::json::parse(*SignTask(kTask, attacker));
+  j["key"] = key.public_key.Id();
+  auto claimed = VerifyTask(j.dump(), {key.public_key});
+  ASSERT_FALSE(claimed);
+  EXPECT_THAT(claimed.error().message, HasSubstr("bad signature"));
+}
+
+TEST(SignedTask, RotationTrustsOldAndNewKeysThenOnlyTheNew) {
+  const auto old_key = NewKey(), new_key = NewKey();
+  const std::string by_old = *SignTask(kTask, old_key), by_new = *SignTask(kTask, new_key);
+  // 1. workers trust both; 2. signers switch to the new key; 3. workers drop the old one.
+  const std::vector<signing::PublicKey> both = {old_key.public_key, new_key.public_key};
+  EXPECT_TRUE(VerifyTask(by_old, both));
+  EXPECT_TRUE(VerifyTask(by_new, both));
+  EXPECT_TRUE(VerifyTask(by_new, {new_key.public_key}));
+  EXPECT_FALSE(VerifyTask(by_old, {new_key.public_key}));
+}
+
+TEST(SignedTask, RetryFieldsAreOutsideTheSignature) {
+  const auto key = NewKey();
+  auto first = VerifyTask(*SignTask(kTask, key), {key.public_key});
+  ASSERT_TRUE(first);
+  SignedTask retry = *first;
+  retry.attempt = 3;
+  retry.not_before = "2026-01-01T00:00:05.000Z";
+  auto verified = VerifyTask(EncodeSignedTask(retry), {key.public_key});
+  ASSERT_TRUE(verified) << verified.error().message;
+  EXPECT_EQ(verified->task, kTask);
+  EXPECT_EQ(verified->attempt, 3);
+  EXPECT_EQ(verified->not_before, "2026-01-01T00:00:05.000Z");
+}
+
+TEST(SignedTask, ForgedRetryWithAnotherCommandIsRefused) {
+  // A worker (no private key) rewrites a retry's task: the signature no longer matches.
+  const auto key = NewKey();
+  SignedTask retry = *VerifyTask(*SignTask(kTask, key), {key.public_key});
+  retry.attempt = 2;
+  retry.task.replace(retry.task.find("\"job\":\"j\""), 9, "\"job\":\"k\"");
+  auto verified = VerifyTask(EncodeSignedTask(retry), {key.public_key});
+  ASSERT_FALSE(verified);
+  EXPECT_THAT(verified.error().message, HasSubstr("bad signature"));
+}
+
+}  // namespace
+}  // namespace krond::messages
