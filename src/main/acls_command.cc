@@ -4,7 +4,6 @@
 #include <iostream>
 
 #include "access/acl_plan.h"
-#include "config/job_file.h"
 #include "kafka/rdkafka_client.h"
 #include "main/app_support.h"
 #include "main/command.h"
@@ -21,19 +20,8 @@ struct AclsFlags {
 };
 
 int RunAcls(const AclsFlags& flags) {
-  std::vector<std::string> clusters = flags.clusters;
-  if (!flags.jobs.empty()) {
-    auto file = config::LoadJobFile(flags.jobs);
-    if (!file) {
-      for (const auto& p : file.error()) std::cerr << p.ToString() << "\n";
-      return 1;
-    }
-    clusters.insert(clusters.end(), file->clusters.begin(), file->clusters.end());
-  }
-  if (clusters.empty()) {
-    std::cerr << "krond acls: name clusters with --jobs FILE or --cluster NAME\n";
-    return 2;
-  }
+  auto clusters = CommandClusters("krond acls", flags.jobs, flags.clusters);
+  if (!clusters) return clusters.error();
   const access::Principals& p = flags.principals;
   if (p.scheduler.empty() && p.worker.empty() && p.console.empty()) {
     std::cerr << "krond acls: name at least one of --principal-scheduler, --principal-worker, "
@@ -47,7 +35,7 @@ int RunAcls(const AclsFlags& flags) {
       return 2;
     }
   }
-  const auto plan = access::PlanAcls(flags.kafka.Topics(), clusters, p);
+  const auto plan = access::PlanAcls(flags.kafka.Topics(), *clusters, p);
   for (const auto& binding : plan) std::cout << access::FormatAcl(binding) << "\n";
   if (!flags.apply) return 0;
 

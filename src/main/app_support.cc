@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
+#include "config/job_file.h"
 #include "kafka/client_settings.h"
 #include "kafka/rdkafka_client.h"
 
@@ -105,6 +107,24 @@ Result<kafka::ClientConfig> KafkaFlags::Client(const std::string& client_id) con
   }
   if (auto ok = kafka::CheckClientConfig(config); !ok) return tl::unexpected(ok.error());
   return config;
+}
+
+tl::expected<std::vector<std::string>, int> CommandClusters(const std::string& command,
+                                                            const std::string& jobs,
+                                                            std::vector<std::string> clusters) {
+  if (!jobs.empty()) {
+    auto file = config::LoadJobFile(jobs);
+    if (!file) {
+      for (const auto& p : file.error()) std::cerr << p.ToString() << "\n";
+      return tl::unexpected(1);
+    }
+    clusters.insert(clusters.end(), file->clusters.begin(), file->clusters.end());
+  }
+  if (clusters.empty()) {
+    std::cerr << command << ": name clusters with --jobs FILE or --cluster NAME\n";
+    return tl::unexpected(2);
+  }
+  return clusters;
 }
 
 std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,

@@ -36,6 +36,13 @@ struct KafkaFlags {
   messages::TopicNames Topics() const { return messages::TopicNames(topic_prefix); }
 };
 
+// The clusters of an operator command: those given with --cluster plus the job file's
+// (`jobs`, when not empty). On an unreadable job file (its problems printed) or no cluster
+// at all (a usage line naming `command` printed), the exit code to return instead.
+tl::expected<std::vector<std::string>, int> CommandClusters(const std::string& command,
+                                                            const std::string& jobs,
+                                                            std::vector<std::string> clusters);
+
 // The topics of `clusters`: tasks, retry and dead per cluster, plus results.
 std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
                                             const std::vector<std::string>& clusters);

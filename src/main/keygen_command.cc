@@ -44,8 +44,8 @@ int RunKeygen(const KeygenFlags& flags) {
     unlink(flags.private_path.c_str());
     return 1;
   }
-  std::cout << "key " << key->public_key.Id() << ": private " << flags.private_path
-            << ", public " << flags.public_path << "\n";
+  std::cout << "key " << key->public_key.Id() << ": private " << flags.private_path << ", public "
+            << flags.public_path << "\n";
   return 0;
 }
 

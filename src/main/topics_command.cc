@@ -3,7 +3,6 @@
 
 #include <iostream>
 
-#include "config/job_file.h"
 #include "kafka/rdkafka_client.h"
 #include "main/app_support.h"
 #include "main/command.h"
@@ -18,19 +17,8 @@ struct TopicsFlags {
 };
 
 int RunEnsure(const TopicsFlags& flags) {
-  std::vector<std::string> clusters = flags.clusters;
-  if (!flags.jobs.empty()) {
-    auto file = config::LoadJobFile(flags.jobs);
-    if (!file) {
-      for (const auto& p : file.error()) std::cerr << p.ToString() << "\n";
-      return 1;
-    }
-    clusters.insert(clusters.end(), file->clusters.begin(), file->clusters.end());
-  }
-  if (clusters.empty()) {
-    std::cerr << "krond topics ensure: name clusters with --jobs FILE or --cluster NAME\n";
-    return 2;
-  }
+  auto clusters = CommandClusters("krond topics ensure", flags.jobs, flags.clusters);
+  if (!clusters) return clusters.error();
   auto config = flags.kafka.Client("krond-topics");
   if (!config) {
     std::cerr << config.error().message << "\n";
@@ -42,7 +30,7 @@ int RunEnsure(const TopicsFlags& flags) {
     return 1;
   }
   auto reports =
-      (*admin)->EnsureTopics(ClusterTopics(flags.kafka, clusters), std::chrono::seconds(15));
+      (*admin)->EnsureTopics(ClusterTopics(flags.kafka, *clusters), std::chrono::seconds(15));
   if (!reports) {
     std::cerr << "krond topics ensure: " << reports.error().message << "\n";
     return 1;

@@ -19,8 +19,8 @@ std::string EncodeSignedTask(const SignedTask& e) {
       {"v", kEnvelopeVersion},
       {"task", signing::Base64Encode(e.task)},
       {"key", e.key_id},
-      {"sig", signing::Base64Encode({reinterpret_cast<const char*>(e.signature.data()),
-                                     e.signature.size()})},
+      {"sig", signing::Base64Encode(
+                  {reinterpret_cast<const char*>(e.signature.data()), e.signature.size()})},
   };
   if (e.attempt) j["attempt"] = *e.attempt;
   if (e.not_before) j["not_before"] = *e.not_before;

@@ -121,8 +121,9 @@ Result<PrivateKey> ParsePrivateKey(std::string_view text, std::string_view path)
   const std::string where(path);
   std::string_view line = Trim(text.substr(0, text.find('\n')));
   if (line.rfind(kPrivatePrefix, 0) != 0) {
-    return MakeError(where + ":1: not a krond private key (expected \"ed25519-private ...\", "
-                             "as `krond keygen` writes)");
+    return MakeError(where +
+                     ":1: not a krond private key (expected \"ed25519-private ...\", "
+                     "as `krond keygen` writes)");
   }
   auto seed = DecodeExactly<32>(Trim(line.substr(kPrivatePrefix.size())));
   if (!seed) return MakeError(where + ":1: bad private key: " + seed.error().message);

@@ -66,7 +66,8 @@ TEST(Ed25519, BadKeyFilesNameTheLineAndNeverEchoTheSecret) {
 }
 
 TEST(Ed25519, Base64RoundTrips) {
-  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff", 2)}) {
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff", 2)}) {
     auto back = Base64Decode(Base64Encode(s));
     ASSERT_TRUE(back);
     EXPECT_EQ(*back, s);
