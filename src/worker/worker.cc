@@ -332,7 +332,7 @@ void Worker::OnInvalid(const kafka::ConsumedMessage& message, const std::string&
   result.error = error;
   result.source = Where(message);
   messages::DeadLetter dead;
-  dead.raw = messages::SanitizeUtf8(message.value);
+  dead.raw = messages::CopyRaw(message.value);
   dead.last_result = result;
   dead.reason = "invalid message: " + error;
   metrics_.dead_letters_published.WithLabels({options_.cluster, "invalid"}).Inc();

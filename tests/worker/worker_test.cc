@@ -417,7 +417,8 @@ TEST_F(WorkerTest, InvalidJsonIsDeadLetteredAndTheWorkerGoesOn) {
   std::vector<messages::DeadLetter> dead = DeadLetters();
   ASSERT_THAT(dead, SizeIs(1));
   EXPECT_FALSE(dead[0].task.has_value());
-  EXPECT_EQ(dead[0].raw, "{not json");
+  EXPECT_EQ(dead[0].raw.bytes, "{not json");
+  EXPECT_EQ(dead[0].raw.original_bytes, 9);
   EXPECT_THAT(dead[0].reason, StartsWith("invalid message: "));
   EXPECT_EQ(dead[0].last_result.outcome, Outcome::kInvalid);
   EXPECT_THAT(Metrics(), HasSubstr("krond_worker_invalid_messages_total 1\n"));
