@@ -121,33 +121,9 @@ Status ErrorStatus(rd_kafka_resp_err_t err, const std::string& what) {
   return MakeError(what + ": " + rd_kafka_err2str(err));
 }
 
-ProduceErrorKind ClassifyProduceError(rd_kafka_resp_err_t err) {
-  switch (err) {
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-      return ProduceErrorKind::kTooLarge;
-    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
-    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
-      return ProduceErrorKind::kUnauthorized;
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-      return ProduceErrorKind::kUnknownTopic;
-    case RD_KAFKA_RESP_ERR__INVALID_ARG:
-    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
-    case RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS:
-      return ProduceErrorKind::kInvalid;
-    default:
-      return ProduceErrorKind::kRetriable;
-  }
-}
-
 tl::unexpected<ProduceError> ProduceFailure(rd_kafka_resp_err_t err, const std::string& what) {
-  return tl::unexpected(
-      ProduceError{ClassifyProduceError(err), what + ": " + rd_kafka_err2str(err)});
+  return tl::unexpected(ProduceError{ClassifyProduceError(static_cast<int>(err)),
+                                     what + ": " + rd_kafka_err2str(err)});
 }
 
 PartitionListPtr ToList(const std::vector<TopicPartition>& partitions) {
@@ -530,6 +506,32 @@ class RdKafkaAdmin final : public Admin {
 };
 
 }  // namespace
+
+ProduceErrorKind ClassifyProduceError(int rdkafka_code) {
+  switch (static_cast<rd_kafka_resp_err_t>(rdkafka_code)) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+      return ProduceErrorKind::kTooLarge;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+      return ProduceErrorKind::kUnauthorized;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+      return ProduceErrorKind::kUnknownTopic;
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+      return ProduceErrorKind::kInvalid;
+    default:
+      return ProduceErrorKind::kRetriable;
+  }
+}
 
 Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
                                                      ProducerOptions options) {

@@ -1,48 +1,70 @@
 #include "kafka/reliable_publisher.h"
 
+#include <algorithm>
+
 namespace krond::kafka {
 
-ReliablePublisher::ReliablePublisher(
-    Producer& producer, const Clock& clock,
-    std::function<void(const std::string&, const std::string&)> on_failure,
-    std::chrono::milliseconds retry_delay)
-    : producer_(producer),
-      clock_(clock),
-      on_failure_(std::move(on_failure)),
-      retry_delay_(retry_delay) {}
+ReliablePublisher::ReliablePublisher(Producer& producer, const Clock& clock, FailureHook on_failure,
+                                     ReliablePublisherOptions options)
+    : producer_(producer), clock_(clock), on_failure_(std::move(on_failure)), options_(options) {}
 
 void ReliablePublisher::Publish(std::string topic, std::string key, std::string value,
-                                AckCallback on_acked) {
-  Produce(Message{std::move(topic), std::move(key), std::move(value), std::move(on_acked)});
+                                DoneCallback on_done) {
+  auto m = std::make_shared<Message>();
+  m->topic = std::move(topic);
+  m->key = std::move(key);
+  m->value = std::move(value);
+  m->on_done = std::move(on_done);
+  Produce(std::move(m));
 }
 
-void ReliablePublisher::Produce(Message m) {
-  // The callback owns the message until it is acknowledged, so a failed delivery can be
-  // produced again without copying on the happy path's hot loop more than once.
-  auto shared = std::make_shared<Message>(std::move(m));
-  ProduceStatus queued = producer_.Produce(
-      shared->topic, shared->key, shared->value, [this, shared](const DeliveryReport& report) {
-        --in_flight_;
-        if (!report.status) {
-          if (on_failure_) on_failure_(shared->topic, report.status.error().message);
-          if (waiting_.empty()) next_retry_ = clock_.MonoNow() + retry_delay_;
-          waiting_.push_back(std::move(*shared));
-          return;
-        }
-        if (shared->on_acked) shared->on_acked(report);
+void ReliablePublisher::Produce(std::shared_ptr<Message> m) {
+  const uint64_t id = next_id_++;
+  // The callback finds the message by id, so a failed delivery can be produced again
+  // without copying it, and PendingKeys sees what is in flight.
+  ProduceStatus queued =
+      producer_.Produce(m->topic, m->key, m->value, [this, id](const DeliveryReport& report) {
+        auto it = in_flight_.find(id);
+        if (it == in_flight_.end()) return;
+        std::shared_ptr<Message> done = std::move(it->second);
+        in_flight_.erase(it);
+        if (!report.status) return OnFailed(std::move(done), report.status.error());
+        failed_rounds_ = 0;
+        if (done->on_done) done->on_done(report);
       });
-  if (!queued) {
-    if (on_failure_) on_failure_(shared->topic, queued.error().message);
-    if (waiting_.empty()) next_retry_ = clock_.MonoNow() + retry_delay_;
-    waiting_.push_back(std::move(*shared));
+  if (!queued) return OnFailed(std::move(m), queued.error());
+  in_flight_.emplace(id, std::move(m));
+}
+
+void ReliablePublisher::OnFailed(std::shared_ptr<Message> m, ProduceError error) {
+  const MonoTime now = clock_.MonoNow();
+  if (m->failures++ == 0) m->first_failure = now;
+  bool retry = !IsPermanent(error.kind);
+  if (error.kind == ProduceErrorKind::kUnknownTopic) {
+    retry = now - m->first_failure < options_.unknown_topic_grace;
+  }
+  if (on_failure_) on_failure_(m->topic, error, retry);
+  if (!retry) {
+    if (m->on_done) {
+      DeliveryReport report;
+      report.topic = m->topic;
+      report.status = tl::unexpected(std::move(error));
+      m->on_done(report);
+    }
     return;
   }
-  ++in_flight_;
+  if (waiting_.empty()) {
+    auto delay = options_.retry_delay;
+    for (int i = 0; i < failed_rounds_ && delay < options_.max_retry_delay; ++i) delay *= 2;
+    next_retry_ = now + std::min(delay, options_.max_retry_delay);
+  }
+  waiting_.push_back(std::move(m));
 }
 
 void ReliablePublisher::RetryDue() {
   if (waiting_.empty() || clock_.MonoNow() < next_retry_) return;
-  std::deque<Message> batch;
+  if (failed_rounds_ < 30) ++failed_rounds_;
+  std::deque<std::shared_ptr<Message>> batch;
   batch.swap(waiting_);
   for (auto& m : batch) Produce(std::move(m));
 }
@@ -50,6 +72,14 @@ void ReliablePublisher::RetryDue() {
 void ReliablePublisher::Poll(std::chrono::milliseconds timeout) {
   RetryDue();
   producer_.Poll(timeout);
+}
+
+std::vector<std::string> ReliablePublisher::PendingKeys() const {
+  std::vector<std::string> keys;
+  keys.reserve(Pending());
+  for (const auto& [id, m] : in_flight_) keys.push_back(m->key);
+  for (const auto& m : waiting_) keys.push_back(m->key);
+  return keys;
 }
 
 std::optional<MonoTime> ReliablePublisher::NextRetry() const {

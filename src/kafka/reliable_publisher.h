@@ -1,55 +1,97 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "common/clock.h"
 #include "kafka/kafka.h"
 
 namespace krond::kafka {
 
-// Publishes messages that must not be lost: a message whose produce call or delivery fails
-// is kept and produced again every `retry_delay` until the broker acknowledges it, and only
-// then is its `on_acked` called. With the producer's infinite message timeout, deliveries
-// fail only for reasons that can pass (topic deleted, queue full, fatal producer states),
-// so retrying is right. Not thread-safe: use it from one thread, which must call Poll.
+struct ReliablePublisherOptions {
+  // Delay before failed messages are produced again. It doubles with each retry round that
+  // fails while nothing is acknowledged, up to max_retry_delay. Default: 500 ms, and
+  // max_retry_delay 500 ms (no growth). Requires: max_retry_delay >= retry_delay.
+  std::chrono::milliseconds retry_delay{500};
+  std::chrono::milliseconds max_retry_delay{500};
+  // An unknown topic is retried for this long after the message first failed, in case the
+  // topic is being created (librdkafka itself waits topic.metadata.propagation.max.ms, 30 s,
+  // before it reports one); after that it is permanent. Default: 30 s.
+  std::chrono::milliseconds unknown_topic_grace{30'000};
+};
+
+// Publishes messages that must not be lost to a passing fault, and never blocks on one that
+// cannot be written at all.
+//
+// A message whose produce call or delivery fails with a retriable error (a broker down, a
+// leader moving, the local queue full) is kept and produced again, until the broker
+// acknowledges it. Failed messages are retried together, in the order they failed, one
+// delay after the first of them failed (a fault is usually the broker's, not a message's);
+// the delay backs off while whole rounds fail (retry_delay doubling up to max_retry_delay). A
+// permanent error (ProduceErrorKind: too large, not authorized, unknown topic after its grace,
+// invalid) ends that message at once: retrying would fail the same way forever and hold up whatever
+// waits for it. Either way the message's `on_done` runs exactly once, with the acknowledgement or
+// the permanent error, so the caller decides what to do instead (e.g. publish a smaller record).
+// Other messages are never held up by a failing one.
+//
+// Not thread-safe: use it from one thread, which must call Poll. Callbacks run on that
+// thread, from Publish (a produce call failing for good), Poll or Flush, and may Publish.
 class ReliablePublisher {
  public:
-  using AckCallback = std::function<void(const DeliveryReport&)>;
-  // `on_failure` is told about every failed attempt (for logs and error counters).
-  ReliablePublisher(
-      Producer& producer, const Clock& clock,
-      std::function<void(const std::string& topic, const std::string& error)> on_failure,
-      std::chrono::milliseconds retry_delay = std::chrono::milliseconds(500));
+  // report.status: empty (acknowledged) or the permanent error.
+  using DoneCallback = std::function<void(const DeliveryReport&)>;
+  // Told about every failed attempt, for logs and counters; `retrying` says whether the
+  // message will be produced again.
+  using FailureHook =
+      std::function<void(const std::string& topic, const ProduceError& error, bool retrying)>;
 
-  void Publish(std::string topic, std::string key, std::string value, AckCallback on_acked);
+  ReliablePublisher(Producer& producer, const Clock& clock, FailureHook on_failure,
+                    ReliablePublisherOptions options = {});
+
+  void Publish(std::string topic, std::string key, std::string value, DoneCallback on_done);
   // Serves delivery reports (waiting up to `timeout` for one) and re-produces failed
   // messages whose delay has passed.
   void Poll(std::chrono::milliseconds timeout);
   // Polls until nothing is pending or `timeout` passes; error naming what is left.
   [[nodiscard]] Status Flush(std::chrono::milliseconds timeout);
-  // Messages not yet acknowledged (in flight or waiting to be produced again).
-  size_t Pending() const { return in_flight_ + waiting_.size(); }
+  // Messages not yet done (in flight or waiting to be produced again).
+  size_t Pending() const { return in_flight_.size() + waiting_.size(); }
+  // Their keys (run ids), in no particular order: what a process stopping without a broker
+  // leaves unpublished.
+  std::vector<std::string> PendingKeys() const;
   // When the next retry is due, if any message is waiting.
   std::optional<MonoTime> NextRetry() const;
 
  private:
   struct Message {
     std::string topic, key, value;
-    AckCallback on_acked;
+    DoneCallback on_done;
+    int failures = 0;
+    MonoTime first_failure{};
   };
-  void Produce(Message m);
+  void Produce(std::shared_ptr<Message> m);
+  // A failed attempt: retried later, or done with `error` when it is permanent.
+  void OnFailed(std::shared_ptr<Message> m, ProduceError error);
   void RetryDue();
 
   Producer& producer_;
   const Clock& clock_;
-  std::function<void(const std::string&, const std::string&)> on_failure_;
-  std::chrono::milliseconds retry_delay_;
-  std::deque<Message> waiting_;
-  MonoTime next_retry_{};
-  size_t in_flight_ = 0;
+  FailureHook on_failure_;
+  const ReliablePublisherOptions options_;
+  // Waiting for their retry, in the order they failed.
+  std::deque<std::shared_ptr<Message>> waiting_;
+  MonoTime next_retry_{};  // of waiting_, when not empty
+  // Retry rounds since the last acknowledgement: the delay is retry_delay * 2^this, capped.
+  int failed_rounds_ = 0;
+  std::unordered_map<uint64_t, std::shared_ptr<Message>> in_flight_;
+  uint64_t next_id_ = 0;
 };
 
 }  // namespace krond::kafka

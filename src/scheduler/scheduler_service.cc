@@ -25,9 +25,10 @@ SchedulerService::SchedulerService(const Clock& clock, kafka::Producer& producer
       topics_(std::move(topics)),
       file_(config::JobFile{file.path, file.clusters, {}}),
       scheduler_(std::move(file.jobs), clock.Now()),
-      publisher_(producer, clock, [this](const std::string& topic, const std::string& error) {
-        OnPublishFailure(topic, error);
-      }) {
+      publisher_(producer, clock,
+                 [this](const std::string& topic, const kafka::ProduceError& error, bool) {
+                   OnPublishFailure(topic, error.message);
+                 }) {
   CacheJobHandles();
   UpdateGauges();
 }
@@ -91,23 +92,30 @@ messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime schedul
 }
 
 void SchedulerService::Send(const messages::TaskMessage& task, JobHandles m) {
-  publisher_.Publish(m.cluster->task_topic, task.run_id, messages::Encode(task),
-                     [this, m, job = task.job, run_id = task.run_id,
-                      scheduled_at = task.scheduled_at](const kafka::DeliveryReport& report) {
-                       const SystemTime acked = clock_.Now();
-                       ++fired_;
-                       m.fired->Inc();
-                       m.cluster->lag->ObserveDuration(
-                           std::max(acked - scheduled_at, std::chrono::milliseconds(0)));
-                       // Checked first: formatting the timestamp costs more than the rest
-                       // of the acknowledgement, and at --log-level warn the line is dropped.
-                       if (spdlog::should_log(spdlog::level::info)) {
-                         spdlog::info("fired {} run {} scheduled {} -> {}[{}]@{} lag {}ms", job,
-                                      run_id, FormatRfc3339Utc(scheduled_at), report.topic,
-                                      report.partition, report.offset,
-                                      (acked - scheduled_at).count());
-                       }
-                     });
+  publisher_.Publish(
+      m.cluster->task_topic, task.run_id, messages::Encode(task),
+      [this, m, job = task.job, run_id = task.run_id,
+       scheduled_at = task.scheduled_at](const kafka::DeliveryReport& report) {
+        if (!report.status) {
+          // A permanent error (ReliablePublisher): producing it again fails
+          // the same way, and would hold up every run behind it.
+          spdlog::error("{} run {} scheduled {} not fired: {}", job, run_id,
+                        FormatRfc3339Utc(scheduled_at), report.status.error().message);
+          return;
+        }
+        const SystemTime acked = clock_.Now();
+        ++fired_;
+        m.fired->Inc();
+        m.cluster->lag->ObserveDuration(
+            std::max(acked - scheduled_at, std::chrono::milliseconds(0)));
+        // Checked first: formatting the timestamp costs more than the rest
+        // of the acknowledgement, and at --log-level warn the line is dropped.
+        if (spdlog::should_log(spdlog::level::info)) {
+          spdlog::info("fired {} run {} scheduled {} -> {}[{}]@{} lag {}ms", job, run_id,
+                       FormatRfc3339Utc(scheduled_at), report.topic, report.partition,
+                       report.offset, (acked - scheduled_at).count());
+        }
+      });
 }
 
 SystemTime SchedulerService::Step(SystemTime now) {

@@ -97,9 +97,9 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
       topics_(std::move(topics)),
       options_(std::move(options)),
       publisher_(producer, clock,
-                 [this](const std::string& topic, const std::string& error) {
+                 [this](const std::string& topic, const kafka::ProduceError& error, bool) {
                    metrics_.publish_errors.Inc();
-                   spdlog::warn("publish to {} failed, will retry: {}", topic, error);
+                   spdlog::warn("publish to {} failed, will retry: {}", topic, error.message);
                  }),
       rng_(options_.seed != 0 ? options_.seed : std::random_device{}()) {
   metrics_.slots.Set(options_.slots);
