@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cctype>
 #include <charconv>
+#include <limits>
 #include <optional>
 #include <tuple>
 
@@ -157,6 +158,19 @@ int RunWorker(const WorkerFlags& flags) {
   if (!client) {
     spdlog::error("{}", client.error().message);
     return 2;
+  }
+  // Records are cut to the producer's own limit (WorkerOptions::max_message_bytes).
+  if (auto it = client->overrides.find("message.max.bytes"); it != client->overrides.end()) {
+    auto bytes = ParseBytes(it->second);
+    if (!bytes || *bytes > std::numeric_limits<size_t>::max()) {
+      spdlog::error("--kafka-setting message.max.bytes={}: expected a number", it->second);
+      return 2;
+    }
+    options.max_message_bytes = static_cast<size_t>(*bytes);
+    if (auto ok = options.Validate(); !ok) {
+      spdlog::error("{}", ok.error().message);
+      return 2;
+    }
   }
   kafka::ProducerOptions producer_options;
   producer_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };

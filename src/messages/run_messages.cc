@@ -67,15 +67,6 @@ std::optional<std::string> Base64Decode(std::string_view text) {
   return out;
 }
 
-// The longest prefix of `text` of at most `max_bytes` that does not end inside a UTF-8
-// sequence (continuation bytes are 10xxxxxx).
-std::string TruncateUtf8(std::string_view text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return std::string(text);
-  size_t end = max_bytes;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return std::string(text.substr(0, end));
-}
-
 // Bytes `c` takes in a JSON string as nlohmann::json writes valid UTF-8.
 size_t JsonCost(char c) {
   switch (c) {
@@ -640,6 +631,13 @@ std::string SanitizeUtf8(std::string_view bytes) {
     }
   }
   return out;
+}
+
+std::string TruncateUtf8(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end));
 }
 
 std::string NewRunId() {

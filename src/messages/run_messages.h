@@ -151,6 +151,9 @@ std::string EncodeWithin(const DeadLetter& m, size_t max_bytes);
 
 // Replaces invalid UTF-8 with U+FFFD so any output can travel in JSON.
 std::string SanitizeUtf8(std::string_view bytes);
+// The longest prefix of `text` of at most `max_bytes` that does not end inside a UTF-8
+// sequence.
+std::string TruncateUtf8(std::string_view text, size_t max_bytes);
 
 // A random (version 4) UUID, e.g. "1b4e28ba-2fa1-11d2-883f-0016d3cca427".
 std::string NewRunId();

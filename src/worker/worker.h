@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -67,6 +68,11 @@ struct WorkerOptions {
   // A commit per run cost a broker request per run; a crash redelivers at most this much
   // more. Default: 100 ms. 0 = after every Step.
   std::chrono::milliseconds commit_interval{100};
+  // The largest record (key and value) Kafka accepts: librdkafka's message.max.bytes, which
+  // must not exceed the broker's and the topics' limits. Results and dead letters are cut to
+  // fit (messages::EncodeWithin), so a run with a huge output or a huge task still reports.
+  // Default: 1,000,000 (librdkafka's and about Kafka's default). Requires: >= 128 KiB.
+  size_t max_message_bytes = 1'000'000;
   [[nodiscard]] Status Validate() const;
 };
 
@@ -79,7 +85,12 @@ struct WorkerOptions {
 //
 // Delivery is at least once: a run's offset is committed only after its result (and its
 // retry or dead letter) is acknowledged by Kafka, and commits never pass an unfinished run
-// (OffsetTracker). Not thread-safe: one thread calls Start, Step and Stop.
+// (OffsetTracker). A record Kafka refuses for good (too large for the topic, not
+// authorized, ...) is replaced by a smaller one where that helps (a result without its
+// output, a dead letter instead of a retry, a dead letter without its task), else dropped:
+// logged with its job and run, counted (krond_worker_publish_refused_total,
+// krond_worker_records_dropped_total), and its offset committed, so that one record never
+// stalls a partition. Not thread-safe: one thread calls Start, Step and Stop.
 class Worker : public kafka::RebalanceListener {
  public:
   //
@@ -147,10 +158,37 @@ class Worker : public kafka::RebalanceListener {
   // Commit() once commit_interval has passed since the last one.
   void CommitIfDue();
   messages::ResultMessage BaseResult(const messages::TaskMessage& task) const;
-  // Publishes `values` (topic, value) keyed by run id; marks the offset finished once all
-  // are acknowledged.
-  void PublishThenFinish(const kafka::ConsumedMessage& source, const std::string& key,
-                         std::vector<std::pair<std::string, std::string>> values);
+
+  // What a consumed message publishes: its result, and a retry or a dead letter.
+  enum class RecordKind { kResult, kRetry, kDeadLetter };
+  struct Record {
+    RecordKind kind = RecordKind::kResult;
+    std::string topic;
+    std::string value;
+    // Already the smallest form of its kind: nothing is left to publish in its place.
+    bool minimal = false;
+  };
+  // The records of one consumed message, until the last is done.
+  struct Outbox {
+    kafka::TopicPartition source;  // offset: the message's
+    std::string key;               // run id
+    messages::ResultMessage result;
+    std::optional<messages::TaskMessage> task;  // the attempt's task; absent when invalid
+    std::optional<messages::RawCopy> raw;       // the undecodable message
+    size_t remaining = 0;
+  };
+  // Publishes `records`, each keyed by `outbox.key`; marks the source offset finished once
+  // every one is acknowledged or given up.
+  void PublishThenFinish(std::shared_ptr<Outbox> outbox, std::vector<Record> records);
+  void PublishRecord(const std::shared_ptr<Outbox>& outbox, Record record);
+  // What to publish instead of `refused`, if anything helps.
+  std::optional<Record> Replacement(const Outbox& outbox, const Record& refused,
+                                    const kafka::ProduceError& error) const;
+  Record ResultRecord(const messages::ResultMessage& result, bool minimal) const;
+  Record DeadLetterRecord(const Outbox& outbox, std::string reason, bool minimal) const;
+  // Room for a record's value: the message limit less the key and librdkafka's overhead.
+  size_t ValueBudget(const std::string& key) const;
+  void FinishOne(const std::shared_ptr<Outbox>& outbox);
 
   const Clock& clock_;
   kafka::Consumer& consumer_;
@@ -163,8 +201,14 @@ class Worker : public kafka::RebalanceListener {
   OffsetTracker tracker_;
   std::mt19937_64 rng_;
 
-  // Partitions parked by Defer, with the instant to resume them.
-  std::map<PartitionKey, SystemTime> deferred_;
+  // Partitions parked by Defer, with the instant to resume them and the message they wait at.
+  struct Parked {
+    SystemTime until;
+    int64_t offset = 0;
+  };
+  std::map<PartitionKey, Parked> deferred_;
+  // The message each resumed partition was parked at: it starts when it comes back.
+  std::map<PartitionKey, int64_t> waited_;
   // Messages handed over while no slot was free (fetched before the pause took effect), in
   // arrival order. Kept here rather than rewound with a seek, because a rewound partition is
   // fetched again only after a broker round trip, which capped a busy worker at about ten

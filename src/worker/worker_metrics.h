@@ -22,6 +22,10 @@ struct WorkerMetrics {
   metrics::Counter& invalid_messages;
   metrics::Counter& consumer_errors;
   metrics::Counter& publish_errors;
+  // Records Kafka refused for good, each replaced by a smaller one or dropped.
+  metrics::Family<metrics::Counter>& publish_refused;  // {record, reason}
+  // Records given up with nothing published in their place.
+  metrics::Family<metrics::Counter>& records_dropped;  // {record}
   metrics::Counter& commit_errors;
   // Unix time of the last successful poll of Kafka (liveness of the consume loop).
   metrics::Gauge& last_poll;

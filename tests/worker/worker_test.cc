@@ -582,6 +582,147 @@ TEST_F(WorkerTest, RetryQueueDefersARunUntilItsNotBefore) {
   for (const auto& r : results) EXPECT_EQ(r.queue, "retry");
 }
 
+TEST_F(WorkerTest, NotBeforeIsIgnoredOnTheMainQueue) {
+  // One message must not park a partition of first attempts for as long as it says.
+  MakeWorker();
+  messages::TaskMessage t = Task("r1");
+  t.not_before = kT0 + hours(24 * 365);
+  Add(t);
+  Step();
+  EXPECT_TRUE(executor_.WaitBlocked("r1"));
+  EXPECT_THAT(consumer_.seeks(), IsEmpty()) << "never parked";
+}
+
+TEST_F(WorkerTest, ARetryWaitsAtMostItsMaxBackoff) {
+  MakeWorker(1, messages::Queue::kRetry);
+  messages::TaskMessage t = Task("r1", 2, 3);
+  t.not_before = kT0 + hours(24 * 365);  // retry.max_backoff is 60 s
+  Add(t);
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  for (int i = 0; i < 3; ++i) Step();
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  clock_.Set(kT0 + seconds(60));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  EXPECT_THAT(executor_.started(), ElementsAre("r1"));
+}
+
+// ---- Records Kafka refuses ---------------------------------------------------------------
+
+// Issue 19: ~340 KB of garbage became a dead letter over librdkafka's 1,000,000-byte limit
+// (invalid bytes grew 3x as U+FFFD); it was retried forever and the partition's offsets
+// never advanced again.
+TEST_F(WorkerTest, APoisonMessageIsDeadLetteredWithinTheLimitAndPassed) {
+  producer_.SetMaxMessageBytes(1'000'000);
+  MakeWorker();
+  consumer_.Append(kTasks, 0, std::string(300'000, '\xfe'), std::string(340'000, '\xff'));
+  Add(Task("next"));
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  EXPECT_EQ(Committed(), 2);
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(1));
+  EXPECT_EQ(dead[0].raw.original_bytes, 340'000);
+  EXPECT_EQ(dead[0].raw.bytes, std::string(messages::kMaxRawCopyBytes, '\xff'));
+  EXPECT_LE(dead[0].last_result.run_id.size(), 200u) << "the key is cut too";
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_records_dropped_total{record=\"dead_letter\"} 0"));
+}
+
+TEST_F(WorkerTest, AHugeOutputIsCutToFitTheMessageLimit) {
+  producer_.SetMaxMessageBytes(1'000'000);
+  MakeWorker();
+  Add(Task("r1"));
+  // As with --output-tail 64MiB: more than any message holds.
+  executor_.Script("r1", FakeExecutor::Succeeded(std::string(3'000'000, 'x') + "the end\n"));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_THAT(results[0].output_tail, ::testing::EndsWith("the end\n"));
+  EXPECT_GT(results[0].output_tail.size(), 900'000u);
+  EXPECT_EQ(results[0].output_bytes, 3'000'008);
+  EXPECT_EQ(Committed(), 1);
+}
+
+// The topic's max.message.bytes is smaller than the worker's limit: the broker refuses the
+// result, and the worker publishes it without its output instead.
+TEST_F(WorkerTest, ARefusedResultIsReplacedByOneWithoutOutput) {
+  producer_.SetMaxMessageBytes(100'000);
+  MakeWorker();
+  Add(Task("r1"));
+  executor_.Script("r1", FakeExecutor::Succeeded(std::string(500'000, 'x')));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].outcome, Outcome::kSucceeded);
+  EXPECT_EQ(results[0].output_tail, "");
+  EXPECT_THAT(results[0].error, HasSubstr("output not published: the result was refused"));
+  EXPECT_EQ(Committed(), 1);
+  const std::string text = Metrics();
+  EXPECT_THAT(text, HasSubstr("krond_worker_publish_refused_total{record=\"result\","
+                              "reason=\"too_large\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("krond_worker_records_dropped_total{record=\"result\"} 0\n"));
+}
+
+// An authorization error fails the same way every time: before issue 19 the worker retried
+// it forever, silently, and its partition never committed again.
+TEST_F(WorkerTest, AResultTheBrokerRefusesIsDroppedCountedAndPassed) {
+  producer_.RefuseTopic(kResults, kafka::ProduceErrorKind::kUnauthorized);
+  MakeWorker();
+  Add(Task("r1"));
+  Add(Task("r2"));
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 2; }));
+  for (int i = 0; i < 3; ++i) Step();
+  EXPECT_EQ(Committed(), 2) << "one refused record must not stall the partition";
+  EXPECT_EQ(worker_->completed(), 2u);
+  const std::string text = Metrics();
+  EXPECT_THAT(text, HasSubstr("krond_worker_publish_refused_total{record=\"result\","
+                              "reason=\"unauthorized\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("krond_worker_records_dropped_total{record=\"result\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("krond_worker_publish_errors_total 0\n")) << "never retried";
+}
+
+TEST_F(WorkerTest, ARefusedRetryIsDeadLetteredSoTheRunIsNotLost) {
+  producer_.RefuseTopic(kRetry, kafka::ProduceErrorKind::kUnauthorized);
+  MakeWorker();
+  Add(Task("r1", 1, 3));
+  executor_.Script("r1", FakeExecutor::Failed(2));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  for (int i = 0; i < 3; ++i) Step();
+  EXPECT_THAT(RetryTasks(), IsEmpty());
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(1));
+  EXPECT_THAT(dead[0].reason, StartsWith("retry not published: "));
+  ASSERT_TRUE(dead[0].task.has_value()) << "replayable";
+  EXPECT_EQ(dead[0].task->run_id, "r1");
+  EXPECT_EQ(Committed(), 1);
+  const std::string text = Metrics();
+  EXPECT_THAT(text, HasSubstr("krond_worker_publish_refused_total{record=\"retry\","
+                              "reason=\"unauthorized\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("krond_worker_dead_letters_published_total{cluster=\"alpha\","
+                              "reason=\"retry_refused\"} 1\n"));
+}
+
+TEST_F(WorkerTest, ADeadLetterTooLargeForTheTopicIsShortened) {
+  producer_.SetMaxMessageBytes(150'000);
+  MakeWorker();
+  messages::TaskMessage t = Task("r1", 1, 1);
+  t.command = std::string(messages::kMaxCommandBytes, '\x02');  // 384 KiB as JSON
+  Add(t);
+  executor_.Script("r1", FakeExecutor::Failed(1));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  for (int i = 0; i < 3; ++i) Step();
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(1));
+  EXPECT_FALSE(dead[0].task.has_value());
+  EXPECT_TRUE(dead[0].raw.truncated());
+  EXPECT_THAT(dead[0].reason, HasSubstr("dead letter refused"));
+  EXPECT_EQ(dead[0].last_result.run_id, "r1");
+  EXPECT_EQ(Committed(), 1);
+}
+
 // ---- Rebalances ------------------------------------------------------------------------
 
 TEST_F(WorkerTest, RevokeCommitsWhatFinishedAndForgetsThePartition) {
