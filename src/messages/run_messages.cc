@@ -598,48 +598,6 @@ Result<DeadLetter> DecodeDeadLetter(std::string_view text) {
   return d;
 }
 
-std::string SanitizeUtf8(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size());
-  size_t i = 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  while (i < bytes.size()) {
-    unsigned char c = p[i];
-    size_t len = c < 0x80           ? 1
-                 : (c >> 5) == 0x6  ? 2
-                 : (c >> 4) == 0xE  ? 3
-                 : (c >> 3) == 0x1E ? 4
-                                    : 0;
-    bool valid = len > 0 && i + len <= bytes.size();
-    for (size_t k = 1; valid && k < len; ++k) valid = (p[i + k] & 0xC0) == 0x80;
-    if (valid && len == 2) valid = c >= 0xC2;  // no overlong forms
-    if (valid && len == 3) {
-      uint32_t cp = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
-      valid = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-    }
-    if (valid && len == 4) {
-      uint32_t cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6) |
-                    (p[i + 3] & 0x3Fu);
-      valid = cp >= 0x10000 && cp <= 0x10FFFF;
-    }
-    if (valid) {
-      out.append(bytes.substr(i, len));
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
-
-std::string TruncateUtf8(std::string_view text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return std::string(text);
-  size_t end = max_bytes;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return std::string(text.substr(0, end));
-}
-
 std::string NewRunId() {
   // libuuid's uuid_generate_random makes a getrandom(2) call per id, which dominated the
   // scheduler's cost per fire. Run ids need uniqueness, not secrecy: 122 random bits from a

@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "common/utf8.h"
 
 namespace krond::messages {
 
@@ -149,11 +150,10 @@ std::string EncodeWithin(const DeadLetter& m, size_t max_bytes);
 [[nodiscard]] Result<ResultMessage> DecodeResult(std::string_view json);
 [[nodiscard]] Result<DeadLetter> DecodeDeadLetter(std::string_view json);
 
-// Replaces invalid UTF-8 with U+FFFD so any output can travel in JSON.
-std::string SanitizeUtf8(std::string_view bytes);
-// The longest prefix of `text` of at most `max_bytes` that does not end inside a UTF-8
-// sequence.
-std::string TruncateUtf8(std::string_view text, size_t max_bytes);
+// Replace invalid UTF-8 with U+FFFD so any output can travel in JSON; cut text at a
+// character boundary (common/utf8.h).
+using krond::SanitizeUtf8;
+using krond::TruncateUtf8;
 
 // A random (version 4) UUID, e.g. "1b4e28ba-2fa1-11d2-883f-0016d3cca427".
 std::string NewRunId();
