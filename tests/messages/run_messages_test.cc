@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/time_format.h"
+#include "config/job_file.h"
 #include "messages/topics.h"
 
 namespace krond::messages {
@@ -240,6 +241,22 @@ TEST(TaskMessage, RejectsFieldsOutOfRange) {
   EXPECT_EQ(DecodeError(TaskWith("command", "\"" + std::string(kMaxCommandBytes + 1, 'x') + "\"")),
             "field \"command\": longer than 65536 bytes");
   EXPECT_TRUE(DecodeTask(TaskWith("command", "\"" + std::string(kMaxCommandBytes, 'x') + "\"")));
+}
+
+// `krond validate` rejects a command over config::kMaxCommandBytes; with every other field
+// of a job bounded too, any task the scheduler makes fits in one Kafka message.
+static_assert(config::kMaxCommandBytes == kMaxCommandBytes);
+
+TEST(TaskMessage, TheLargestValidJobFitsInAMessage) {
+  TaskMessage t = SampleTask();
+  t.command = std::string(config::kMaxCommandBytes, '\x01');  // six bytes each as JSON
+  t.job = std::string(100, 'j');                              // names: at most 100
+  t.cluster = std::string(100, 'c');
+  t.replayed_from = std::string(kMaxNameBytes, 'r');
+  t.retry.retry_on = {"failed", "timed_out"};
+  const std::string text = Encode(t);
+  EXPECT_LT(text.size() + t.run_id.size(), 1'000'000u / 2) << "librdkafka's default limit";
+  EXPECT_TRUE(DecodeTask(text));
 }
 
 TEST(TaskMessage, DecodeErrorsAreBoundedEvenWhenTheyQuoteTheInput) {
