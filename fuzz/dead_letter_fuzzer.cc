@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (static_cast<int64_t>(letter->raw.bytes.size()) > letter->raw.original_bytes) std::abort();
   auto again = messages::DecodeDeadLetter(messages::Encode(*letter));
-  if (!again || again->raw.bytes != letter->raw.bytes || again->task.has_value() != letter->task.has_value()) {
+  if (!again || again->raw.bytes != letter->raw.bytes ||
+      again->task.has_value() != letter->task.has_value()) {
     std::abort();
   }
   const std::string cut = messages::EncodeWithin(*letter, messages::kMinMessageBudget);

@@ -16,8 +16,8 @@ using krond::messages::TaskMessage;
 
 bool SameTask(const TaskMessage& a, const TaskMessage& b) {
   return a.run_id == b.run_id && a.job == b.job && a.cluster == b.cluster &&
-         a.command == b.command && a.scheduled_at == b.scheduled_at &&
-         a.attempt == b.attempt && a.max_attempts == b.max_attempts && a.timeout == b.timeout &&
+         a.command == b.command && a.scheduled_at == b.scheduled_at && a.attempt == b.attempt &&
+         a.max_attempts == b.max_attempts && a.timeout == b.timeout &&
          a.not_before == b.not_before && a.starting_deadline == b.starting_deadline &&
          a.retry.backoff == b.retry.backoff && a.retry.max_backoff == b.retry.max_backoff &&
          a.retry.multiplier == b.retry.multiplier && a.retry.jitter == b.retry.jitter &&
@@ -41,7 +41,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   if (task->timeout.count() <= 0 || task->command.size() > messages::kMaxCommandBytes) std::abort();
-  if (task->retry.max_backoff < task->retry.backoff || task->retry.backoff.count() < 0) std::abort();
+  if (task->retry.max_backoff < task->retry.backoff || task->retry.backoff.count() < 0)
+    std::abort();
   auto again = messages::DecodeTask(messages::Encode(*task));
   if (!again || !SameTask(*task, *again)) std::abort();
   for (double u : {0.0, 0.5, 0.999}) {

@@ -155,10 +155,9 @@ void RequestGate::Watch(int fd) {
     return;
   }
   if (connections_.size() >= limits_.max_connections) {
-    auto oldest = std::min_element(connections_.begin(), connections_.end(),
-                                   [](const auto& a, const auto& b) {
-                                     return a.second.order < b.second.order;
-                                   });
+    auto oldest = std::min_element(
+        connections_.begin(), connections_.end(),
+        [](const auto& a, const auto& b) { return a.second.order < b.second.order; });
     const int evicted = oldest->first;
     connections_.erase(oldest);
     Forget(evicted);

@@ -1,10 +1,12 @@
 // `krond worker`: executes the runs of one cluster's task or retry topic.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
+#include <filesystem>
 #include <limits>
 #include <optional>
 #include <tuple>
@@ -44,8 +46,28 @@ struct WorkerFlags {
   uint64_t limit_procs = 0;
   double max_load = 0;
   std::string metrics_addr = "127.0.0.1:0";
+  std::string run_guard = "auto";
   KafkaFlags kafka;
 };
+
+// krond-guard for --run-guard: "auto" is the one next to this binary; "none" runs commands
+// without it (they then outlive a worker that dies).
+Result<std::string> GuardPath(const std::string& flag) {
+  if (flag == "none") return std::string();
+  std::string path = flag;
+  if (flag == "auto") {
+    std::error_code error;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+    if (error) return MakeError("--run-guard auto: cannot find this binary: " + error.message());
+    path = (self.parent_path() / "krond-guard").string();
+  }
+  if (access(path.c_str(), X_OK) != 0) {
+    return MakeError("--run-guard: " + path +
+                     " is not an executable (install krond-guard next to krond, pass its path, "
+                     "or --run-guard none to let commands outlive a dead worker)");
+  }
+  return path;
+}
 
 // "1048576", "512KiB", "100MiB", "2GiB" (also K/M/G, KB/MB/GB as powers of 1024).
 std::optional<uint64_t> ParseBytes(std::string_view text) {
@@ -107,6 +129,16 @@ int RunWorker(const WorkerFlags& flags) {
   }
 
   exec::ProcessExecutorOptions exec_options;
+  auto guard = GuardPath(flags.run_guard);
+  if (!guard) {
+    spdlog::error("{}", guard.error().message);
+    return 2;
+  }
+  exec_options.guard_path = *guard;
+  if (guard->empty()) spdlog::warn("--run-guard none: commands outlive this worker if it dies");
+  // Orphans of the commands (daemons that escaped with setsid) become this process's
+  // children, and are reaped; as a container's PID 1 they come here anyway.
+  exec_options.reap_orphans = true;
   // Warm shells serve unsandboxed runs without limits only (WarmShellPool::Eligible).
   const bool warm_usable = flags.sandbox == "none" && options.limits.Empty();
   const int warm =
@@ -266,6 +298,10 @@ KROND_REGISTER_COMMAND(Command{
                      "Take no new runs while the 1-minute load average per CPU is above this "
                      "(0: off)")
           ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
+      sub.add_option("--run-guard", flags->run_guard,
+                     "krond-guard, which kills a run's processes when this worker dies: auto "
+                     "(next to krond), a path, or none")
           ->capture_default_str();
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")
