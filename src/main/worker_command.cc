@@ -39,6 +39,7 @@ struct WorkerFlags {
   std::string drain_timeout = "30s";
   std::string max_timeout = "24h";
   std::string kill_grace = "5s";
+  std::string flush_timeout = "5s";
   size_t output_tail_kib = 16;
   uint64_t limit_cpu = 0;
   std::string limit_memory;
@@ -101,7 +102,8 @@ int RunWorker(const WorkerFlags& flags) {
   options.drain_timeout = *drain;
   for (auto [flag, text, out] :
        {std::tuple{"--max-timeout", &flags.max_timeout, &options.max_timeout},
-        std::tuple{"--kill-grace", &flags.kill_grace, &options.kill_grace}}) {
+        std::tuple{"--kill-grace", &flags.kill_grace, &options.kill_grace},
+        std::tuple{"--flush-timeout", &flags.flush_timeout, &options.flush_timeout}}) {
     auto parsed = ParseDuration(*text);
     if (!parsed) {
       spdlog::error("{} {}", flag, parsed.error().message);
@@ -272,6 +274,10 @@ KROND_REGISTER_COMMAND(Command{
           ->capture_default_str();
       sub.add_option("--drain-timeout", flags->drain_timeout,
                      "On SIGTERM, how long running commands may finish")
+          ->capture_default_str();
+      sub.add_option("--flush-timeout", flags->flush_timeout,
+                     "On SIGTERM, how long unpublished results may take once no command runs "
+                     "(what Kafka has not acknowledged by then is redelivered)")
           ->capture_default_str();
       sub.add_option("--max-timeout", flags->max_timeout,
                      "Upper bound on any job's timeout (longer ones are cut to it)")

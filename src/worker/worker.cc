@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -88,6 +89,7 @@ Status WorkerOptions::Validate() const {
   if (!(max_load >= 0)) return MakeError("worker: --max-load must be >= 0");
   if (max_poll_batch < 1) return MakeError("worker: max_poll_batch must be >= 1");
   if (commit_interval.count() < 0) return MakeError("worker: commit_interval must be >= 0");
+  if (flush_timeout.count() < 0) return MakeError("worker: --flush-timeout must be >= 0");
   if (max_message_bytes < 128 * 1024) {
     return MakeError("worker: message.max.bytes (--kafka-setting) must be at least 131072");
   }
@@ -749,22 +751,42 @@ void Worker::Stop() {
   spdlog::info("worker stopping: {} run(s) in flight, draining up to {}ms", running_,
                options_.drain_timeout.count());
   SetAllPaused(true);
-  const MonoTime deadline = clock_.MonoNow() + options_.drain_timeout;
+  // Keep serving the group (and delivery reports) while waiting.
+  auto serve = [this] {
+    Step(std::chrono::milliseconds(50));
+    publisher_.Poll(std::chrono::milliseconds(20));
+  };
+  // Commands first: they may finish within the drain timeout, or are cancelled (and left
+  // uncommitted, so another worker runs them again).
+  const MonoTime drain_deadline = clock_.MonoNow() + options_.drain_timeout;
   bool cancelled = false;
-  while (running_ > 0 || publisher_.Pending() > 0) {
-    if (!cancelled && clock_.MonoNow() >= deadline) {
+  while (running_ > 0) {
+    const MonoTime now = clock_.MonoNow();
+    if (!cancelled && now >= drain_deadline) {
       spdlog::warn("drain timeout: cancelling {} run(s); they will be redelivered", running_);
       for (auto& [id, run] : runs_) run->cancel.Cancel();
       cancelled = true;
     }
-    if (cancelled &&
-        clock_.MonoNow() >= deadline + options_.kill_grace + std::chrono::seconds(10)) {
-      spdlog::error("giving up on {} unacknowledged message(s)", publisher_.Pending());
+    // SIGKILL after kill_grace ends any process but one stuck in the kernel.
+    if (cancelled && now >= drain_deadline + options_.kill_grace + std::chrono::seconds(1)) {
+      spdlog::error("{} run(s) did not end after SIGKILL; stopping without them", running_);
       break;
     }
-    // Keep serving the group (and delivery reports) while draining.
-    Step(std::chrono::milliseconds(50));
-    publisher_.Poll(std::chrono::milliseconds(20));
+    serve();
+  }
+  // Then what they published, for at most flush_timeout: with Kafka unreachable the records
+  // never go, and waiting longer only gets the worker SIGKILLed with nothing logged.
+  const MonoTime flush_deadline = clock_.MonoNow() + options_.flush_timeout;
+  while (publisher_.Pending() > 0 && clock_.MonoNow() < flush_deadline) serve();
+  if (publisher_.Pending() > 0) {
+    std::vector<std::string> runs = publisher_.PendingKeys();
+    std::sort(runs.begin(), runs.end());
+    runs.erase(std::unique(runs.begin(), runs.end()), runs.end());
+    metrics_.records_unflushed.Add(static_cast<double>(publisher_.Pending()));
+    spdlog::error(
+        "stopping with {} record(s) of {} run(s) not acknowledged by Kafka after {}ms (is it "
+        "reachable?); their offsets stay uncommitted, so another worker runs them again: {}",
+        publisher_.Pending(), runs.size(), options_.flush_timeout.count(), fmt::join(runs, ", "));
   }
   Commit();
   consumer_.Close();

@@ -41,6 +41,11 @@ struct WorkerOptions {
   std::chrono::milliseconds drain_timeout{30'000};
   // SIGTERM-to-SIGKILL grace when a run times out or is cancelled. Default: 5 s.
   std::chrono::milliseconds kill_grace{5'000};
+  // On stop, once no command runs, how long the results, retries and dead letters still
+  // unacknowledged may take (Kafka unreachable: they never go; their runs stay uncommitted
+  // and are redelivered). Stop takes at most drain_timeout + kill_grace + flush_timeout,
+  // plus the consumer's 3 s to leave its group. Default: 5 s.
+  std::chrono::milliseconds flush_timeout{5'000};
   // Upper bound on any job's timeout (tasks always carry one, timeout_ms > 0; a longer one
   // is cut to this). Default: 24 h. Requires: > 0.
   std::chrono::milliseconds max_timeout{86'400'000};
@@ -111,8 +116,9 @@ class Worker : public kafka::RebalanceListener {
   // resumes partitions whose wait is over, commits.
   void Step(std::chrono::milliseconds poll_timeout);
   // Stops fetching, lets running commands finish up to drain_timeout, cancels the rest
-  // (their runs stay uncommitted and are redelivered), publishes and commits what finished,
-  // and leaves the group.
+  // (their runs stay uncommitted and are redelivered), publishes what finished for up to
+  // flush_timeout (logging the run ids of what Kafka did not acknowledge, left to
+  // redelivery), commits what was acknowledged, and leaves the group.
   void Stop();
 
   size_t running() const { return running_; }

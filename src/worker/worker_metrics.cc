@@ -44,6 +44,10 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
                                    "Records given up after Kafka refused them, with nothing "
                                    "published in their place.",
                                    {"record"})),
+      records_unflushed(r.AddCounter("krond_worker_records_unflushed_total",
+                                     "Records still unacknowledged by Kafka when the worker "
+                                     "stopped; their runs stay uncommitted and run again.")
+                            .Get()),
       commit_errors(r.AddCounter("krond_worker_commit_errors_total",
                                  "Offset commits that failed (the runs may be redelivered).")
                         .Get()),

