@@ -55,8 +55,9 @@ class OwnCluster:
     def kill(self, node: int) -> None:
         self.run("kill-broker", str(node))
 
-    def start(self, node: int) -> None:
-        self.run("start-broker", str(node))
+    def start(self, *nodes: int) -> None:
+        """Starts the nodes together (each waits until it sees every node live)."""
+        self.run("start-broker", *map(str, nodes))
 
     def node_dir(self, node: int) -> Path:
         return self.state_dir / f"node-{node}"

@@ -6,7 +6,6 @@ sees; run one with `ctest --test-dir build -R it_fault_ --output-on-failure`."""
 import collections
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import time
@@ -14,7 +13,7 @@ import uuid
 
 import pytest
 
-from conftest import wait_until
+from conftest import krond_bin, wait_until
 from fault_lib import OwnCluster, TcpProxy, free_port, own_env
 
 CLUSTER = "c"
@@ -136,4 +135,146 @@ def test_a_worker_cut_off_from_the_broker_keeps_its_run_and_reports_it_after(tmp
             assert w.alive()
         finally:
             proxy.close()
+            env.close()
+
+
+def fill(path, chunk=1 << 20):
+    """Writes zeros to `path` until its file system is full; returns the bytes written."""
+    written = 0
+    with open(path, "wb", buffering=0) as f:
+        block = bytes(chunk)
+        while True:
+            try:
+                written += f.write(block)
+            except OSError:
+                if chunk == 1:
+                    return written
+                chunk //= 16
+                block = bytes(max(chunk, 1))
+
+
+def metric(proc, name):
+    """The sum of a metric's samples in a krond process's /metrics (found in its log)."""
+    import re
+    import urllib.request
+    url = re.search(r"serving /metrics /healthz /readyz on (http://\S+)", proc.log()).group(1)
+    text = urllib.request.urlopen(url.rstrip("/") + "/metrics", timeout=5).read().decode()
+    samples = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{")]
+    if not samples:
+        raise KeyError(name)
+    return sum(samples)
+
+
+def fires_and_results(env):
+    tasks = env.read(env.topic("tasks", CLUSTER))
+    fires = collections.Counter(t["scheduled_at"] for t in tasks)
+    return tasks, fires
+
+
+def assert_every_second_fired_once_with_a_result(env, min_span):
+    tasks, fires = fires_and_results(env)
+    dupes = [k for k, n in fires.items() if n > 1]
+    assert not dupes, dupes
+    seconds = sorted(ts(s) for s in fires)
+    gaps = [(a, b) for a, b in zip(seconds, seconds[1:]) if (b - a).total_seconds() != 1.0]
+    assert not gaps, gaps
+    assert (seconds[-1] - seconds[0]).total_seconds() >= min_span
+    run_ids = {t["run_id"] for t in tasks}
+    results = wait_until(lambda: (lambda rs: rs if set(rs) >= run_ids else None)(
+        results_by_run(env)), 120, what="a result for every fired run")
+    twice = [r for r in run_ids if len(results[r]) > 1]
+    print(f"{len(tasks)} fires over {(seconds[-1] - seconds[0]).total_seconds():.0f}s, no gap, "
+          f"no duplicate; every run has a result ({len(twice)} ran twice, at least once)")
+    return tasks
+
+
+def test_the_brokers_data_disk_full(tmp_path, monkeypatch):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs for the broker's data: {mounted.stderr.strip()}")
+    try:
+        jobs = tmp_path / "jobs.yaml"
+        jobs.write_text(f"clusters: [{CLUSTER}]\njobs:\n  - name: tick\n    schedule: "
+                        f"\"* * * * * *\"\n    cluster: {CLUSTER}\n    command: \"true\"\n")
+        with OwnCluster(tmp_path / "kafka", extra_config=f"log.dirs={disk}\n") as cluster:
+            env = own_env(tmp_path, cluster, monkeypatch)
+            try:
+                env.ensure_topics(CLUSTER)
+                w = env.worker(CLUSTER, "w")
+                s = env.scheduler(jobs)
+                wait_until(lambda: len(results_by_run(env)) >= 3, 60, what="first results")
+                filler = disk / "filler"
+                print(f"filled the disk with {fill(filler) >> 20} MiB")
+                full_at = time.monotonic()
+                # Kafka cannot write its logs: it takes the log dir offline and, that being
+                # its only one, shuts the broker down. krond sees a broker down: the
+                # scheduler keeps firing into its queue, the worker keeps its runs.
+                broker_log = cluster.node_dir(1) / "logs" / "server.log"
+                wait_until(lambda: metric(s, "krond_scheduler_runs_pending") >= 5, 90,
+                           what="fires queued in the scheduler")
+                assert metric(s, "krond_scheduler_kafka_errors_total") > 0
+                assert s.alive() and w.alive(), "krond rides the outage out"
+                print("broker:", [line for line in broker_log.read_text().splitlines()
+                                  if "ERROR" in line][-2:])
+                # Space returns, the operator restarts the broker: nothing fired meanwhile is
+                # lost, nothing is doubled.
+                filler.unlink()
+                cluster.start(1)
+                pending = metric(s, "krond_scheduler_runs_pending")
+                wait_until(lambda: metric(s, "krond_scheduler_runs_pending") == 0, 60,
+                           what="the queued fires to be delivered")
+                print(f"{pending:.0f} fire(s) were queued when space returned; all delivered "
+                      f"{time.monotonic() - full_at:.0f}s after the disk filled")
+                time.sleep(3)
+                s.stop()
+                assert_every_second_fired_once_with_a_result(env, min_span=20)
+            finally:
+                env.close()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_two_of_three_brokers_down(tmp_path, monkeypatch):
+    """Replication factor 3, min ISR 2, a KRaft quorum of 3: with two nodes down nothing can
+    be written, so nothing fires and nothing runs; every process stays up, and when the nodes
+    are back the HA scheduler's catch-up (catch_up: all) fires what was missed, once."""
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(f"clusters: [{CLUSTER}]\njobs:\n  - name: tick\n    schedule: "
+                    f"\"* * * * * *\"\n    cluster: {CLUSTER}\n    command: \"true\"\n"
+                    "    catch_up: all\n")
+    with OwnCluster(tmp_path / "kafka", brokers=3) as cluster:
+        env = own_env(tmp_path, cluster, monkeypatch)
+        rf = ["--replication-factor", "3"]
+        try:
+            subprocess.run([krond_bin(), "topics", "ensure", "--cluster", CLUSTER,
+                            *env.kafka_args(), *rf], check=True, capture_output=True, timeout=60)
+            w = env.worker(CLUSTER, "w", *rf)
+            s = env.scheduler(jobs, "scheduler", "--ha", *rf)
+            wait_until(lambda: len(results_by_run(env)) >= 3, 90, what="first results")
+            cluster.kill(2)
+            cluster.kill(3)
+            down_at = time.monotonic()
+            time.sleep(10)
+            # What stops: firing (no transaction can commit without 2 in-sync replicas) and
+            # so running; nothing crashes.
+            fired = metric(s, "krond_scheduler_runs_fired_total")
+            finished = w.log().count("finish tick run")
+            time.sleep(10)
+            assert s.alive() and w.alive(), "every process rides the outage out"
+            assert metric(s, "krond_scheduler_runs_fired_total") == fired, "nothing fires"
+            assert w.log().count("finish tick run") == finished, "nothing runs"
+            cluster.start(2, 3)
+            print(f"two nodes down for {time.monotonic() - down_at:.0f}s; "
+                  f"{fired:.0f} fired before")
+            # What resumes: a replica takes over and fires the missed seconds (catch_up: all).
+            wait_until(lambda: metric(s, "krond_scheduler_runs_fired_total") > fired + 20, 120,
+                       what="firing to resume with the catch-up")
+            time.sleep(5)
+            s.stop()
+            assert_every_second_fired_once_with_a_result(env, min_span=35)
+        finally:
             env.close()
