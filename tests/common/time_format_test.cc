@@ -17,11 +17,11 @@ TEST(Rfc3339, ParsesZuluOffsetsAndFractions) {
 }
 
 TEST(Rfc3339, RejectsNonsense) {
-  for (const char* bad : {"", "2026-03-08", "2026-03-08T07:00:00", "yesterday",
-                          "2026-13-01T00:00:00Z", "2026-03-08T07:00:00Zjunk",
-                          "2026-02-30T00:00:00Z", "2026-03-08T24:00:00Z", "2026-03-08T07:00:60Z",
-                          "2026-03-08T07:00:00.Z", "2026-03-08T07:00:00+24:00",
-                          "2026-03-08T07:00:00+0100", "+026-03-08T07:00:00Z"}) {
+  for (const char* bad :
+       {"", "2026-03-08", "2026-03-08T07:00:00", "yesterday", "2026-13-01T00:00:00Z",
+        "2026-03-08T07:00:00Zjunk", "2026-02-30T00:00:00Z", "2026-03-08T24:00:00Z",
+        "2026-03-08T07:00:60Z", "2026-03-08T07:00:00.Z", "2026-03-08T07:00:00+24:00",
+        "2026-03-08T07:00:00+0100", "+026-03-08T07:00:00Z"}) {
     EXPECT_FALSE(ParseRfc3339(bad)) << bad;
   }
 }
@@ -30,7 +30,10 @@ TEST(Rfc3339, RejectsNonsense) {
 // INT64_MIN for the offset of the second (undefined behaviour).
 TEST(Rfc3339, RejectsMalformedInputSafely) {
   EXPECT_FALSE(ParseRfc3339("2026-03-08T00::0700.000Z"));
-  EXPECT_FALSE(ParseRfc3339(std::string("0001-01-01T00:00:00-\x06\x00" "22:59", 27)));
+  EXPECT_FALSE(
+      ParseRfc3339(std::string("0001-01-01T00:00:00-\x06\x00"
+                               "22:59",
+                               27)));
   const std::string long_text(100'000, '7');
   auto error = ParseRfc3339(long_text);
   ASSERT_FALSE(error);

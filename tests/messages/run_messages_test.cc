@@ -209,37 +209,45 @@ std::string DecodeError(const std::string& text) {
 // is narrowed or used, and what krond would never write is `invalid`.
 TEST(TaskMessage, RejectsFieldsOutOfRange) {
   ASSERT_TRUE(DecodeTask(TaskWith("attempt", "2")));
-  // 2^32 + 1 narrowed to int is 1: it must not pass as a first attempt.
-  EXPECT_EQ(DecodeError(TaskWith("attempt", "4294967297")),
-            "field \"attempt\": 4294967297 is out of range (1..100)");
-  EXPECT_EQ(DecodeError(TaskWith("max_attempts", "-3")),
-            "field \"max_attempts\": -3 is out of range (1..100)");
-  EXPECT_EQ(DecodeError(TaskWith("attempt", "18446744073709551615")),
-            "field \"attempt\": expected an integer");
-  EXPECT_EQ(DecodeError(TaskWith("timeout_ms", "0")),
-            "field \"timeout_ms\": 0 is out of range (1..316224000000)");
-  EXPECT_EQ(DecodeError(TaskWith("timeout_ms", "9223372036854775807")),
-            "field \"timeout_ms\": 9223372036854775807 is out of range (1..316224000000)");
-  EXPECT_EQ(DecodeError(TaskWith("starting_deadline_ms", "-1")),
-            "field \"starting_deadline_ms\": -1 is out of range (1..316224000000)");
-  EXPECT_EQ(DecodeError(TaskWith("retry.max_backoff_ms", "-1")),
-            "field \"retry\": field \"max_backoff_ms\": -1 is out of range (0..316224000000)");
-  EXPECT_EQ(DecodeError(TaskWith("retry.max_backoff_ms", "500")),
-            "field \"retry\": field \"max_backoff_ms\": less than backoff_ms");
-  EXPECT_THAT(DecodeError(TaskWith("retry.multiplier", "0.5")),
-              ::testing::StartsWith("field \"retry\": field \"multiplier\": out of range"));
-  EXPECT_THAT(DecodeError(TaskWith("retry.multiplier", "1e308")),
-              ::testing::StartsWith("field \"retry\": field \"multiplier\": out of range"));
-  EXPECT_THAT(DecodeError(TaskWith("retry.jitter", "-0.1")),
-              ::testing::StartsWith("field \"retry\": field \"jitter\": out of range"));
-  EXPECT_EQ(DecodeError(TaskWith("retry.retry_on", R"(["failed","exploded"])")),
-            "field \"retry\": field \"retry_on\": unknown outcome");
-  EXPECT_EQ(DecodeError(TaskWith("concurrency", R"("sometimes")")),
-            "field \"concurrency\": \"sometimes\" is not allow, forbid or replace");
-  EXPECT_EQ(DecodeError(TaskWith("run_id", "\"" + std::string(257, 'x') + "\"")),
-            "field \"run_id\": longer than 256 bytes");
-  EXPECT_EQ(DecodeError(TaskWith("command", "\"" + std::string(kMaxCommandBytes + 1, 'x') + "\"")),
-            "field \"command\": longer than 65536 bytes");
+  struct Case {
+    const char* field;
+    std::string value;  // raw JSON
+    std::string error;  // the whole message, or its start when it ends in "..."
+  };
+  const std::string too_long_id = "\"" + std::string(257, 'x') + "\"";
+  const std::string too_long_command = "\"" + std::string(kMaxCommandBytes + 1, 'x') + "\"";
+  const Case cases[] = {
+      // 2^32 + 1 narrowed to int is 1: it must not pass as a first attempt.
+      {"attempt", "4294967297", "field \"attempt\": 4294967297 is out of range (1..100)"},
+      {"max_attempts", "-3", "field \"max_attempts\": -3 is out of range (1..100)"},
+      {"attempt", "18446744073709551615", "field \"attempt\": expected an integer"},
+      {"timeout_ms", "0", "field \"timeout_ms\": 0 is out of range (1..316224000000)"},
+      {"timeout_ms", "9223372036854775807",
+       "field \"timeout_ms\": 9223372036854775807 is out of range (1..316224000000)"},
+      {"starting_deadline_ms", "-1",
+       "field \"starting_deadline_ms\": -1 is out of range (1..316224000000)"},
+      {"retry.max_backoff_ms", "-1",
+       "field \"retry\": field \"max_backoff_ms\": -1 is out of range (0..316224000000)"},
+      {"retry.max_backoff_ms", "500",
+       "field \"retry\": field \"max_backoff_ms\": less than backoff_ms"},
+      {"retry.multiplier", "0.5", "field \"retry\": field \"multiplier\": out of range..."},
+      {"retry.multiplier", "1e308", "field \"retry\": field \"multiplier\": out of range..."},
+      {"retry.jitter", "-0.1", "field \"retry\": field \"jitter\": out of range..."},
+      {"retry.retry_on", R"(["failed","exploded"])",
+       "field \"retry\": field \"retry_on\": unknown outcome"},
+      {"concurrency", R"("sometimes")",
+       "field \"concurrency\": \"sometimes\" is not allow, forbid or replace"},
+      {"run_id", too_long_id, "field \"run_id\": longer than 256 bytes"},
+      {"command", too_long_command, "field \"command\": longer than 65536 bytes"},
+  };
+  for (const Case& c : cases) {
+    const std::string error = DecodeError(TaskWith(c.field, c.value));
+    if (c.error.ends_with("...")) {
+      EXPECT_THAT(error, ::testing::StartsWith(c.error.substr(0, c.error.size() - 3))) << c.field;
+    } else {
+      EXPECT_EQ(error, c.error) << c.field << " = " << c.value.substr(0, 40);
+    }
+  }
   EXPECT_TRUE(DecodeTask(TaskWith("command", "\"" + std::string(kMaxCommandBytes, 'x') + "\"")));
 }
 
