@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 
 #include "messages/run_messages.h"
@@ -14,10 +15,16 @@ namespace {
 
 using krond::messages::TaskMessage;
 
+bool SameVm(const std::optional<TaskMessage::MicroVm>& a,
+            const std::optional<TaskMessage::MicroVm>& b) {
+  if (!a || !b) return !a && !b;
+  return a->memory_mib == b->memory_mib && a->vcpus == b->vcpus;
+}
+
 bool SameTask(const TaskMessage& a, const TaskMessage& b) {
-  return a.run_id == b.run_id && a.job == b.job && a.cluster == b.cluster &&
-         a.command == b.command && a.scheduled_at == b.scheduled_at && a.attempt == b.attempt &&
-         a.max_attempts == b.max_attempts && a.timeout == b.timeout &&
+  return SameVm(a.microvm, b.microvm) && a.run_id == b.run_id && a.job == b.job &&
+         a.cluster == b.cluster && a.command == b.command && a.scheduled_at == b.scheduled_at &&
+         a.attempt == b.attempt && a.max_attempts == b.max_attempts && a.timeout == b.timeout &&
          a.not_before == b.not_before && a.starting_deadline == b.starting_deadline &&
          a.retry.backoff == b.retry.backoff && a.retry.max_backoff == b.retry.max_backoff &&
          a.retry.multiplier == b.retry.multiplier && a.retry.jitter == b.retry.jitter &&
@@ -43,6 +50,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (task->timeout.count() <= 0 || task->command.size() > messages::kMaxCommandBytes) std::abort();
   if (task->retry.max_backoff < task->retry.backoff || task->retry.backoff.count() < 0)
     std::abort();
+  if (task->microvm && (task->microvm->memory_mib > messages::kMaxVmMemoryMib ||
+                        task->microvm->vcpus > messages::kMaxVmVcpus)) {
+    std::abort();
+  }
   auto again = messages::DecodeTask(messages::Encode(*task));
   if (!again || !SameTask(*task, *again)) std::abort();
   for (double u : {0.0, 0.5, 0.999}) {

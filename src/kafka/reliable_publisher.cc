@@ -9,11 +9,12 @@ ReliablePublisher::ReliablePublisher(Producer& producer, const Clock& clock, Fai
     : producer_(producer), clock_(clock), on_failure_(std::move(on_failure)), options_(options) {}
 
 void ReliablePublisher::Publish(std::string topic, std::string key, std::string value,
-                                DoneCallback on_done) {
+                                DoneCallback on_done, std::string partition_key) {
   auto m = std::make_shared<Message>();
   m->topic = std::move(topic);
   m->key = std::move(key);
   m->value = std::move(value);
+  m->partition_key = std::move(partition_key);
   m->on_done = std::move(on_done);
   Produce(std::move(m));
 }
@@ -22,8 +23,8 @@ void ReliablePublisher::Produce(std::shared_ptr<Message> m) {
   const uint64_t id = next_id_++;
   // The callback finds the message by id, so a failed delivery can be produced again
   // without copying it, and PendingKeys sees what is in flight.
-  ProduceStatus queued =
-      producer_.Produce(m->topic, m->key, m->value, [this, id](const DeliveryReport& report) {
+  ProduceStatus queued = producer_.ProduceRouted(
+      m->topic, m->partition_key, m->key, m->value, [this, id](const DeliveryReport& report) {
         auto it = in_flight_.find(id);
         if (it == in_flight_.end()) return;
         std::shared_ptr<Message> done = std::move(it->second);

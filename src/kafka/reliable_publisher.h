@@ -55,7 +55,9 @@ class ReliablePublisher {
   ReliablePublisher(Producer& producer, const Clock& clock, FailureHook on_failure,
                     ReliablePublisherOptions options = {});
 
-  void Publish(std::string topic, std::string key, std::string value, DoneCallback on_done);
+  // `partition_key`: see Producer::ProduceRouted; empty = the key chooses the partition.
+  void Publish(std::string topic, std::string key, std::string value, DoneCallback on_done,
+               std::string partition_key = {});
   // Serves delivery reports (waiting up to `timeout` for one) and re-produces failed
   // messages whose delay has passed.
   void Poll(std::chrono::milliseconds timeout);
@@ -72,6 +74,7 @@ class ReliablePublisher {
  private:
   struct Message {
     std::string topic, key, value;
+    std::string partition_key;
     DoneCallback on_done;
     int failures = 0;
     MonoTime first_failure{};

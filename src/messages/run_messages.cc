@@ -18,8 +18,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kOutcomeNames[] = {"succeeded",    "failed",    "timed_out", "killed",
-                                              "spawn_failed", "cancelled", "invalid",   "skipped"};
+constexpr std::string_view kOutcomeNames[] = {"succeeded", "failed",       "timed_out",
+                                              "killed",    "spawn_failed", "cancelled",
+                                              "invalid",   "skipped",      "boot_failed"};
 constexpr std::string_view kConcurrencyPolicies[] = {"allow", "forbid", "replace"};
 constexpr char kBase64Digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -172,6 +173,17 @@ class FieldReader {
       out.push_back(item.get<std::string>());
     }
     return out;
+  }
+  // Reads the nested object `name` with `read`, given a reader of it, if it is present and
+  // not null. Not an object, or a problem inside it, is a problem of field `name`.
+  template <class ReadFn>
+  void Object(const char* name, ReadFn read) {
+    const json* v = Find(name, false);
+    if (v == nullptr) return;
+    if (!v->is_object()) return Fail(name, "expected an object");
+    FieldReader inner(*v);
+    read(inner);
+    if (!inner.ok()) Fail(name, inner.error());
   }
   bool Has(const char* name) const {
     auto it = object_.find(name);
@@ -367,33 +379,35 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
   m.sandbox = r.Has("sandbox") ? r.Short("sandbox") : m.sandbox;
   m.network = r.Bool("network", false);
   if (r.Has("replayed_from")) m.replayed_from = r.Short("replayed_from");
-  if (r.Has("retry")) {
-    const json& retry = doc.at("retry");
-    if (!retry.is_object()) {
-      r.Fail("retry", "expected an object");
-    } else {
-      FieldReader rr(retry);
-      m.retry.backoff =
-          std::chrono::milliseconds(rr.IntIn("backoff_ms", 0, kMaxDurationMs, false, 2000));
-      m.retry.max_backoff =
-          std::chrono::milliseconds(rr.IntIn("max_backoff_ms", 0, kMaxDurationMs, false, 300'000));
-      m.retry.multiplier =
-          rr.Double("multiplier", m.retry.multiplier, kMinMultiplier, kMaxMultiplier);
-      m.retry.jitter = rr.Double("jitter", m.retry.jitter, 0.0, kMaxJitter);
-      m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
-      if (rr.ok() && m.retry.max_backoff < m.retry.backoff) {
-        rr.Fail("max_backoff_ms", "less than backoff_ms");
-      }
-      for (const std::string& name : m.retry.retry_on) {
-        if (!rr.ok()) break;
-        if (!ParseOutcome(name)) rr.Fail("retry_on", "unknown outcome");
-      }
-      if (rr.ok() && m.retry.retry_on.size() > std::size(kOutcomeNames)) {
-        rr.Fail("retry_on", "more names than there are outcomes");
-      }
-      if (!rr.ok()) r.Fail("retry", rr.error());
+  r.Object("microvm", [&m](FieldReader& rv) {
+    const auto memory = static_cast<uint32_t>(rv.IntIn("memory_mib", 0, kMaxVmMemoryMib, false, 0));
+    const auto vcpus = static_cast<uint32_t>(rv.IntIn("vcpus", 0, kMaxVmVcpus, false, 0));
+    if (memory != 0 && memory < kMinVmMemoryMib) {
+      rv.Fail("memory_mib",
+              std::to_string(memory) + " is under " + std::to_string(kMinVmMemoryMib));
     }
-  }
+    m.microvm = TaskMessage::MicroVm{memory, vcpus};
+  });
+  r.Object("retry", [&m](FieldReader& rr) {
+    m.retry.backoff =
+        std::chrono::milliseconds(rr.IntIn("backoff_ms", 0, kMaxDurationMs, false, 2000));
+    m.retry.max_backoff =
+        std::chrono::milliseconds(rr.IntIn("max_backoff_ms", 0, kMaxDurationMs, false, 300'000));
+    m.retry.multiplier =
+        rr.Double("multiplier", m.retry.multiplier, kMinMultiplier, kMaxMultiplier);
+    m.retry.jitter = rr.Double("jitter", m.retry.jitter, 0.0, kMaxJitter);
+    m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
+    if (rr.ok() && m.retry.max_backoff < m.retry.backoff) {
+      rr.Fail("max_backoff_ms", "less than backoff_ms");
+    }
+    for (const std::string& name : m.retry.retry_on) {
+      if (!rr.ok()) break;
+      if (!ParseOutcome(name)) rr.Fail("retry_on", "unknown outcome");
+    }
+    if (rr.ok() && m.retry.retry_on.size() > std::size(kOutcomeNames)) {
+      rr.Fail("retry_on", "more names than there are outcomes");
+    }
+  });
   if (!r.ok()) return MakeError(r.error());
   if (m.run_id.empty()) return MakeError("field \"run_id\": empty");
   if (m.attempt > m.max_attempts) {
@@ -422,6 +436,10 @@ json ResultToJson(const ResultMessage& m) {
   if (m.signal) j["signal"] = *m.signal;
   if (!m.error.empty()) j["error"] = m.error;
   if (!m.source.empty()) j["source"] = m.source;
+  if (m.vm) {
+    j["vm"] = {{"accelerator", m.vm->accelerator}};
+    if (m.vm->boot_ms) j["vm"]["boot_ms"] = *m.vm->boot_ms;
+  }
   return j;
 }
 
@@ -444,6 +462,10 @@ Result<ResultMessage> ResultFromJson(const json& doc) {
   m.output_bytes = r.IntIn("output_bytes", 0, INT64_MAX, false, 0);
   m.error = r.String("error", false);
   m.source = r.Short("source", false);
+  r.Object("vm", [&m](FieldReader& rv) {
+    m.vm = ResultMessage::Vm{rv.Short("accelerator", false), std::nullopt};
+    if (rv.Has("boot_ms")) m.vm->boot_ms = rv.IntIn("boot_ms", 0, kMaxDurationMs);
+  });
   if (!r.ok()) return MakeError(r.error());
   auto parsed = ParseOutcome(outcome);
   if (!parsed) return MakeError("field \"outcome\": " + parsed.error().message);
@@ -492,6 +514,12 @@ std::string Encode(const TaskMessage& m) {
   w.String("concurrency", m.concurrency);
   w.String("sandbox", m.sandbox);
   w.Bool("network", m.network);
+  if (m.microvm) {
+    ObjectWriter vm = w.Object("microvm");
+    vm.Int("memory_mib", m.microvm->memory_mib);
+    vm.Int("vcpus", m.microvm->vcpus);
+    vm.End();
+  }
   if (m.replayed_from) w.String("replayed_from", *m.replayed_from);
   w.End();
   return out;

@@ -31,6 +31,10 @@ inline constexpr int64_t kMaxDurationMs = int64_t{10} * 366 * 24 * 3600 * 1000;
 inline constexpr double kMinMultiplier = 1.0;
 inline constexpr double kMaxMultiplier = 10.0;
 inline constexpr double kMaxJitter = 1.0;
+// microvm.memory_mib and microvm.vcpus: the job file's ranges (0: the worker's default).
+inline constexpr uint32_t kMinVmMemoryMib = 64;
+inline constexpr uint32_t kMaxVmMemoryMib = 16 * 1024;
+inline constexpr uint32_t kMaxVmVcpus = 16;
 // A command: the job file's limit (config::kMaxCommandBytes), so that any task the
 // scheduler makes fits in one Kafka message even when every byte needs a \u escape.
 inline constexpr size_t kMaxCommandBytes = 64 * 1024;
@@ -67,11 +71,23 @@ struct TaskMessage {
   std::optional<std::chrono::milliseconds> starting_deadline;
   RetrySpec retry;
   std::string concurrency = "allow";  // allow | forbid | replace
-  std::string sandbox = "none";       // none | bubblewrap
+  std::string sandbox = "none";       // none | bubblewrap | microvm
   bool network = false;
+  // The job's `microvm:` size, when it set one (absent: the worker's default).
+  struct MicroVm {
+    uint32_t memory_mib = 0;
+    uint32_t vcpus = 0;
+  };
+  std::optional<MicroVm> microvm;
   // Set by `krond dead replay`: why and when this run was put back.
   std::optional<std::string> replayed_from;
 };
+
+// The partition key of a task message (kafka::Producer::ProduceRouted), wherever it is
+// produced (scheduler, retries, `krond dead replay`): the job name, so every run of a job
+// goes to one partition of each topic, and one worker at a time owns the job
+// (docs/messages.md, "Partitions"). The Kafka key stays the run id.
+inline std::string_view PartitionKeyOf(const TaskMessage& task) { return task.job; }
 
 // How an attempt ended. `invalid` is a message that could not be decoded.
 enum class Outcome {
@@ -82,7 +98,9 @@ enum class Outcome {
   kSpawnFailed,
   kCancelled,
   kInvalid,
-  kSkipped
+  kSkipped,
+  // The run's microVM did not get as far as starting the command (docs/execution.md).
+  kBootFailed
 };
 std::string_view OutcomeName(Outcome o);
 [[nodiscard]] Result<Outcome> ParseOutcome(std::string_view name);
@@ -106,6 +124,12 @@ struct ResultMessage {
   std::string error;  // human-readable reason for anything but success
   // Where the message came from, for `invalid` results: topic/partition/offset.
   std::string source;
+  // Runs in a microVM: how it ran. Absent for other runs (and from older workers).
+  struct Vm {
+    std::string accelerator;         // kvm | tcg
+    std::optional<int64_t> boot_ms;  // guest uptime when the command started
+  };
+  std::optional<Vm> vm;
 };
 
 // A bounded copy of bytes that could not be decoded (a poison message): its first bytes,

@@ -86,8 +86,11 @@ messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime schedul
   t.retry.jitter = job.retry.jitter;
   t.retry.retry_on = job.retry.RetryOn();
   t.concurrency = std::string(config::ToString(job.concurrency));
-  t.sandbox = job.sandbox == config::SandboxMode::kBubblewrap ? "bubblewrap" : "none";
+  t.sandbox = std::string(config::ToString(job.sandbox));
   t.network = job.network;
+  if (job.microvm_vcpus != 0 || job.microvm_memory_mib != 0) {
+    t.microvm = messages::TaskMessage::MicroVm{job.microvm_memory_mib, job.microvm_vcpus};
+  }
   return t;
 }
 
@@ -115,7 +118,8 @@ void SchedulerService::Send(const messages::TaskMessage& task, JobHandles m) {
                        FormatRfc3339Utc(scheduled_at), report.topic, report.partition,
                        report.offset, (acked - scheduled_at).count());
         }
-      });
+      },
+      std::string(messages::PartitionKeyOf(task)));
 }
 
 SystemTime SchedulerService::Step(SystemTime now) {

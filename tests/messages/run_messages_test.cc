@@ -51,6 +51,27 @@ TEST(TaskMessage, RoundTripsEveryField) {
   EXPECT_EQ(back->retry.backoff, std::chrono::seconds(1));
   EXPECT_EQ(back->retry.retry_on, std::vector<std::string>{"failed"});
   EXPECT_EQ(back->concurrency, "forbid");
+  EXPECT_FALSE(back->microvm);
+}
+
+TEST(TaskMessage, MicroVmSizeRoundTripsAndIsValidated) {
+  TaskMessage t = SampleTask();
+  t.sandbox = "microvm";
+  t.microvm = TaskMessage::MicroVm{512, 2};
+  const std::string json = Encode(t);
+  EXPECT_NE(json.find("\"microvm\":{\"memory_mib\":512,\"vcpus\":2}"), std::string::npos);
+  auto back = DecodeTask(json);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->sandbox, "microvm");
+  ASSERT_TRUE(back->microvm);
+  EXPECT_EQ(back->microvm->memory_mib, 512u);
+  EXPECT_EQ(back->microvm->vcpus, 2u);
+  std::string bad = json;
+  bad.replace(bad.find("512"), 3, "-12");
+  EXPECT_FALSE(DecodeTask(bad));
+  bad = json;
+  bad.replace(bad.find("{\"memory_mib\""), 29, "7");
+  EXPECT_FALSE(DecodeTask(bad));
 }
 
 TEST(TaskMessage, WireFormatIsDocumentedShape) {
@@ -192,8 +213,8 @@ TEST(TaskMessage, IgnoresUnknownFieldsForForwardCompatibility) {
 std::string TaskWith(const std::string& field, const std::string& value) {
   nlohmann::json doc = nlohmann::json::parse(Encode(SampleTask()));
   nlohmann::json parsed = nlohmann::json::parse(value);
-  if (field.starts_with("retry.")) {
-    doc["retry"][field.substr(6)] = parsed;
+  if (const size_t dot = field.find('.'); dot != std::string::npos) {
+    doc[field.substr(0, dot)][field.substr(dot + 1)] = parsed;
   } else {
     doc[field] = parsed;
   }
@@ -239,6 +260,11 @@ TEST(TaskMessage, RejectsFieldsOutOfRange) {
        "field \"concurrency\": \"sometimes\" is not allow, forbid or replace"},
       {"run_id", too_long_id, "field \"run_id\": longer than 256 bytes"},
       {"command", too_long_command, "field \"command\": longer than 65536 bytes"},
+      // 2^32 + 512 narrowed to uint32_t is 512: a VM size krond never wrote must not pass.
+      {"microvm.memory_mib", "4294967808",
+       "field \"microvm\": field \"memory_mib\": 4294967808 is out of range (0..16384)"},
+      {"microvm.memory_mib", "32", "field \"microvm\": field \"memory_mib\": 32 is under 64"},
+      {"microvm.vcpus", "17", "field \"microvm\": field \"vcpus\": 17 is out of range (0..16)"},
   };
   for (const Case& c : cases) {
     const std::string error = DecodeError(TaskWith(c.field, c.value));
@@ -297,6 +323,27 @@ TEST(ResultMessage, RoundTrips) {
   EXPECT_EQ(back->finished_at, r.finished_at);
   EXPECT_EQ(back->output_bytes, 1234);
   EXPECT_EQ(back->error, r.error);
+  EXPECT_FALSE(back->vm);  // Results of unsandboxed runs (and of older workers) have none.
+}
+
+TEST(ResultMessage, VmFieldRoundTrips) {
+  ResultMessage r;
+  r.run_id = "id";
+  r.outcome = Outcome::kBootFailed;
+  r.vm = ResultMessage::Vm{"tcg", 1840};
+  const std::string json = Encode(r);
+  EXPECT_NE(json.find("\"vm\":{\"accelerator\":\"tcg\",\"boot_ms\":1840}"), std::string::npos);
+  EXPECT_NE(json.find("\"outcome\":\"boot_failed\""), std::string::npos);
+  auto back = DecodeResult(json);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->outcome, Outcome::kBootFailed);
+  ASSERT_TRUE(back->vm);
+  EXPECT_EQ(back->vm->accelerator, "tcg");
+  EXPECT_EQ(back->vm->boot_ms, 1840);
+  r.vm->boot_ms.reset();
+  back = DecodeResult(Encode(r));
+  ASSERT_TRUE(back && back->vm);
+  EXPECT_FALSE(back->vm->boot_ms);
 }
 
 TEST(ResultMessage, RejectsFieldsOutOfRange) {
@@ -445,9 +492,9 @@ TEST(EncodeWithin, ShrinksADeadLetterUntilItFits) {
 }
 
 TEST(Outcome, NamesRoundTrip) {
-  for (Outcome o :
-       {Outcome::kSucceeded, Outcome::kFailed, Outcome::kTimedOut, Outcome::kKilled,
-        Outcome::kSpawnFailed, Outcome::kCancelled, Outcome::kInvalid, Outcome::kSkipped}) {
+  for (Outcome o : {Outcome::kSucceeded, Outcome::kFailed, Outcome::kTimedOut, Outcome::kKilled,
+                    Outcome::kSpawnFailed, Outcome::kCancelled, Outcome::kInvalid,
+                    Outcome::kSkipped, Outcome::kBootFailed}) {
     EXPECT_EQ(*ParseOutcome(OutcomeName(o)), o);
   }
   EXPECT_FALSE(ParseOutcome("exploded"));
