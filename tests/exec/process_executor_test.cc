@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,6 +44,12 @@ struct Mode {
   std::size_t warm_shells = 0;
   bool guarded = false;  // under krond-guard (ProcessExecutorOptions::guard_path)
 };
+
+// Without it gtest prints a Mode's raw bytes, padding included, into the test names ctest
+// discovers, so they would change from build to build.
+void PrintTo(const Mode& mode, std::ostream* os) {
+  *os << (mode.guarded ? "guarded, " : "") << mode.warm_shells << " warm shells";
+}
 
 // Every test runs four times: spawning each command, and with warm shells (WarmShellPool),
 // which must behave the same wherever a spec is eligible; each without and with krond-guard,
