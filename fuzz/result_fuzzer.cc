@@ -7,16 +7,14 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "fuzz_support.h"
 #include "messages/run_messages.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace messages = krond::messages;
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const std::string_view text = krond::fuzz::AsText(data, size);
   auto result = messages::DecodeResult(text);
-  if (!result) {
-    if (result.error().message.empty()) std::abort();
-    return 0;
-  }
+  if (!krond::fuzz::Accepted(result)) return 0;
   if (result->attempt < 1 || result->output_bytes < 0) std::abort();
   if (result->exit_code && (*result->exit_code < 0 || *result->exit_code > 255)) std::abort();
   auto again = messages::DecodeResult(messages::Encode(*result));

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string_view>
 
+#include "fuzz_support.h"
 #include "messages/run_messages.h"
 #include "worker/backoff.h"
 
@@ -36,10 +37,9 @@ bool SameTask(const TaskMessage& a, const TaskMessage& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace messages = krond::messages;
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const std::string_view text = krond::fuzz::AsText(data, size);
   auto task = messages::DecodeTask(text);
-  if (!task) {
-    if (task.error().message.empty()) std::abort();
+  if (!krond::fuzz::Accepted(task)) {
     if (task.error().message.size() > messages::kMaxErrorBytes + 64) std::abort();
     return 0;
   }
