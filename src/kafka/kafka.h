@@ -168,16 +168,51 @@ struct EnsureReport {
   int partitions = 0;
 };
 
+// Why topics could not be ensured, after librdkafka's error codes: only kUnreachable can pass
+// by itself, so it is the only kind worth retrying.
+enum class TopicErrorKind {
+  // No answer, a timeout, no controller, or fewer live brokers than the replication factor
+  // (a cluster restarting): try again later.
+  kUnreachable,
+  // The topic exists with another partition count: an operator must change --partitions or
+  // migrate the topic (krond never changes partitions itself).
+  kPartitionMismatch,
+  // The cluster refused the request for good: authorization, invalid config, policy.
+  kRejected,
+  // The caller stopped waiting (EnsureTopicsPatiently).
+  kCancelled,
+};
+// "unreachable", "partition_mismatch", "rejected", "cancelled".
+std::string_view TopicErrorName(TopicErrorKind kind);
+struct TopicError {
+  TopicErrorKind kind = TopicErrorKind::kUnreachable;
+  std::string message;
+};
+using EnsureResult = tl::expected<std::vector<EnsureReport>, TopicError>;
+
 class Admin {
  public:
   virtual ~Admin() = default;
   // Creates missing topics; existing ones are fine. A topic whose partition count differs
-  // from the spec is an error naming both counts (krond never changes partitions itself).
-  [[nodiscard]] virtual Result<std::vector<EnsureReport>> EnsureTopics(
-      const std::vector<TopicSpec>& specs, std::chrono::milliseconds timeout) = 0;
+  // from the spec is a kPartitionMismatch naming both counts.
+  [[nodiscard]] virtual EnsureResult EnsureTopics(const std::vector<TopicSpec>& specs,
+                                                  std::chrono::milliseconds timeout) = 0;
   // Partition count of a topic, or an error if it does not exist.
   [[nodiscard]] virtual Result<int> PartitionCount(const std::string& topic,
                                                    std::chrono::milliseconds timeout) = 0;
 };
+
+// How EnsureTopicsPatiently waits `delay` between attempts; returns false when the caller
+// wants to stop (e.g. SIGTERM), true to try again.
+using RetryWait = std::function<bool(std::chrono::milliseconds delay)>;
+
+// The one retry loop for topic creation: calls admin.EnsureTopics (each attempt bounded by
+// `attempt_timeout`) until it succeeds or fails with a kind other than kUnreachable, logging
+// one warning per failed attempt and waiting `delay` in between. Returns kCancelled when
+// `wait` says stop.
+[[nodiscard]] EnsureResult EnsureTopicsPatiently(Admin& admin, const std::vector<TopicSpec>& specs,
+                                                 const RetryWait& wait,
+                                                 std::chrono::milliseconds attempt_timeout,
+                                                 std::chrono::milliseconds delay);
 
 }  // namespace krond::kafka

@@ -150,6 +150,29 @@ tl::unexpected<ProduceError> ProduceFailure(rd_kafka_resp_err_t err, const std::
       ProduceError{ClassifyProduceError(err), what + ": " + rd_kafka_err2str(err)});
 }
 
+TopicErrorKind ClassifyTopicError(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_INVALID_CONFIG:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_INVALID_PARTITIONS:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+      return TopicErrorKind::kRejected;
+    default:
+      // Timeouts, transport errors, no controller, and INVALID_REPLICATION_FACTOR: a 3-node
+      // cluster with a node restarting has fewer live brokers than the replication factor
+      // for a moment.
+      return TopicErrorKind::kUnreachable;
+  }
+}
+
+tl::unexpected<TopicError> TopicFailure(TopicErrorKind kind, std::string message) {
+  return tl::unexpected(TopicError{kind, std::move(message)});
+}
+
 PartitionListPtr ToList(const std::vector<TopicPartition>& partitions) {
   PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
   for (const auto& tp : partitions) {
@@ -443,8 +466,8 @@ class RdKafkaAdmin final : public Admin {
   RdKafkaAdmin(std::unique_ptr<ClientContext> ctx, HandlePtr rk)
       : ctx_(std::move(ctx)), rk_(std::move(rk)) {}
 
-  Result<std::vector<EnsureReport>> EnsureTopics(const std::vector<TopicSpec>& specs,
-                                                 std::chrono::milliseconds timeout) override {
+  EnsureResult EnsureTopics(const std::vector<TopicSpec>& specs,
+                            std::chrono::milliseconds timeout) override {
     std::vector<rd_kafka_NewTopic_t*> topics;
     char err[512];
     for (const auto& spec : specs) {
@@ -452,7 +475,7 @@ class RdKafkaAdmin final : public Admin {
                                                      spec.replication_factor, err, sizeof err);
       if (t == nullptr) {
         for (auto* done : topics) rd_kafka_NewTopic_destroy(done);
-        return MakeError("topic " + spec.name + ": " + err);
+        return TopicFailure(TopicErrorKind::kRejected, "topic " + spec.name + ": " + err);
       }
       for (const auto& [k, v] : spec.configs) rd_kafka_NewTopic_set_config(t, k.c_str(), v.c_str());
       topics.push_back(t);
@@ -469,9 +492,13 @@ class RdKafkaAdmin final : public Admin {
     for (auto* t : topics) rd_kafka_NewTopic_destroy(t);
 
     EventPtr event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 2000));
-    if (!event) return MakeError("create topics: no answer from " + brokers_hint());
-    if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return MakeError(std::string("create topics: ") + rd_kafka_event_error_string(event.get()));
+    if (!event) {
+      return TopicFailure(TopicErrorKind::kUnreachable,
+                          "create topics: no answer from the brokers (is Kafka up?)");
+    }
+    if (const rd_kafka_resp_err_t e = rd_kafka_event_error(event.get())) {
+      return TopicFailure(ClassifyTopicError(e), std::string("create topics: ") +
+                                                     rd_kafka_event_error_string(event.get()));
     }
     const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
     size_t count = 0;
@@ -487,19 +514,22 @@ class RdKafkaAdmin final : public Admin {
       EnsureReport report{name, EnsureOutcome::kCreated, spec != nullptr ? spec->partitions : 0};
       if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         auto partitions = PartitionCount(name, timeout);
-        if (!partitions) return tl::unexpected(partitions.error());
+        if (!partitions)
+          return TopicFailure(TopicErrorKind::kUnreachable, partitions.error().message);
         report.outcome = EnsureOutcome::kExisted;
         report.partitions = *partitions;
         if (spec != nullptr && *partitions != spec->partitions) {
-          return MakeError("topic " + name + " exists with " + std::to_string(*partitions) +
-                           " partition(s) but " + std::to_string(spec->partitions) +
-                           " are configured: change --partitions, or migrate the topic "
-                           "(docs/operations.md)");
+          return TopicFailure(TopicErrorKind::kPartitionMismatch,
+                              "topic " + name + " exists with " + std::to_string(*partitions) +
+                                  " partition(s) but " + std::to_string(spec->partitions) +
+                                  " are configured: change --partitions, or migrate the topic "
+                                  "(docs/operations.md)");
         }
       } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         const char* msg = rd_kafka_topic_result_error_string(results[i]);
-        return MakeError("create topic " + name + ": " +
-                         (msg != nullptr ? msg : rd_kafka_err2str(e)));
+        return TopicFailure(
+            ClassifyTopicError(e),
+            "create topic " + name + ": " + (msg != nullptr ? msg : rd_kafka_err2str(e)));
       }
       reports.push_back(report);
     }
@@ -524,7 +554,6 @@ class RdKafkaAdmin final : public Admin {
   }
 
  private:
-  std::string brokers_hint() const { return "the brokers (is Kafka up?)"; }
   std::unique_ptr<ClientContext> ctx_;
   HandlePtr rk_;
 };

@@ -40,36 +40,6 @@ void LogProblems(const std::vector<config::Problem>& problems) {
   for (const auto& p : problems) spdlog::error("{}", p.ToString());
 }
 
-// The topics only the HA scheduler uses: the one-partition leader-election topic and the
-// compacted state topic. Retries every 2 s while Kafka is unreachable.
-Status EnsureHaTopics(const KafkaFlags& flags, const SignalWatcher& signals) {
-  auto config = flags.Client("krond-admin-" + ProcessId());
-  if (!config) return tl::unexpected(config.error());
-  auto admin = kafka::NewRdKafkaAdmin(*config);
-  if (!admin) return tl::unexpected(admin.error());
-  const messages::TopicNames names = flags.Topics();
-  const std::string min_isr = flags.replication_factor >= 3 ? "2" : "1";
-  const std::vector<kafka::TopicSpec> specs = {
-      {names.prefix() + ".leader", 1, flags.replication_factor, {{"min.insync.replicas", min_isr}}},
-      {names.State(),
-       1,
-       flags.replication_factor,
-       {{"cleanup.policy", "compact"}, {"min.insync.replicas", min_isr}}},
-  };
-  while (!signals.stop_requested()) {
-    auto reports = (*admin)->EnsureTopics(specs, std::chrono::seconds(10));
-    if (reports) return {};
-    if (reports.error().message.find("partition(s) but") != std::string::npos) {
-      return tl::unexpected(reports.error());
-    }
-    spdlog::warn("cannot ensure HA topics yet, retrying in 2s: {}", reports.error().message);
-    for (int i = 0; i < 20 && !signals.stop_requested(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  return MakeError("stopped before topics were ensured");
-}
-
 // Hands what a load or a replaced job set freed back to the OS. Since the loader streams the
 // job file (one job's tree at a time) a first load leaves little (no measurable difference
 // at a million jobs), but a reload frees a whole job set: without this a scheduler held
@@ -88,7 +58,9 @@ std::optional<config::JobFile> Reload(const SchedulerFlags& flags, const SignalW
     metrics.reloads.WithLabels({"failed"}).Inc();
     return std::nullopt;
   }
-  if (auto ok = EnsureTopicsPatiently(flags.kafka, reloaded->clusters, signals); !ok) {
+  if (auto ok = EnsureTopicsPatiently(flags.kafka, ClusterTopics(flags.kafka, reloaded->clusters),
+                                      signals);
+      !ok) {
     spdlog::error("reload of {} rejected: {}", flags.jobs, ok.error().message);
     metrics.reloads.WithLabels({"failed"}).Inc();
     return std::nullopt;
@@ -100,7 +72,7 @@ std::optional<config::JobFile> Reload(const SchedulerFlags& flags, const SignalW
 // `krond scheduler --ha`: any number of replicas; the elected one fires, exactly once.
 int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatcher& signals,
                    const Clock& clock, scheduler::SchedulerMetrics& metrics, LoopHealth& health) {
-  if (auto ok = EnsureHaTopics(flags.kafka, signals); !ok) {
+  if (auto ok = EnsureTopicsPatiently(flags.kafka, SchedulerTopics(flags.kafka), signals); !ok) {
     spdlog::error("{}", ok.error().message);
     return 1;
   }
@@ -200,7 +172,9 @@ int RunScheduler(const SchedulerFlags& flags) {
     spdlog::error("{}", server.error().message);
     return 1;
   }
-  if (auto ok = EnsureTopicsPatiently(flags.kafka, file->clusters, signals); !ok) {
+  if (auto ok =
+          EnsureTopicsPatiently(flags.kafka, ClusterTopics(flags.kafka, file->clusters), signals);
+      !ok) {
     spdlog::error("{}", ok.error().message);
     return 1;
   }

@@ -501,4 +501,39 @@ class FakeConsumer final : public kafka::Consumer {
   bool closed_ = false;
 };
 
+// An Admin whose EnsureTopics answers are scripted: each call takes the next answer (the
+// last one repeats). Records the timeouts it was called with. Not thread-safe.
+class FakeAdmin final : public kafka::Admin {
+ public:
+  kafka::EnsureResult EnsureTopics(const std::vector<kafka::TopicSpec>& specs,
+                                   std::chrono::milliseconds timeout) override {
+    timeouts_.push_back(timeout);
+    if (answers_.empty()) {
+      std::vector<kafka::EnsureReport> reports;
+      for (const auto& spec : specs) {
+        reports.push_back({spec.name, kafka::EnsureOutcome::kCreated, spec.partitions});
+      }
+      return reports;
+    }
+    kafka::EnsureResult next = answers_.front();
+    if (answers_.size() > 1) answers_.pop_front();
+    return next;
+  }
+  Result<int> PartitionCount(const std::string&, std::chrono::milliseconds) override {
+    return MakeError("fake: not scripted");
+  }
+
+  // Answers of the next calls, in order; with none, every topic is created.
+  void Script(std::deque<kafka::EnsureResult> answers) { answers_ = std::move(answers); }
+  // Shorthand for a failed answer.
+  static kafka::EnsureResult Fail(kafka::TopicErrorKind kind, std::string message) {
+    return tl::unexpected(kafka::TopicError{kind, std::move(message)});
+  }
+  const std::vector<std::chrono::milliseconds>& timeouts() const { return timeouts_; }
+
+ private:
+  std::deque<kafka::EnsureResult> answers_;
+  std::vector<std::chrono::milliseconds> timeouts_;
+};
+
 }  // namespace krond::testing
