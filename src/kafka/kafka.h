@@ -122,6 +122,9 @@ struct ConsumedMessage {
   int64_t offset = 0;
   std::string key;
   std::string value;
+  // The record's timestamp (ms since the epoch; the producer's clock unless the topic uses
+  // LogAppendTime); -1 when unknown.
+  int64_t timestamp_ms = -1;
 };
 
 // Told about partition assignment changes, on the thread that calls Consumer::Poll.
@@ -152,6 +155,18 @@ class Consumer {
   virtual std::vector<TopicPartition> Assignment() = 0;
   // Leaves the group cleanly (revokes, so the listener can commit). Idempotent.
   virtual void Close() = 0;
+};
+
+// Follows one partition, without joining a group, from a position chosen at creation (e.g.
+// a few records before its end), read_committed: only committed transactional records are
+// returned. Not thread-safe.
+class PartitionFollower {
+ public:
+  virtual ~PartitionFollower() = default;
+  // The next record, nullopt when none arrived within `timeout`, or a transient error (a
+  // broker down) that the caller logs before polling again.
+  [[nodiscard]] virtual Result<std::optional<ConsumedMessage>> Poll(
+      std::chrono::milliseconds timeout) = 0;
 };
 
 struct TopicSpec {

@@ -191,6 +191,18 @@ std::vector<TopicPartition> FromList(const rd_kafka_topic_partition_list_t* list
   return out;
 }
 
+// A consumed message's copy; `m` must be a message, not an error event.
+ConsumedMessage ToConsumed(const rd_kafka_message_t* m) {
+  ConsumedMessage out;
+  out.topic = rd_kafka_topic_name(m->rkt);
+  out.partition = m->partition;
+  out.offset = m->offset;
+  out.timestamp_ms = rd_kafka_message_timestamp(m, nullptr);
+  if (m->key != nullptr) out.key.assign(static_cast<const char*>(m->key), m->key_len);
+  if (m->payload != nullptr) out.value.assign(static_cast<const char*>(m->payload), m->len);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 class RdKafkaProducer final : public Producer {
  public:
@@ -347,13 +359,7 @@ class RdKafkaConsumer final : public Consumer {
           m->rkt != nullptr ? std::string(" (") + rd_kafka_topic_name(m->rkt) + ")" : std::string();
       return MakeError(std::string(rd_kafka_message_errstr(m.get())) + where);
     }
-    ConsumedMessage out;
-    out.topic = rd_kafka_topic_name(m->rkt);
-    out.partition = m->partition;
-    out.offset = m->offset;
-    if (m->key != nullptr) out.key.assign(static_cast<const char*>(m->key), m->key_len);
-    if (m->payload != nullptr) out.value.assign(static_cast<const char*>(m->payload), m->len);
-    return std::optional<ConsumedMessage>(std::move(out));
+    return std::optional<ConsumedMessage>(ToConsumed(m.get()));
   }
 
   // Asynchronous. A synchronous commit is a broker round trip, and the worker commits once
@@ -655,97 +661,197 @@ Result<std::unique_ptr<Admin>> NewRdKafkaAdmin(const ClientConfig& config) {
   return std::unique_ptr<Admin>(new RdKafkaAdmin(std::move(ctx), std::move(*rk)));
 }
 
-Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& config,
-                                                       const std::string& topic,
-                                                       std::chrono::milliseconds timeout) {
-  auto ctx = std::make_unique<ClientContext>();
-  ctx->name = config.client_id;
-  auto conf = BaseConf(config, ctx.get());
+namespace {
+
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+};
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* md) const { rd_kafka_metadata_destroy(md); }
+};
+
+// A consumer handle that never joins a group: it is assigned partitions by the caller.
+// read_committed; `eof` reports the end of each partition (ScanTopic needs it: a log that
+// ends with transaction control records has no last message to recognise the end by).
+Result<HandlePtr> NewReader(const ClientConfig& config, bool eof) {
+  auto conf = BaseConf(config, /*ctx=*/nullptr);  // no callback of a reader needs one
   if (!conf) return tl::unexpected(conf.error());
   for (const auto& [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
-           {"group.id", "krond-snapshot"},  // required by librdkafka; never joined or committed
+           {"group.id", "krond-reader"},  // required by librdkafka; never joined or committed
            {"enable.auto.commit", "false"},
-           // Reaching the end is reported even when the log ends with transaction control
-           // records (an aborted transaction), which are never returned as messages.
-           {"enable.partition.eof", "true"},
+           {"enable.auto.offset.store", "false"},
+           {"enable.partition.eof", eof ? "true" : "false"},
+           {"fetch.wait.max.ms", "100"},
            {"isolation.level", "read_committed"}}) {
     if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
   }
+  if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
   auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(*conf));
   if (!rk) return tl::unexpected(rk.error());
-  rd_kafka_t* h = rk->get();
-  rd_kafka_poll_set_consumer(h);
-  const int ms = static_cast<int>(timeout.count());
+  rd_kafka_poll_set_consumer(rk->get());
+  return rk;
+}
 
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(h, topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t e = rd_kafka_metadata(h, 0, rkt, &md, ms);
-  rd_kafka_topic_destroy(rkt);
-  if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+Result<int> CountPartitions(rd_kafka_t* h, const std::string& topic, int timeout_ms) {
+  std::unique_ptr<rd_kafka_topic_t, TopicDeleter> rkt(
+      rd_kafka_topic_new(h, topic.c_str(), nullptr));
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (auto e = rd_kafka_metadata(h, 0, rkt.get(), &raw, timeout_ms)) {
     return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
-  const int partitions =
-      md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[0].partition_cnt : -1;
-  rd_kafka_metadata_destroy(md);
-  if (partitions < 0) return MakeError("topic " + topic + " does not exist");
+  }
+  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> md(raw);
+  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return MakeError("topic " + topic + " does not exist");
+  }
+  return md->topics[0].partition_cnt;
+}
+
+// Where a scan of each partition starts: the beginning, or the first offset at or after
+// `since` (RD_KAFKA_OFFSET_END when every message is older).
+Result<std::vector<int64_t>> StartOffsets(rd_kafka_t* h, const std::string& topic, int partitions,
+                                          std::optional<SystemTime> since, int timeout_ms) {
+  std::vector<int64_t> starts(static_cast<size_t>(partitions), RD_KAFKA_OFFSET_BEGINNING);
+  if (!since) return starts;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset =
+        since->time_since_epoch().count();
+  }
+  if (auto e = rd_kafka_offsets_for_times(h, list.get(), timeout_ms)) {
+    return MakeError("offsets of " + topic + " by time: " + rd_kafka_err2str(e));
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& elem = list->elems[i];
+    if (elem.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return MakeError("offsets of " + topic + " by time: " + rd_kafka_err2str(elem.err));
+    }
+    starts[static_cast<size_t>(elem.partition)] =
+        elem.offset < 0 ? RD_KAFKA_OFFSET_END : elem.offset;
+  }
+  return starts;
+}
+
+}  // namespace
+
+Status ScanTopic(const ClientConfig& config, const std::string& topic, const ScanOptions& options,
+                 const std::function<void(const ConsumedMessage&)>& on_message) {
+  auto rk = NewReader(config, /*eof=*/true);
+  if (!rk) return tl::unexpected(rk.error());
+  rd_kafka_t* h = rk->get();
+  const int ms = static_cast<int>(options.timeout.count());
+  auto partitions = CountPartitions(h, topic, ms);
+  if (!partitions) return tl::unexpected(partitions.error());
+  auto starts = StartOffsets(h, topic, *partitions, options.since, ms);
+  if (!starts) return tl::unexpected(starts.error());
 
   std::vector<TopicPartition> wanted;
-  std::vector<int64_t> ends(static_cast<size_t>(partitions), 0);
-  for (int p = 0; p < partitions; ++p) {
+  std::vector<int64_t> ends(static_cast<size_t>(*partitions), 0);
+  for (int p = 0; p < *partitions; ++p) {
     int64_t low = 0, high = 0;
     if (auto err = rd_kafka_query_watermark_offsets(h, topic.c_str(), p, &low, &high, ms)) {
       return MakeError("offsets of " + topic + ": " + rd_kafka_err2str(err));
     }
     ends[static_cast<size_t>(p)] = high;
-    if (high > low) wanted.push_back({topic, p, RD_KAFKA_OFFSET_BEGINNING});
+    const int64_t start = (*starts)[static_cast<size_t>(p)];
+    if (high > low && start != RD_KAFKA_OFFSET_END && (start < 0 || start < high)) {
+      wanted.push_back({topic, p, start});
+    }
   }
-  std::vector<ConsumedMessage> out;
-  if (wanted.empty()) return out;
+  if (wanted.empty()) return {};
   auto list = ToList(wanted);
-  if (auto err = rd_kafka_assign(h, list.get()))
+  if (auto err = rd_kafka_assign(h, list.get())) {
     return MakeError(std::string("assign: ") + rd_kafka_err2str(err));
+  }
   size_t done = 0;
-  std::vector<bool> finished(static_cast<size_t>(partitions), false);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<bool> finished(static_cast<size_t>(*partitions), false);
+  auto finish = [&](int32_t partition) {
+    if (partition < 0 || partition >= *partitions || finished[static_cast<size_t>(partition)]) {
+      return;
+    }
+    finished[static_cast<size_t>(partition)] = true;
+    ++done;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
   while (done < wanted.size()) {
     if (std::chrono::steady_clock::now() > deadline) {
       return MakeError("reading " + topic + " timed out after " + std::to_string(ms) + " ms");
     }
     MessagePtr m(rd_kafka_consumer_poll(h, 200));
     if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition >= 0 &&
-        m->partition < partitions && !finished[static_cast<size_t>(m->partition)]) {
-      finished[static_cast<size_t>(m->partition)] = true;
-      ++done;
+    // The end of a partition as read_committed sees it: its last stable offset.
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      finish(m->partition);
       continue;
     }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     const auto p = static_cast<size_t>(m->partition);
-    if (!finished[p]) {
-      ConsumedMessage c;
-      c.topic = topic;
-      c.partition = m->partition;
-      c.offset = m->offset;
-      if (m->key != nullptr) c.key.assign(static_cast<const char*>(m->key), m->key_len);
-      if (m->payload != nullptr) c.value.assign(static_cast<const char*>(m->payload), m->len);
-      out.push_back(std::move(c));
-    }
+    if (finished[p]) continue;
+    on_message(ToConsumed(m.get()));
     // With transactions, control records occupy offsets: the last data message can be
     // before high-1, so finish on position rather than on the message offset.
     int64_t pos = m->offset + 1;
-    if (!finished[p] && pos >= ends[p] - 1) {
-      rd_kafka_topic_partition_list_t* positions = rd_kafka_topic_partition_list_new(1);
-      rd_kafka_topic_partition_list_add(positions, topic.c_str(), m->partition);
-      rd_kafka_position(h, positions);
+    if (pos >= ends[p] - 1) {
+      PartitionListPtr positions(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(positions.get(), topic.c_str(), m->partition);
+      rd_kafka_position(h, positions.get());
       pos = std::max(pos, positions->elems[0].offset);
-      rd_kafka_topic_partition_list_destroy(positions);
     }
-    if (!finished[p] && pos >= ends[p]) {
-      finished[p] = true;
-      ++done;
-    }
+    if (pos >= ends[p]) finish(m->partition);
   }
   rd_kafka_consumer_close(h);
+  return {};
+}
+
+Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& config,
+                                                       const std::string& topic,
+                                                       std::chrono::milliseconds timeout) {
+  std::vector<ConsumedMessage> out;
+  ScanOptions options;
+  options.timeout = timeout;
+  if (auto ok =
+          ScanTopic(config, topic, options, [&out](const ConsumedMessage& m) { out.push_back(m); });
+      !ok) {
+    return tl::unexpected(ok.error());
+  }
   return out;
+}
+
+namespace {
+
+// Follows one partition of a topic from `tail` messages before its end (read_committed).
+class RdKafkaPartitionFollower final : public PartitionFollower {
+ public:
+  explicit RdKafkaPartitionFollower(HandlePtr rk) : rk_(std::move(rk)) {}
+  ~RdKafkaPartitionFollower() override { rd_kafka_consumer_close(rk_.get()); }
+
+  Result<std::optional<ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
+    MessagePtr m(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
+    if (!m) return std::optional<ConsumedMessage>();
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return MakeError(std::string("follow: ") + rd_kafka_message_errstr(m.get()));
+    }
+    return std::optional<ConsumedMessage>(ToConsumed(m.get()));
+  }
+
+ private:
+  HandlePtr rk_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PartitionFollower>> NewRdKafkaPartitionFollower(const ClientConfig& config,
+                                                                       const std::string& topic,
+                                                                       int32_t partition,
+                                                                       int64_t tail) {
+  auto rk = NewReader(config, /*eof=*/false);
+  if (!rk) return tl::unexpected(rk.error());
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset =
+      RD_KAFKA_OFFSET_TAIL(tail);
+  if (auto err = rd_kafka_assign(rk->get(), list.get())) {
+    return MakeError("follow " + topic + ": assign: " + rd_kafka_err2str(err));
+  }
+  return std::unique_ptr<PartitionFollower>(new RdKafkaPartitionFollower(std::move(*rk)));
 }
 
 }  // namespace krond::kafka

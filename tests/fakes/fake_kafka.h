@@ -209,6 +209,44 @@ struct FakeTxnLog {
   }
 };
 
+// A PartitionFollower over one topic of a FakeTxnLog: returns the topic's committed messages
+// in commit order, starting `tail` messages before the end the log had at construction.
+// A poll that finds nothing lets `timeout` pass on an attached clock. Not thread-safe.
+class FakePartitionFollower final : public kafka::PartitionFollower {
+ public:
+  FakePartitionFollower(const FakeTxnLog& log, std::string topic, size_t tail,
+                        SimulatedClock* clock = nullptr)
+      : log_(log), topic_(std::move(topic)), clock_(clock) {
+    const size_t present = log_.Topic(topic_).size();
+    next_ = present > tail ? present - tail : 0;
+  }
+
+  Result<std::optional<kafka::ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
+    if (fail_polls_ > 0) {
+      --fail_polls_;
+      return MakeError("fake: broker down");
+    }
+    const auto messages = log_.Topic(topic_);
+    if (next_ < messages.size()) {
+      const auto& m = messages[next_];
+      kafka::ConsumedMessage out{m.topic, 0, static_cast<int64_t>(next_), m.key, m.value};
+      ++next_;
+      return std::optional<kafka::ConsumedMessage>(std::move(out));
+    }
+    if (clock_ != nullptr) clock_->Advance(timeout);
+    return std::optional<kafka::ConsumedMessage>();
+  }
+
+  void FailNextPolls(int n) { fail_polls_ = n; }
+
+ private:
+  const FakeTxnLog& log_;
+  std::string topic_;
+  SimulatedClock* clock_;
+  size_t next_ = 0;
+  int fail_polls_ = 0;
+};
+
 // A TransactionalProducer over a FakeTxnLog: messages of a transaction reach the log only
 // on a successful commit. Knobs fail the next commits with a given kind. Callbacks are never
 // needed by transactional users and are run at commit. Not thread-safe.

@@ -16,9 +16,10 @@ const std::vector<TopicSpec> kSpecs = {{"p.tasks.a", 2, 1, {}}, {"p.state", 1, 1
 
 TEST(EnsureTopicsPatientlyTest, RetriesOnlyWhileUnreachable) {
   FakeAdmin admin;
-  admin.Script({FakeAdmin::Fail(TopicErrorKind::kUnreachable, "no answer"),
-                FakeAdmin::Fail(TopicErrorKind::kUnreachable, "no controller"),
-                EnsureResult(std::vector<EnsureReport>{{"p.tasks.a", EnsureOutcome::kExisted, 2}})});
+  admin.Script(
+      {FakeAdmin::Fail(TopicErrorKind::kUnreachable, "no answer"),
+       FakeAdmin::Fail(TopicErrorKind::kUnreachable, "no controller"),
+       EnsureResult(std::vector<EnsureReport>{{"p.tasks.a", EnsureOutcome::kExisted, 2}})});
   std::vector<milliseconds> waits;
   auto result = EnsureTopicsPatiently(
       admin, kSpecs,
