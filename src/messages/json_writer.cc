@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iterator>
 
+#include "common/time_format.h"
 #include "messages/run_messages.h"
 
 namespace krond::messages {
@@ -56,6 +57,14 @@ void AppendJsonString(std::string& out, std::string_view text) {
   } else {
     AppendEscaped(out, text);
   }
+}
+
+const std::string& TimeText::Format(SystemTime t) {
+  if (text_.empty() || t != time_) {
+    time_ = t;
+    text_ = FormatRfc3339Utc(t);
+  }
+  return text_;
 }
 
 void ObjectWriter::String(std::string_view key, std::string_view value) {

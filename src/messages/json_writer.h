@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
+
 // A small JSON writer for the messages krond produces once per fire (tasks, state records):
 // it writes straight into a string, where building and dumping a nlohmann::json tree was
 // most of the scheduler's CPU (docs/benchmarks.md, "Scheduler fire rate").
@@ -12,6 +14,18 @@ namespace krond::messages {
 
 // Appends `text` as a JSON string; invalid UTF-8 is replaced by U+FFFD first.
 void AppendJsonString(std::string& out, std::string_view text);
+
+// Formats like FormatRfc3339Utc, remembering the last instant. Consecutive records mostly
+// share their times (every run due at one second, all produced in the same scheduler step),
+// and formatting through date's streams cost more than the rest of a task's encoding.
+class TimeText {
+ public:
+  const std::string& Format(SystemTime t);
+
+ private:
+  SystemTime time_{};
+  std::string text_;
+};
 
 // Writes one JSON object, field by field, into `out`. Keys are literals of plain ASCII,
 // written as they are. Not thread-safe; one writer per string.

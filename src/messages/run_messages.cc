@@ -114,24 +114,6 @@ Result<json> ParseObject(std::string_view text) {
   return doc;
 }
 
-// Formats like FormatRfc3339Utc, remembering the last instant. Consecutive tasks mostly
-// share their times (every run due at one second, all produced in the same scheduler step),
-// and formatting through date's streams cost more than the rest of a task's encoding.
-class TimeText {
- public:
-  const std::string& Format(SystemTime t) {
-    if (text_.empty() || t != time_) {
-      time_ = t;
-      text_ = FormatRfc3339Utc(t);
-    }
-    return text_;
-  }
-
- private:
-  SystemTime time_{};
-  std::string text_;
-};
-
 Result<TaskMessage> TaskFromJson(const json& doc) {
   FieldReader r(doc);
   TaskMessage m;
