@@ -109,6 +109,11 @@ using TxnStatus = tl::expected<void, TxnError>;
 // owns it. The blocking calls wait at most `timeout`.
 class TransactionalProducer : public Producer {
  public:
+  // Looks up the partitions of `topics` now. librdkafka learns a topic's metadata on first
+  // use from a scan that runs once a second, so without this the first transaction of a new
+  // producer waits up to a second per batch of new topics: a takeover's. Does not fence.
+  [[nodiscard]] virtual Status WarmUp(const std::vector<std::string>& topics,
+                                      std::chrono::milliseconds timeout) = 0;
   [[nodiscard]] virtual TxnStatus InitTransactions(std::chrono::milliseconds timeout) = 0;
   [[nodiscard]] virtual TxnStatus BeginTransaction() = 0;
   // Flushes the transaction's messages, then commits it.
@@ -167,6 +172,9 @@ class PartitionFollower {
   // broker down) that the caller logs before polling again.
   [[nodiscard]] virtual Result<std::optional<ConsumedMessage>> Poll(
       std::chrono::milliseconds timeout) = 0;
+  // Whether the last Poll found the end of the partition (as read_committed sees it): no
+  // record is waiting. False until the end was reached once.
+  virtual bool AtEnd() const = 0;
 };
 
 struct TopicSpec {

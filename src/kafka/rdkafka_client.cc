@@ -31,7 +31,15 @@ struct QueueDeleter {
 struct EventDeleter {
   void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
 };
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+};
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* md) const { rd_kafka_metadata_destroy(md); }
+};
 using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
+using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
@@ -203,6 +211,21 @@ ConsumedMessage ToConsumed(const rd_kafka_message_t* m) {
   return out;
 }
 
+// The partition count of `topic`, or an error if it does not exist.
+Result<int> CountPartitions(rd_kafka_t* h, const std::string& topic, int timeout_ms) {
+  std::unique_ptr<rd_kafka_topic_t, TopicDeleter> rkt(
+      rd_kafka_topic_new(h, topic.c_str(), nullptr));
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (auto e = rd_kafka_metadata(h, 0, rkt.get(), &raw, timeout_ms)) {
+    return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
+  }
+  MetadataPtr md(raw);
+  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return MakeError("topic " + topic + " does not exist");
+  }
+  return md->topics[0].partition_cnt;
+}
+
 // ---------------------------------------------------------------------------------------
 class RdKafkaProducer final : public Producer {
  public:
@@ -312,6 +335,20 @@ class RdKafkaTransactionalProducer final : public TransactionalProducer {
   Status Flush(std::chrono::milliseconds timeout) override { return inner_->Flush(timeout); }
   int InFlight() const override { return inner_->InFlight(); }
 
+  Status WarmUp(const std::vector<std::string>& topics,
+                std::chrono::milliseconds timeout) override {
+    for (const std::string& topic : topics) {
+      // Kept for the producer's life, so librdkafka keeps the topic's metadata current.
+      warm_.emplace_back(rd_kafka_topic_new(inner_->handle(), topic.c_str(), nullptr));
+      const rd_kafka_metadata_t* raw = nullptr;
+      if (auto e = rd_kafka_metadata(inner_->handle(), 0, warm_.back().get(), &raw, Ms(timeout))) {
+        return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
+      }
+      MetadataPtr md(raw);
+    }
+    return {};
+  }
+
   TxnStatus InitTransactions(std::chrono::milliseconds timeout) override {
     return TxnResult(rd_kafka_init_transactions(inner_->handle(), Ms(timeout)),
                      "init transactions");
@@ -330,7 +367,9 @@ class RdKafkaTransactionalProducer final : public TransactionalProducer {
 
  private:
   static int Ms(std::chrono::milliseconds t) { return static_cast<int>(t.count()); }
+  // Declared first: topic handles go before the client they belong to.
   std::unique_ptr<RdKafkaProducer> inner_;
+  std::vector<TopicPtr> warm_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -543,20 +582,7 @@ class RdKafkaAdmin final : public Admin {
   }
 
   Result<int> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout) override {
-    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
-    const rd_kafka_metadata_t* md = nullptr;
-    rd_kafka_resp_err_t e =
-        rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count()));
-    rd_kafka_topic_destroy(rkt);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
-    }
-    std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(
-        md, rd_kafka_metadata_destroy);
-    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return MakeError("topic " + topic + " does not exist");
-    }
-    return md->topics[0].partition_cnt;
+    return CountPartitions(rk_.get(), topic, static_cast<int>(timeout.count()));
   }
 
  private:
@@ -663,13 +689,6 @@ Result<std::unique_ptr<Admin>> NewRdKafkaAdmin(const ClientConfig& config) {
 
 namespace {
 
-struct TopicDeleter {
-  void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
-};
-struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* md) const { rd_kafka_metadata_destroy(md); }
-};
-
 // A consumer handle that never joins a group: it is assigned partitions by the caller.
 // read_committed; `eof` reports the end of each partition (ScanTopic needs it: a log that
 // ends with transaction control records has no last message to recognise the end by).
@@ -690,20 +709,6 @@ Result<HandlePtr> NewReader(const ClientConfig& config, bool eof) {
   if (!rk) return tl::unexpected(rk.error());
   rd_kafka_poll_set_consumer(rk->get());
   return rk;
-}
-
-Result<int> CountPartitions(rd_kafka_t* h, const std::string& topic, int timeout_ms) {
-  std::unique_ptr<rd_kafka_topic_t, TopicDeleter> rkt(
-      rd_kafka_topic_new(h, topic.c_str(), nullptr));
-  const rd_kafka_metadata_t* raw = nullptr;
-  if (auto e = rd_kafka_metadata(h, 0, rkt.get(), &raw, timeout_ms)) {
-    return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
-  }
-  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> md(raw);
-  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return MakeError("topic " + topic + " does not exist");
-  }
-  return md->topics[0].partition_cnt;
 }
 
 // Where a scan of each partition starts: the beginning, or the first offset at or after
@@ -734,7 +739,7 @@ Result<std::vector<int64_t>> StartOffsets(rd_kafka_t* h, const std::string& topi
 }  // namespace
 
 Status ScanTopic(const ClientConfig& config, const std::string& topic, const ScanOptions& options,
-                 const std::function<void(const ConsumedMessage&)>& on_message) {
+                 const std::function<bool(const ConsumedMessage&)>& on_message) {
   auto rk = NewReader(config, /*eof=*/true);
   if (!rk) return tl::unexpected(rk.error());
   rd_kafka_t* h = rk->get();
@@ -786,7 +791,10 @@ Status ScanTopic(const ClientConfig& config, const std::string& topic, const Sca
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     const auto p = static_cast<size_t>(m->partition);
     if (finished[p]) continue;
-    on_message(ToConsumed(m.get()));
+    if (!on_message(ToConsumed(m.get()))) {
+      rd_kafka_consumer_close(h);
+      return MakeError("reading " + topic + " stopped");
+    }
     // With transactions, control records occupy offsets: the last data message can be
     // before high-1, so finish on position rather than on the message offset.
     int64_t pos = m->offset + 1;
@@ -808,8 +816,11 @@ Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& confi
   std::vector<ConsumedMessage> out;
   ScanOptions options;
   options.timeout = timeout;
-  if (auto ok =
-          ScanTopic(config, topic, options, [&out](const ConsumedMessage& m) { out.push_back(m); });
+  if (auto ok = ScanTopic(config, topic, options,
+                          [&out](const ConsumedMessage& m) {
+                            out.push_back(m);
+                            return true;
+                          });
       !ok) {
     return tl::unexpected(ok.error());
   }
@@ -827,14 +838,21 @@ class RdKafkaPartitionFollower final : public PartitionFollower {
   Result<std::optional<ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
     MessagePtr m(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
     if (!m) return std::optional<ConsumedMessage>();
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      at_end_ = true;
+      return std::optional<ConsumedMessage>();
+    }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return MakeError(std::string("follow: ") + rd_kafka_message_errstr(m.get()));
     }
+    at_end_ = false;
     return std::optional<ConsumedMessage>(ToConsumed(m.get()));
   }
+  bool AtEnd() const override { return at_end_; }
 
  private:
   HandlePtr rk_;
+  bool at_end_ = false;
 };
 
 }  // namespace
@@ -843,7 +861,7 @@ Result<std::unique_ptr<PartitionFollower>> NewRdKafkaPartitionFollower(const Cli
                                                                        const std::string& topic,
                                                                        int32_t partition,
                                                                        int64_t tail) {
-  auto rk = NewReader(config, /*eof=*/false);
+  auto rk = NewReader(config, /*eof=*/true);
   if (!rk) return tl::unexpected(rk.error());
   PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset =

@@ -51,11 +51,12 @@ struct ScanOptions {
 
 // Calls `on_message` for every record of `topic` present when called (up to each
 // partition's last stable offset), read_committed, without joining a group; partitions are
-// read concurrently, so records of different partitions interleave. For the scheduler's
-// state restore, `krond audit` and operator commands. Memory: one record at a time.
+// read concurrently, so records of different partitions interleave. `on_message` returns
+// false to stop early (an error). For the scheduler's state restore, `krond audit` and
+// operator commands. Memory: one record at a time.
 [[nodiscard]] Status ScanTopic(const ClientConfig& config, const std::string& topic,
                                const ScanOptions& options,
-                               const std::function<void(const ConsumedMessage&)>& on_message);
+                               const std::function<bool(const ConsumedMessage&)>& on_message);
 
 // ScanTopic from the beginning, collected: for small topics such as a dead-letter topic.
 [[nodiscard]] Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(

@@ -10,8 +10,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kSkipReasonNames[] = {"catch_up", "starting_deadline",
-                                                 "catch_up_limit", "rejected", "paused"};
+constexpr std::string_view kSkipReasonNames[] = {"catch_up", "starting_deadline", "catch_up_limit",
+                                                 "rejected", "paused"};
 
 // The object of a version-1 record, or why it is not one.
 Result<json> ParseRecord(std::string_view text, std::string_view what) {

@@ -35,7 +35,8 @@ TEST(FireStateTest, RejectsWhatIsNotAStateRecord) {
   auto bad = DecodeFireState(R"({"v":1,"job":"a","last_fired":"yesterday"})");
   ASSERT_FALSE(bad.has_value());
   EXPECT_THAT(bad.error().message, HasSubstr("last_fired"));
-  EXPECT_FALSE(DecodeFireState(R"({"v":1,"job":"a","last_fired":"2026-03-08T00:00:00Z","fence":-1})"));
+  EXPECT_FALSE(
+      DecodeFireState(R"({"v":1,"job":"a","last_fired":"2026-03-08T00:00:00Z","fence":-1})"));
 }
 
 TEST(LeaseRecordTest, RoundTripsActiveAndResigned) {
@@ -46,14 +47,21 @@ TEST(LeaseRecordTest, RoundTripsActiveAndResigned) {
     EXPECT_EQ(back->resigned, resigned);
     EXPECT_EQ(back->at, kT0);
   }
-  EXPECT_FALSE(DecodeLeaseRecord(R"({"v":1,"owner":"x","state":"sleeping","at":"2026-03-08T00:00:00Z"})"));
+  EXPECT_FALSE(
+      DecodeLeaseRecord(R"({"v":1,"owner":"x","state":"sleeping","at":"2026-03-08T00:00:00Z"})"));
 }
 
 TEST(SkipRecordTest, RoundTripsEveryReason) {
-  for (SkipReason reason : {SkipReason::kCatchUp, SkipReason::kStartingDeadline,
-                            SkipReason::kCatchUpLimit, SkipReason::kRejected, SkipReason::kPaused}) {
-    SkipRecord skip{"report", reason, kT0, kT0 + std::chrono::seconds(9), 10,
-                    kT0 + std::chrono::seconds(12), "too_large: 2 MB"};
+  for (SkipReason reason :
+       {SkipReason::kCatchUp, SkipReason::kStartingDeadline, SkipReason::kCatchUpLimit,
+        SkipReason::kRejected, SkipReason::kPaused}) {
+    SkipRecord skip{"report",
+                    reason,
+                    kT0,
+                    kT0 + std::chrono::seconds(9),
+                    10,
+                    kT0 + std::chrono::seconds(12),
+                    "too_large: 2 MB"};
     auto back = DecodeSkipRecord(Encode(skip));
     ASSERT_TRUE(back.has_value()) << back.error().message;
     EXPECT_EQ(back->job, "report");
