@@ -82,7 +82,8 @@ struct CatchUpPlan {
 // last fires the latest, all fires every one (oldest first). Jobs without state owe
 // nothing: they fire from `now` on. `@every` jobs count their missed fires from the handled
 // instant (anchored there).
-CatchUpPlan PlanCatchUp(const std::vector<config::Job>& jobs, std::span<const std::optional<SystemTime>> handled,
-                        SystemTime now, const CatchUpOptions& options = {});
+CatchUpPlan PlanCatchUp(const std::vector<config::Job>& jobs,
+                        std::span<const std::optional<SystemTime>> handled, SystemTime now,
+                        const CatchUpOptions& options = {});
 
 }  // namespace krond::scheduler

@@ -142,7 +142,14 @@ SystemTime SchedulerService::StepStandby(SystemTime now) {
   // Ready before it is needed: creating a producer and looking up its topics cost a takeover
   // about a second (librdkafka's topic scan); InitTransactions is what fences, not this.
   (void)PrepareProducer();
-  switch (watch_.Check(mono)) {
+  const LeaseWatch::Verdict verdict = watch_.Check(mono);
+  if (verdict == LeaseWatch::Verdict::kHeld && init_timed_out_) {
+    // A takeover whose InitTransactions timed out, and the lease is held again (Kafka was
+    // back for the active scheduler first): start the next takeover from a new producer.
+    init_timed_out_ = false;
+    initializing_.reset();
+  }
+  switch (verdict) {
     case LeaseWatch::Verdict::kExpired:
       spdlog::info("lease expired: no heartbeat{} for {} ms; taking over in {} ms",
                    watch_.last_owner().empty() ? "" : " from " + watch_.last_owner(),
@@ -187,9 +194,11 @@ bool SchedulerService::TakeOver(SystemTime now) {
   // transaction, so the state read below is final.
   if (auto init = initializing_->InitTransactions(options_.txn_call_timeout); !init) {
     spdlog::warn("takeover: {}; retrying", init.error().message);
-    if (init.error().kind != kafka::TxnErrorKind::kRetriable) initializing_.reset();
+    init_timed_out_ = init.error().kind == kafka::TxnErrorKind::kRetriable;
+    if (!init_timed_out_) initializing_.reset();
     return false;
   }
+  init_timed_out_ = false;
   const MonoTime fenced_at = clock_.MonoNow();
   producer_ = std::move(initializing_);
   // A heartbeat at once: standbys whose jitter ends later see it and stand down.
@@ -252,6 +261,7 @@ bool SchedulerService::TakeOver(SystemTime now) {
   txn_ = Txn::kNone;
   retry_at_.reset();
   resigned_ = false;
+  lease_lapsed_ = false;
   // The claim and the heartbeats during the state read renewed the lease.
   last_commit_ = last_heartbeat_;
   metrics_.active.Set(1);
@@ -279,14 +289,15 @@ bool SchedulerService::TakeOver(SystemTime now) {
 SystemTime SchedulerService::StepActive(SystemTime now) {
   if (!active_) return now + kStandbyWake;
   const MonoTime mono = clock_.MonoNow();
-  if (mono - last_commit_ >= options_.lease.timeout) {
-    // Standbys may have taken over by now: stop firing rather than compete.
-    Deactivate(
-        "lease lapsed: nothing committed for " +
-            std::to_string(std::chrono::duration_cast<milliseconds>(mono - last_commit_).count()) +
-            " ms",
-        /*fenced=*/false);
-    return now + kStandbyWake;
+  if (mono - last_commit_ >= options_.lease.timeout && !lease_lapsed_) {
+    // A standby may take over now, and fencing would stop us. We keep the batch and keep
+    // trying rather than step down: with Kafka unreachable nobody can take over, and when it
+    // is back these runs fire late instead of being left to another replica's catch_up.
+    lease_lapsed_ = true;
+    spdlog::warn(
+        "lease not renewed for {} ms (Kafka unreachable?): a standby may take over; "
+        "still trying to commit {} run(s)",
+        std::chrono::duration_cast<milliseconds>(mono - last_commit_).count(), pending());
   }
   const SystemTime wake = Advance(now, /*resign=*/false, options_.txn_call_timeout);
   UpdateGauges();
@@ -505,6 +516,10 @@ void SchedulerService::Committed(SystemTime acked) {
   batch_ = {};
   txn_ = Txn::kNone;
   last_commit_ = clock_.MonoNow();
+  if (lease_lapsed_) {
+    lease_lapsed_ = false;
+    spdlog::info("lease renewed: committing again");
+  }
 }
 
 // ---- Leaving the lead -------------------------------------------------------------------

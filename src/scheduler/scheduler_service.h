@@ -69,9 +69,10 @@ struct StopReport {
 // for what catch-up or the broker left unfired, and a heartbeat. A run counts as fired only
 // when its transaction committed; an aborted transaction is sent again with the same run
 // ids. A task the broker can never accept (too large, unauthorized, unknown topic) is taken
-// out of the transaction and recorded as skipped, so the other runs still fire. Being fenced,
-// or not committing for a lease timeout, makes it a standby again; the uncommitted runs are
-// owed by the next active scheduler's catch-up.
+// out of the transaction and recorded as skipped, so the other runs still fire. A commit
+// that fails for want of Kafka is retried for as long as it takes (the runs fire late, none
+// is lost); being fenced makes it a standby again, and its uncommitted runs are owed by the
+// next active scheduler's catch-up.
 //
 // Step-driven in simulated time with fakes (producer factory, state reader, lease follower
 // injected); Run is the real loop. Not thread-safe: one thread owns it.
@@ -204,6 +205,8 @@ class SchedulerService {
   bool resigned_ = false;       // Stop committed the resigned heartbeat
   bool batch_resigns_ = false;  // the open transaction carries it
   bool seen_own_heartbeat_ = false;
+  bool lease_lapsed_ = false;    // warned that nothing committed for a lease timeout
+  bool init_timed_out_ = false;  // initializing_ is a producer whose InitTransactions timed out
   std::unique_ptr<kafka::TransactionalProducer> producer_;
   // The producer of the next takeover: made while standing by, and kept when its
   // InitTransactions timed out (the next attempt continues with it).

@@ -97,7 +97,8 @@ TEST(PlanCatchUpTest, StartingDeadlineDropsOldFiresBeforeThePolicy) {
   auto file = ThreeJobs("15s");
   CatchUpPlan plan = PlanCatchUp(file.jobs, All(file, kT0), kT0 + seconds(35));
   // Only +20 and +30 are within 15 s of +35.
-  Named want = {{"all", kT0 + seconds(20)}, {"last", kT0 + seconds(30)}, {"all", kT0 + seconds(30)}};
+  Named want = {
+      {"all", kT0 + seconds(20)}, {"last", kT0 + seconds(30)}, {"all", kT0 + seconds(30)}};
   EXPECT_EQ(Runs(plan, file), want);
   EXPECT_EQ(plan.dropped_by_deadline, 3u);
   std::vector<Skip> skips = {
@@ -118,7 +119,8 @@ TEST(PlanCatchUpTest, AHandOverFiresWhatFellDueSinceTheResignWhateverThePolicy) 
   options.handover_since = kT0 + seconds(10);
   CatchUpPlan plan =
       PlanCatchUp(file.jobs, All(file, kT0 + seconds(10)), kT0 + seconds(21), options);
-  Named want = {{"none", kT0 + seconds(20)}, {"last", kT0 + seconds(20)}, {"all", kT0 + seconds(20)}};
+  Named want = {
+      {"none", kT0 + seconds(20)}, {"last", kT0 + seconds(20)}, {"all", kT0 + seconds(20)}};
   EXPECT_EQ(Runs(plan, file), want);
   EXPECT_TRUE(plan.skips.empty());
 }
@@ -128,7 +130,8 @@ TEST(PlanCatchUpTest, StopsEnumeratingAtTheLimitAndRecordsTheRest) {
   CatchUpOptions options;
   options.max_per_job = 2;
   CatchUpPlan plan = PlanCatchUp(file.jobs, All(file, kT0), kT0 + seconds(45), options);
-  Named want = {{"all", kT0 + seconds(10)}, {"last", kT0 + seconds(20)}, {"all", kT0 + seconds(20)}};
+  Named want = {
+      {"all", kT0 + seconds(10)}, {"last", kT0 + seconds(20)}, {"all", kT0 + seconds(20)}};
   EXPECT_EQ(Runs(plan, file), want);
   std::vector<Skip> skips = {
       {"none", SkipReason::kCatchUp, kT0 + seconds(10), kT0 + seconds(20), 2},
