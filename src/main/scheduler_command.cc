@@ -8,6 +8,7 @@
 #include <random>
 #include <tuple>
 
+#include "audit/periodic_audit.h"
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/signals.h"
@@ -27,6 +28,7 @@ struct SchedulerFlags {
   std::string lease_timeout = "2500ms";
   std::string heartbeat_interval = "500ms";
   std::string shutdown_timeout = "5s";
+  std::string audit_interval = "5m";
   KafkaFlags kafka;
 };
 
@@ -105,8 +107,10 @@ int RunScheduler(const SchedulerFlags& flags) {
   }
   auto options = Options(flags);
   auto shutdown_timeout = ParseDuration(flags.shutdown_timeout);
-  if (!options || !shutdown_timeout) {
+  auto audit_interval = ParseDuration(flags.audit_interval);
+  if (!options || !shutdown_timeout || !audit_interval) {
     if (!shutdown_timeout) spdlog::error("--shutdown-timeout {}", shutdown_timeout.error().message);
+    if (!audit_interval) spdlog::error("--audit-interval {}", audit_interval.error().message);
     return 2;
   }
   auto file = config::LoadJobFile(flags.jobs);
@@ -154,11 +158,24 @@ int RunScheduler(const SchedulerFlags& flags) {
     scan.timeout = options->state_read_timeout;
     return kafka::ScanTopic(kafka_client, names.State(), scan, record);
   };
+  audit::AuditMetrics audit_metrics(registry);
+  audit::PeriodicAuditOptions audit_options;
+  audit_options.interval = *audit_interval;
+  auto scan = [&](const std::string& topic, std::optional<SystemTime> since,
+                  const std::function<bool(const kafka::ConsumedMessage&)>& record) {
+    kafka::ScanOptions scan_options;
+    scan_options.since = since;
+    scan_options.timeout = std::chrono::minutes(5);
+    return kafka::ScanTopic(kafka_client, topic, scan_options, record);
+  };
+  audit::PeriodicAudit periodic_audit(clock, scan, names, audit_metrics, audit_options);
+  periodic_audit.SetJobs(file->jobs, file->clusters);
   const size_t jobs = file->jobs.size();
   const size_t clusters = file->clusters.size();
   scheduler::SchedulerService service(clock, new_producer, read_state, **lease, metrics, names,
                                       std::move(*file), *options);
   ReleaseFreedMemory();
+  periodic_audit.Start();
   health.MarkReady();
   spdlog::info(
       "scheduler started as {}: {} job(s) on {} cluster(s) from {}; standby until it "
@@ -168,12 +185,14 @@ int RunScheduler(const SchedulerFlags& flags) {
   int64_t seen_mtime = ModifiedNs(flags.jobs);
   auto between_steps = [&] {
     health.MarkProgress();
+    periodic_audit.SetActive(service.active(), clock.Now());
     const int64_t mtime = ModifiedNs(flags.jobs);
     const bool hup = signals.TakeReloadRequest();
     if (!hup && mtime == seen_mtime) return;
     seen_mtime = mtime;
     spdlog::info("reloading {} ({})", flags.jobs, hup ? "SIGHUP" : "file changed");
     if (auto reloaded = Reload(flags, signals, metrics, service.jobs().size())) {
+      periodic_audit.SetJobs(reloaded->jobs, reloaded->clusters);
       service.Replace(std::move(*reloaded), clock.Now());
       ReleaseFreedMemory();
     }
@@ -206,6 +225,10 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--shutdown-timeout", flags->shutdown_timeout,
                      "On SIGTERM, longest wait to commit what was taken from the schedule "
                      "and hand over")
+          ->capture_default_str();
+      sub.add_option("--audit-interval", flags->audit_interval,
+                     "While active, audit the fires of each interval (0: never; off above "
+                     "100,000 jobs)")
           ->capture_default_str();
       sub.add_flag("--ha", flags->ha,
                    "Deprecated, does nothing: every scheduler elects a leader and fires exactly "
