@@ -39,8 +39,7 @@ std::string_view ProblemName(Problem p) {
 }
 
 bool Finding::explained() const {
-  return problem == Problem::kSkipped ||
-         (problem == Problem::kNoResult && reason == kStillRunning);
+  return problem == Problem::kSkipped || (problem == Problem::kNoResult && reason == kStillRunning);
 }
 
 std::vector<JobCalendar> Calendars(const std::vector<config::Job>& jobs) {
@@ -116,8 +115,7 @@ void Auditor::Judge(size_t job_index, SystemTime now, Report& report) const {
                  std::vector<std::string> run_ids) {
     ++summary.problems[problem];
     if (kept++ >= options_.max_findings_per_job) return;
-    report.findings.push_back(
-        {job.name, t, problem, std::move(reason), std::move(run_ids)});
+    report.findings.push_back({job.name, t, problem, std::move(reason), std::move(run_ids)});
   };
   auto fire = records.fires.lower_bound(start);
   for (std::optional<SystemTime> t = job.schedule.Next(start - std::chrono::milliseconds(1));
@@ -154,7 +152,8 @@ void Auditor::Judge(size_t job_index, SystemTime now, Report& report) const {
 std::string FormatText(const Report& report) {
   std::string out;
   for (const Finding& f : report.findings) {
-    out += f.job + " " + FormatRfc3339Utc(f.scheduled_at) + " " + std::string(ProblemName(f.problem));
+    out +=
+        f.job + " " + FormatRfc3339Utc(f.scheduled_at) + " " + std::string(ProblemName(f.problem));
     if (!f.reason.empty()) out += " (" + f.reason + ")";
     for (const auto& id : f.run_ids) out += " " + id;
     out += "\n";

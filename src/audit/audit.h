@@ -56,9 +56,9 @@ struct JobSummary {
 struct Report {
   SystemTime since{};
   SystemTime until{};
-  std::vector<JobSummary> jobs;     // in job file order
-  std::vector<Finding> findings;    // by job, then instant
-  int64_t unexplained = 0;          // findings that are not explained()
+  std::vector<JobSummary> jobs;   // in job file order
+  std::vector<Finding> findings;  // by job, then instant
+  int64_t unexplained = 0;        // findings that are not explained()
   // First-attempt fires at instants the job's calendar does not hold (a schedule edited
   // since, a replay from an older schedule); listed for information only.
   int64_t off_calendar = 0;

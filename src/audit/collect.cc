@@ -5,9 +5,11 @@
 
 namespace krond::audit {
 
-tl::expected<CollectStats, CollectError> Collect(const TopicScanner& scan, const messages::TopicNames& topics,
-                             const std::vector<std::string>& clusters, SystemTime from,
-                             size_t max_records, Auditor& auditor) {
+tl::expected<CollectStats, CollectError> Collect(const TopicScanner& scan,
+                                                 const messages::TopicNames& topics,
+                                                 const std::vector<std::string>& clusters,
+                                                 SystemTime from, size_t max_records,
+                                                 Auditor& auditor) {
   CollectStats stats;
   size_t read = 0;
   bool over = false;
@@ -18,8 +20,8 @@ tl::expected<CollectStats, CollectError> Collect(const TopicScanner& scan, const
   };
   auto fail = [&](const Error& error) -> tl::expected<CollectStats, CollectError> {
     if (over) {
-      return tl::unexpected(CollectError{
-          true, "more than " + std::to_string(max_records) + " records to audit"});
+      return tl::unexpected(
+          CollectError{true, "more than " + std::to_string(max_records) + " records to audit"});
     }
     return tl::unexpected(CollectError{false, error.message});
   };

@@ -103,8 +103,8 @@ void PeriodicAudit::RunOnce(SystemTime now) {
   options.until = until;
   Auditor auditor(*jobs, options);
   // A lookback as long as the window: jobs that fired before it are judged over all of it.
-  auto collected = Collect(scan_, topics_, clusters, since - (until - since), options_.max_records,
-                           auditor);
+  auto collected =
+      Collect(scan_, topics_, clusters, since - (until - since), options_.max_records, auditor);
   if (!collected) {
     metrics_.rounds.WithLabels({collected.error().too_large ? "too_large" : "failed"}).Inc();
     spdlog::warn("periodic audit of {} .. {}: {}; run `krond audit` for this window",

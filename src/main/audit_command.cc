@@ -68,8 +68,8 @@ int RunAudit(const AuditFlags& flags) {
     scan_options.timeout = std::chrono::minutes(10);
     return kafka::ScanTopic(*client, topic, scan_options, record);
   };
-  auto stats = audit::Collect(scan, flags.kafka.Topics(), file->clusters,
-                              options.since - *lookback, /*max_records=*/0, auditor);
+  auto stats = audit::Collect(scan, flags.kafka.Topics(), file->clusters, options.since - *lookback,
+                              /*max_records=*/0, auditor);
   if (!stats) {
     std::cerr << "krond audit: " << stats.error().message << "\n";
     return 3;

@@ -90,10 +90,10 @@ TEST(AuditorTest, ListsEveryInstantNotFiredExactlyOnceWithItsReason) {
   auditor.AddResult(Result("b1"));
   auditor.AddResult(Result("b2"));
   // +20: nothing at all.
-  auditor.AddSkip({"tick", messages::SkipReason::kCatchUp, kT0 + seconds(30), kT0 + seconds(30),
-                   1, kT0 + seconds(35), ""});
-  auditor.AddSkip({"tick", messages::SkipReason::kRejected, kT0 + seconds(40),
-                   kT0 + seconds(40), 1, kT0 + seconds(40), "too_large"});
+  auditor.AddSkip({"tick", messages::SkipReason::kCatchUp, kT0 + seconds(30), kT0 + seconds(30), 1,
+                   kT0 + seconds(35), ""});
+  auditor.AddSkip({"tick", messages::SkipReason::kRejected, kT0 + seconds(40), kT0 + seconds(40), 1,
+                   kT0 + seconds(40), "too_large"});
   auditor.AddTask(Task("e", kT0 + seconds(50)));  // no worker could start it in time
   auditor.AddResult(Result("e", messages::Outcome::kSkipped,
                            "missed its starting_deadline of 5s (started 9s late)"));
@@ -111,14 +111,13 @@ TEST(AuditorTest, ListsEveryInstantNotFiredExactlyOnceWithItsReason) {
 
   // At +100 the runs of +60 and +70 may still run (timeout 1m).
   Report report = auditor.Finish(kT0 + seconds(100));
-  EXPECT_THAT(Rows(report),
-              ElementsAre(Row{10, Problem::kDoubled, ""}, Row{20, Problem::kMissing, ""},
-                          Row{30, Problem::kSkipped, "catch_up"},
-                          Row{40, Problem::kSkipped, "rejected"},
-                          Row{50, Problem::kLate, "starting_deadline"},
-                          Row{60, Problem::kNoResult, "still running"},
-                          Row{70, Problem::kNoResult, "still running"},
-                          Row{90, Problem::kMissing, ""}));
+  EXPECT_THAT(
+      Rows(report),
+      ElementsAre(Row{10, Problem::kDoubled, ""}, Row{20, Problem::kMissing, ""},
+                  Row{30, Problem::kSkipped, "catch_up"}, Row{40, Problem::kSkipped, "rejected"},
+                  Row{50, Problem::kLate, "starting_deadline"},
+                  Row{60, Problem::kNoResult, "still running"},
+                  Row{70, Problem::kNoResult, "still running"}, Row{90, Problem::kMissing, ""}));
   EXPECT_THAT(report.findings[0].run_ids, ElementsAre("b1", "b2"));
   EXPECT_EQ(report.unexplained, 4);
   EXPECT_FALSE(report.clean());
@@ -175,8 +174,8 @@ TEST(AuditorTest, FormatsTextAndJson) {
   Auditor auditor(Jobs(kTick), Window(kT0, kT0 + seconds(10)));
   auditor.AddTask(Task("a", kT0));
   auditor.AddResult(Result("a"));
-  auditor.AddSkip({"tick", messages::SkipReason::kCatchUp, kT0 + seconds(10), kT0 + seconds(10),
-                   1, kT0 + seconds(11), ""});
+  auditor.AddSkip({"tick", messages::SkipReason::kCatchUp, kT0 + seconds(10), kT0 + seconds(10), 1,
+                   kT0 + seconds(11), ""});
   Report report = auditor.Finish(kT0 + minutes(10));
   EXPECT_EQ(FormatText(report),
             "tick 2026-03-08T00:00:10.000Z skipped (catch_up)\n"

@@ -43,8 +43,8 @@ class PeriodicAuditTest : public ::testing::Test {
       }
       return {};
     };
-    auto audit = std::make_unique<PeriodicAudit>(clock_, scan, messages::TopicNames("t"),
-                                                 metrics_, options_);
+    auto audit = std::make_unique<PeriodicAudit>(clock_, scan, messages::TopicNames("t"), metrics_,
+                                                 options_);
     audit->SetJobs(file_.jobs, file_.clusters);
     return audit;
   }
@@ -83,13 +83,15 @@ TEST_F(PeriodicAuditTest, AuditsTheIntervalBeforeBecomingActiveAndCountsFindings
   for (int s : {50, 60, 70, 90, 100, 110}) Fire(kT0 + seconds(s), "r" + std::to_string(s));
   audit->RunOnce(now);
   EXPECT_EQ(scans_, 3) << "tasks, results, skips";
-  EXPECT_THAT(Metrics(), HasSubstr("krond_scheduler_audit_findings_total{problem=\"missing\"} 1\n"));
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_scheduler_audit_findings_total{problem=\"missing\"} 1\n"));
   EXPECT_THAT(Metrics(), HasSubstr("krond_scheduler_audit_rounds_total{result=\"findings\"} 1\n"));
   EXPECT_THAT(Metrics(), HasSubstr("krond_scheduler_audit_until_timestamp_seconds 1772928110\n"));
   // The next round starts where this one ended: +80 is not counted again.
   Fire(kT0 + seconds(120), "r120");
   audit->RunOnce(now + seconds(15));  // window (+110, +125]
-  EXPECT_THAT(Metrics(), HasSubstr("krond_scheduler_audit_findings_total{problem=\"missing\"} 1\n"));
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_scheduler_audit_findings_total{problem=\"missing\"} 1\n"));
   EXPECT_THAT(Metrics(), HasSubstr("krond_scheduler_audit_rounds_total{result=\"clean\"} 1\n"));
 }
 
@@ -100,7 +102,8 @@ TEST_F(PeriodicAuditTest, AWindowTooLargeToReadIsCountedAndNotJudged) {
   for (int s = 50; s <= 110; s += 10) Fire(kT0 + seconds(s), "r" + std::to_string(s));
   audit->RunOnce(kT0 + minutes(2));
   EXPECT_THAT(Metrics(), HasSubstr("krond_scheduler_audit_rounds_total{result=\"too_large\"} 1\n"));
-  EXPECT_THAT(Metrics(), HasSubstr("krond_scheduler_audit_findings_total{problem=\"missing\"} 0\n"));
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_scheduler_audit_findings_total{problem=\"missing\"} 0\n"));
 }
 
 TEST_F(PeriodicAuditTest, IsOffForMoreJobsThanItsLimit) {
