@@ -44,7 +44,10 @@ void LeaseWatch::Observe(const messages::LeaseRecord& record, MonoTime now) {
 void LeaseWatch::CaughtUp(MonoTime now) {
   if (caught_up_) return;
   caught_up_ = true;
-  if (!seen_any_ || last_resigned_) take_over_at_ = now + Jitter(options_.max_jitter / 5);
+  // Nobody leads. After a clean stop the successor should not wait; on a fresh topic the
+  // replicas start together, and the whole jitter spreads them apart.
+  if (last_resigned_) take_over_at_ = now + Jitter(options_.max_jitter / 5);
+  if (!seen_any_) take_over_at_ = now + Jitter(options_.max_jitter);
 }
 
 LeaseWatch::Verdict LeaseWatch::Check(MonoTime now) {

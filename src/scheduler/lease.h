@@ -52,7 +52,8 @@ class LeaseWatch {
   // present at start-up (a resigned record from the tail says nothing of when it was written).
   void Observe(const messages::LeaseRecord& record, MonoTime now);
   // The tail present at start-up has been read: with no heartbeat in it, or a resigned one,
-  // nobody leads, so contend after a short jitter instead of a whole timeout.
+  // nobody leads, so contend after the jitter (a fifth of it after a resignation) instead of
+  // a whole timeout.
   void CaughtUp(MonoTime now);
 
   enum class Verdict {

@@ -113,7 +113,7 @@ class SchedulerServiceTest : public ::testing::Test {
   Replica& StartActive(const std::string& owner, std::string_view yaml,
                        ServiceOptions options = ServiceOptions()) {
     Replica& r = Start(owner, yaml, options);
-    for (int i = 0; i < 10 && !r->active(); ++i) StepAt(r, clock_.Now() + milliseconds(i ? 50 : 0));
+    for (int i = 0; i < 20 && !r->active(); ++i) StepAt(r, clock_.Now() + milliseconds(i ? 50 : 0));
     EXPECT_TRUE(r->active()) << owner << " never took over";
     return r;
   }
@@ -487,7 +487,7 @@ TEST_F(SchedulerServiceTest, TwentyThousandJobsFireOncePerSecondInBoundedTransac
   ServiceOptions options;
   options.max_fires_per_transaction = 8'000;
   Replica& r = Start("r", yaml, options);
-  for (int i = 0; i < 5 && !r->active(); ++i) StepAt(r, kT0 + milliseconds(50 * i));
+  for (int i = 0; i < 20 && !r->active(); ++i) StepAt(r, kT0 + milliseconds(50 * i));
   ASSERT_TRUE(r->active());
   const int claims = r.producer().commits();
   for (int sec = 1; sec <= 2; ++sec) {
