@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <future>
 #include <optional>
 #include <random>
 #include <tuple>
@@ -182,20 +183,29 @@ int RunScheduler(const SchedulerFlags& flags) {
       "holds the lease",
       options->owner, jobs, clusters, flags.jobs);
 
+  // A reload is read and its topics ensured on a thread of its own: a large file takes
+  // seconds to load, and the loop must renew the lease every 500 ms or a standby takes over.
   int64_t seen_mtime = ModifiedNs(flags.jobs);
+  std::future<std::optional<config::JobFile>> reloading;
   auto between_steps = [&] {
     health.MarkProgress();
     periodic_audit.SetActive(service.active(), clock.Now());
+    if (reloading.valid()) {
+      if (reloading.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+      if (auto reloaded = reloading.get()) {
+        periodic_audit.SetJobs(reloaded->jobs, reloaded->clusters);
+        service.Replace(std::move(*reloaded), clock.Now());
+        ReleaseFreedMemory();
+      }
+    }
     const int64_t mtime = ModifiedNs(flags.jobs);
     const bool hup = signals.TakeReloadRequest();
     if (!hup && mtime == seen_mtime) return;
     seen_mtime = mtime;
     spdlog::info("reloading {} ({})", flags.jobs, hup ? "SIGHUP" : "file changed");
-    if (auto reloaded = Reload(flags, signals, metrics, service.jobs().size())) {
-      periodic_audit.SetJobs(reloaded->jobs, reloaded->clusters);
-      service.Replace(std::move(*reloaded), clock.Now());
-      ReleaseFreedMemory();
-    }
+    reloading = std::async(std::launch::async, [&, running = service.jobs().size()] {
+      return Reload(flags, signals, metrics, running);
+    });
   };
   service.Run([&] { return signals.stop_requested(); }, between_steps, *shutdown_timeout);
   (*server)->Stop();
