@@ -88,6 +88,9 @@ void SchedulerService::CacheHandles() {
     }
     job_handles_.push_back(
         {&metrics_.runs_fired.WithLabels({job.name, job.cluster}), &cluster->second});
+    // At 0 from the start, as runs_fired: the skip counter of a job is then a series before
+    // its first skip, which alerts and dashboards can rely on.
+    metrics_.fires_skipped.WithLabels({job.name, "catch_up"});
   }
 }
 
