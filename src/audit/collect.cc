@@ -25,37 +25,31 @@ tl::expected<CollectStats, CollectError> Collect(const TopicScanner& scan,
     }
     return tl::unexpected(CollectError{false, error.message});
   };
-  for (const std::string& cluster : clusters) {
-    auto ok = scan(topics.Tasks(cluster), from, [&](const kafka::ConsumedMessage& m) {
-      if (auto task = messages::DecodeTask(m.value)) {
-        auditor.AddTask(*task);
-        ++stats.tasks;
+  // Decodes each record of `topic` and hands it to the auditor; undecodable ones are counted.
+  auto feed = [&](const std::string& topic, auto decode, auto add, size_t& count) {
+    return scan(topic, from, [&](const kafka::ConsumedMessage& m) {
+      if (auto record = decode(m.value)) {
+        add(*record);
+        ++count;
       } else {
         ++stats.undecodable;
       }
       return take();
     });
+  };
+  for (const std::string& cluster : clusters) {
+    auto ok = feed(
+        topics.Tasks(cluster), [](std::string_view v) { return messages::DecodeTask(v); },
+        [&](const messages::TaskMessage& t) { auditor.AddTask(t); }, stats.tasks);
     if (!ok) return fail(ok.error());
   }
-  auto results = scan(topics.Results(), from, [&](const kafka::ConsumedMessage& m) {
-    if (auto result = messages::DecodeResult(m.value)) {
-      auditor.AddResult(*result);
-      ++stats.results;
-    } else {
-      ++stats.undecodable;
-    }
-    return take();
-  });
+  auto results = feed(
+      topics.Results(), [](std::string_view v) { return messages::DecodeResult(v); },
+      [&](const messages::ResultMessage& r) { auditor.AddResult(r); }, stats.results);
   if (!results) return fail(results.error());
-  auto skips = scan(topics.Skips(), from, [&](const kafka::ConsumedMessage& m) {
-    if (auto skip = messages::DecodeSkipRecord(m.value)) {
-      auditor.AddSkip(*skip);
-      ++stats.skips;
-    } else {
-      ++stats.undecodable;
-    }
-    return take();
-  });
+  auto skips = feed(
+      topics.Skips(), [](std::string_view v) { return messages::DecodeSkipRecord(v); },
+      [&](const messages::SkipRecord& r) { auditor.AddSkip(r); }, stats.skips);
   if (!skips) return fail(skips.error());
   return stats;
 }

@@ -16,6 +16,15 @@ messages::LeaseRecord Resigned(const std::string& owner, SystemTime through) {
   return {owner, true, through};
 }
 
+// A watch that has read the start-up tail and seen `other`'s heartbeat at kM0.
+LeaseWatch Watching(uint64_t seed) {
+  LeaseWatch watch({}, "me", seed);
+  watch.Reset(kM0);
+  watch.CaughtUp(kM0);
+  watch.Observe(Active("other"), kM0);
+  return watch;
+}
+
 // Steps `watch` every 10 ms from `from` until it says take over; returns when.
 MonoTime TakeOverTime(LeaseWatch& watch, MonoTime from) {
   for (MonoTime t = from; t < from + std::chrono::seconds(60); t += milliseconds(10)) {
@@ -36,10 +45,7 @@ TEST(LeaseOptionsTest, HeartbeatsMustComeWellWithinTheTimeout) {
 
 TEST(LeaseWatchTest, TakesOverAfterTheTimeoutPlusAJitterItDrawsOnce) {
   for (uint64_t seed = 0; seed < 20; ++seed) {
-    LeaseWatch watch({}, "me", seed);
-    watch.Reset(kM0);
-    watch.CaughtUp(kM0);
-    watch.Observe(Active("other"), kM0);
+    LeaseWatch watch = Watching(seed);
     EXPECT_EQ(watch.Check(kM0 + milliseconds(2490)), Verdict::kHeld);
     const MonoTime at = TakeOverTime(watch, kM0 + milliseconds(2490));
     EXPECT_GE(at, kM0 + milliseconds(2500)) << seed;
@@ -50,10 +56,7 @@ TEST(LeaseWatchTest, TakesOverAfterTheTimeoutPlusAJitterItDrawsOnce) {
 }
 
 TEST(LeaseWatchTest, AHeartbeatDuringTheJitterCancelsTheTakeover) {
-  LeaseWatch watch({}, "me", 3);
-  watch.Reset(kM0);
-  watch.CaughtUp(kM0);
-  watch.Observe(Active("other"), kM0);
+  LeaseWatch watch = Watching(3);
   Verdict first = watch.Check(kM0 + milliseconds(2500));
   ASSERT_NE(first, Verdict::kHeld);
   if (first == Verdict::kExpired) {
@@ -63,19 +66,13 @@ TEST(LeaseWatchTest, AHeartbeatDuringTheJitterCancelsTheTakeover) {
 }
 
 TEST(LeaseWatchTest, ItsOwnHeartbeatsNeverHoldTheLeaseForIt) {
-  LeaseWatch watch({}, "me", 1);
-  watch.Reset(kM0);
-  watch.CaughtUp(kM0);
-  watch.Observe(Active("other"), kM0);
+  LeaseWatch watch = Watching(1);
   watch.Observe(Active("me"), kM0 + milliseconds(2000));
   EXPECT_NE(watch.Check(kM0 + milliseconds(3100)), Verdict::kHeld);
 }
 
 TEST(LeaseWatchTest, ALiveResignationIsAHandOverWithoutWaitingOutTheTimeout) {
-  LeaseWatch watch({}, "me", 7);
-  watch.Reset(kM0);
-  watch.CaughtUp(kM0);
-  watch.Observe(Active("other"), kM0);
+  LeaseWatch watch = Watching(7);
   watch.Observe(Resigned("other", kT0 + milliseconds(700)), kM0 + milliseconds(800));
   const MonoTime at = TakeOverTime(watch, kM0 + milliseconds(800));
   EXPECT_LE(at, kM0 + milliseconds(900)) << "at most a fifth of the 500 ms jitter";
@@ -111,10 +108,7 @@ TEST(LeaseWatchTest, AtStartAnEmptyOrResignedTailMeansNobodyLeads) {
 }
 
 TEST(LeaseWatchTest, ResetGivesANewLeaderAWholeTimeout) {
-  LeaseWatch watch({}, "me", 1);
-  watch.Reset(kM0);
-  watch.CaughtUp(kM0);
-  watch.Observe(Active("other"), kM0);
+  LeaseWatch watch = Watching(1);
   ASSERT_NE(watch.Check(kM0 + milliseconds(2600)), Verdict::kHeld);
   watch.Reset(kM0 + milliseconds(2600));  // fenced, or stepped down
   EXPECT_EQ(watch.Check(kM0 + milliseconds(5000)), Verdict::kHeld);
