@@ -518,6 +518,7 @@ void SchedulerService::Committed(SystemTime acked) {
   if (batch_resigns_) resigned_ = true;
   batch_ = {};
   txn_ = Txn::kNone;
+  ++generation_;  // no report of this transaction may mark the next one's records
   last_commit_ = clock_.MonoNow();
   if (lease_lapsed_) {
     lease_lapsed_ = false;
@@ -563,12 +564,16 @@ StopReport SchedulerService::Stop(milliseconds deadline) {
   // transaction, so a standby takes over at once instead of after a lease timeout.
   while (active_ && !resigned_ && clock_.MonoNow() < end) {
     const milliseconds left = std::max(milliseconds(1), Until(end));
+    // Taken before each step: a fence while stopping drops the runs (and logs them).
+    report.uncommitted = pending();
+    report.uncommitted_summary = Summary();
     (void)Advance(clock_.Now(), /*resign=*/true, std::min(options_.txn_call_timeout, left));
   }
   report.committed = static_cast<size_t>(fired_ - before);
-  report.uncommitted = pending();
-  if (report.uncommitted > 0) report.uncommitted_summary = Summary();
+  report.lost_lead = !active_;
   if (active_) {
+    report.uncommitted = pending();
+    report.uncommitted_summary = pending() > 0 ? Summary() : "";
     if (txn_ != Txn::kNone) (void)producer_->AbortTransaction(kQuickAbort);
     producer_.reset();
     batch_ = {};
@@ -578,6 +583,10 @@ StopReport SchedulerService::Stop(milliseconds deadline) {
     active_ = false;
     metrics_.active.Set(0);
     metrics_.leadership_changes.Inc();
+  } else if (resigned_) {
+    report.uncommitted = 0;
+    report.uncommitted_summary.clear();
+    report.lost_lead = false;
   }
   UpdateGauges();
   return report;
@@ -611,6 +620,11 @@ void SchedulerService::Run(const std::function<bool()>& stop,
   StopReport report = Stop(shutdown_timeout);
   if (!report.was_active) {
     spdlog::info("stopping: standby, nothing to hand over");
+  } else if (report.lost_lead) {
+    spdlog::warn(
+        "stopping: another scheduler took over while this one stopped; it owes the "
+        "{} uncommitted run(s) through its catch-up",
+        report.uncommitted);
   } else if (report.uncommitted == 0) {
     spdlog::info("stopping: committed {} run(s) and resigned the lease in {:.0f} ms",
                  report.committed, Ms(clock_.MonoNow() - stopping));

@@ -54,6 +54,7 @@ struct StopReport {
   size_t committed = 0;             // runs committed by the final transaction
   size_t uncommitted = 0;           // runs left to the next active scheduler's catch-up
   std::string uncommitted_summary;  // e.g. "backup 2026-…Z..2026-…Z (3), report …"
+  bool lost_lead = false;           // fenced while stopping: the new active scheduler owes them
 };
 
 // krond's one scheduler (docs/architecture.md, "One scheduler mode"): any number of replicas

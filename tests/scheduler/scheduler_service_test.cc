@@ -381,6 +381,21 @@ TEST_F(SchedulerServiceTest, StopWithTheBrokerDownGivesUpByItsDeadlineAndSaysWha
   EXPECT_TRUE(Fired().empty());
 }
 
+TEST_F(SchedulerServiceTest, AStopFencedByASuccessorReportsTheRunsItOwes) {
+  Replica& a = StartActive("a", EverySecond());
+  a.producer().FailNextCommits({Kind::kRetriable});
+  StepAt(a, kT0 + seconds(1));  // +1 is taken, its commit times out
+  testing::FakeTransactionalProducer successor(log_);
+  ASSERT_TRUE(successor.InitTransactions(milliseconds(100)).has_value());
+  StopReport report = a->Stop(seconds(5));
+  EXPECT_TRUE(report.was_active);
+  EXPECT_TRUE(report.lost_lead);
+  EXPECT_EQ(report.committed, 0u);
+  EXPECT_GE(report.uncommitted, 1u);
+  EXPECT_FALSE(a->active());
+  EXPECT_TRUE(Fired().empty());
+}
+
 // ---- Records Kafka can never accept ------------------------------------------------------
 
 constexpr char kTwoClusters[] = R"(clusters: [alpha, beta]
