@@ -73,6 +73,13 @@ std::optional<config::JobFile> Reload(const SchedulerFlags& flags, const SignalW
   return std::move(*reloaded);
 }
 
+// --audit-interval: "0" turns the periodic audit off (ParseDuration takes only positive
+// durations), anything else must be one.
+Result<std::chrono::milliseconds> ParseAuditInterval(const std::string& text) {
+  if (text == "0" || text == "0s") return std::chrono::milliseconds(0);
+  return ParseDuration(text);
+}
+
 // The service's options from the flags, or nullopt after logging a usage error.
 std::optional<scheduler::ServiceOptions> Options(const SchedulerFlags& flags) {
   scheduler::ServiceOptions options;
@@ -108,7 +115,7 @@ int RunScheduler(const SchedulerFlags& flags) {
   }
   auto options = Options(flags);
   auto shutdown_timeout = ParseDuration(flags.shutdown_timeout);
-  auto audit_interval = ParseDuration(flags.audit_interval);
+  auto audit_interval = ParseAuditInterval(flags.audit_interval);
   if (!options || !shutdown_timeout || !audit_interval) {
     if (!shutdown_timeout) spdlog::error("--shutdown-timeout {}", shutdown_timeout.error().message);
     if (!audit_interval) spdlog::error("--audit-interval {}", audit_interval.error().message);
