@@ -12,25 +12,29 @@ ReliablePublisher::ReliablePublisher(
       retry_delay_(retry_delay) {}
 
 void ReliablePublisher::Publish(std::string topic, std::string key, std::string value,
-                                AckCallback on_acked) {
-  Produce(Message{std::move(topic), std::move(key), std::move(value), std::move(on_acked)});
+                                AckCallback on_acked, std::string partition_key) {
+  Produce(Message{std::move(topic), std::move(key), std::move(value), std::move(on_acked),
+                  std::move(partition_key)});
 }
 
 void ReliablePublisher::Produce(Message m) {
   // The callback owns the message until it is acknowledged, so a failed delivery can be
   // produced again without copying on the happy path's hot loop more than once.
   auto shared = std::make_shared<Message>(std::move(m));
-  ProduceStatus queued = producer_.Produce(
-      shared->topic, shared->key, shared->value, [this, shared](const DeliveryReport& report) {
-        --in_flight_;
-        if (!report.status) {
-          if (on_failure_) on_failure_(shared->topic, report.status.error().message);
-          if (waiting_.empty()) next_retry_ = clock_.MonoNow() + retry_delay_;
-          waiting_.push_back(std::move(*shared));
-          return;
-        }
-        if (shared->on_acked) shared->on_acked(report);
-      });
+  ProduceStatus queued =
+      producer_.ProduceRouted(shared->topic, shared->partition_key, shared->key, shared->value,
+                              [this, shared](const DeliveryReport& report) {
+                                --in_flight_;
+                                if (!report.status) {
+                                  if (on_failure_)
+                                    on_failure_(shared->topic, report.status.error().message);
+                                  if (waiting_.empty())
+                                    next_retry_ = clock_.MonoNow() + retry_delay_;
+                                  waiting_.push_back(std::move(*shared));
+                                  return;
+                                }
+                                if (shared->on_acked) shared->on_acked(report);
+                              });
   if (!queued) {
     if (on_failure_) on_failure_(shared->topic, queued.error().message);
     if (waiting_.empty()) next_retry_ = clock_.MonoNow() + retry_delay_;

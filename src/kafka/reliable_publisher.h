@@ -24,7 +24,9 @@ class ReliablePublisher {
       std::function<void(const std::string& topic, const std::string& error)> on_failure,
       std::chrono::milliseconds retry_delay = std::chrono::milliseconds(500));
 
-  void Publish(std::string topic, std::string key, std::string value, AckCallback on_acked);
+  // `partition_key`: see Producer::ProduceRouted; empty = the key chooses the partition.
+  void Publish(std::string topic, std::string key, std::string value, AckCallback on_acked,
+               std::string partition_key = {});
   // Serves delivery reports (waiting up to `timeout` for one) and re-produces failed
   // messages whose delay has passed.
   void Poll(std::chrono::milliseconds timeout);
@@ -39,6 +41,7 @@ class ReliablePublisher {
   struct Message {
     std::string topic, key, value;
     AckCallback on_acked;
+    std::string partition_key;
   };
   void Produce(Message m);
   void RetryDue();

@@ -141,7 +141,8 @@ int RunReplay(const DeadFlags& flags) {
     task.produced_at = now;
     task.replayed_from = e.position + " at " + FormatRfc3339Utc(now);
     // The task first, then the marker: a crash in between replays again rather than never.
-    publisher.Publish(topics.Tasks(task.cluster), task.run_id, messages::Encode(task), nullptr);
+    publisher.Publish(topics.Tasks(task.cluster), task.run_id, messages::Encode(task), nullptr,
+                      std::string(messages::PartitionKeyOf(task)));
     nlohmann::json marker = {{"v", messages::kVersion},
                              {"replay_of", e.position},
                              {"run_id", task.run_id},

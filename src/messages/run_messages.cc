@@ -18,8 +18,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kOutcomeNames[] = {"succeeded",    "failed",    "timed_out", "killed",
-                                              "spawn_failed", "cancelled", "invalid",   "skipped"};
+constexpr std::string_view kOutcomeNames[] = {"succeeded", "failed",       "timed_out",
+                                              "killed",    "spawn_failed", "cancelled",
+                                              "invalid",   "skipped",      "boot_failed"};
 
 // Reads typed fields out of a decoded object, remembering the first problem so decoders
 // stay linear: read everything, then check ok().
@@ -76,6 +77,17 @@ class FieldReader {
       out.push_back(item.get<std::string>());
     }
     return out;
+  }
+  // Reads the nested object `name` with `read`, given a reader of it, if it is present and
+  // not null. Not an object, or a problem inside it, is a problem of field `name`.
+  template <class ReadFn>
+  void Object(const char* name, ReadFn read) {
+    const json* v = Find(name, false);
+    if (v == nullptr) return;
+    if (!v->is_object()) return Fail(name, "expected an object");
+    FieldReader inner(*v);
+    read(inner);
+    if (!inner.ok()) Fail(name, inner.error());
   }
   bool Has(const char* name) const {
     auto it = object_.find(name);
@@ -135,20 +147,21 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
   m.sandbox = r.Has("sandbox") ? r.String("sandbox") : m.sandbox;
   m.network = r.Bool("network", false);
   if (r.Has("replayed_from")) m.replayed_from = r.String("replayed_from");
-  if (r.Has("retry")) {
-    const json& retry = doc.at("retry");
-    if (!retry.is_object()) {
-      r.Fail("retry", "expected an object");
-    } else {
-      FieldReader rr(retry);
-      m.retry.backoff = std::chrono::milliseconds(rr.Int("backoff_ms", false, 2000));
-      m.retry.max_backoff = std::chrono::milliseconds(rr.Int("max_backoff_ms", false, 300'000));
-      m.retry.multiplier = rr.Double("multiplier", m.retry.multiplier);
-      m.retry.jitter = rr.Double("jitter", m.retry.jitter);
-      m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
-      if (!rr.ok()) r.Fail("retry", rr.error());
+  r.Object("microvm", [&m](FieldReader& rv) {
+    const int64_t memory = rv.Int("memory_mib", false, 0);
+    const int64_t vcpus = rv.Int("vcpus", false, 0);
+    for (auto [name, value] : {std::pair{"memory_mib", memory}, std::pair{"vcpus", vcpus}}) {
+      if (value < 0 || value > UINT32_MAX) rv.Fail(name, "out of range");
     }
-  }
+    m.microvm = TaskMessage::MicroVm{static_cast<uint32_t>(memory), static_cast<uint32_t>(vcpus)};
+  });
+  r.Object("retry", [&m](FieldReader& rr) {
+    m.retry.backoff = std::chrono::milliseconds(rr.Int("backoff_ms", false, 2000));
+    m.retry.max_backoff = std::chrono::milliseconds(rr.Int("max_backoff_ms", false, 300'000));
+    m.retry.multiplier = rr.Double("multiplier", m.retry.multiplier);
+    m.retry.jitter = rr.Double("jitter", m.retry.jitter);
+    m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
+  });
   if (!r.ok()) return MakeError(r.error());
   if (m.run_id.empty()) return MakeError("field \"run_id\": empty");
   if (m.attempt < 1 || m.max_attempts < 1 || m.attempt > m.max_attempts) {
@@ -182,6 +195,10 @@ json ResultToJson(const ResultMessage& m) {
   if (m.signal) j["signal"] = *m.signal;
   if (!m.error.empty()) j["error"] = m.error;
   if (!m.source.empty()) j["source"] = m.source;
+  if (m.vm) {
+    j["vm"] = {{"accelerator", m.vm->accelerator}};
+    if (m.vm->boot_ms) j["vm"]["boot_ms"] = *m.vm->boot_ms;
+  }
   return j;
 }
 
@@ -204,6 +221,9 @@ Result<ResultMessage> ResultFromJson(const json& doc) {
   m.output_bytes = r.Int("output_bytes", false, 0);
   m.error = r.String("error", false);
   m.source = r.String("source", false);
+  r.Object("vm", [&m](FieldReader& rv) {
+    m.vm = ResultMessage::Vm{rv.String("accelerator", false), rv.OptionalInt("boot_ms")};
+  });
   if (!r.ok()) return MakeError(r.error());
   auto parsed = ParseOutcome(outcome);
   if (!parsed) return MakeError("field \"outcome\": " + parsed.error().message);
@@ -253,6 +273,12 @@ std::string Encode(const TaskMessage& m) {
   w.String("concurrency", m.concurrency);
   w.String("sandbox", m.sandbox);
   w.Bool("network", m.network);
+  if (m.microvm) {
+    ObjectWriter vm = w.Object("microvm");
+    vm.Int("memory_mib", m.microvm->memory_mib);
+    vm.Int("vcpus", m.microvm->vcpus);
+    vm.End();
+  }
   if (m.replayed_from) w.String("replayed_from", *m.replayed_from);
   w.End();
   return out;

@@ -49,11 +49,23 @@ struct TaskMessage {
   std::optional<std::chrono::milliseconds> starting_deadline;
   RetrySpec retry;
   std::string concurrency = "allow";  // allow | forbid | replace
-  std::string sandbox = "none";       // none | bubblewrap
+  std::string sandbox = "none";       // none | bubblewrap | microvm
   bool network = false;
+  // The job's `microvm:` size, when it set one (absent: the worker's default).
+  struct MicroVm {
+    uint32_t memory_mib = 0;
+    uint32_t vcpus = 0;
+  };
+  std::optional<MicroVm> microvm;
   // Set by `krond dead replay`: why and when this run was put back.
   std::optional<std::string> replayed_from;
 };
+
+// The partition key of a task message (kafka::Producer::ProduceRouted), wherever it is
+// produced (scheduler, retries, `krond dead replay`): the job name, so every run of a job
+// goes to one partition of each topic, and one worker at a time owns the job
+// (docs/messages.md, "Partitions"). The Kafka key stays the run id.
+inline std::string_view PartitionKeyOf(const TaskMessage& task) { return task.job; }
 
 // How an attempt ended. `invalid` is a message that could not be decoded.
 enum class Outcome {
@@ -64,7 +76,9 @@ enum class Outcome {
   kSpawnFailed,
   kCancelled,
   kInvalid,
-  kSkipped
+  kSkipped,
+  // The run's microVM did not get as far as starting the command (docs/execution.md).
+  kBootFailed
 };
 std::string_view OutcomeName(Outcome o);
 [[nodiscard]] Result<Outcome> ParseOutcome(std::string_view name);
@@ -88,6 +102,12 @@ struct ResultMessage {
   std::string error;  // human-readable reason for anything but success
   // Where the message came from, for `invalid` results: topic/partition/offset.
   std::string source;
+  // Runs in a microVM: how it ran. Absent for other runs (and from older workers).
+  struct Vm {
+    std::string accelerator;         // kvm | tcg
+    std::optional<int64_t> boot_ms;  // guest uptime when the command started
+  };
+  std::optional<Vm> vm;
 };
 
 // A run that exhausted its attempts (or could not be decoded): the value of a message on

@@ -47,8 +47,11 @@ messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime schedul
   t.retry.jitter = job.retry.jitter;
   t.retry.retry_on = job.retry.RetryOn();
   t.concurrency = std::string(config::ToString(job.concurrency));
-  t.sandbox = job.sandbox == config::SandboxMode::kBubblewrap ? "bubblewrap" : "none";
+  t.sandbox = std::string(config::ToString(job.sandbox));
   t.network = job.network;
+  if (job.microvm_vcpus != 0 || job.microvm_memory_mib != 0) {
+    t.microvm = messages::TaskMessage::MicroVm{job.microvm_memory_mib, job.microvm_vcpus};
+  }
   return t;
 }
 
@@ -415,8 +418,10 @@ kafka::TxnStatus SchedulerService::ProduceBatch(SystemTime now, bool resign) {
     // Generation and index in one word: with `this`, the capture fits std::function's inline
     // storage, so a fire costs no allocation here.
     const uint64_t tag = (generation << 32) | i;
-    kafka::ProduceStatus sent = producer_->Produce(
-        fire.handles.cluster->task_topic, fire.run_id, fire.value,
+    // Routed by the task's partition key (messages::PartitionKeyOf: its job name), so every
+    // run of a job lands on one partition and one worker owns the job; the key is the run id.
+    kafka::ProduceStatus sent = producer_->ProduceRouted(
+        fire.handles.cluster->task_topic, fire.job, fire.run_id, fire.value,
         [this, tag](const kafka::DeliveryReport& report) { OnDelivery(tag, report); });
     if (sent) continue;
     if (!kafka::IsPermanent(sent.error().kind)) {

@@ -55,11 +55,11 @@ class PeriodicAuditTest : public ::testing::Test {
     t.job = "tick";
     t.cluster = "c";
     t.scheduled_at = at;
-    log_.committed.push_back({"t.tasks.c", run_id, messages::Encode(t)});
+    log_.committed.push_back({"t.tasks.c", run_id, messages::Encode(t), t.job});
     messages::ResultMessage r;
     r.run_id = run_id;
     r.job = "tick";
-    log_.committed.push_back({"t.results", run_id, messages::Encode(r)});
+    log_.committed.push_back({"t.results", run_id, messages::Encode(r), ""});
   }
   std::string Metrics() const { return registry_.Render(); }
 

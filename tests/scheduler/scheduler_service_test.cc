@@ -340,7 +340,7 @@ TEST_F(SchedulerServiceTest, AZombieWhoseCommitIsFencedFiresNothing) {
 TEST_F(SchedulerServiceTest, AStartingReplicaWaitsOutALeaseItFindsHeld) {
   // The tail of the lease topic holds a live heartbeat of "old": wait a whole timeout.
   log_.committed.push_back(
-      {"t.leader", "lease", messages::Encode(messages::LeaseRecord{"old", false, kT0})});
+      {"t.leader", "lease", messages::Encode(messages::LeaseRecord{"old", false, kT0}), ""});
   Replica& a = Start("a", EverySecond());
   Run({&a}, kT0 + milliseconds(2400));
   EXPECT_FALSE(a->active());
@@ -517,6 +517,54 @@ TEST_F(SchedulerServiceTest, TwentyThousandJobsFireOncePerSecondInBoundedTransac
   for (const auto& m : log_.Topic("t.tasks.alpha")) ids.insert(m.key);
   EXPECT_EQ(ids.size(), kJobs * 2) << "one run id per run";
   EXPECT_EQ(State().size(), kJobs);
+}
+
+// Every run of a job goes to one partition (its name is the partition key), so one worker
+// at a time owns a job (docs/messages.md, "Partitions"); the key stays the run id. The
+// scheduler's own records keep the default partitioner (one partition each).
+TEST_F(SchedulerServiceTest, EveryRunOfAJobIsRoutedByItsJobName) {
+  Replica& r = StartActive("r", R"(clusters: [alpha]
+jobs:
+  - {name: backup, schedule: "* * * * * *", cluster: alpha, command: "true"}
+  - {name: report, schedule: "* * * * * *", cluster: alpha, command: "true"}
+  - {name: cleanup, schedule: "* * * * * *", cluster: alpha, command: "true"}
+)");
+  for (int i = 1; i <= 3; ++i) StepAt(r, kT0 + seconds(i));
+  const auto records = log_.Topic("t.tasks.alpha");
+  ASSERT_THAT(records, SizeIs(9));
+  std::map<std::string, int> per_job;
+  for (const auto& m : records) {
+    auto task = messages::DecodeTask(m.value);
+    ASSERT_TRUE(task.has_value());
+    EXPECT_EQ(m.partition_key, messages::PartitionKeyOf(*task));
+    EXPECT_EQ(m.partition_key, task->job);
+    EXPECT_EQ(m.key, task->run_id);
+    ++per_job[task->job];
+  }
+  EXPECT_EQ(per_job, (std::map<std::string, int>{{"backup", 3}, {"cleanup", 3}, {"report", 3}}));
+  for (const char* topic : {"t.state", "t.leader"}) {
+    for (const auto& m : log_.Topic(topic)) EXPECT_EQ(m.partition_key, "") << topic;
+  }
+}
+
+// A job's microVM size travels in its task; without one the worker's default applies.
+TEST_F(SchedulerServiceTest, TheTaskCarriesTheJobsSandboxAndMicroVmSize) {
+  Replica& r = StartActive("r", R"(clusters: [alpha]
+jobs:
+  - {name: vm, schedule: "* * * * * *", cluster: alpha, command: "true", sandbox: microvm,
+     microvm: {memory: 512MiB, vcpus: 2}}
+  - {name: plain, schedule: "* * * * * *", cluster: alpha, command: "true"}
+)");
+  StepAt(r, kT0 + seconds(1));
+  std::map<std::string, messages::TaskMessage> by_job;
+  for (const auto& t : Tasks()) by_job[t.job] = t;
+  ASSERT_EQ(by_job.size(), 2u);
+  EXPECT_EQ(by_job["vm"].sandbox, "microvm");
+  ASSERT_TRUE(by_job["vm"].microvm.has_value());
+  EXPECT_EQ(by_job["vm"].microvm->memory_mib, 512u);
+  EXPECT_EQ(by_job["vm"].microvm->vcpus, 2u);
+  EXPECT_EQ(by_job["plain"].sandbox, "none");
+  EXPECT_FALSE(by_job["plain"].microvm.has_value());
 }
 
 }  // namespace
