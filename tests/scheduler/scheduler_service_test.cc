@@ -118,16 +118,29 @@ class SchedulerServiceTest : public ::testing::Test {
     return r;
   }
 
-  std::vector<messages::TaskMessage> Tasks(std::string_view topic = "t.tasks.alpha") const {
-    std::vector<messages::TaskMessage> out;
+  // Every committed record of `topic` decoded by `decode` (one that does not decode fails the
+  // test), after `check` has seen it with its record (e.g. to check the key).
+  template <typename T, typename Check>
+  std::vector<T> Decoded(std::string_view topic, Result<T> (*decode)(std::string_view),
+                         Check check) const {
+    std::vector<T> out;
     for (const auto& m : log_.Topic(topic)) {
-      auto task = messages::DecodeTask(m.value);
-      EXPECT_TRUE(task.has_value()) << m.value;
-      if (!task) continue;
-      EXPECT_EQ(m.key, task->run_id) << "tasks are keyed by run id";
-      out.push_back(*task);
+      auto decoded = decode(m.value);
+      EXPECT_TRUE(decoded.has_value()) << m.value;
+      if (!decoded) continue;
+      check(m, *decoded);
+      out.push_back(*std::move(decoded));
     }
     return out;
+  }
+  template <typename T>
+  std::vector<T> Decoded(std::string_view topic, Result<T> (*decode)(std::string_view)) const {
+    return Decoded(topic, decode, [](const auto&, const auto&) {});
+  }
+  std::vector<messages::TaskMessage> Tasks(std::string_view topic = "t.tasks.alpha") const {
+    return Decoded(topic, &messages::DecodeTask, [](const auto& m, const auto& task) {
+      EXPECT_EQ(m.key, task.run_id) << "tasks are keyed by run id";
+    });
   }
   std::vector<SystemTime> Fired(std::string_view job = "a") const {
     std::vector<SystemTime> out;
@@ -138,31 +151,15 @@ class SchedulerServiceTest : public ::testing::Test {
   }
   std::map<std::string, messages::FireState> State() const {
     std::map<std::string, messages::FireState> out;
-    for (const auto& m : log_.Topic("t.state")) {
-      auto s = messages::DecodeFireState(m.value);
-      EXPECT_TRUE(s.has_value()) << m.value;
-      if (s) out[s->job] = *s;
-    }
+    for (auto& s : Decoded("t.state", &messages::DecodeFireState)) out[s.job] = s;
     return out;
   }
   std::vector<messages::LeaseRecord> Leases() const {
-    std::vector<messages::LeaseRecord> out;
-    for (const auto& m : log_.Topic("t.leader")) {
-      EXPECT_EQ(m.key, messages::kLeaseKey);
-      auto l = messages::DecodeLeaseRecord(m.value);
-      EXPECT_TRUE(l.has_value()) << m.value;
-      if (l) out.push_back(*l);
-    }
-    return out;
+    return Decoded("t.leader", &messages::DecodeLeaseRecord,
+                   [](const auto& m, const auto&) { EXPECT_EQ(m.key, messages::kLeaseKey); });
   }
   std::vector<messages::SkipRecord> Skips() const {
-    std::vector<messages::SkipRecord> out;
-    for (const auto& m : log_.Topic("t.skips")) {
-      auto s = messages::DecodeSkipRecord(m.value);
-      EXPECT_TRUE(s.has_value()) << m.value;
-      if (s) out.push_back(*s);
-    }
-    return out;
+    return Decoded("t.skips", &messages::DecodeSkipRecord);
   }
   static std::vector<SystemTime> Seconds(int from, int to) {
     std::vector<SystemTime> out;
