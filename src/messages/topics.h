@@ -11,7 +11,7 @@ std::string_view QueueName(Queue q);  // "main" | "retry"
 
 // Topic names derive from one prefix (default "krond") so tests and tenants can share a
 // broker: <prefix>.tasks.<cluster>, <prefix>.retry.<cluster>, <prefix>.dead.<cluster>,
-// <prefix>.results, <prefix>.state.
+// <prefix>.results, and the scheduler's <prefix>.state, <prefix>.leader, <prefix>.skips.
 class TopicNames {
  public:
   explicit TopicNames(std::string prefix = "krond") : prefix_(std::move(prefix)) {}
@@ -24,6 +24,8 @@ class TopicNames {
   }
   std::string Results() const { return prefix_ + ".results"; }
   std::string State() const { return prefix_ + ".state"; }
+  std::string Leader() const { return prefix_ + ".leader"; }
+  std::string Skips() const { return prefix_ + ".skips"; }
   // Consumer group of the workers serving one queue of one cluster.
   std::string WorkerGroup(Queue q, std::string_view cluster) const {
     return prefix_ + ".workers." + std::string(QueueName(q)) + "." + std::string(cluster);
