@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "fuzz_support.h"
@@ -14,43 +15,23 @@ namespace {
 
 namespace messages = krond::messages;
 
-void FuzzState(std::string_view text) {
-  auto state = messages::DecodeFireState(text);
-  if (!krond::fuzz::Accepted(state)) return;
-  auto again = messages::DecodeFireState(messages::Encode(*state));
-  if (!again || again->job != state->job || again->last_fired != state->last_fired ||
-      again->fence != state->fence) {
-    std::abort();
-  }
-}
-
-void FuzzLease(std::string_view text) {
-  auto lease = messages::DecodeLeaseRecord(text);
-  if (!krond::fuzz::Accepted(lease)) return;
-  auto again = messages::DecodeLeaseRecord(messages::Encode(*lease));
-  if (!again || again->owner != lease->owner || again->resigned != lease->resigned ||
-      again->at != lease->at) {
-    std::abort();
-  }
-}
-
-void FuzzSkip(std::string_view text) {
-  auto skip = messages::DecodeSkipRecord(text);
-  if (!krond::fuzz::Accepted(skip)) return;
-  auto again = messages::DecodeSkipRecord(messages::Encode(*skip));
-  if (!again || again->job != skip->job || again->reason != skip->reason ||
-      again->first != skip->first || again->last != skip->last || again->count != skip->count ||
-      again->decided_at != skip->decided_at || again->detail != skip->detail) {
-    std::abort();
-  }
+// Compared through their encodings: Encode writes every field of each record, so two
+// records that encode alike are alike.
+template <typename Decode>
+void RoundTrip(std::string_view text, Decode decode) {
+  auto record = decode(text);
+  if (!krond::fuzz::Accepted(record)) return;
+  const std::string encoded = messages::Encode(*record);
+  auto again = decode(encoded);
+  if (!again || messages::Encode(*again) != encoded) std::abort();
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text = krond::fuzz::AsText(data, size);
-  FuzzState(text);
-  FuzzLease(text);
-  FuzzSkip(text);
+  RoundTrip(text, messages::DecodeFireState);
+  RoundTrip(text, messages::DecodeLeaseRecord);
+  RoundTrip(text, messages::DecodeSkipRecord);
   return 0;
 }
