@@ -16,36 +16,59 @@ void ReliablePublisher::Publish(std::string topic, std::string key, std::string 
   m->value = std::move(value);
   m->partition_key = std::move(partition_key);
   m->on_done = std::move(on_done);
+  if (Isolating()) {
+    held_.push_back(std::move(m));
+    return;
+  }
   Produce(std::move(m));
 }
 
-void ReliablePublisher::Produce(std::shared_ptr<Message> m) {
+void ReliablePublisher::Produce(std::shared_ptr<Message> m, Attempt attempt) {
   const uint64_t id = next_id_++;
   // The callback finds the message by id, so a failed delivery can be produced again
   // without copying it, and PendingKeys sees what is in flight.
-  ProduceStatus queued = producer_.ProduceRouted(
-      m->topic, m->partition_key, m->key, m->value, [this, id](const DeliveryReport& report) {
-        auto it = in_flight_.find(id);
-        if (it == in_flight_.end()) return;
-        std::shared_ptr<Message> done = std::move(it->second);
-        in_flight_.erase(it);
-        if (!report.status) return OnFailed(std::move(done), report.status.error());
-        failed_rounds_ = 0;
-        if (done->on_done) done->on_done(report);
-      });
-  if (!queued) return OnFailed(std::move(m), queued.error());
+  ProduceStatus queued =
+      producer_.ProduceRouted(m->topic, m->partition_key, m->key, m->value,
+                              [this, id, attempt](const DeliveryReport& report) {
+                                auto it = in_flight_.find(id);
+                                if (it == in_flight_.end()) return;
+                                std::shared_ptr<Message> done = std::move(it->second);
+                                in_flight_.erase(it);
+                                if (attempt == Attempt::kAlone) alone_in_flight_ = false;
+                                if (!report.status) {
+                                  OnFailed(std::move(done), report.status.error(), attempt, true);
+                                } else {
+                                  failed_rounds_ = 0;
+                                  if (done->on_done) done->on_done(report);
+                                }
+                                ProduceAloneNext();
+                              });
+  if (!queued) {
+    if (attempt == Attempt::kAlone) alone_in_flight_ = false;
+    OnFailed(std::move(m), queued.error(), attempt, false);
+    return ProduceAloneNext();
+  }
   in_flight_.emplace(id, std::move(m));
 }
 
-void ReliablePublisher::OnFailed(std::shared_ptr<Message> m, ProduceError error) {
+void ReliablePublisher::OnFailed(std::shared_ptr<Message> m, ProduceError error, Attempt attempt,
+                                 bool by_broker) {
   const MonoTime now = clock_.MonoNow();
   if (m->failures++ == 0) m->first_failure = now;
-  bool retry = !IsPermanent(error.kind);
+  Next next = IsPermanent(error.kind) ? Next::kGiveUp : Next::kRetry;
   if (error.kind == ProduceErrorKind::kUnknownTopic) {
-    retry = now - m->first_failure < options_.unknown_topic_grace;
+    next = now - m->first_failure < options_.unknown_topic_grace ? Next::kRetry : Next::kGiveUp;
   }
-  if (on_failure_) on_failure_(m->topic, error, retry);
-  if (!retry) {
+  // The produce call checks the message alone; the broker checks the batch it came in.
+  if (error.kind == ProduceErrorKind::kTooLarge && by_broker && attempt == Attempt::kBatched) {
+    next = Next::kAlone;
+  }
+  if (on_failure_) on_failure_(m->topic, error, next);
+  if (next == Next::kAlone) {
+    alone_.push_back(std::move(m));
+    return;
+  }
+  if (next == Next::kGiveUp) {
     if (m->on_done) {
       DeliveryReport report;
       report.topic = m->topic;
@@ -62,8 +85,22 @@ void ReliablePublisher::OnFailed(std::shared_ptr<Message> m, ProduceError error)
   waiting_.push_back(std::move(m));
 }
 
+void ReliablePublisher::ProduceAloneNext() {
+  if (alone_in_flight_ || !in_flight_.empty()) return;
+  if (!alone_.empty()) {
+    std::shared_ptr<Message> m = std::move(alone_.front());
+    alone_.pop_front();
+    alone_in_flight_ = true;
+    return Produce(std::move(m), Attempt::kAlone);
+  }
+  std::deque<std::shared_ptr<Message>> held;
+  held.swap(held_);
+  for (auto& m : held) Produce(std::move(m));
+}
+
 void ReliablePublisher::RetryDue() {
-  if (waiting_.empty() || clock_.MonoNow() < next_retry_) return;
+  // Retries wait too while a message is produced alone: they would share its batch.
+  if (waiting_.empty() || Isolating() || clock_.MonoNow() < next_retry_) return;
   if (failed_rounds_ < 30) ++failed_rounds_;
   std::deque<std::shared_ptr<Message>> batch;
   batch.swap(waiting_);
@@ -79,7 +116,9 @@ std::vector<std::string> ReliablePublisher::PendingKeys() const {
   std::vector<std::string> keys;
   keys.reserve(Pending());
   for (const auto& [id, m] : in_flight_) keys.push_back(m->key);
-  for (const auto& m : waiting_) keys.push_back(m->key);
+  for (const auto* queue : {&waiting_, &alone_, &held_}) {
+    for (const auto& m : *queue) keys.push_back(m->key);
+  }
   return keys;
 }
 

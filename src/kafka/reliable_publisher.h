@@ -37,9 +37,12 @@ struct ReliablePublisherOptions {
 // the delay backs off while whole rounds fail (retry_delay doubling up to max_retry_delay). A
 // permanent error (ProduceErrorKind: too large, not authorized, unknown topic after its grace,
 // invalid) ends that message at once: retrying would fail the same way forever and hold up whatever
-// waits for it. Either way the message's `on_done` runs exactly once, with the acknowledgement or
-// the permanent error, so the caller decides what to do instead (e.g. publish a smaller record).
-// Other messages are never held up by a failing one.
+// waits for it. One exception: the broker judges size per batch, so a small message batched with
+// a big one is refused as too large with it. A message the broker refuses as too large is
+// therefore produced once more on its own (after what is in flight is done, and before anything
+// published meanwhile) and ends only if refused again. Either way the message's `on_done` runs
+// exactly once, with the acknowledgement or the permanent error, so the caller decides what to do
+// instead (e.g. publish a smaller record). Other messages are never held up by a failing one.
 //
 // Not thread-safe: use it from one thread, which must call Poll. Callbacks run on that
 // thread, from Publish (a produce call failing for good), Poll or Flush, and may Publish.
@@ -47,10 +50,15 @@ class ReliablePublisher {
  public:
   // report.status: empty (acknowledged) or the permanent error.
   using DoneCallback = std::function<void(const DeliveryReport&)>;
-  // Told about every failed attempt, for logs and counters; `retrying` says whether the
-  // message will be produced again.
+  // What happens to a message after a failed attempt.
+  enum class Next {
+    kRetry,   // produced again after the retry delay
+    kAlone,   // refused as too large, perhaps for its batch: produced again on its own
+    kGiveUp,  // permanent: on_done gets the error
+  };
+  // Told about every failed attempt, for logs and counters.
   using FailureHook =
-      std::function<void(const std::string& topic, const ProduceError& error, bool retrying)>;
+      std::function<void(const std::string& topic, const ProduceError& error, Next next)>;
 
   ReliablePublisher(Producer& producer, const Clock& clock, FailureHook on_failure,
                     ReliablePublisherOptions options = {});
@@ -63,8 +71,11 @@ class ReliablePublisher {
   void Poll(std::chrono::milliseconds timeout);
   // Polls until nothing is pending or `timeout` passes; error naming what is left.
   [[nodiscard]] Status Flush(std::chrono::milliseconds timeout);
-  // Messages not yet done (in flight or waiting to be produced again).
-  size_t Pending() const { return in_flight_.size() + waiting_.size(); }
+  // Messages not yet done (in flight, waiting to be produced again, or held back while one is
+  // produced alone).
+  size_t Pending() const {
+    return in_flight_.size() + waiting_.size() + alone_.size() + held_.size();
+  }
   // Their keys (run ids), in no particular order: what a process stopping without a broker
   // leaves unpublished.
   std::vector<std::string> PendingKeys() const;
@@ -79,10 +90,17 @@ class ReliablePublisher {
     int failures = 0;
     MonoTime first_failure{};
   };
-  void Produce(std::shared_ptr<Message> m);
-  // A failed attempt: retried later, or done with `error` when it is permanent.
-  void OnFailed(std::shared_ptr<Message> m, ProduceError error);
+  // How an attempt was made and how it failed.
+  enum class Attempt { kBatched, kAlone };
+  void Produce(std::shared_ptr<Message> m, Attempt attempt = Attempt::kBatched);
+  // A failed attempt: retried later, produced alone, or done with `error` when it is
+  // permanent. `by_broker`: the delivery failed (not the produce call).
+  void OnFailed(std::shared_ptr<Message> m, ProduceError error, Attempt attempt, bool by_broker);
   void RetryDue();
+  // Produces the next message of alone_ once nothing is in flight; when alone_ is done,
+  // produces what was held back meanwhile.
+  void ProduceAloneNext();
+  bool Isolating() const { return !alone_.empty() || alone_in_flight_; }
 
   Producer& producer_;
   const Clock& clock_;
@@ -94,6 +112,11 @@ class ReliablePublisher {
   // Retry rounds since the last acknowledgement: the delay is retry_delay * 2^this, capped.
   int failed_rounds_ = 0;
   std::unordered_map<uint64_t, std::shared_ptr<Message>> in_flight_;
+  // Refused as too large by the broker, to be produced one at a time with nothing else in
+  // flight; published meanwhile (held until alone_ is done, so as not to share its batch).
+  std::deque<std::shared_ptr<Message>> alone_;
+  std::deque<std::shared_ptr<Message>> held_;
+  bool alone_in_flight_ = false;
   uint64_t next_id_ = 0;
 };
 

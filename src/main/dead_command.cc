@@ -113,10 +113,11 @@ int RunReplay(const DeadFlags& flags) {
   }
   RealClock clock;
   int refused = 0;
-  kafka::ReliablePublisher publisher(
-      **producer, clock, [&](const std::string& topic, const kafka::ProduceError& error, bool) {
-        spdlog::warn("publish to {}: {}", topic, error.message);
-      });
+  kafka::ReliablePublisher publisher(**producer, clock,
+                                     [&](const std::string& topic, const kafka::ProduceError& error,
+                                         kafka::ReliablePublisher::Next) {
+                                       spdlog::warn("publish to {}: {}", topic, error.message);
+                                     });
   // Called only for a record Kafka refused for good (too large, not authorized, ...).
   auto refused_check = [&](const std::string& what) {
     return [&refused, what](const kafka::DeliveryReport& report) {

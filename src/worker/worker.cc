@@ -127,11 +127,20 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
       topics_(std::move(topics)),
       options_(std::move(options)),
       publisher_(producer, clock,
-                 [this](const std::string& topic, const kafka::ProduceError& error, bool retrying) {
+                 [this](const std::string& topic, const kafka::ProduceError& error,
+                        kafka::ReliablePublisher::Next next) {
+                   using Next = kafka::ReliablePublisher::Next;
                    // Permanent errors are logged by PublishRecord, with the run.
-                   if (!retrying) return;
+                   if (next == Next::kGiveUp) return;
                    metrics_.publish_errors.Inc();
-                   spdlog::warn("publish to {} failed, will retry: {}", topic, error.message);
+                   if (next == Next::kAlone) {
+                     spdlog::info(
+                         "publish to {} refused ({}); producing it again on its own, "
+                         "in case it was its batch that was too large",
+                         topic, error.message);
+                   } else {
+                     spdlog::warn("publish to {} failed, will retry: {}", topic, error.message);
+                   }
                  },
                  {.retry_delay = std::chrono::milliseconds(500),
                   .max_retry_delay = std::chrono::seconds(5)}),

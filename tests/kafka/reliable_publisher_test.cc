@@ -45,8 +45,11 @@ class ReliablePublisherTest : public ::testing::Test {
   ReliablePublisher publisher_{
       producer_,
       clock_,
-      [this](const std::string& topic, const ProduceError& error, bool retrying) {
-        failures_.push_back(topic + ": " + error.message + (retrying ? "" : " (given up)"));
+      [this](const std::string& topic, const ProduceError& error, ReliablePublisher::Next next) {
+        const char* suffix = next == ReliablePublisher::Next::kRetry   ? ""
+                             : next == ReliablePublisher::Next::kAlone ? " (alone)"
+                                                                       : " (given up)";
+        failures_.push_back(topic + ": " + error.message + suffix);
       },
       {.retry_delay = kDelay, .max_retry_delay = 4 * kDelay, .unknown_topic_grace = seconds(10)}};
 };
@@ -178,8 +181,7 @@ TEST_F(ReliablePublisherTest, TheDelayDoublesUpToTheMaximum) {
 // A record over the broker's size limit, or one the broker does not allow, fails the same
 // way each time: retrying it forever blocked every record behind it (issue 19).
 TEST_F(ReliablePublisherTest, PermanentErrorsEndTheMessageOnceAndOthersFlow) {
-  for (ProduceErrorKind kind :
-       {ProduceErrorKind::kTooLarge, ProduceErrorKind::kUnauthorized, ProduceErrorKind::kInvalid}) {
+  for (ProduceErrorKind kind : {ProduceErrorKind::kUnauthorized, ProduceErrorKind::kInvalid}) {
     acks_.clear();
     given_up_.clear();
     failures_.clear();
@@ -198,6 +200,49 @@ TEST_F(ReliablePublisherTest, PermanentErrorsEndTheMessageOnceAndOthersFlow) {
     }
     EXPECT_THAT(given_up_, SizeIs(1)) << "told once";
   }
+}
+
+// The broker checks a batch's size, not a message's: "too large" may be the batch's fault, so
+// the message gets one attempt on its own before it is given up.
+TEST_F(ReliablePublisherTest, TooLargeFromTheBrokerIsTriedAloneOnceThenGivenUp) {
+  producer_.RefuseTopic("t", ProduceErrorKind::kTooLarge);
+  Publish("big");
+  publisher_.Poll(milliseconds(0));
+  EXPECT_THAT(failures_, ElementsAre(HasSubstr("(alone)")));
+  EXPECT_THAT(given_up_, IsEmpty());
+  EXPECT_EQ(publisher_.Pending(), 1u);
+  EXPECT_EQ(producer_.produce_calls(), 2) << "produced again at once: no retry delay";
+  publisher_.Poll(milliseconds(0));
+  EXPECT_THAT(given_up_, ElementsAre("big: too_large"));
+  EXPECT_THAT(failures_, ElementsAre(HasSubstr("(alone)"), HasSubstr("(given up)")));
+  EXPECT_EQ(publisher_.Pending(), 0u);
+  clock_.Advance(seconds(10));
+  publisher_.Poll(milliseconds(0));
+  EXPECT_EQ(producer_.produce_calls(), 2) << "never again";
+}
+
+// Issue 19: a small result batched with a 200 KB one was refused with it, then replaced by a
+// result without its output. Produced alone, it is delivered as it was.
+TEST_F(ReliablePublisherTest, ASmallMessageRefusedWithItsBatchIsDeliveredAlone) {
+  producer_.FailNextDeliveries(3, ProduceErrorKind::kTooLarge);  // the batch, then big alone
+  Publish("big");
+  Publish("small");
+  publisher_.Poll(milliseconds(0));
+  EXPECT_EQ(producer_.produce_calls(), 3) << "big alone, small waits for it";
+  Publish("later");
+  EXPECT_EQ(producer_.produce_calls(), 3) << "held: it would share the batch of big";
+  EXPECT_THAT(publisher_.PendingKeys(), ::testing::UnorderedElementsAre("big", "small", "later"));
+  publisher_.Poll(milliseconds(0));
+  EXPECT_THAT(given_up_, ElementsAre("big: too_large"));
+  EXPECT_EQ(producer_.produce_calls(), 4) << "small alone";
+  publisher_.Poll(milliseconds(0));
+  publisher_.Poll(milliseconds(0));
+  EXPECT_THAT(acks_, ElementsAre("small@0", "later@1"));
+  EXPECT_THAT(given_up_, SizeIs(1));
+  EXPECT_EQ(publisher_.Pending(), 0u);
+  std::vector<std::string> keys;
+  for (const auto& record : producer_.Records()) keys.push_back(record.key);
+  EXPECT_THAT(keys, ElementsAre("big", "small", "big", "small", "later"));
 }
 
 TEST_F(ReliablePublisherTest, APermanentProduceCallFailureEndsTheMessageAtOnce) {
@@ -238,8 +283,7 @@ TEST_F(ReliablePublisherTest, OnDoneMayPublishAReplacement) {
       if (r.status) acks_.push_back("replacement");
     });
   });
-  publisher_.Poll(milliseconds(0));
-  publisher_.Poll(milliseconds(0));
+  for (int i = 0; i < 3; ++i) publisher_.Poll(milliseconds(0));  // refused, refused alone, ack
   EXPECT_THAT(acks_, ElementsAre("replacement"));
   EXPECT_EQ(publisher_.Pending(), 0u);
 }
