@@ -17,6 +17,11 @@ class Plan {
     for (Op op : operations) out_.push_back({resource, name, principal_, op});
     return *this;
   }
+  Plan& AllowPrefixed(Res resource, const std::string& prefix,
+                      std::initializer_list<Op> operations) {
+    for (Op op : operations) out_.push_back({resource, prefix, principal_, op, true});
+    return *this;
+  }
   void AppendTo(std::vector<AclBinding>& all) { all.insert(all.end(), out_.begin(), out_.end()); }
 
  private:
@@ -34,21 +39,23 @@ std::vector<AclBinding> PlanAcls(const messages::TopicNames& names,
   // idempotent producer's right (KIP-679), so no cluster-wide ACL is needed.
   if (!principals.scheduler.empty()) {
     Plan p(principals.scheduler);
-    // Describe: at start the scheduler checks that every topic of its clusters exists with
-    // the configured partition count (it may not create them).
+    // Every scheduler replica: fires (tasks, in transactions with its state), the lease, the
+    // state and skips it reads back when it takes over, and the periodic audit, which reads
+    // what it fired and the results. Describe: at start it checks that the other topics
+    // exist with the configured partition count (it may not create them).
     for (const auto& c : clusters) {
-      p.Allow(Res::kTopic, names.Tasks(c), {Op::kWrite})
+      p.Allow(Res::kTopic, names.Tasks(c), {Op::kRead, Op::kWrite})
           .Allow(Res::kTopic, names.Retry(c), {Op::kDescribe})
           .Allow(Res::kTopic, names.Dead(c), {Op::kDescribe});
     }
-    p.Allow(Res::kTopic, names.Results(), {Op::kDescribe});
-    if (principals.scheduler_ha) {
-      p.Allow(Res::kTopic, names.Leader(), {Op::kRead, Op::kCreate})
-          .Allow(Res::kGroup, names.LeaderGroup(), {Op::kRead})
-          .Allow(Res::kTopic, names.State(), {Op::kRead, Op::kWrite, Op::kCreate})
-          .Allow(Res::kTransactionalId, names.SchedulerTransactionalId(), {Op::kWrite});
-    }
-    p.AppendTo(all);
+    p.Allow(Res::kTopic, names.Results(), {Op::kRead})
+        .Allow(Res::kTopic, names.Leader(), {Op::kRead, Op::kWrite})
+        .Allow(Res::kTopic, names.State(), {Op::kRead, Op::kWrite})
+        .Allow(Res::kTopic, names.Skips(), {Op::kRead, Op::kWrite})
+        .Allow(Res::kTopic, names.Jobs(), {Op::kRead, Op::kWrite})
+        .Allow(Res::kTopic, names.Control(), {Op::kRead})
+        .Allow(Res::kTransactionalId, names.SchedulerTransactionalId(), {Op::kWrite})
+        .AppendTo(all);
   }
   if (!principals.worker.empty()) {
     Plan p(principals.worker);
@@ -63,15 +70,24 @@ std::vector<AclBinding> PlanAcls(const messages::TopicNames& names,
   }
   if (!principals.console.empty()) {
     Plan p(principals.console);
+    // `krond dead list|replay`, and `krond console`: it ingests every topic of its clusters
+    // (through a group of its own per database), writes tasks (run now, backfill, replay),
+    // replay markers and pause/resume requests.
     for (const auto& c : clusters) {
-      p.Allow(Res::kTopic, names.Tasks(c), {Op::kWrite})
+      p.Allow(Res::kTopic, names.Tasks(c), {Op::kRead, Op::kWrite})
+          .Allow(Res::kTopic, names.Retry(c), {Op::kRead})
           .Allow(Res::kTopic, names.Dead(c), {Op::kRead, Op::kWrite});
     }
-    p.Allow(Res::kTopic, names.Results(), {Op::kRead}).AppendTo(all);
+    p.Allow(Res::kTopic, names.Results(), {Op::kRead})
+        .Allow(Res::kTopic, names.Skips(), {Op::kRead})
+        .Allow(Res::kTopic, names.Jobs(), {Op::kRead})
+        .Allow(Res::kTopic, names.Control(), {Op::kRead, Op::kWrite})
+        .AllowPrefixed(Res::kGroup, names.ConsoleGroupPrefix(), {Op::kRead})
+        .AppendTo(all);
   }
   std::sort(all.begin(), all.end(), [](const AclBinding& a, const AclBinding& b) {
-    return std::tie(a.principal, a.resource, a.name, a.operation) <
-           std::tie(b.principal, b.resource, b.name, b.operation);
+    return std::tie(a.principal, a.resource, a.name, a.prefixed, a.operation) <
+           std::tie(b.principal, b.resource, b.name, b.prefixed, b.operation);
   });
   all.erase(std::unique(all.begin(), all.end()), all.end());
   return all;
@@ -91,7 +107,7 @@ Status ValidatePrincipal(const std::string& principal) {
 
 std::string FormatAcl(const AclBinding& b) {
   return "ALLOW " + b.principal + " " + std::string(kafka::OperationName(b.operation)) + " " +
-         std::string(kafka::ResourceName(b.resource)) + " " + b.name;
+         std::string(kafka::ResourceName(b.resource)) + " " + b.name + (b.prefixed ? "*" : "");
 }
 
 std::string KafkaAclsCommand(const AclBinding& b) {
@@ -110,7 +126,7 @@ std::string KafkaAclsCommand(const AclBinding& b) {
   return "kafka-acls.sh --bootstrap-server BROKERS --command-config ADMIN.properties --add "
          "--allow-principal " +
          b.principal + " --operation " + std::string(kafka::OperationName(b.operation)) + " " +
-         resource + " " + b.name;
+         resource + " " + b.name + (b.prefixed ? " --resource-pattern-type prefixed" : "");
 }
 
 }  // namespace krond::access

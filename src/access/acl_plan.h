@@ -13,27 +13,25 @@ namespace krond::access {
 
 // The Kafka principal of each role ("User:NAME"); an empty one is left out of the plan.
 struct Principals {
-  // `krond scheduler`.
+  // `krond scheduler` (every replica).
   std::string scheduler;
-  // The schedulers run with --ha: they also need the election and state topics and a
-  // transactional id. Default: false.
-  bool scheduler_ha = false;
   // `krond worker`, both queues.
   std::string worker;
-  // Operators' commands that read dead letters and produce tasks (`krond dead list|replay`).
+  // `krond console` and operators' commands (`krond dead list|replay`, `krond audit`).
   std::string console;
 };
 
 // The bindings that let each role do its work on `clusters`, and nothing more:
-//  - scheduler: write the task topics and see (Describe) the cluster's other topics, which
-//    it checks at start; with scheduler_ha also read the leader topic (and its
-//    group), read and write the state topic, create those two topics, and use its
-//    transactional id;
+//  - scheduler: write (and, for its audit, read) the task topics, in transactions under its
+//    one transactional id; read and write the lease, state, skips and job catalog topics;
+//    read results (audit) and pause requests; see (Describe) the retry and dead topics,
+//    which it checks at start;
 //  - worker: read the task and retry topics (through its queue's group) and write results,
 //    retry and dead letters of its cluster. It cannot write a task topic, so a worker that
 //    is taken over cannot make the other workers run a command;
-//  - console: read dead letters and results, and write tasks (replay) and the dead topic's
-//    replay markers.
+//  - console: read every topic of its clusters (tasks, retries, dead letters, results, the
+//    catalog, pause requests) through its own groups (a prefixed ACL), and write tasks (run
+//    now, backfill, replay), the dead topic's replay markers and pause requests.
 // Topic creation (`krond topics ensure`) is left to an administrator. Sorted by principal,
 // no duplicates.
 // Requires: clusters non-empty, principals of the form "User:NAME" (see Validate).

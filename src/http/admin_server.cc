@@ -1,22 +1,28 @@
 #include "http/admin_server.h"
 
 #include <httplib.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <utility>
 
 #include "http/host_port.h"
+#include "http/request_gate.h"
 
 namespace krond::http {
 namespace {
 
-// Scrapes and probes are few and small; two workers keep a slow scrape from blocking a
-// probe without spending threads on an admin port.
-constexpr std::size_t kWorkerThreads = 2;
-constexpr time_t kKeepAliveTimeoutSeconds = 1;
+// Complete requests are served here (slow clients wait in the RequestGate, not in these):
+// probes on a lane of their own, so a slow /metrics reader never delays /healthz.
+constexpr std::size_t kGeneralThreads = 2;
+constexpr std::size_t kProbeThreads = 1;
 constexpr std::string_view kTextContentType = "text/plain; charset=utf-8";
 constexpr std::string_view kIndex =
     "krond admin endpoints:\n"
@@ -44,7 +50,162 @@ void Probe(const std::function<Status()>& check, std::string_view failure_prefix
                   std::string(kTextContentType));
 }
 
+using Deadline = RequestGate::Deadline;
+
+int MillisecondsUntil(Deadline deadline) {
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+          .count();
+  return static_cast<int>(std::clamp<decltype(left)>(left, 0, INT_MAX));
+}
+
+// A connection whose head RequestGate already read: httplib reads the head from `head`, then
+// anything more from the socket, and writes the response, each wait bounded by `deadline`.
+class GatedStream final : public httplib::Stream {
+ public:
+  GatedStream(int fd, std::string head, Deadline deadline)
+      : fd_(fd), head_(std::move(head)), deadline_(deadline) {}
+
+  bool is_readable() const override { return offset_ < head_.size() || Wait(POLLIN); }
+  bool is_writable() const override { return Wait(POLLOUT); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (offset_ < head_.size()) {
+      const size_t n = std::min(size, head_.size() - offset_);
+      std::memcpy(ptr, head_.data() + offset_, n);
+      offset_ += n;
+      return static_cast<ssize_t>(n);
+    }
+    while (Wait(POLLIN)) {
+      const ssize_t n = ::recv(fd_, ptr, size, 0);
+      if (n >= 0 || (errno != EAGAIN && errno != EINTR)) return n;
+    }
+    return -1;
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    while (Wait(POLLOUT)) {
+      const ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
+      if (n >= 0 || (errno != EAGAIN && errno != EINTR)) return n;
+    }
+    return -1;
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    ip.clear();
+    port = 0;
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    ip.clear();
+    port = 0;
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  // Whether `events` came before the request's deadline.
+  bool Wait(short events) const {
+    while (true) {
+      pollfd p{fd_, events, 0};
+      const int n = ::poll(&p, 1, MillisecondsUntil(deadline_));
+      if (n < 0 && errno == EINTR) continue;
+      return n > 0;
+    }
+  }
+
+  const int fd_;
+  const std::string head_;
+  size_t offset_ = 0;
+  const Deadline deadline_;
+};
+
+// The admin endpoints take no body: a request announcing one is refused from its head
+// instead of read (a POST of 256 MiB was buffered whole before its 404).
+bool HasBody(std::string_view head) {
+  std::string lower(head);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower.find("\ntransfer-encoding:") != std::string::npos) return true;
+  const size_t at = lower.find("\ncontent-length:");
+  if (at == std::string::npos) return false;
+  const size_t value = lower.find_first_not_of(" \t", at + 16);
+  return value == std::string::npos || lower[value] != '0' ||
+         lower.find_first_not_of("0", value) < lower.find_first_of("\r\n", value);
+}
+
+// The path of the request line "GET /healthz HTTP/1.1", or "".
+std::string_view PathOf(std::string_view head) {
+  const size_t start = head.find(' ');
+  if (start == std::string_view::npos) return {};
+  const size_t end = head.find_first_of(" ?\r\n", start + 1);
+  return head.substr(start + 1, end == std::string_view::npos ? end : end - start - 1);
+}
+
 }  // namespace
+
+// httplib's accept loop with the request gate in front: accepted sockets go to the gate
+// (process_and_close_socket runs on the accept thread, through InlineQueue), and complete
+// heads are served on the lanes by httplib's own request handling (process_request).
+class AdminServer::GatedServer final : public httplib::Server {
+ public:
+  explicit GatedServer(RequestGate::Limits limits)
+      : gate_(limits, [this](int fd, std::string head, Deadline deadline) {
+          OnHead(fd, std::move(head), deadline);
+        }) {
+    new_task_queue = [] { return new InlineQueue(); };
+  }
+  ~GatedServer() override { StopGate(); }
+
+  Status StartGate() { return gate_.Start(); }
+  // httplib listens with a backlog of 5: a burst of connections beyond it waits a second
+  // for the client's SYN retry, although the gate would take them at once.
+  void RaiseBacklog() { ::listen(svr_sock_, SOMAXCONN); }
+  // Closes the connections still sending their head and finishes the requests being
+  // served (each within its deadline). Call after httplib's stop(); idempotent.
+  void StopGate() {
+    gate_.Stop();
+    if (lanes_stopped_) return;
+    lanes_stopped_ = true;
+    probes_.shutdown();
+    general_.shutdown();
+  }
+
+ private:
+  // Runs each task on the calling thread: handing a socket to the gate never blocks.
+  class InlineQueue final : public httplib::TaskQueue {
+   public:
+    void enqueue(std::function<void()> fn) override { fn(); }
+    void shutdown() override {}
+  };
+
+  bool process_and_close_socket(socket_t sock) override {
+    gate_.Add(sock);
+    return true;
+  }
+
+  void OnHead(int fd, std::string head, Deadline deadline) {
+    if (HasBody(head)) {
+      static constexpr std::string_view kRefused =
+          "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      [[maybe_unused]] const ssize_t n =
+          ::send(fd, kRefused.data(), kRefused.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      return;
+    }
+    const std::string_view path = PathOf(head);
+    httplib::ThreadPool& lane = path == "/healthz" || path == "/readyz" ? probes_ : general_;
+    lane.enqueue([this, fd, head = std::move(head), deadline]() mutable {
+      GatedStream stream(fd, std::move(head), deadline);
+      bool closed = false;
+      process_request(stream, /*close_connection=*/true, closed, nullptr);
+      ::close(fd);
+    });
+  }
+
+  RequestGate gate_;
+  httplib::ThreadPool probes_{kProbeThreads};
+  httplib::ThreadPool general_{kGeneralThreads};
+  bool lanes_stopped_ = false;
+};
 
 AdminServer::AdminServer(const metrics::Registry& registry, AdminServerOptions options)
     : registry_(registry), options_(std::move(options)) {}
@@ -56,15 +217,9 @@ Result<uint16_t> AdminServer::Start(const std::string& addr) {
   Result<HostPort> host_port = ParseHostPort(addr);
   if (!host_port) return tl::unexpected(host_port.error());
 
-  auto server = std::make_unique<httplib::Server>();
-  server->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+  auto server = std::make_unique<GatedServer>(options_.limits);
+  if (Status gate = server->StartGate(); !gate) return tl::unexpected(gate.error());
   server->set_socket_options(SetSocketOptions);
-  // httplib's workers wait out the keep-alive timeout (5 s by default) on idle connections
-  // before they notice stop(). One request per connection costs a scraper nothing every 15 s
-  // and lets Stop() return at once; an idle connection that never sends a request holds a
-  // worker (and Stop) for at most kKeepAliveTimeoutSeconds.
-  server->set_keep_alive_max_count(1);
-  server->set_keep_alive_timeout(kKeepAliveTimeoutSeconds);
   server->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry_.Render(), std::string(kMetricsContentType));
   });
@@ -98,8 +253,9 @@ Result<uint16_t> AdminServer::Start(const std::string& addr) {
                      (error != 0 ? std::strerror(error) : "the host does not resolve"));
   }
 
+  server->RaiseBacklog();
   std::atomic<bool> exited = false;
-  httplib::Server* raw = server.get();
+  GatedServer* raw = server.get();
   thread_ = std::thread([raw, &exited] {
     raw->listen_after_bind();
     exited = true;
@@ -109,6 +265,7 @@ Result<uint16_t> AdminServer::Start(const std::string& addr) {
   while (!raw->is_running() && !exited.load()) std::this_thread::yield();
   if (exited.load()) {
     thread_.join();
+    raw->StopGate();
     return MakeError("cannot listen on " + host_port->ToString() + ": the accept loop exited");
   }
   server_ = std::move(server);
@@ -119,6 +276,7 @@ void AdminServer::Stop() {
   if (server_ == nullptr) return;
   server_->stop();
   if (thread_.joinable()) thread_.join();
+  server_->StopGate();
   server_.reset();
 }
 

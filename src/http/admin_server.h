@@ -8,11 +8,8 @@
 #include <thread>
 
 #include "common/result.h"
+#include "http/request_gate.h"
 #include "metrics/registry.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace krond::http {
 
@@ -27,6 +24,9 @@ struct AdminServerOptions {
   // Kafka and assigned partitions); the error message is the reason it is not. Same rules
   // as liveness. Default: always ready.
   std::function<Status()> readiness;
+  // What one request may take (RequestGate::Limits): 10 s from accept to the end of the
+  // response, 16 KiB of request line and headers, 128 connections waiting for theirs.
+  RequestGate::Limits limits;
 };
 
 // The HTTP endpoint of a krond process, for Prometheus and for orchestrators:
@@ -34,10 +34,15 @@ struct AdminServerOptions {
 //   GET /healthz  200 "ok", or 503 "not live: <reason>" when liveness fails
 //   GET /readyz   200 "ok", or 503 "not ready: <reason>" when readiness fails
 //   GET /         200, a list of these endpoints
-// Anything else is 404. Responses are text/plain.
+// Anything else is 404; a request with a body is 413 (unread), one whose head is over
+// limits.max_head_bytes 431, one not complete within limits.deadline 408. Responses are
+// text/plain, one request per connection.
 //
-// Serves on its own threads (an accept thread and a small worker pool). Start and Stop are
-// called from one thread (main's); the registry and callbacks must outlive Stop().
+// Hostile or slow clients cannot starve the probes: a connection costs no thread until its
+// whole head has arrived (RequestGate), and /healthz and /readyz are served on a thread of
+// their own, apart from /metrics. Serves on its own threads (httplib's accept thread, the
+// gate's, and three for complete requests). Start and Stop are called from one thread
+// (main's); the registry and callbacks must outlive Stop().
 //
 // Note: cpp-httplib sets SIGPIPE to SIG_IGN for the whole process when the server is
 // created (writes to a closed socket must not kill the process). Ignored signals survive
@@ -57,16 +62,17 @@ class AdminServer {
   // started.
   [[nodiscard]] Result<uint16_t> Start(const std::string& addr);
 
-  // Closes the listening socket, finishes requests in flight and joins the threads.
-  // Connections serve one request each, so this returns in milliseconds; a client that
-  // connected but sent nothing yet delays it by up to 1 s, one stalled mid-request by up to
-  // httplib's 5 s read/write timeouts. Idempotent; Start may be called again afterwards.
+  // Closes the listening socket and the connections still sending their head, finishes
+  // requests in flight and joins the threads. Returns in milliseconds unless a client is
+  // slow to read a response, which holds it at most until that request's deadline.
+  // Idempotent; Start may be called again afterwards.
   void Stop();
 
  private:
+  class GatedServer;
   const metrics::Registry& registry_;
   const AdminServerOptions options_;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<GatedServer> server_;
   std::thread thread_;
 };
 

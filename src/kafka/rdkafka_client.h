@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "kafka/kafka.h"
@@ -41,6 +42,11 @@ struct ConsumerOptions {
 // invalid value) and none weakens a guarantee, without connecting: for a clear error at
 // start-up. Messages name the property and where it came from, never its value.
 [[nodiscard]] Status CheckClientConfig(const ClientConfig& config);
+// How krond treats a produce or delivery error of librdkafka (an rd_kafka_resp_err_t, as an
+// int so that this header does not need librdkafka's): only codes that fail the same way
+// for the same record every time are permanent; anything else (broker down, leader moving,
+// queue full, timeouts) is kRetriable.
+ProduceErrorKind ClassifyProduceError(int rdkafka_code);
 
 // Producers are idempotent with acks=all, retry forever (message.timeout.ms=0: a run is
 // never dropped because a broker was down) and linger.ms=1 (fires are latency-sensitive;
@@ -56,9 +62,30 @@ struct ConsumerOptions {
                                                                    ConsumerOptions options);
 [[nodiscard]] Result<std::unique_ptr<Admin>> NewRdKafkaAdmin(const ClientConfig& config);
 
-// Reads every message present in `topic` when called (up to each partition's high
-// watermark), without joining a group. For operator commands such as `krond dead list`.
+struct ScanOptions {
+  // Start each partition at the first record with a timestamp at or after this instant
+  // (Kafka's offsets-for-times); unset: from the beginning.
+  std::optional<SystemTime> since;
+  // Longest the whole scan may take. Default: 30 s.
+  std::chrono::milliseconds timeout{30'000};
+};
+
+// Calls `on_message` for every record of `topic` present when called (up to each
+// partition's last stable offset), read_committed, without joining a group; partitions are
+// read concurrently, so records of different partitions interleave. `on_message` returns
+// false to stop early (an error). For the scheduler's state restore, `krond audit` and
+// operator commands. Memory: one record at a time.
+[[nodiscard]] Status ScanTopic(const ClientConfig& config, const std::string& topic,
+                               const ScanOptions& options,
+                               const std::function<bool(const ConsumedMessage&)>& on_message);
+
+// ScanTopic from the beginning, collected: for small topics such as a dead-letter topic.
 [[nodiscard]] Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(
     const ClientConfig& config, const std::string& topic, std::chrono::milliseconds timeout);
+
+// A PartitionFollower of `topic`'s `partition`, starting `tail` records before its end (or
+// at its beginning when it holds fewer).
+[[nodiscard]] Result<std::unique_ptr<PartitionFollower>> NewRdKafkaPartitionFollower(
+    const ClientConfig& config, const std::string& topic, int32_t partition, int64_t tail);
 
 }  // namespace krond::kafka

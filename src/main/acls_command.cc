@@ -70,12 +70,10 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--cluster", flags->clusters, "A cluster (repeatable)");
       sub.add_option("--principal-scheduler", flags->principals.scheduler,
                      "Principal of the schedulers, e.g. User:krond-scheduler");
-      sub.add_flag("--scheduler-ha", flags->principals.scheduler_ha,
-                   "The schedulers run with --ha (election and state topics, transactions)");
       sub.add_option("--principal-worker", flags->principals.worker,
                      "Principal of the workers (both queues)");
       sub.add_option("--principal-console", flags->principals.console,
-                     "Principal of operators' commands (dead list, dead replay)");
+                     "Principal of the console and operators' commands (dead list|replay, audit)");
       sub.add_flag("--apply", flags->apply,
                    "Create the ACLs through the Admin API (needs a principal allowed to alter "
                    "the cluster's ACLs); exit 3 when some must be created with kafka-acls.sh");

@@ -1,21 +1,22 @@
-// `krond scheduler`: fires every due run of a job file into Kafka.
+// `krond scheduler`: fires every due run of a job file into Kafka, exactly once, with any
+// number of replicas (scheduler::SchedulerService; docs/architecture.md).
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <algorithm>
-#include <atomic>
+#include <future>
 #include <optional>
-#include <thread>
+#include <random>
+#include <tuple>
 
+#include "audit/periodic_audit.h"
 #include "common/clock.h"
+#include "common/duration.h"
 #include "common/signals.h"
 #include "config/job_file.h"
 #include "kafka/rdkafka_client.h"
 #include "main/app_support.h"
 #include "main/command.h"
-#include "scheduler/ha_scheduler.h"
-#include "scheduler/leader_election.h"
 #include "scheduler/scheduler_service.h"
 
 namespace krond::app {
@@ -24,8 +25,11 @@ namespace {
 struct SchedulerFlags {
   std::string jobs;
   std::string metrics_addr = "127.0.0.1:0";
-  // Leader election + transactional exactly-once firing (docs/architecture.md).
-  bool ha = false;
+  bool ha = false;  // deprecated: every scheduler is highly available now
+  std::string lease_timeout = "2500ms";
+  std::string heartbeat_interval = "500ms";
+  std::string shutdown_timeout = "5s";
+  std::string audit_interval = "5m";
   KafkaFlags kafka;
 };
 
@@ -38,36 +42,6 @@ int64_t ModifiedNs(const std::string& path) {
 
 void LogProblems(const std::vector<config::Problem>& problems) {
   for (const auto& p : problems) spdlog::error("{}", p.ToString());
-}
-
-// The topics only the HA scheduler uses: the one-partition leader-election topic and the
-// compacted state topic. Retries every 2 s while Kafka is unreachable.
-Status EnsureHaTopics(const KafkaFlags& flags, const SignalWatcher& signals) {
-  auto config = flags.Client("krond-admin-" + ProcessId());
-  if (!config) return tl::unexpected(config.error());
-  auto admin = kafka::NewRdKafkaAdmin(*config);
-  if (!admin) return tl::unexpected(admin.error());
-  const messages::TopicNames names = flags.Topics();
-  const std::string min_isr = flags.replication_factor >= 3 ? "2" : "1";
-  const std::vector<kafka::TopicSpec> specs = {
-      {names.Leader(), 1, flags.replication_factor, {{"min.insync.replicas", min_isr}}},
-      {names.State(),
-       1,
-       flags.replication_factor,
-       {{"cleanup.policy", "compact"}, {"min.insync.replicas", min_isr}}},
-  };
-  while (!signals.stop_requested()) {
-    auto reports = (*admin)->EnsureTopics(specs, std::chrono::seconds(10));
-    if (reports) return {};
-    if (reports.error().message.find("partition(s) but") != std::string::npos) {
-      return tl::unexpected(reports.error());
-    }
-    spdlog::warn("cannot ensure HA topics yet, retrying in 2s: {}", reports.error().message);
-    for (int i = 0; i < 20 && !signals.stop_requested(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  return MakeError("stopped before topics were ensured");
 }
 
 // Hands what a load or a replaced job set freed back to the OS. Since the loader streams the
@@ -88,7 +62,9 @@ std::optional<config::JobFile> Reload(const SchedulerFlags& flags, const SignalW
     metrics.reloads.WithLabels({"failed"}).Inc();
     return std::nullopt;
   }
-  if (auto ok = EnsureTopicsPatiently(flags.kafka, reloaded->clusters, signals); !ok) {
+  if (auto ok = EnsureTopicsPatiently(flags.kafka, ClusterTopics(flags.kafka, reloaded->clusters),
+                                      signals);
+      !ok) {
     spdlog::error("reload of {} rejected: {}", flags.jobs, ok.error().message);
     metrics.reloads.WithLabels({"failed"}).Inc();
     return std::nullopt;
@@ -97,95 +73,54 @@ std::optional<config::JobFile> Reload(const SchedulerFlags& flags, const SignalW
   return std::move(*reloaded);
 }
 
-// `krond scheduler --ha`: any number of replicas; the elected one fires, exactly once.
-int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatcher& signals,
-                   const Clock& clock, scheduler::SchedulerMetrics& metrics, LoopHealth& health) {
-  if (auto ok = EnsureHaTopics(flags.kafka, signals); !ok) {
-    spdlog::error("{}", ok.error().message);
-    return 1;
-  }
-  const messages::TopicNames names = flags.kafka.Topics();
-  auto client = flags.kafka.Client("krond-scheduler-" + ProcessId());
-  if (!client) {
-    spdlog::error("{}", client.error().message);
-    return 1;
-  }
-  scheduler::LeaderElector* elector_ptr = nullptr;
-  kafka::ConsumerOptions consumer_options;
-  consumer_options.group_id = names.LeaderGroup();
-  consumer_options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
-  // The elector is the listener; it is created right after the consumer.
-  struct Forward : kafka::RebalanceListener {
-    scheduler::LeaderElector** target;
-    void OnAssigned(const std::vector<kafka::TopicPartition>& p) override {
-      if (*target) (*target)->OnAssigned(p);
-    }
-    void OnRevoked(const std::vector<kafka::TopicPartition>& p) override {
-      if (*target) (*target)->OnRevoked(p);
-    }
-  } forward;
-  forward.target = &elector_ptr;
-  consumer_options.listener = &forward;
-  auto consumer = kafka::NewRdKafkaConsumer(*client, consumer_options);
-  if (!consumer) {
-    spdlog::error("{}", consumer.error().message);
-    return 1;
-  }
-  scheduler::LeaderElector elector(**consumer, names.Leader());
-  elector_ptr = &elector;
-  if (auto ok = elector.Start(); !ok) {
-    spdlog::error("{}", ok.error().message);
-    return 1;
-  }
-  const kafka::ClientConfig kafka_client = *client;
-  auto new_producer = [&]() {
-    kafka::ProducerOptions options;
-    // Shared by every replica: a new active replica fences the old one.
-    options.transactional_id = names.SchedulerTransactionalId();
-    options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
-    return kafka::NewRdKafkaTransactionalProducer(kafka_client, options);
-  };
-  auto read_state = [&]() {
-    return kafka::ReadTopicSnapshot(kafka_client, names.State(), std::chrono::seconds(30));
-  };
-  const size_t jobs = file.jobs.size();
-  scheduler::HaScheduler service(clock, new_producer, read_state, metrics, names, std::move(file));
-  ReleaseFreedMemory();
-  spdlog::info("scheduler started (HA, standby until elected): {} job(s) from {}", jobs,
-               flags.jobs);
+// --audit-interval: "0" turns the periodic audit off (ParseDuration takes only positive
+// durations), anything else must be one.
+Result<std::chrono::milliseconds> ParseAuditInterval(const std::string& text) {
+  if (text == "0" || text == "0s") return std::chrono::milliseconds(0);
+  return ParseDuration(text);
+}
 
-  int64_t seen_mtime = ModifiedNs(flags.jobs);
-  auto last_hook = clock.MonoNow();
-  while (!signals.stop_requested()) {
-    service.SetLeader(elector.Poll(std::chrono::milliseconds(0)));
-    const SystemTime wake = service.Step(clock.Now());
-    const auto wait = std::clamp(wake - clock.Now(), std::chrono::milliseconds(0),
-                                 std::chrono::milliseconds(100));
-    if (wait.count() > 0) elector.Poll(wait);
-    if (clock.MonoNow() - last_hook >= std::chrono::seconds(1)) {
-      last_hook = clock.MonoNow();
-      health.MarkProgress();
-      const int64_t mtime = ModifiedNs(flags.jobs);
-      const bool hup = signals.TakeReloadRequest();
-      if (hup || mtime != seen_mtime) {
-        seen_mtime = mtime;
-        spdlog::info("reloading {} ({})", flags.jobs, hup ? "SIGHUP" : "file changed");
-        if (auto reloaded = Reload(flags, signals, metrics, service.jobs().size())) {
-          service.Replace(std::move(*reloaded), clock.Now());
-          ReleaseFreedMemory();
-        }
-      }
+// The service's options from the flags, or nullopt after logging a usage error.
+std::optional<scheduler::ServiceOptions> Options(const SchedulerFlags& flags) {
+  scheduler::ServiceOptions options;
+  for (auto [flag, text, out] :
+       {std::tuple{"--lease-timeout", &flags.lease_timeout, &options.lease.timeout},
+        std::tuple{"--heartbeat-interval", &flags.heartbeat_interval,
+                   &options.lease.heartbeat_interval}}) {
+    auto parsed = ParseDuration(*text);
+    if (!parsed) {
+      spdlog::error("{} {}", flag, parsed.error().message);
+      return std::nullopt;
     }
+    *out = *parsed;
   }
-  service.Stop();
-  elector.Close();  // leave the group: a standby takes over at once
-  spdlog::info("scheduler stopped cleanly after firing {} run(s)", service.fired());
-  return 0;
+  if (auto ok = options.lease.Validate(); !ok) {
+    spdlog::error("--lease-timeout/--heartbeat-interval: {}", ok.error().message);
+    return std::nullopt;
+  }
+  std::random_device random;
+  options.seed = (uint64_t{random()} << 32) | random();
+  // Unique per process, also across restarts with a reused pid.
+  options.owner = ProcessId() + ":" + std::to_string(options.seed % 0x1000000);
+  return options;
 }
 
 int RunScheduler(const SchedulerFlags& flags) {
   SignalWatcher signals;
   RealClock clock;
+  if (flags.ha) {
+    spdlog::warn(
+        "--ha is deprecated and does nothing: every scheduler elects a leader and "
+        "fires exactly once (docs/architecture.md); it will be removed");
+  }
+  auto options = Options(flags);
+  auto shutdown_timeout = ParseDuration(flags.shutdown_timeout);
+  auto audit_interval = ParseAuditInterval(flags.audit_interval);
+  if (!options || !shutdown_timeout || !audit_interval) {
+    if (!shutdown_timeout) spdlog::error("--shutdown-timeout {}", shutdown_timeout.error().message);
+    if (!audit_interval) spdlog::error("--audit-interval {}", audit_interval.error().message);
+    return 2;
+  }
   auto file = config::LoadJobFile(flags.jobs);
   if (!file) {
     LogProblems(file.error());
@@ -200,63 +135,95 @@ int RunScheduler(const SchedulerFlags& flags) {
     spdlog::error("{}", server.error().message);
     return 1;
   }
-  if (auto ok = EnsureTopicsPatiently(flags.kafka, file->clusters, signals); !ok) {
+  std::vector<kafka::TopicSpec> topics = ClusterTopics(flags.kafka, file->clusters);
+  for (auto& spec : SchedulerTopics(flags.kafka)) topics.push_back(std::move(spec));
+  if (auto ok = EnsureTopicsPatiently(flags.kafka, topics, signals); !ok) {
     spdlog::error("{}", ok.error().message);
     return 1;
   }
-  health.MarkReady();
-  if (flags.ha) {
-    const int rc = RunHaScheduler(flags, std::move(*file), signals, clock, metrics, health);
-    (*server)->Stop();
-    return rc;
-  }
+  const messages::TopicNames names = flags.kafka.Topics();
   auto client = flags.kafka.Client("krond-scheduler-" + ProcessId());
   if (!client) {
     spdlog::error("{}", client.error().message);
     return 1;
   }
-  kafka::ProducerOptions producer_options;
-  producer_options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
-  auto producer = kafka::NewRdKafkaProducer(*client, producer_options);
-  if (!producer) {
-    spdlog::error("{}", producer.error().message);
+  // The tail holds the latest heartbeats: whether someone leads, or resigned.
+  auto lease = kafka::NewRdKafkaPartitionFollower(*client, names.Leader(), 0, /*tail=*/16);
+  if (!lease) {
+    spdlog::error("{}", lease.error().message);
     return 1;
   }
+  const kafka::ClientConfig kafka_client = *client;
+  auto new_producer = [&]() {
+    kafka::ProducerOptions producer;
+    // Shared by every replica: a new active scheduler fences the old one.
+    producer.transactional_id = names.prefix() + ".scheduler";
+    producer.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
+    return kafka::NewRdKafkaTransactionalProducer(kafka_client, producer);
+  };
+  auto read_state = [&](const std::function<bool(const kafka::ConsumedMessage&)>& record) {
+    kafka::ScanOptions scan;
+    scan.timeout = options->state_read_timeout;
+    return kafka::ScanTopic(kafka_client, names.State(), scan, record);
+  };
+  audit::AuditMetrics audit_metrics(registry);
+  audit::PeriodicAuditOptions audit_options;
+  audit_options.interval = *audit_interval;
+  auto scan = [&](const std::string& topic, std::optional<SystemTime> since,
+                  const std::function<bool(const kafka::ConsumedMessage&)>& record) {
+    kafka::ScanOptions scan_options;
+    scan_options.since = since;
+    scan_options.timeout = std::chrono::minutes(5);
+    return kafka::ScanTopic(kafka_client, topic, scan_options, record);
+  };
+  audit::PeriodicAudit periodic_audit(clock, scan, names, audit_metrics, audit_options);
+  periodic_audit.SetJobs(file->jobs, file->clusters);
   const size_t jobs = file->jobs.size();
   const size_t clusters = file->clusters.size();
-  scheduler::SchedulerService service(clock, **producer, metrics, flags.kafka.Topics(),
-                                      std::move(*file));
-  metrics.active.Set(1);
+  scheduler::SchedulerService service(clock, new_producer, read_state, **lease, metrics, names,
+                                      std::move(*file), *options);
   ReleaseFreedMemory();
-  spdlog::info("scheduler started: {} job(s) on {} cluster(s) from {}", jobs, clusters, flags.jobs);
+  periodic_audit.Start();
+  health.MarkReady();
+  spdlog::info(
+      "scheduler started as {}: {} job(s) on {} cluster(s) from {}; standby until it "
+      "holds the lease",
+      options->owner, jobs, clusters, flags.jobs);
 
+  // A reload is read and its topics ensured on a thread of its own: a large file takes
+  // seconds to load, and the loop must renew the lease every 500 ms or a standby takes over.
   int64_t seen_mtime = ModifiedNs(flags.jobs);
-  auto maybe_reload = [&] {
+  std::future<std::optional<config::JobFile>> reloading;
+  auto between_steps = [&] {
     health.MarkProgress();
+    periodic_audit.SetActive(service.active(), clock.Now());
+    if (reloading.valid()) {
+      if (reloading.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+      if (auto reloaded = reloading.get()) {
+        periodic_audit.SetJobs(reloaded->jobs, reloaded->clusters);
+        service.Replace(std::move(*reloaded), clock.Now());
+        ReleaseFreedMemory();
+      }
+    }
     const int64_t mtime = ModifiedNs(flags.jobs);
     const bool hup = signals.TakeReloadRequest();
     if (!hup && mtime == seen_mtime) return;
     seen_mtime = mtime;
     spdlog::info("reloading {} ({})", flags.jobs, hup ? "SIGHUP" : "file changed");
-    if (auto reloaded = Reload(flags, signals, metrics, service.jobs().size())) {
-      service.Replace(std::move(*reloaded), clock.Now());
-      ReleaseFreedMemory();
-    }
+    reloading = std::async(std::launch::async, [&, running = service.jobs().size()] {
+      return Reload(flags, signals, metrics, running);
+    });
   };
-  Status done =
-      service.Run([&] { return signals.stop_requested(); }, maybe_reload, std::chrono::seconds(30));
-  metrics.active.Set(0);
+  service.Run([&] { return signals.stop_requested(); }, between_steps, *shutdown_timeout);
   (*server)->Stop();
-  if (!done) {
-    spdlog::error("{}", done.error().message);
-    return 1;
-  }
-  spdlog::info("scheduler stopped cleanly after firing {} run(s)", service.fired());
+  spdlog::info("scheduler stopped after firing {} run(s)", service.fired());
   return 0;
 }
 
 KROND_REGISTER_COMMAND(Command{
-    "scheduler", "Fire every due run of a job file into Kafka",
+    "scheduler",
+    "Fire every due run of a job file into Kafka, exactly once, from any number "
+    "of replicas",
     [](CLI::App& sub) -> std::function<int()> {
       auto flags = std::make_shared<SchedulerFlags>();
       sub.add_option("--jobs", flags->jobs, "Job file (YAML)")
@@ -265,9 +232,24 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")
           ->capture_default_str();
+      sub.add_option("--lease-timeout", flags->lease_timeout,
+                     "A standby takes over after seeing no heartbeat of the active scheduler "
+                     "for this long")
+          ->capture_default_str();
+      sub.add_option("--heartbeat-interval", flags->heartbeat_interval,
+                     "How often the active scheduler renews its lease when idle")
+          ->capture_default_str();
+      sub.add_option("--shutdown-timeout", flags->shutdown_timeout,
+                     "On SIGTERM, longest wait to commit what was taken from the schedule "
+                     "and hand over")
+          ->capture_default_str();
+      sub.add_option("--audit-interval", flags->audit_interval,
+                     "While active, audit the fires of each interval (0: never; off above "
+                     "100,000 jobs)")
+          ->capture_default_str();
       sub.add_flag("--ha", flags->ha,
-                   "Run as one of several replicas: leader election and exactly-once firing "
-                   "with Kafka transactions (docs/architecture.md)");
+                   "Deprecated, does nothing: every scheduler elects a leader and fires exactly "
+                   "once");
       flags->kafka.Add(sub);
       return [flags] { return RunScheduler(*flags); };
     }});

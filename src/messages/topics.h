@@ -11,7 +11,7 @@ std::string_view QueueName(Queue q);  // "main" | "retry"
 
 // Topic names derive from one prefix (default "krond") so tests and tenants can share a
 // broker: <prefix>.tasks.<cluster>, <prefix>.retry.<cluster>, <prefix>.dead.<cluster>,
-// <prefix>.results, <prefix>.state.
+// <prefix>.results, and the scheduler's <prefix>.state, <prefix>.leader, <prefix>.skips.
 class TopicNames {
  public:
   explicit TopicNames(std::string prefix = "krond") : prefix_(std::move(prefix)) {}
@@ -24,15 +24,20 @@ class TopicNames {
   }
   std::string Results() const { return prefix_ + ".results"; }
   std::string State() const { return prefix_ + ".state"; }
-  // The HA scheduler's one-partition election topic, its group and its transactional id
-  // (krond scheduler --ha).
   std::string Leader() const { return prefix_ + ".leader"; }
-  std::string LeaderGroup() const { return prefix_ + ".scheduler-leader"; }
+  std::string Skips() const { return prefix_ + ".skips"; }
+  // Compacted, key = job name: each job's definition as the active scheduler published it.
+  std::string Jobs() const { return prefix_ + ".jobs"; }
+  // Compacted, key = job name: pause and resume requests (docs/control.md).
+  std::string Control() const { return prefix_ + ".control"; }
+  // Shared by every scheduler replica: a new active scheduler fences the old one.
   std::string SchedulerTransactionalId() const { return prefix_ + ".scheduler"; }
   // Consumer group of the workers serving one queue of one cluster.
   std::string WorkerGroup(Queue q, std::string_view cluster) const {
     return prefix_ + ".workers." + std::string(QueueName(q)) + "." + std::string(cluster);
   }
+  // Every `krond console` consumer group starts with this (one group per console database).
+  std::string ConsoleGroupPrefix() const { return prefix_ + ".console."; }
   const std::string& prefix() const { return prefix_; }
 
  private:

@@ -31,6 +31,15 @@ struct SchedulerMetrics {
   // Fires missed while no scheduler was active, by what catch-up did with them
   // {result="fired"|"skipped"|"dropped"}.
   metrics::Family<metrics::Counter>& catch_up;
+  // Scheduled instants not fired, by job and why {job, reason="catch_up"|
+  // "starting_deadline"|"catch_up_limit"} (at most 1,000 jobs, then __overflow__).
+  metrics::Family<metrics::Counter>& fires_skipped;
+  // Fires the broker can never accept, taken out of their transaction so the others fire
+  // {reason="too_large"|"unauthorized"|"unknown_topic"|"invalid"}.
+  metrics::Family<metrics::Counter>& fires_rejected;
+  // Seconds since the lease was last renewed: on the active scheduler since its last commit,
+  // on a standby since it last saw a heartbeat.
+  metrics::Gauge& lease_age;
   // Fire transactions aborted (each batch is sent again) and fences (another replica won).
   metrics::Counter& txn_aborts;
   metrics::Counter& fenced;

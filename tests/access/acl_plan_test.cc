@@ -13,7 +13,7 @@ using Op = AclBinding::Operation;
 using Res = AclBinding::Resource;
 
 const messages::TopicNames kNames("p");
-const Principals kAll{"User:s", true, "User:w", "User:c"};
+const Principals kAll{"User:s", "User:w", "User:c"};
 
 bool Allows(const std::vector<AclBinding>& plan, const std::string& principal, Res resource,
             const std::string& name, Op op) {
@@ -45,51 +45,53 @@ TEST(AclPlan, WorkersReadTasksButCannotWriteThem) {
   EXPECT_EQ(Of(plan, "User:w").size(), 2u * 6 + 1);
 }
 
-TEST(AclPlan, SchedulerWritesTasksAndOwnsItsHaState) {
+TEST(AclPlan, SchedulerFiresInTransactionsAndOwnsItsLeaseStateAndSkips) {
   const auto plan = PlanAcls(kNames, {"a"}, kAll);
   EXPECT_TRUE(Allows(plan, "User:s", Res::kTopic, "p.tasks.a", Op::kWrite));
-  EXPECT_FALSE(Allows(plan, "User:s", Res::kTopic, "p.tasks.a", Op::kRead));
-  EXPECT_TRUE(Allows(plan, "User:s", Res::kTopic, "p.state", Op::kRead));
-  EXPECT_TRUE(Allows(plan, "User:s", Res::kTopic, "p.state", Op::kWrite));
-  EXPECT_TRUE(Allows(plan, "User:s", Res::kTopic, "p.leader", Op::kRead));
-  EXPECT_TRUE(Allows(plan, "User:s", Res::kGroup, "p.scheduler-leader", Op::kRead));
+  EXPECT_TRUE(Allows(plan, "User:s", Res::kTopic, "p.tasks.a", Op::kRead));  // audit
+  for (const std::string topic : {"p.leader", "p.state", "p.skips", "p.jobs"}) {
+    EXPECT_TRUE(Allows(plan, "User:s", Res::kTopic, topic, Op::kRead)) << topic;
+    EXPECT_TRUE(Allows(plan, "User:s", Res::kTopic, topic, Op::kWrite)) << topic;
+  }
+  EXPECT_TRUE(Allows(plan, "User:s", Res::kTopic, "p.control", Op::kRead));
+  EXPECT_FALSE(Allows(plan, "User:s", Res::kTopic, "p.control", Op::kWrite));
+  EXPECT_TRUE(Allows(plan, "User:s", Res::kTopic, "p.results", Op::kRead));
   EXPECT_TRUE(Allows(plan, "User:s", Res::kTransactionalId, "p.scheduler", Op::kWrite));
   for (const auto& b : Of(plan, "User:s")) {
-    if (b.name == "p.results" || b.name == "p.retry.a" || b.name == "p.dead.a") {
+    if (b.name == "p.retry.a" || b.name == "p.dead.a") {
       EXPECT_EQ(b.operation, Op::kDescribe) << FormatAcl(b);
     }
+    EXPECT_FALSE(b.resource == Res::kGroup) << FormatAcl(b);  // it joins no group
   }
 }
 
-TEST(AclPlan, ConsoleReadsDeadLettersAndReplaysTasks) {
+TEST(AclPlan, ConsoleReadsEverythingOfItsClustersAndWritesTasksAndRequests) {
   const auto plan = PlanAcls(kNames, {"a"}, kAll);
   EXPECT_TRUE(Allows(plan, "User:c", Res::kTopic, "p.dead.a", Op::kRead));
   EXPECT_TRUE(Allows(plan, "User:c", Res::kTopic, "p.dead.a", Op::kWrite));
   EXPECT_TRUE(Allows(plan, "User:c", Res::kTopic, "p.tasks.a", Op::kWrite));
-  EXPECT_TRUE(Allows(plan, "User:c", Res::kTopic, "p.results", Op::kRead));
-  EXPECT_EQ(Of(plan, "User:c").size(), 4u);
+  EXPECT_TRUE(Allows(plan, "User:c", Res::kTopic, "p.control", Op::kWrite));
+  EXPECT_FALSE(Allows(plan, "User:c", Res::kTopic, "p.jobs", Op::kWrite));
+  EXPECT_FALSE(Allows(plan, "User:c", Res::kTopic, "p.retry.a", Op::kWrite));
+  for (const std::string topic :
+       {"p.results", "p.jobs", "p.control", "p.skips", "p.tasks.a", "p.retry.a"}) {
+    EXPECT_TRUE(Allows(plan, "User:c", Res::kTopic, topic, Op::kRead)) << topic;
+  }
+  const AclBinding groups{Res::kGroup, "p.console.", "User:c", Op::kRead, true};
+  EXPECT_NE(std::find(plan.begin(), plan.end(), groups), plan.end());
+  EXPECT_EQ(FormatAcl(groups), "ALLOW User:c Read Group p.console.*");
+  EXPECT_THAT(KafkaAclsCommand(groups), testing::EndsWith("--resource-pattern-type prefixed"));
+  EXPECT_EQ(Of(plan, "User:c").size(), 11u);
 }
 
 TEST(AclPlan, LeavesOutRolesWithoutPrincipalAndHasNoDuplicates) {
-  const auto plan = PlanAcls(kNames, {"a", "a"}, {"", false, "User:w", ""});
+  const auto plan = PlanAcls(kNames, {"a", "a"}, {"", "User:w", ""});
   EXPECT_EQ(plan.size(), 7u);
   for (const auto& b : plan) EXPECT_EQ(b.principal, "User:w");
 }
 
-TEST(AclPlan, PlainSchedulerOnlyWritesTasks) {
-  const auto plan = PlanAcls(kNames, {"a"}, {"User:s", false, "", ""});
-  EXPECT_EQ(plan, (std::vector<AclBinding>{{Res::kTopic, "p.dead.a", "User:s", Op::kDescribe},
-                                           {Res::kTopic, "p.results", "User:s", Op::kDescribe},
-                                           {Res::kTopic, "p.retry.a", "User:s", Op::kDescribe},
-                                           {Res::kTopic, "p.tasks.a", "User:s", Op::kWrite}}));
-}
-
-TEST(AclPlan, NoRoleMayCreateClusterTopics) {
-  for (const auto& b : PlanAcls(kNames, {"a"}, kAll)) {
-    if (b.operation == Op::kCreate) {
-      EXPECT_THAT(b.name, testing::AnyOf("p.state", "p.leader"));
-    }
-  }
+TEST(AclPlan, NoRoleMayCreateTopics) {
+  for (const auto& b : PlanAcls(kNames, {"a"}, kAll)) EXPECT_NE(b.operation, Op::kCreate);
 }
 
 TEST(AclPlan, PrincipalsMustBeNamedUsers) {

@@ -450,7 +450,8 @@ func containerPort(c corev1.Container, name string) int32 {
 }
 
 // A worker drains for up to --drain-timeout on SIGTERM; the kubelet must not SIGKILL it
-// before. The scheduler waits up to 30 s for Kafka's acknowledgements on SIGTERM.
+// before. The scheduler gives up committing after --shutdown-timeout (default 5 s), plus one
+// blocking transactional call (2 s) and the producer's purge (1 s).
 func TestGracefulTermination(t *testing.T) {
 	for _, overlay := range Overlays(t) {
 		t.Run(overlay, func(t *testing.T) {
@@ -463,17 +464,35 @@ func TestGracefulTermination(t *testing.T) {
 					var need time.Duration
 					switch c.Args[0] {
 					case "worker":
-						need = 30 * time.Second // krond's default --drain-timeout
-						if v, ok := flag(c.Args, "--drain-timeout"); ok {
-							d, err := time.ParseDuration(expand(v, envKeys(t, r, c)))
-							if err != nil {
-								t.Errorf("%s: --drain-timeout %q: %v", w, v, err)
-								continue
+						// Stopping takes at most --drain-timeout + --kill-grace + --flush-timeout
+						// (krond's defaults 30 s, 5 s, 5 s), then up to 3 s to leave the group.
+						need = 3 * time.Second
+						for _, f := range []struct {
+							name string
+							def  time.Duration
+						}{{"--drain-timeout", 30 * time.Second}, {"--kill-grace", 5 * time.Second},
+							{"--flush-timeout", 5 * time.Second}} {
+							d := f.def
+							if v, ok := flag(c.Args, f.name); ok {
+								parsed, err := time.ParseDuration(expand(v, envKeys(t, r, c)))
+								if err != nil {
+									t.Errorf("%s: %s %q: %v", w, f.name, v, err)
+									continue
+								}
+								d = parsed
 							}
-							need = d
+							need += d
 						}
 					case "scheduler":
-						need = 30 * time.Second
+						need = 5*time.Second + 3*time.Second
+						if v, ok := flag(c.Args, "--shutdown-timeout"); ok {
+							d, err := time.ParseDuration(expand(v, envKeys(t, r, c)))
+							if err != nil {
+								t.Errorf("%s: --shutdown-timeout %q: %v", w, v, err)
+								continue
+							}
+							need = d + 3*time.Second
+						}
 					default:
 						continue
 					}
@@ -507,7 +526,7 @@ func jobFileClusters(t *testing.T, r *Rendered) []string {
 
 // Every cluster of the shipped job file has a worker Deployment and a retry-worker Deployment;
 // each worker Deployment is covered by exactly one PodDisruptionBudget that selects no other
-// workload; the scheduler runs 2 replicas.
+// workload; the scheduler runs 2 replicas (one fires, the other takes over within seconds).
 func TestWorkersPDBsAndScheduler(t *testing.T) {
 	for _, overlay := range Overlays(t) {
 		t.Run(overlay, func(t *testing.T) {
