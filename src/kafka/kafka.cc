@@ -1,7 +1,8 @@
 #include "kafka/kafka.h"
 
-#include "kafka/client_settings.h"
 #include <spdlog/spdlog.h>
+
+#include "kafka/client_settings.h"
 
 namespace krond::kafka {
 

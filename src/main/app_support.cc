@@ -234,4 +234,25 @@ Result<std::unique_ptr<http::AdminServer>> StartAdminServer(metrics::Registry& r
   return server;
 }
 
+Result<std::vector<signing::PublicKey>> LoadTrustedKeys(const std::vector<std::string>& files) {
+  std::vector<signing::PublicKey> all;
+  for (const auto& file : files) {
+    auto keys = signing::LoadPublicKeys(file);
+    if (!keys) return tl::unexpected(keys.error());
+    for (const auto& key : *keys) {
+      spdlog::info("trusting tasks signed by key {} ({})", key.Id(), file);
+      all.push_back(key);
+    }
+  }
+  return all;
+}
+
+Result<std::optional<signing::PrivateKey>> LoadSigningKey(const std::string& path) {
+  if (path.empty()) return std::optional<signing::PrivateKey>();
+  auto key = signing::LoadPrivateKey(path);
+  if (!key) return tl::unexpected(key.error());
+  spdlog::info("signing tasks with key {} ({})", key->public_key.Id(), path);
+  return std::optional<signing::PrivateKey>(std::move(*key));
+}
+
 }  // namespace krond::app

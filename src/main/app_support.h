@@ -13,6 +13,7 @@
 #include "kafka/kafka.h"
 #include "messages/topics.h"
 #include "metrics/registry.h"
+#include "signing/ed25519.h"
 
 // Flags and start-up steps shared by the long-running subcommands.
 namespace krond::app {
@@ -60,6 +61,13 @@ std::vector<kafka::TopicSpec> SchedulerTopics(const KafkaFlags& flags);
 
 // host:pid, the identity of this process in results and client ids.
 std::string ProcessId();
+
+// Signed tasks (docs/security.md): the keys of every --task-public-keys file (logged by id),
+// and the --task-signing-key of a signer (nullopt when `path` is empty). Errors name the
+// file and line.
+[[nodiscard]] Result<std::vector<signing::PublicKey>> LoadTrustedKeys(
+    const std::vector<std::string>& files);
+[[nodiscard]] Result<std::optional<signing::PrivateKey>> LoadSigningKey(const std::string& path);
 
 // Liveness and readiness of a process's main loop, for /healthz and /readyz: live while
 // starting up and then while the loop marked progress within the last 30 s (monotonic time,

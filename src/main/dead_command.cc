@@ -16,6 +16,7 @@
 #include "main/app_support.h"
 #include "main/command.h"
 #include "messages/run_messages.h"
+#include "messages/signed_task.h"
 
 namespace krond::app {
 namespace {
@@ -25,8 +26,27 @@ struct DeadFlags {
   std::string job;
   std::string run_id;
   bool again = false;
+  std::string task_signing_key;
   KafkaFlags kafka;
 };
+
+// What a replay publishes: a signed task's original envelope (nothing here could sign its
+// changed copy, and a verifying worker must see the signer's signature), else the task,
+// signed with --task-signing-key when given. The replay's own fields go outside the
+// signature (messages/signed_task.h).
+Result<std::string> ReplayValue(const messages::DeadLetter& letter,
+                                const messages::TaskMessage& task,
+                                const std::optional<signing::PrivateKey>& key) {
+  if (letter.signed_task) {
+    auto envelope = messages::ParseSignedTask(*letter.signed_task);
+    if (!envelope) return tl::unexpected(envelope.error());
+    envelope->attempt = 1;
+    envelope->replayed_from = task.replayed_from;
+    return messages::EncodeSignedTask(*envelope);
+  }
+  if (!key) return messages::Encode(task);
+  return messages::SignTask(messages::Encode(task), *key);
+}
 
 struct DeadEntry {
   std::string position;  // topic[partition]@offset
@@ -96,6 +116,11 @@ int RunList(const DeadFlags& flags) {
 }
 
 int RunReplay(const DeadFlags& flags) {
+  auto key = LoadSigningKey(flags.task_signing_key);
+  if (!key) {
+    std::cerr << "krond dead replay: --task-signing-key: " << key.error().message << "\n";
+    return 2;
+  }
   auto dead = ReadDead(flags);
   if (!dead) {
     std::cerr << "krond dead replay: " << dead.error().message << "\n";
@@ -148,8 +173,14 @@ int RunReplay(const DeadFlags& flags) {
     task.starting_deadline.reset();
     task.produced_at = now;
     task.replayed_from = e.position + " at " + FormatRfc3339Utc(now);
+    auto value = ReplayValue(e.letter, task, *key);
+    if (!value) {
+      std::cerr << e.position << ": not replayable: " << value.error().message << "\n";
+      ++skipped;
+      continue;
+    }
     // The task first, then the marker: a crash in between replays again rather than never.
-    publisher.Publish(topics.Tasks(task.cluster), task.run_id, messages::Encode(task),
+    publisher.Publish(topics.Tasks(task.cluster), task.run_id, *value,
                       refused_check("run " + task.run_id + " not replayed"),
                       std::string(messages::PartitionKeyOf(task)));
     nlohmann::json marker = {{"v", messages::kVersion},
@@ -185,6 +216,10 @@ KROND_REGISTER_COMMAND(Command{
         c->add_option("--run-id", flags->run_id, "Only this run");
         if (std::string(name) == "replay") {
           c->add_flag("--again", flags->again, "Replay even if already replayed");
+          c->add_option("--task-signing-key", flags->task_signing_key,
+                        "Sign replayed tasks that were not signed (a signed task is replayed "
+                        "with its original signature)")
+              ->check(CLI::ExistingFile);
         }
         flags->kafka.Add(*c);
         c->callback([mode, name] { *mode = name; });

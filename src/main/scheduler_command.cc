@@ -30,6 +30,7 @@ struct SchedulerFlags {
   std::string heartbeat_interval = "500ms";
   std::string shutdown_timeout = "5s";
   std::string audit_interval = "5m";
+  std::string task_signing_key;
   KafkaFlags kafka;
 };
 
@@ -121,6 +122,12 @@ int RunScheduler(const SchedulerFlags& flags) {
     if (!audit_interval) spdlog::error("--audit-interval {}", audit_interval.error().message);
     return 2;
   }
+  auto signing_key = LoadSigningKey(flags.task_signing_key);
+  if (!signing_key) {
+    spdlog::error("--task-signing-key: {}", signing_key.error().message);
+    return 2;
+  }
+  options->signing_key = std::move(*signing_key);
   auto file = config::LoadJobFile(flags.jobs);
   if (!file) {
     LogProblems(file.error());
@@ -157,7 +164,7 @@ int RunScheduler(const SchedulerFlags& flags) {
   auto new_producer = [&]() {
     kafka::ProducerOptions producer;
     // Shared by every replica: a new active scheduler fences the old one.
-    producer.transactional_id = names.prefix() + ".scheduler";
+    producer.transactional_id = names.SchedulerTransactionalId();
     producer.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
     return kafka::NewRdKafkaTransactionalProducer(kafka_client, producer);
   };
@@ -247,6 +254,10 @@ KROND_REGISTER_COMMAND(Command{
                      "While active, audit the fires of each interval (0: never; off above "
                      "100,000 jobs)")
           ->capture_default_str();
+      sub.add_option("--task-signing-key", flags->task_signing_key,
+                     "Private key (krond keygen) to sign every task with; workers given the "
+                     "public key refuse tasks not signed by it (docs/security.md)")
+          ->check(CLI::ExistingFile);
       sub.add_flag("--ha", flags->ha,
                    "Deprecated, does nothing: every scheduler elects a leader and fires exactly "
                    "once");

@@ -53,6 +53,7 @@ struct WorkerFlags {
   std::string metrics_addr = "127.0.0.1:0";
   std::string run_guard = "auto";
   std::string instance_id;
+  std::vector<std::string> task_public_keys;
   KafkaFlags kafka;
 };
 
@@ -114,6 +115,17 @@ int RunWorker(const WorkerFlags& flags) {
     options.limits.address_space_bytes = *bytes;
   }
   options.max_load = flags.max_load;
+  auto trusted = LoadTrustedKeys(flags.task_public_keys);
+  if (!trusted) {
+    spdlog::error("{}", trusted.error().message);
+    return 2;
+  }
+  options.trusted_keys = std::move(*trusted);
+  if (options.trusted_keys.empty()) {
+    spdlog::warn(
+        "tasks are not verified: without --task-public-keys this worker runs any task written "
+        "to its topics, signed or not (docs/security.md, \"Signed tasks\")");
+  }
   if (auto ok = options.Validate(); !ok) {
     spdlog::error("{}", ok.error().message);
     return 2;
@@ -369,6 +381,11 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")
           ->capture_default_str();
+      sub.add_option("--task-public-keys,--trusted-keys", flags->task_public_keys,
+                     "File of trusted public keys, one per line (krond keygen; repeatable): "
+                     "every task must be signed by one of them or it is refused, never run. "
+                     "Without: tasks are run unverified (docs/security.md)")
+          ->check(CLI::ExistingFile);
       sub.add_option("--instance-id", flags->instance_id,
                      "Static group membership: a worker restarted with the same id within "
                      "the session timeout (6 s) keeps its partitions, without a rebalance. "

@@ -410,6 +410,7 @@ std::string Encode(const DeadLetter& m) {
   if (m.task) {
     // Parsed back so that tasks have one encoder; dead letters are rare.
     j["task"] = json::parse(Encode(*m.task));
+    if (m.signed_task) j["signed_task"] = *m.signed_task;
   } else {
     j["raw_base64"] = Base64Encode(m.raw.bytes);
     j["raw_bytes"] = m.raw.original_bytes;
@@ -451,6 +452,7 @@ std::string EncodeWithin(const DeadLetter& m, size_t max_bytes) {
   if (text.size() <= max_bytes || !cut.task) return text;
   cut.raw = CopyRaw(Encode(*cut.task));
   cut.task.reset();
+  cut.signed_task.reset();
   cut.reason += " (task too large for a dead letter: a copy of its first " +
                 std::to_string(cut.raw.bytes.size()) + " bytes is kept)";
   return Encode(cut);
@@ -494,6 +496,8 @@ Result<DeadLetter> DecodeDeadLetter(std::string_view text) {
     auto task = TaskFromJson(doc->at("task"));
     if (!task) return MakeError("field \"task\": " + task.error().message);
     d.task = *task;
+    if (r.Has("signed_task")) d.signed_task = r.String("signed_task");
+    if (!r.ok()) return MakeError(r.error());
   }
   if (!r.Has("last_result") || !doc->at("last_result").is_object()) {
     return MakeError("field \"last_result\": missing");

@@ -152,6 +152,10 @@ RawCopy CopyRaw(std::string_view bytes, size_t max_bytes = kMaxRawCopyBytes);
 // <prefix>.dead.<cluster>. Holds the last task as sent and the last result.
 struct DeadLetter {
   std::optional<TaskMessage> task;  // absent if the original could not be decoded
+  // The signed-task envelope the task came in (messages/signed_task.h), without its outside
+  // fields: what `krond dead replay` re-publishes, since nothing without the private key can
+  // sign the task again. Absent for unsigned tasks, and when the task was too large.
+  std::optional<std::string> signed_task;
   // The original message when task is absent (written as raw_base64 + raw_bytes). Dead
   // letters written before v1 had a "raw" string instead; it is read into `raw.bytes`.
   RawCopy raw;

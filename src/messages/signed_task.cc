@@ -2,16 +2,30 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/time_format.h"
+
 namespace krond::messages {
 
 namespace {
 constexpr int kEnvelopeVersion = 1;
+
+tl::unexpected<TaskRefusal> Refuse(TaskRefusalKind kind, std::string message) {
+  return tl::unexpected(TaskRefusal{kind, std::move(message)});
+}
+
+bool IsEnvelope(const nlohmann::json& j) {
+  return j.is_object() && j.contains("sig") && j.contains("task");
+}
 }  // namespace
 
 Result<std::string> SignTask(std::string_view task, const signing::PrivateKey& key) {
   auto signature = signing::Sign(key, task);
   if (!signature) return tl::unexpected(signature.error());
-  return EncodeSignedTask({std::string(task), key.public_key.Id(), *signature, {}, {}});
+  SignedTask envelope;
+  envelope.task = std::string(task);
+  envelope.key_id = key.public_key.Id();
+  envelope.signature = *signature;
+  return EncodeSignedTask(envelope);
 }
 
 std::string EncodeSignedTask(const SignedTask& e) {
@@ -24,15 +38,31 @@ std::string EncodeSignedTask(const SignedTask& e) {
   };
   if (e.attempt) j["attempt"] = *e.attempt;
   if (e.not_before) j["not_before"] = *e.not_before;
+  if (e.replayed_from) j["replayed_from"] = *e.replayed_from;
   return j.dump();
 }
 
-Result<SignedTask> VerifyTask(std::string_view message,
-                              const std::vector<signing::PublicKey>& trusted) {
-  const nlohmann::json j = nlohmann::json::parse(message, nullptr, false);
-  if (!j.is_object() || !j.contains("sig") || !j.contains("task")) {
-    return MakeError("unsigned task: the message is not a signed-task envelope");
+std::string_view TaskRefusalName(TaskRefusalKind kind) {
+  switch (kind) {
+    case TaskRefusalKind::kMalformed:
+      return "malformed";
+    case TaskRefusalKind::kUnsigned:
+      return "unsigned";
+    case TaskRefusalKind::kUntrustedKey:
+      return "untrusted_key";
+    case TaskRefusalKind::kBadSignature:
+      return "bad_signature";
   }
+  return "malformed";
+}
+
+bool IsSignedTask(std::string_view message) {
+  return IsEnvelope(nlohmann::json::parse(message, nullptr, false));
+}
+
+Result<SignedTask> ParseSignedTask(std::string_view message) {
+  const nlohmann::json j = nlohmann::json::parse(message, nullptr, false);
+  if (!IsEnvelope(j)) return MakeError("unsigned task: the message is not a signed-task envelope");
   SignedTask e;
   try {
     if (j.at("v").get<int>() != kEnvelopeVersion) {
@@ -48,21 +78,76 @@ Result<SignedTask> VerifyTask(std::string_view message,
     e.key_id = j.value("key", "");
     if (j.contains("attempt")) e.attempt = j.at("attempt").get<int>();
     if (j.contains("not_before")) e.not_before = j.at("not_before").get<std::string>();
+    if (j.contains("replayed_from")) e.replayed_from = j.at("replayed_from").get<std::string>();
   } catch (const nlohmann::json::exception& ex) {
     return MakeError(std::string("signed task: malformed envelope: ") + ex.what());
   }
+  return e;
+}
+
+tl::expected<SignedTask, TaskRefusal> VerifyTask(std::string_view message,
+                                                 const std::vector<signing::PublicKey>& trusted) {
+  if (!IsSignedTask(message)) {
+    return Refuse(TaskRefusalKind::kUnsigned,
+                  "unsigned task: the message is not a signed-task envelope");
+  }
+  auto e = ParseSignedTask(message);
+  if (!e) return Refuse(TaskRefusalKind::kMalformed, e.error().message);
   bool known = false;
   for (const auto& key : trusted) {
-    if (key.Id() != e.key_id) continue;
+    if (key.Id() != e->key_id) continue;
     known = true;
-    if (signing::Verify(key, e.task, e.signature)) return e;
+    if (signing::Verify(key, e->task, e->signature)) return std::move(*e);
   }
   if (!known) {
-    return MakeError("signed task: signed with key " + e.key_id +
-                     ", which is not among the trusted public keys");
+    return Refuse(TaskRefusalKind::kUntrustedKey,
+                  "signed task: signed with key " + e->key_id +
+                      ", which is not among the trusted public keys");
   }
-  return MakeError("signed task: bad signature (the task was altered, or forged) for key " +
-                   e.key_id);
+  return Refuse(
+      TaskRefusalKind::kBadSignature,
+      "signed task: bad signature (the task was altered, or forged) for key " + e->key_id);
+}
+
+tl::expected<OpenedTask, TaskRefusal> OpenTask(std::string_view message,
+                                               const std::vector<signing::PublicKey>& trusted) {
+  OpenedTask opened;
+  if (!trusted.empty()) {
+    auto verified = VerifyTask(message, trusted);
+    if (!verified) return tl::unexpected(verified.error());
+    opened.envelope = std::move(*verified);
+  } else if (IsSignedTask(message)) {
+    auto parsed = ParseSignedTask(message);
+    if (!parsed) return Refuse(TaskRefusalKind::kMalformed, parsed.error().message);
+    opened.envelope = std::move(*parsed);
+  }
+  auto task = DecodeTask(opened.envelope ? std::string_view(opened.envelope->task) : message);
+  if (!task) return Refuse(TaskRefusalKind::kMalformed, task.error().message);
+  opened.task = std::move(*task);
+  if (!opened.envelope) return opened;
+  const SignedTask& e = *opened.envelope;
+  TaskMessage& t = opened.task;
+  if (e.attempt) {
+    if (*e.attempt < 1 || *e.attempt > t.max_attempts) {
+      return Refuse(TaskRefusalKind::kMalformed, "signed task: attempt " +
+                                                     std::to_string(*e.attempt) + " outside 1.." +
+                                                     std::to_string(t.max_attempts));
+    }
+    t.attempt = *e.attempt;
+  }
+  if (e.not_before) {
+    auto at = ParseRfc3339(*e.not_before);
+    if (!at) {
+      return Refuse(TaskRefusalKind::kMalformed, "signed task: not_before: " + at.error().message);
+    }
+    t.not_before = *at;
+  }
+  if (e.replayed_from) {
+    t.replayed_from = e.replayed_from;
+    // Like `krond dead replay` of an unsigned task: an operator asked for this run now.
+    t.starting_deadline.reset();
+  }
+  return opened;
 }
 
 }  // namespace krond::messages

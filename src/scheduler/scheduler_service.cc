@@ -363,6 +363,17 @@ SchedulerService::Fire SchedulerService::MakeFire(uint32_t job, SystemTime sched
   messages::TaskMessage task = MakeTaskMessage(scheduler_.jobs()[job], scheduled_at, now, ++fence_);
   Fire fire;
   fire.value = messages::Encode(task);
+  if (options_.signing_key) {
+    auto envelope = messages::SignTask(fire.value, *options_.signing_key);
+    // Only an OpenSSL failure (out of memory) fails a signature: firing unsigned instead
+    // would have every verifying worker refuse the run, so stop loudly.
+    if (!envelope) {
+      spdlog::critical("cannot sign {} run {}: {}", task.job, task.run_id,
+                       envelope.error().message);
+      std::abort();
+    }
+    fire.value = std::move(*envelope);
+  }
   fire.run_id = std::move(task.run_id);
   fire.job = std::move(task.job);
   fire.scheduled_at = scheduled_at;

@@ -15,6 +15,7 @@
 #include "kafka/kafka.h"
 #include "messages/run_messages.h"
 #include "messages/scheduler_records.h"
+#include "messages/signed_task.h"
 #include "messages/topics.h"
 #include "scheduler/catch_up.h"
 #include "scheduler/lease.h"
@@ -46,6 +47,9 @@ struct ServiceOptions {
   std::chrono::milliseconds retry_delay{500};
   // Longest the state topic may take to read at takeover. Default: 60 s.
   std::chrono::milliseconds state_read_timeout{60'000};
+  // Signs every fire (messages/signed_task.h; --task-signing-key). Default: none, tasks are
+  // produced unsigned.
+  std::optional<signing::PrivateKey> signing_key;
 };
 
 // What Stop did with the runs it had not committed.

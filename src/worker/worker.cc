@@ -101,6 +101,7 @@ Status WorkerOptions::Validate() const {
 struct Worker::Run {
   kafka::ConsumedMessage message;
   messages::TaskMessage task;
+  std::optional<messages::SignedTask> envelope;  // the signed task it came in, if any
   exec::CancelToken cancel;
   SystemTime started_at{};
   // Set when a newer run of the same job (concurrency "replace") cancelled this one.
@@ -271,8 +272,16 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
     tracker_.Finished(message.topic, message.partition, message.offset);
     return;
   }
-  auto task = messages::DecodeTask(message.value);
-  if (!task) return OnInvalid(message, task.error().message);
+  auto opened = messages::OpenTask(message.value, options_.trusted_keys);
+  if (!opened) {
+    if (opened.error().kind != messages::TaskRefusalKind::kMalformed) {
+      metrics_.tasks_refused
+          .WithLabels({options_.cluster, messages::TaskRefusalName(opened.error().kind)})
+          .Inc();
+    }
+    return OnInvalid(message, opened.error().message);
+  }
+  const messages::TaskMessage* task = &opened->task;
   if (task->cluster != options_.cluster) {
     return OnInvalid(message, "run of cluster \"" + task->cluster + "\" on the topic of \"" +
                                   options_.cluster + "\"");
@@ -300,11 +309,11 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
   if (!Admit(message, *task)) return;
   if (!CanTake() || !held_.empty()) {
     tracker_.Started(message.topic, message.partition, message.offset);
-    held_.push_back({std::move(message), std::move(*task)});
+    held_.push_back({std::move(message), std::move(*opened)});
     UpdatePause();
     return;
   }
-  Launch(std::move(message), std::move(*task));
+  Launch(std::move(message), std::move(*opened));
 }
 
 bool Worker::Admit(const kafka::ConsumedMessage& message, const messages::TaskMessage& task) {
@@ -347,7 +356,7 @@ void Worker::TakeHeld() {
     Held next = std::move(held_.front());
     held_.pop_front();
     // Checked again: time passed, and a run of the same job may have started meanwhile.
-    if (!Admit(next.message, next.task)) continue;
+    if (!Admit(next.message, next.task.task)) continue;
     Launch(std::move(next.message), std::move(next.task));
   }
   ReleaseLaunched();
@@ -443,7 +452,7 @@ void Worker::OnInvalid(const kafka::ConsumedMessage& message, const std::string&
   PublishThenFinish(std::move(outbox), std::move(records));
 }
 
-void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) {
+void Worker::Launch(kafka::ConsumedMessage message, messages::OpenedTask opened) {
   tracker_.Started(message.topic, message.partition, message.offset);
   // Committed with the next commit (commit_interval), so that the partition's next owner
   // knows this run started even if this worker dies while it runs.
@@ -451,7 +460,8 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
   const uint64_t id = next_run_++;
   auto run = std::make_unique<Run>();
   run->message = std::move(message);
-  run->task = std::move(task);
+  run->task = std::move(opened.task);
+  run->envelope = std::move(opened.envelope);
   run->started_at = clock_.Now();
   const messages::TaskMessage& t = run->task;
   const std::string_view queue = messages::QueueName(options_.queue);
@@ -610,6 +620,7 @@ void Worker::Finish(Completion done) {
   outbox->source = {run->message.topic, run->message.partition, run->message.offset};
   outbox->key = task.run_id;
   outbox->task = task;
+  outbox->envelope = run->envelope;
   std::vector<Record> records;
   records.push_back(ResultRecord(result, false));
   // A replaced run is superseded by the newer run: neither retried nor dead-lettered.
@@ -625,8 +636,9 @@ void Worker::Finish(Completion done) {
       next.produced_at = done.finished_at;
       // Routed by job like first attempts, so that the retries of a job go to one retry
       // worker and its concurrency policy holds among them (docs/retries.md).
-      records.push_back({RecordKind::kRetry, topics_.Retry(task.cluster), messages::Encode(next),
-                         false, std::string(messages::PartitionKeyOf(next))});
+      records.push_back({RecordKind::kRetry, topics_.Retry(task.cluster),
+                         RetryValue(next, run->envelope), false,
+                         std::string(messages::PartitionKeyOf(next))});
       metrics_.retries_published.WithLabels({options_.cluster}).Inc();
       spdlog::info("retry {} run {} as attempt {}/{} after {}ms", task.job, task.run_id,
                    next.attempt, next.max_attempts, delay.count());
@@ -645,6 +657,16 @@ void Worker::Finish(Completion done) {
   outbox->result = std::move(result);
   if (dead_reason) records.push_back(DeadLetterRecord(*outbox, *dead_reason, false));
   PublishThenFinish(std::move(outbox), std::move(records));
+}
+
+std::string Worker::RetryValue(const messages::TaskMessage& next,
+                               const std::optional<messages::SignedTask>& envelope) {
+  if (!envelope) return messages::Encode(next);
+  // The signed bytes go unchanged: this worker holds no key that could sign a new task.
+  messages::SignedTask retry = *envelope;
+  retry.attempt = next.attempt;
+  retry.not_before = FormatRfc3339Utc(*next.not_before);
+  return messages::EncodeSignedTask(retry);
 }
 
 size_t Worker::ValueBudget(const std::string& key) const {
@@ -677,6 +699,13 @@ Worker::Record Worker::DeadLetterRecord(const Outbox& outbox, std::string reason
     }
   } else if (outbox.task) {
     dead.task = outbox.task;
+    if (outbox.envelope) {
+      messages::SignedTask original = *outbox.envelope;
+      original.attempt.reset();
+      original.not_before.reset();
+      original.replayed_from.reset();
+      dead.signed_task = messages::EncodeSignedTask(original);
+    }
   } else if (outbox.raw) {
     dead.raw = *outbox.raw;
   }

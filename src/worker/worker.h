@@ -19,6 +19,7 @@
 #include "kafka/kafka.h"
 #include "kafka/reliable_publisher.h"
 #include "messages/run_messages.h"
+#include "messages/signed_task.h"
 #include "messages/topics.h"
 #include "worker/load.h"
 #include "worker/offset_tracker.h"
@@ -79,6 +80,11 @@ struct WorkerOptions {
   // fit (messages::EncodeWithin), so a run with a huge output or a huge task still reports.
   // Default: 1,000,000 (librdkafka's and about Kafka's default). Requires: >= 128 KiB.
   size_t max_message_bytes = 1'000'000;
+  // The public keys whose signatures this worker trusts (docs/security.md, "Signed tasks"):
+  // non-empty, every task must be a signed-task envelope verified by one of them, or it is
+  // refused (an `invalid` result and a dead letter, never run). Empty: plain and signed
+  // tasks are run unverified. Default: empty.
+  std::vector<signing::PublicKey> trusted_keys;
   [[nodiscard]] Status Validate() const;
 };
 
@@ -175,7 +181,11 @@ class Worker : public kafka::RebalanceListener {
   void TakeHeld();
   // Re-reads the load (at most once a second) and sets overloaded_.
   void UpdateLoad();
-  void Launch(kafka::ConsumedMessage message, messages::TaskMessage task);
+  void Launch(kafka::ConsumedMessage message, messages::OpenedTask opened);
+  // The retry message of attempt `next`: inside `envelope` (its outside fields) if the task
+  // came signed, else the plain task.
+  static std::string RetryValue(const messages::TaskMessage& next,
+                                const std::optional<messages::SignedTask>& envelope);
   void Finish(Completion done);
   void DrainCompletions();
   // Parks `message`'s partition (a retry not due yet): rewinds it to the message and pauses
@@ -208,6 +218,8 @@ class Worker : public kafka::RebalanceListener {
     messages::ResultMessage result;
     std::optional<messages::TaskMessage> task;  // the attempt's task; absent when invalid
     std::optional<messages::RawCopy> raw;       // the undecodable message
+    // The envelope the task came in, if signed: retries and dead letters carry it unchanged.
+    std::optional<messages::SignedTask> envelope;
     size_t remaining = 0;
   };
   // Publishes `records`, each keyed by `outbox.key`; marks the source offset finished once
@@ -250,7 +262,7 @@ class Worker : public kafka::RebalanceListener {
   // them; a revoke drops them (the new owner reads them again).
   struct Held {
     kafka::ConsumedMessage message;
-    messages::TaskMessage task;
+    messages::OpenedTask task;
   };
   std::deque<Held> held_;
   bool all_paused_ = false;

@@ -28,6 +28,10 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
       invalid_messages(r.AddCounter("krond_worker_invalid_messages_total",
                                     "Task messages that could not be decoded.")
                            .Get()),
+      tasks_refused(r.AddCounter("krond_worker_tasks_refused_total",
+                                 "Task messages refused for their signature (--task-public-keys): "
+                                 "unsigned, untrusted_key, bad_signature. Never run.",
+                                 {"cluster", "reason"})),
       consumer_errors(r.AddCounter("krond_worker_consumer_errors_total",
                                    "Errors returned by the Kafka consumer (e.g. broker down).")
                           .Get()),

@@ -20,6 +20,8 @@ struct WorkerMetrics {
   metrics::Family<metrics::Counter>& retries_published;       // {cluster}
   metrics::Family<metrics::Counter>& dead_letters_published;  // {cluster, reason}
   metrics::Counter& invalid_messages;
+  // Tasks refused for their signature (unsigned, untrusted_key, bad_signature): never run.
+  metrics::Family<metrics::Counter>& tasks_refused;  // {cluster, reason}
   metrics::Counter& consumer_errors;
   metrics::Counter& publish_errors;
   // Records Kafka refused for good, each replaced by a smaller one or dropped.

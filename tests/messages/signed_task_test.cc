@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/time_format.h"
+
 namespace krond::messages {
 namespace {
 
@@ -91,6 +93,40 @@ TEST(SignedTask, ForgedRetryWithAnotherCommandIsRefused) {
   auto verified = VerifyTask(EncodeSignedTask(retry), {key.public_key});
   ASSERT_FALSE(verified);
   EXPECT_THAT(verified.error().message, HasSubstr("bad signature"));
+}
+
+TEST(SignedTask, OpenTaskAppliesTheOutsideFieldsAndNamesTheRefusal) {
+  const auto key = NewKey();
+  const std::string task = Encode([] {
+    TaskMessage t;
+    t.run_id = "r";
+    t.job = "j";
+    t.cluster = "c";
+    t.command = "true";
+    t.max_attempts = 3;
+    t.starting_deadline = std::chrono::seconds(5);
+    return t;
+  }());
+  SignedTask retry = *ParseSignedTask(*SignTask(task, key));
+  retry.attempt = 2;
+  retry.not_before = "2026-01-01T00:00:05.000Z";
+  auto opened = OpenTask(EncodeSignedTask(retry), {key.public_key});
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_EQ(opened->task.attempt, 2);
+  EXPECT_EQ(opened->task.not_before, *ParseRfc3339("2026-01-01T00:00:05.000Z"));
+  EXPECT_TRUE(opened->task.starting_deadline);
+  retry.replayed_from = "c.dead.c[0]@1";
+  EXPECT_FALSE(OpenTask(EncodeSignedTask(retry), {key.public_key})->task.starting_deadline);
+  // No trusted keys: plain tasks and envelopes alike, unverified.
+  EXPECT_TRUE(OpenTask(task, {}));
+  EXPECT_TRUE(OpenTask(EncodeSignedTask(retry), {}));
+  EXPECT_EQ(OpenTask(task, {key.public_key}).error().kind, TaskRefusalKind::kUnsigned);
+  EXPECT_EQ(OpenTask(*SignTask(task, NewKey()), {key.public_key}).error().kind,
+            TaskRefusalKind::kUntrustedKey);
+  retry.attempt = 0;
+  EXPECT_EQ(OpenTask(EncodeSignedTask(retry), {key.public_key}).error().kind,
+            TaskRefusalKind::kMalformed);
+  EXPECT_EQ(OpenTask("{", {}).error().kind, TaskRefusalKind::kMalformed);
 }
 
 }  // namespace

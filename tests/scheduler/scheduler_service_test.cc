@@ -15,6 +15,7 @@
 #include "fakes/simulated_clock.h"
 #include "messages/run_messages.h"
 #include "messages/scheduler_records.h"
+#include "messages/signed_task.h"
 #include "metrics/registry.h"
 #include "scheduler/test_jobs.h"
 
@@ -197,6 +198,22 @@ TEST_F(SchedulerServiceTest, OneReplicaTakesOverAtOnceAndFiresInTransactions) {
   EXPECT_EQ(a->fired(), 3u);
   EXPECT_THAT(a.Metrics(),
               HasSubstr("krond_scheduler_runs_fired_total{job=\"a\",cluster=\"alpha\"} 3\n"));
+}
+
+TEST_F(SchedulerServiceTest, WithASigningKeyEveryFireIsASignedTask) {
+  ServiceOptions options;
+  options.signing_key = *signing::GenerateKey();
+  Replica& a = StartActive("a", EverySecond(), options);
+  for (int i = 1; i <= 2; ++i) StepAt(a, kT0 + seconds(i));
+  const auto& fires = log_.Topic("t.tasks.alpha");
+  ASSERT_THAT(fires, SizeIs(2));
+  for (const auto& m : fires) {
+    auto opened = messages::OpenTask(m.value, {options.signing_key->public_key});
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_EQ(m.key, opened->task.run_id);
+    EXPECT_EQ(opened->task.command, "run a");
+    EXPECT_FALSE(opened->envelope->attempt) << "a first attempt has no outside fields";
+  }
 }
 
 TEST_F(SchedulerServiceTest, AnIdleActiveSchedulerKeepsItsLeaseAndAStandbyStandsBy) {

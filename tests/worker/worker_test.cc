@@ -17,6 +17,7 @@
 #include "fakes/fake_kafka.h"
 #include "fakes/simulated_clock.h"
 #include "messages/run_messages.h"
+#include "messages/signed_task.h"
 #include "metrics/registry.h"
 #include "worker/lazy_sandbox.h"
 
@@ -77,6 +78,7 @@ class WorkerTest : public ::testing::Test {
     o.limits = limits_;
     o.max_load = max_load_;
     o.load_source = [this] { return load_; };
+    o.trusted_keys = trusted_keys_;
     topic_ = queue == messages::Queue::kMain ? kTasks : kRetry;
     worker_ = std::make_unique<Worker>(clock_, consumer_, producer_, executor_, metrics_,
                                        messages::TopicNames("test"), o, sandboxed_, microvm_);
@@ -199,6 +201,7 @@ class WorkerTest : public ::testing::Test {
   exec::Executor* microvm_ = nullptr;
   milliseconds drain_timeout_{seconds(30)};
   milliseconds kill_grace_{seconds(5)};
+  std::vector<signing::PublicKey> trusted_keys_;
   std::string topic_ = kTasks;
   SimulatedClock clock_{kT0};
   FakeConsumer consumer_;
@@ -1461,6 +1464,119 @@ TEST_F(WorkerTest, LoadIsIgnoredWhenMaxLoadIsOff) {
   executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
   ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
   EXPECT_FALSE(worker_->overloaded());
+}
+
+// ---- Signed tasks (docs/security.md) ---------------------------------------------------
+
+std::string Signed(const messages::TaskMessage& t, const signing::PrivateKey& key) {
+  return *messages::SignTask(messages::Encode(t), key);
+}
+
+TEST_F(WorkerTest, WithTrustedKeysOnlyTasksSignedByThemRun) {
+  const auto key = *signing::GenerateKey(), other = *signing::GenerateKey();
+  trusted_keys_ = {key.public_key};
+  MakeWorker();
+  consumer_.Append(kTasks, 0, "plain", messages::Encode(Task("plain")));
+  consumer_.Append(kTasks, 0, "forged", Signed(Task("forged"), other));
+  messages::SignedTask tampered = *messages::ParseSignedTask(Signed(Task("tampered"), key));
+  tampered.task.replace(tampered.task.find("echo tampered"), 13, "touch /tmp/pwn");
+  consumer_.Append(kTasks, 0, "tampered", messages::EncodeSignedTask(tampered));
+  consumer_.Append(kTasks, 0, "good", Signed(Task("good"), key));
+  for (int i = 0; i < 4; ++i) Step();
+  ASSERT_TRUE(executor_.WaitBlocked("good"));
+  EXPECT_THAT(executor_.started(), ElementsAre("good")) << "a refused task never runs";
+
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(3));
+  for (const auto& r : results) EXPECT_EQ(r.outcome, Outcome::kInvalid) << r.run_id;
+  EXPECT_THAT(results[0].error, HasSubstr("unsigned task"));
+  EXPECT_THAT(results[1].error, HasSubstr("not among the trusted public keys"));
+  EXPECT_THAT(results[2].error, HasSubstr("bad signature"));
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(3));
+  EXPECT_THAT(dead[2].reason, HasSubstr("bad signature"));
+  const std::string metrics = Metrics();
+  for (const char* reason : {"unsigned", "untrusted_key", "bad_signature"}) {
+    EXPECT_THAT(metrics, HasSubstr(std::string("krond_worker_tasks_refused_total{cluster=\"alpha\","
+                                               "reason=\"") +
+                                   reason + "\"} 1\n"));
+  }
+  EXPECT_EQ(Committed(), 3);
+}
+
+TEST_F(WorkerTest, WithoutTrustedKeysPlainAndSignedTasksRun) {
+  MakeWorker(/*slots=*/2);
+  Add(Task("plain"));
+  consumer_.Append(kTasks, 0, "signed", Signed(Task("signed"), *signing::GenerateKey()));
+  Step();
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("plain"));
+  ASSERT_TRUE(executor_.WaitBlocked("signed"));
+  EXPECT_THAT(executor_.started(), ElementsAre("plain", "signed"));
+}
+
+TEST_F(WorkerTest, RetryAndDeadLetterCarryTheOriginalSignedTaskUnchanged) {
+  const auto key = *signing::GenerateKey();
+  trusted_keys_ = {key.public_key};
+  MakeWorker();
+  const std::string original = Signed(Task("s1", /*attempt=*/1, /*max_attempts=*/2), key);
+  consumer_.Append(kTasks, 0, "s1", original);
+  clock_.Set(kT0 + seconds(10));
+  executor_.Script("s1", FakeExecutor::Failed(3, "boom"));
+  Step();
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  for (int i = 0; i < 3; ++i) Step();
+  ASSERT_THAT(producer_.Acked(kRetry), SizeIs(1));
+  const std::string retry = producer_.Acked(kRetry)[0].value;
+  // Verifies with the signer's key: the signed bytes are the original's.
+  auto verified = messages::VerifyTask(retry, {key.public_key});
+  ASSERT_TRUE(verified) << verified.error().message;
+  EXPECT_EQ(verified->task, messages::ParseSignedTask(original)->task);
+  EXPECT_EQ(verified->attempt, 2);
+  auto opened = messages::OpenTask(retry, {key.public_key});
+  ASSERT_TRUE(opened);
+  EXPECT_EQ(opened->task.attempt, 2);
+  EXPECT_EQ(opened->task.not_before, kT0 + seconds(12));
+  EXPECT_EQ(opened->task.command, "echo s1");
+
+  // The retry worker runs it (verifying it), it fails again: the dead letter keeps the
+  // original envelope, without the retry's fields, for `krond dead replay`.
+  worker_.reset();
+  MakeWorker(1, messages::Queue::kRetry);
+  consumer_.Append(kRetry, 0, "s1", retry);
+  clock_.Set(kT0 + seconds(13));
+  executor_.Script("s1", FakeExecutor::Failed(3, "boom"));
+  Step();
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  for (int i = 0; i < 3; ++i) Step();
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(1));
+  ASSERT_TRUE(dead[0].signed_task.has_value());
+  EXPECT_EQ(*dead[0].signed_task, original);
+  EXPECT_EQ(dead[0].task->attempt, 2);
+}
+
+TEST_F(WorkerTest, ForgedRetryOfASignedTaskIsRefused) {
+  const auto key = *signing::GenerateKey();
+  trusted_keys_ = {key.public_key};
+  MakeWorker(1, messages::Queue::kRetry);
+  // A compromised worker rewrites a retry: another command under the original signature,
+  // or an attempt the task does not have.
+  messages::SignedTask forged = *messages::ParseSignedTask(Signed(Task("f1", 1, 3), key));
+  forged.attempt = 2;
+  messages::SignedTask beyond = forged;
+  forged.task.replace(forged.task.find("echo f1"), 7, "curl xx");
+  beyond.attempt = 9;
+  consumer_.Append(kRetry, 0, "f1", messages::EncodeSignedTask(forged));
+  consumer_.Append(kRetry, 0, "f2", messages::EncodeSignedTask(beyond));
+  Step();
+  Step();
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(2));
+  EXPECT_THAT(results[0].error, HasSubstr("bad signature"));
+  EXPECT_THAT(results[1].error, HasSubstr("attempt 9 outside 1..3"));
+  EXPECT_THAT(DeadLetters(), SizeIs(2));
 }
 
 }  // namespace
