@@ -160,6 +160,10 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
   for (const char* reason : {"exhausted", "not_retried", "invalid", "retry_refused"}) {
     metrics_.dead_letters_published.WithLabels({options_.cluster, reason});
   }
+  for (auto kind : {messages::TaskRefusalKind::kUnsigned, messages::TaskRefusalKind::kUntrustedKey,
+                    messages::TaskRefusalKind::kBadSignature}) {
+    metrics_.tasks_refused.WithLabels({options_.cluster, messages::TaskRefusalName(kind)});
+  }
   for (int kind = 0; kind < 3; ++kind) {
     metrics_.records_dropped.WithLabels({RecordName(kind)});
     for (auto error : {kafka::ProduceErrorKind::kTooLarge, kafka::ProduceErrorKind::kUnauthorized,
