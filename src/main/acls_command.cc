@@ -39,16 +39,8 @@ int RunAcls(const AclsFlags& flags) {
   for (const auto& binding : plan) std::cout << access::FormatAcl(binding) << "\n";
   if (!flags.apply) return 0;
 
-  auto config = flags.kafka.Client("krond-acls");
-  if (!config) {
-    std::cerr << config.error().message << "\n";
-    return 2;
-  }
-  auto admin = kafka::NewRdKafkaAdmin(*config);
-  if (!admin) {
-    std::cerr << admin.error().message << "\n";
-    return 1;
-  }
+  auto admin = CommandAdmin(flags.kafka, "krond-acls");
+  if (!admin) return admin.error();
   auto unsent = (*admin)->CreateAcls(plan, std::chrono::seconds(30));
   if (!unsent) {
     std::cerr << "krond acls: " << unsent.error().message << "\n";

@@ -127,6 +127,21 @@ tl::expected<std::vector<std::string>, int> CommandClusters(const std::string& c
   return clusters;
 }
 
+tl::expected<std::unique_ptr<kafka::Admin>, int> CommandAdmin(const KafkaFlags& flags,
+                                                              const std::string& client_id) {
+  auto config = flags.Client(client_id);
+  if (!config) {
+    std::cerr << config.error().message << "\n";
+    return tl::unexpected(2);
+  }
+  auto admin = kafka::NewRdKafkaAdmin(*config);
+  if (!admin) {
+    std::cerr << admin.error().message << "\n";
+    return tl::unexpected(1);
+  }
+  return std::move(*admin);
+}
+
 std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
                                             const std::vector<std::string>& clusters) {
   const messages::TopicNames names = flags.Topics();

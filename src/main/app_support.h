@@ -44,6 +44,11 @@ tl::expected<std::vector<std::string>, int> CommandClusters(const std::string& c
                                                             const std::string& jobs,
                                                             std::vector<std::string> clusters);
 
+// An operator command's admin client, with the user's settings; on failure (the error
+// printed to stderr) the exit code to return: 2 for bad settings, 1 otherwise.
+tl::expected<std::unique_ptr<kafka::Admin>, int> CommandAdmin(const KafkaFlags& flags,
+                                                              const std::string& client_id);
+
 // The topics of `clusters`: tasks, retry and dead per cluster, plus results.
 std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
                                             const std::vector<std::string>& clusters);

@@ -19,16 +19,8 @@ struct TopicsFlags {
 int RunEnsure(const TopicsFlags& flags) {
   auto clusters = CommandClusters("krond topics ensure", flags.jobs, flags.clusters);
   if (!clusters) return clusters.error();
-  auto config = flags.kafka.Client("krond-topics");
-  if (!config) {
-    std::cerr << config.error().message << "\n";
-    return 2;
-  }
-  auto admin = kafka::NewRdKafkaAdmin(*config);
-  if (!admin) {
-    std::cerr << admin.error().message << "\n";
-    return 1;
-  }
+  auto admin = CommandAdmin(flags.kafka, "krond-topics");
+  if (!admin) return admin.error();
   std::vector<kafka::TopicSpec> specs = ClusterTopics(flags.kafka, *clusters);
   for (auto& spec : SchedulerTopics(flags.kafka)) specs.push_back(std::move(spec));
   auto reports = (*admin)->EnsureTopics(specs, std::chrono::seconds(15));

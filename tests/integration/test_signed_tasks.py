@@ -13,21 +13,7 @@ import subprocess
 
 from conftest import krond_bin, wait_until
 from krond_testlib import free_port, http_get, metric_samples
-
-CLUSTER = "c"
-JOBS = """
-clusters: [c]
-jobs:
-  - name: hello
-    schedule: "* * * * * *"
-    cluster: c
-    command: echo "hello $KROND_RUN_ID"
-  - name: doomed
-    schedule: "*/4 * * * * *"
-    cluster: c
-    command: exit 3
-    retry: {max_attempts: 2, backoff: 1s, multiplier: 1, jitter: 0}
-"""
+from test_security import CLUSTER, JOBS  # hello every second; doomed fails, 2 attempts
 
 
 class Key:
