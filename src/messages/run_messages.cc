@@ -10,108 +10,19 @@
 #include <random>
 
 #include "common/time_format.h"
+#include "messages/json_fields.h"
 #include "messages/topics.h"
 
 namespace krond::messages {
 namespace {
 
 using nlohmann::json;
+using internal::FieldReader;
+using internal::ParseObject;
 
 constexpr std::string_view kOutcomeNames[] = {"succeeded",    "failed",    "timed_out", "killed",
                                               "spawn_failed", "cancelled", "invalid",   "skipped"};
-
-// Reads typed fields out of a decoded object, remembering the first problem so decoders
-// stay linear: read everything, then check ok().
-class FieldReader {
- public:
-  explicit FieldReader(const json& object) : object_(object) {}
-
-  std::string String(const char* name, bool required = true) {
-    const json* v = Find(name, required);
-    if (v == nullptr) return {};
-    if (!v->is_string()) return Fail(name, "expected a string"), std::string();
-    return v->get<std::string>();
-  }
-  int64_t Int(const char* name, bool required = true, int64_t fallback = 0) {
-    const json* v = Find(name, required);
-    if (v == nullptr) return fallback;
-    if (!v->is_number_integer()) return Fail(name, "expected an integer"), fallback;
-    return v->get<int64_t>();
-  }
-  double Double(const char* name, double fallback) {
-    const json* v = Find(name, false);
-    if (v == nullptr) return fallback;
-    if (!v->is_number()) return Fail(name, "expected a number"), fallback;
-    return v->get<double>();
-  }
-  bool Bool(const char* name, bool fallback) {
-    const json* v = Find(name, false);
-    if (v == nullptr) return fallback;
-    if (!v->is_boolean()) return Fail(name, "expected true or false"), fallback;
-    return v->get<bool>();
-  }
-  SystemTime Time(const char* name, bool required = true) {
-    std::string text = String(name, required);
-    if (text.empty()) return {};
-    auto t = ParseRfc3339(text);
-    if (!t) return Fail(name, t.error().message), SystemTime{};
-    return *t;
-  }
-  std::optional<SystemTime> OptionalTime(const char* name) {
-    if (!Has(name)) return std::nullopt;
-    return Time(name);
-  }
-  std::optional<int64_t> OptionalInt(const char* name) {
-    if (!Has(name)) return std::nullopt;
-    return Int(name);
-  }
-  std::vector<std::string> Strings(const char* name, std::vector<std::string> fallback) {
-    const json* v = Find(name, false);
-    if (v == nullptr) return fallback;
-    std::vector<std::string> out;
-    if (!v->is_array()) return Fail(name, "expected a list of strings"), fallback;
-    for (const json& item : *v) {
-      if (!item.is_string()) return Fail(name, "expected a list of strings"), fallback;
-      out.push_back(item.get<std::string>());
-    }
-    return out;
-  }
-  bool Has(const char* name) const {
-    auto it = object_.find(name);
-    return it != object_.end() && !it->is_null();
-  }
-  void Fail(const std::string& name, const std::string& why) {
-    if (error_.empty()) error_ = "field \"" + name + "\": " + why;
-  }
-  bool ok() const { return error_.empty(); }
-  const std::string& error() const { return error_; }
-
- private:
-  const json* Find(const char* name, bool required) {
-    auto it = object_.find(name);
-    if (it == object_.end() || it->is_null()) {
-      if (required) Fail(name, "missing");
-      return nullptr;
-    }
-    return &*it;
-  }
-  const json& object_;
-  std::string error_;
-};
-
-Result<json> ParseObject(std::string_view text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return MakeError("not valid JSON");
-  if (!doc.is_object()) return MakeError("not a JSON object");
-  FieldReader r(doc);
-  int64_t v = r.Int("v");
-  if (!r.ok()) return MakeError(r.error());
-  if (v < 1 || v > kVersion) {
-    return MakeError("field \"v\": version " + std::to_string(v) + " is not supported (max " +
-                     std::to_string(kVersion) + ")");
-  }
-  return doc;
-}
+constexpr std::string_view kTriggerNames[] = {"schedule", "manual", "backfill", "replay"};
 
 // Formats like FormatRfc3339Utc, remembering the last instant. Consecutive tasks mostly
 // share their times (every run due at one second, all produced in the same scheduler step),
@@ -238,14 +149,18 @@ class ObjectWriter {
   bool first_ = true;
 };
 
-Result<TaskMessage> TaskFromJson(const json& doc) {
+}  // namespace
+
+namespace internal {
+
+Result<TaskMessage> TaskFromJson(const json& doc, bool job_fields_only) {
   FieldReader r(doc);
   TaskMessage m;
-  m.run_id = r.String("run_id");
+  m.run_id = r.String("run_id", !job_fields_only);
   m.job = r.String("job");
   m.cluster = r.String("cluster");
   m.command = r.String("command");
-  m.scheduled_at = r.Time("scheduled_at");
+  m.scheduled_at = r.Time("scheduled_at", !job_fields_only);
   m.produced_at = r.Time("produced_at", false);
   m.attempt = static_cast<int>(r.Int("attempt", false, 1));
   m.max_attempts = static_cast<int>(r.Int("max_attempts", false, 1));
@@ -258,6 +173,15 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
   m.sandbox = r.Has("sandbox") ? r.String("sandbox") : m.sandbox;
   m.network = r.Bool("network", false);
   if (r.Has("replayed_from")) m.replayed_from = r.String("replayed_from");
+  if (r.Has("trigger")) {
+    auto trigger = ParseTrigger(r.String("trigger"));
+    if (trigger) {
+      m.trigger = *trigger;
+    } else {
+      r.Fail("trigger", trigger.error().message);
+    }
+  }
+  m.requested_by = r.String("requested_by", false);
   if (r.Has("retry")) {
     const json& retry = doc.at("retry");
     if (!retry.is_object()) {
@@ -273,7 +197,7 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
     }
   }
   if (!r.ok()) return MakeError(r.error());
-  if (m.run_id.empty()) return MakeError("field \"run_id\": empty");
+  if (m.run_id.empty() && !job_fields_only) return MakeError("field \"run_id\": empty");
   if (m.attempt < 1 || m.max_attempts < 1 || m.attempt > m.max_attempts) {
     return MakeError(
         "fields \"attempt\"/\"max_attempts\": need 1 <= attempt <= max_attempts, got " +
@@ -285,6 +209,12 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
   }
   return m;
 }
+
+}  // namespace internal
+
+namespace {
+
+using internal::TaskFromJson;
 
 json ResultToJson(const ResultMessage& m) {
   json j = {{"v", kVersion},
@@ -304,6 +234,8 @@ json ResultToJson(const ResultMessage& m) {
   if (m.signal) j["signal"] = *m.signal;
   if (!m.error.empty()) j["error"] = m.error;
   if (!m.source.empty()) j["source"] = m.source;
+  j["trigger"] = TriggerName(m.trigger);
+  if (!m.requested_by.empty()) j["requested_by"] = m.requested_by;
   return j;
 }
 
@@ -326,7 +258,14 @@ Result<ResultMessage> ResultFromJson(const json& doc) {
   m.output_bytes = r.Int("output_bytes", false, 0);
   m.error = r.String("error", false);
   m.source = r.String("source", false);
+  m.requested_by = r.String("requested_by", false);
+  const std::string trigger = r.String("trigger", false);
   if (!r.ok()) return MakeError(r.error());
+  if (!trigger.empty()) {
+    auto parsed_trigger = ParseTrigger(trigger);
+    if (!parsed_trigger) return MakeError("field \"trigger\": " + parsed_trigger.error().message);
+    m.trigger = *parsed_trigger;
+  }
   auto parsed = ParseOutcome(outcome);
   if (!parsed) return MakeError("field \"outcome\": " + parsed.error().message);
   m.outcome = *parsed;
@@ -344,6 +283,16 @@ Result<Outcome> ParseOutcome(std::string_view name) {
     if (kOutcomeNames[i] == name) return static_cast<Outcome>(i);
   }
   return MakeError("unknown outcome \"" + std::string(name) + "\"");
+}
+
+std::string_view TriggerName(Trigger t) { return kTriggerNames[static_cast<int>(t)]; }
+
+Result<Trigger> ParseTrigger(std::string_view name) {
+  for (size_t i = 0; i < std::size(kTriggerNames); ++i) {
+    if (kTriggerNames[i] == name) return static_cast<Trigger>(i);
+  }
+  return MakeError("unknown trigger \"" + std::string(name) +
+                   "\" (expected schedule, manual, backfill or replay)");
 }
 
 std::string Encode(const TaskMessage& m) {
@@ -375,6 +324,8 @@ std::string Encode(const TaskMessage& m) {
   w.String("sandbox", m.sandbox);
   w.Bool("network", m.network);
   if (m.replayed_from) w.String("replayed_from", *m.replayed_from);
+  w.String("trigger", TriggerName(m.trigger));
+  if (!m.requested_by.empty()) w.String("requested_by", m.requested_by);
   w.End();
   return out;
 }
@@ -395,7 +346,58 @@ std::string Encode(const DeadLetter& m) {
 Result<TaskMessage> DecodeTask(std::string_view text) {
   auto doc = ParseObject(text);
   if (!doc) return tl::unexpected(doc.error());
-  return TaskFromJson(*doc);
+  return TaskFromJson(*doc, /*job_fields_only=*/false);
+}
+
+std::string Encode(const ReplayMarker& m) {
+  json j = {{"v", kVersion},
+            {"replay_of", m.replay_of},
+            {"run_id", m.run_id},
+            {"replayed_at", FormatRfc3339Utc(m.replayed_at)}};
+  if (!m.by.empty()) j["by"] = m.by;
+  return j.dump();
+}
+
+Result<ReplayMarker> DecodeReplayMarker(std::string_view text) {
+  auto doc = ParseObject(text);
+  if (!doc) return tl::unexpected(doc.error());
+  FieldReader r(*doc);
+  if (!r.Has("replay_of")) return MakeError("not a replay marker");
+  ReplayMarker m;
+  m.replay_of = r.String("replay_of");
+  m.run_id = r.String("run_id", false);
+  m.replayed_at = r.Time("replayed_at", false);
+  m.by = r.String("by", false);
+  if (!r.ok()) return MakeError(r.error());
+  return m;
+}
+
+TaskMessage NewRun(TaskMessage job_fields, SystemTime scheduled_at, SystemTime now,
+                   Trigger trigger, std::string requested_by) {
+  TaskMessage t = std::move(job_fields);
+  t.run_id = NewRunId();
+  t.scheduled_at = scheduled_at;
+  t.produced_at = now;
+  t.attempt = 1;
+  t.not_before.reset();
+  t.replayed_from.reset();
+  t.trigger = trigger;
+  t.requested_by = std::move(requested_by);
+  if (trigger == Trigger::kBackfill || trigger == Trigger::kReplay) t.starting_deadline.reset();
+  return t;
+}
+
+Result<TaskMessage> ReplayRun(const DeadLetter& letter, std::string_view position,
+                              SystemTime now, std::string requested_by) {
+  if (!letter.task) {
+    return MakeError(std::string(position) +
+                     ": not replayable (the original message was unreadable)");
+  }
+  TaskMessage t =
+      NewRun(*letter.task, letter.task->scheduled_at, now, Trigger::kReplay, std::move(requested_by));
+  t.run_id = letter.task->run_id;
+  t.replayed_from = std::string(position) + " at " + FormatRfc3339Utc(now);
+  return t;
 }
 
 Result<ResultMessage> DecodeResult(std::string_view text) {
@@ -413,7 +415,7 @@ Result<DeadLetter> DecodeDeadLetter(std::string_view text) {
   d.raw = r.String("raw", false);
   if (!r.ok()) return MakeError(r.error());
   if (r.Has("task")) {
-    auto task = TaskFromJson(doc->at("task"));
+    auto task = TaskFromJson(doc->at("task"), /*job_fields_only=*/false);
     if (!task) return MakeError("field \"task\": " + task.error().message);
     d.task = *task;
   }
