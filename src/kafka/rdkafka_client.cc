@@ -629,6 +629,16 @@ Result<std::unique_ptr<Admin>> NewRdKafkaAdmin(const ClientConfig& config) {
 Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& config,
                                                        const std::string& topic,
                                                        std::chrono::milliseconds timeout) {
+  std::vector<ConsumedMessage> out;
+  Status read = VisitTopicSnapshot(config, topic, timeout,
+                                   [&out](ConsumedMessage&& m) { out.push_back(std::move(m)); });
+  if (!read) return tl::unexpected(read.error());
+  return out;
+}
+
+Status VisitTopicSnapshot(const ClientConfig& config, const std::string& topic,
+                          std::chrono::milliseconds timeout,
+                          const std::function<void(ConsumedMessage&&)>& visit) {
   auto ctx = std::make_unique<ClientContext>();
   ctx->name = config.client_id;
   auto conf = BaseConf(config, ctx.get());
@@ -669,8 +679,7 @@ Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& confi
     ends[static_cast<size_t>(p)] = high;
     if (high > low) wanted.push_back({topic, p, RD_KAFKA_OFFSET_BEGINNING});
   }
-  std::vector<ConsumedMessage> out;
-  if (wanted.empty()) return out;
+  if (wanted.empty()) return {};
   auto list = ToList(wanted);
   if (auto err = rd_kafka_assign(h, list.get()))
     return MakeError(std::string("assign: ") + rd_kafka_err2str(err));
@@ -698,7 +707,7 @@ Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& confi
       c.offset = m->offset;
       if (m->key != nullptr) c.key.assign(static_cast<const char*>(m->key), m->key_len);
       if (m->payload != nullptr) c.value.assign(static_cast<const char*>(m->payload), m->len);
-      out.push_back(std::move(c));
+      visit(std::move(c));
     }
     // With transactions, control records occupy offsets: the last data message can be
     // before high-1, so finish on position rather than on the message offset.
@@ -716,7 +725,7 @@ Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& confi
     }
   }
   rd_kafka_consumer_close(h);
-  return out;
+  return {};
 }
 
 }  // namespace krond::kafka

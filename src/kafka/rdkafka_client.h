@@ -44,5 +44,11 @@ struct ConsumerOptions {
 // watermark), without joining a group. For operator commands such as `krond dead list`.
 [[nodiscard]] Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(
     const ClientConfig& config, const std::string& topic, std::chrono::milliseconds timeout);
+// The same, handing each message to `visit` as it is read instead of holding them all
+// (e.g. the keys of a catalog of a million jobs). A null value (a tombstone) arrives as an
+// empty `value`.
+[[nodiscard]] Status VisitTopicSnapshot(const ClientConfig& config, const std::string& topic,
+                                        std::chrono::milliseconds timeout,
+                                        const std::function<void(ConsumedMessage&&)>& visit);
 
 }  // namespace krond::kafka

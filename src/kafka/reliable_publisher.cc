@@ -16,12 +16,19 @@ void ReliablePublisher::Publish(std::string topic, std::string key, std::string 
   Produce(Message{std::move(topic), std::move(key), std::move(value), std::move(on_acked)});
 }
 
+void ReliablePublisher::PublishTombstone(std::string topic, std::string key,
+                                         AckCallback on_acked) {
+  Produce(Message{std::move(topic), std::move(key), {}, std::move(on_acked), true});
+}
+
 void ReliablePublisher::Produce(Message m) {
   // The callback owns the message until it is acknowledged, so a failed delivery can be
   // produced again without copying on the happy path's hot loop more than once.
   auto shared = std::make_shared<Message>(std::move(m));
+  // A default string_view has a null data pointer, which Producer writes as a null value.
+  const std::string_view value = shared->tombstone ? std::string_view() : shared->value;
   ProduceStatus queued = producer_.Produce(
-      shared->topic, shared->key, shared->value, [this, shared](const DeliveryReport& report) {
+      shared->topic, shared->key, value, [this, shared](const DeliveryReport& report) {
         --in_flight_;
         if (!report.status) {
           if (on_failure_) on_failure_(shared->topic, report.status.error().message);

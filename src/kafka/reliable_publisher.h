@@ -25,6 +25,8 @@ class ReliablePublisher {
       std::chrono::milliseconds retry_delay = std::chrono::milliseconds(500));
 
   void Publish(std::string topic, std::string key, std::string value, AckCallback on_acked);
+  // Publishes a null value for `key`: on a compacted topic, the key's deletion.
+  void PublishTombstone(std::string topic, std::string key, AckCallback on_acked);
   // Serves delivery reports (waiting up to `timeout` for one) and re-produces failed
   // messages whose delay has passed.
   void Poll(std::chrono::milliseconds timeout);
@@ -39,6 +41,7 @@ class ReliablePublisher {
   struct Message {
     std::string topic, key, value;
     AckCallback on_acked;
+    bool tombstone = false;
   };
   void Produce(Message m);
   void RetryDue();

@@ -58,6 +58,7 @@ void HaScheduler::Deactivate(const std::string& why, bool fenced) {
   producer_.reset();
   scheduler_.reset();
   batch_.clear();
+  skipped_.clear();
   txn_ = Txn::kNone;
   if (active_) metrics_.leadership_changes.Inc();
   active_ = false;
@@ -105,9 +106,8 @@ bool HaScheduler::TakeOver(SystemTime now) {
   scheduler_->StartAfter(last, now);
   CatchUpPlan plan = PlanCatchUp(jobs_, last, now);
   batch_.clear();
-  for (const DueRun& run : plan.runs) {
-    batch_.push_back(MakeTaskMessage(jobs_[run.job], run.scheduled_at, now));
-  }
+  skipped_.clear();
+  Queue(plan.runs, now);
   metrics_.catch_up.WithLabels({"fired"}).Add(static_cast<double>(plan.runs.size()));
   metrics_.catch_up.WithLabels({"skipped"}).Add(static_cast<double>(plan.skipped_by_policy));
   metrics_.catch_up.WithLabels({"dropped"}).Add(static_cast<double>(plan.dropped_by_deadline));
@@ -145,13 +145,11 @@ SystemTime HaScheduler::Step(SystemTime now) {
     txn_ = Txn::kNone;
   }
   if (txn_ == Txn::kNone) {
-    for (const DueRun& run : scheduler_->Tick(now)) {
-      batch_.push_back(MakeTaskMessage(jobs_[run.job], run.scheduled_at, now));
-    }
-    if (!batch_.empty()) {
+    Queue(scheduler_->Tick(now), now);
+    if (!batch_.empty() || !skipped_.empty()) {
       if (auto ok = producer_->BeginTransaction(); !ok) return Failed(ok.error(), now);
       txn_ = Txn::kCommitting;
-      std::map<std::string, SystemTime> last;
+      std::map<std::string, SystemTime> last = skipped_;
       for (const auto& task : batch_) {
         last[task.job] = std::max(last[task.job], task.scheduled_at);
         kafka::ProduceStatus sent = producer_->Produce(topics_.Tasks(task.cluster), task.run_id,
@@ -181,6 +179,20 @@ SystemTime HaScheduler::Step(SystemTime now) {
   UpdateGauges();
   std::optional<SystemTime> next = scheduler_ ? scheduler_->NextFireTime() : std::nullopt;
   return next ? *next : now + std::chrono::seconds(1);
+}
+
+void HaScheduler::Queue(std::vector<DueRun> runs, SystemTime now) {
+  if (pauses_ != nullptr) {
+    for (const DueRun& run : pauses_->TakePaused(runs, jobs_)) {
+      const std::string& job = jobs_[run.job].name;
+      metrics_.fires_skipped.WithLabels({"paused"}).Inc();
+      spdlog::info("skipped {} fire {}: the job is paused", job, FormatRfc3339Utc(run.scheduled_at));
+      skipped_[job] = std::max(skipped_[job], run.scheduled_at);
+    }
+  }
+  for (const DueRun& run : runs) {
+    batch_.push_back(MakeTaskMessage(jobs_[run.job], run.scheduled_at, now));
+  }
 }
 
 SystemTime HaScheduler::Failed(const kafka::TxnError& error, SystemTime now) {
@@ -221,6 +233,7 @@ void HaScheduler::Committed(SystemTime acked) {
   }
   fired_ += batch_.size();
   batch_.clear();
+  skipped_.clear();
   txn_ = Txn::kNone;
 }
 

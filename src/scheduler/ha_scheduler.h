@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,8 @@
 #include "messages/run_messages.h"
 #include "messages/topics.h"
 #include "scheduler/fire_state.h"
+#include "scheduler/job_catalog.h"
+#include "scheduler/pause_set.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_metrics.h"
 
@@ -65,6 +68,10 @@ class HaScheduler {
   void Replace(config::JobFile file, SystemTime now);
   // Stops firing (aborting an open transaction); for a clean shutdown.
   void Stop();
+  // Fires of jobs paused in `pauses` are skipped inside the fire transaction: counted, not
+  // fired, but still recorded as the job's last fired instant, so neither a resume nor a
+  // failover fires them later (docs/control.md). Null: none paused. Must outlive this.
+  void set_pauses(const PauseSet* pauses) { pauses_ = pauses; }
 
   bool active() const { return active_; }
   uint64_t fired() const { return fired_; }
@@ -76,6 +83,8 @@ class HaScheduler {
  private:
   enum class Txn { kNone, kCommitting, kAborting };
   bool TakeOver(SystemTime now);
+  // Adds `runs` to the batch, moving those of paused jobs to skipped_.
+  void Queue(std::vector<DueRun> runs, SystemTime now);
   void Deactivate(const std::string& why, bool fenced);
   // Handles a failed transactional call; returns the next wake-up.
   SystemTime Failed(const kafka::TxnError& error, SystemTime now);
@@ -98,6 +107,10 @@ class HaScheduler {
   std::optional<Scheduler> scheduler_;
   // Runs of the current (or next) transaction, in fire order.
   std::vector<messages::TaskMessage> batch_;
+  // Last instant per job of the paused fires skipped since the last commit: written to the
+  // state topic with the next transaction, as if fired.
+  std::map<std::string, SystemTime> skipped_;
+  const PauseSet* pauses_ = nullptr;
   Txn txn_ = Txn::kNone;
   uint64_t fired_ = 0;
 };

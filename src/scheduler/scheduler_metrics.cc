@@ -42,7 +42,11 @@ SchedulerMetrics::SchedulerMetrics(metrics::Registry& r)
                      .Get()),
       fenced(r.AddCounter("krond_scheduler_fenced_total",
                           "Times this replica was fenced by a newer active scheduler.")
-                 .Get()) {
+                 .Get()),
+      fires_skipped(r.AddCounter("krond_scheduler_fires_skipped_total",
+                                 "Fires not fired, by reason (paused: the job is paused).",
+                                 {"reason"})) {
+  fires_skipped.WithLabels({"paused"});
   reloads.WithLabels({"ok"});
   reloads.WithLabels({"failed"});
   for (const char* result : {"fired", "skipped", "dropped"}) catch_up.WithLabels({result});

@@ -34,6 +34,8 @@ struct SchedulerMetrics {
   // Fire transactions aborted (each batch is sent again) and fences (another replica won).
   metrics::Counter& txn_aborts;
   metrics::Counter& fenced;
+  // Fires not fired because their job is paused (docs/control.md) {reason="paused"}.
+  metrics::Family<metrics::Counter>& fires_skipped;
 };
 
 }  // namespace krond::scheduler

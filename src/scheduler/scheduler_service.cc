@@ -66,30 +66,6 @@ messages::TaskMessage SchedulerService::MakeTask(const config::Job& job, SystemT
   return MakeTaskMessage(job, scheduled_at, now);
 }
 
-messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime scheduled_at,
-                                      SystemTime now) {
-  messages::TaskMessage t;
-  t.run_id = messages::NewRunId();
-  t.job = job.name;
-  t.cluster = job.cluster;
-  t.command = job.command;
-  t.scheduled_at = scheduled_at;
-  t.produced_at = now;
-  t.attempt = 1;
-  t.max_attempts = job.retry.max_attempts;
-  t.timeout = job.timeout;
-  t.starting_deadline = job.starting_deadline;
-  t.retry.backoff = job.retry.backoff;
-  t.retry.max_backoff = job.retry.max_backoff;
-  t.retry.multiplier = job.retry.multiplier;
-  t.retry.jitter = job.retry.jitter;
-  t.retry.retry_on = job.retry.RetryOn();
-  t.concurrency = std::string(config::ToString(job.concurrency));
-  t.sandbox = job.sandbox == config::SandboxMode::kBubblewrap ? "bubblewrap" : "none";
-  t.network = job.network;
-  return t;
-}
-
 void SchedulerService::Send(const messages::TaskMessage& task, JobHandles m) {
   publisher_.Publish(m.cluster->task_topic, task.run_id, messages::Encode(task),
                      [this, m, job = task.job, run_id = task.run_id,
@@ -111,7 +87,15 @@ void SchedulerService::Send(const messages::TaskMessage& task, JobHandles m) {
 }
 
 SystemTime SchedulerService::Step(SystemTime now) {
-  for (const DueRun& run : scheduler_.Tick(now)) {
+  std::vector<DueRun> due = scheduler_.Tick(now);
+  if (pauses_ != nullptr) {
+    for (const DueRun& run : pauses_->TakePaused(due, scheduler_.jobs())) {
+      metrics_.fires_skipped.WithLabels({"paused"}).Inc();
+      spdlog::info("skipped {} fire {}: the job is paused", scheduler_.jobs()[run.job].name,
+                   FormatRfc3339Utc(run.scheduled_at));
+    }
+  }
+  for (const DueRun& run : due) {
     Send(MakeTask(scheduler_.jobs()[run.job], run.scheduled_at, now), job_handles_[run.job]);
   }
   publisher_.Poll(std::chrono::milliseconds(0));

@@ -12,15 +12,12 @@
 #include "kafka/reliable_publisher.h"
 #include "messages/run_messages.h"
 #include "messages/topics.h"
+#include "scheduler/job_catalog.h"
+#include "scheduler/pause_set.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_metrics.h"
 
 namespace krond::scheduler {
-
-// The task message of the first attempt of `job`'s run due at `scheduled_at`, with a new
-// run id.
-messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime scheduled_at,
-                                      SystemTime now);
 
 // Publishes every due run of a job file to its cluster's task topic, one message per run.
 //
@@ -40,6 +37,10 @@ class SchedulerService {
 
   // Swaps in a reloaded job file (already validated); see Scheduler::Replace.
   void Replace(config::JobFile file, SystemTime now);
+
+  // Fires of jobs paused in `pauses` are skipped (counted, not fired). Null: none paused.
+  // `pauses` must outlive this service.
+  void set_pauses(const PauseSet* pauses) { pauses_ = pauses; }
 
   // Runs Step until `stop()` is true, sleeping in the producer's Poll, and calls
   // `between_steps` (reload checks) at least once a second. Then flushes up to
@@ -82,6 +83,7 @@ class SchedulerService {
   // Every cluster ever loaded. Only grows (clusters are few), so that runs still in flight
   // after a reload keep valid pointers.
   std::map<std::string, ClusterHandles, std::less<>> clusters_;
+  const PauseSet* pauses_ = nullptr;
   uint64_t fired_ = 0;
   // Publish failures not yet reported in a warning, and when the next warning may be logged.
   uint64_t failures_since_warning_ = 0;
