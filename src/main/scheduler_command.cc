@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "common/clock.h"
@@ -15,7 +16,9 @@
 #include "main/app_support.h"
 #include "main/command.h"
 #include "scheduler/ha_scheduler.h"
+#include "scheduler/job_catalog.h"
 #include "scheduler/leader_election.h"
+#include "scheduler/pause_set.h"
 #include "scheduler/scheduler_service.h"
 
 namespace krond::app {
@@ -97,6 +100,84 @@ std::optional<config::JobFile> Reload(const SchedulerFlags& flags, const SignalW
   return std::move(*reloaded);
 }
 
+// The scheduler's side of the control plane (docs/control.md): the pauses read from the
+// control topic, and the job catalog it publishes. Built once per process; the loops call
+// Poll, and Publish on start (or takeover) and after each reload.
+struct ControlPlane {
+  scheduler::PauseSet pauses;
+  std::unique_ptr<kafka::Consumer> consumer;
+  std::unique_ptr<scheduler::ControlFeed> feed;
+  std::unique_ptr<kafka::Producer> producer;  // the catalog's; may be the firing producer
+  std::unique_ptr<scheduler::CatalogPublisher> catalog;
+
+  void Poll() {
+    feed->Poll();
+    catalog->Poll();
+  }
+};
+
+// Reads the control topic to its end before the first fire (so a paused job never fires
+// at start), then follows it with a consumer of a group of its own that never commits.
+// `catalog_producer` null: a producer of its own is made for the catalog.
+Result<std::unique_ptr<ControlPlane>> StartControlPlane(const KafkaFlags& flags,
+                                                        scheduler::SchedulerMetrics& metrics,
+                                                        const Clock& clock,
+                                                        kafka::Producer* catalog_producer) {
+  auto plane = std::make_unique<ControlPlane>();
+  const messages::TopicNames names = flags.Topics();
+  auto client = flags.Client("krond-scheduler-control-" + ProcessId());
+  if (!client) return tl::unexpected(client.error());
+  auto snapshot = kafka::ReadTopicSnapshot(*client, names.Control(), std::chrono::seconds(30));
+  if (!snapshot) return MakeError("reading " + names.Control() + ": " + snapshot.error().message);
+  for (const auto& record : *snapshot) {
+    if (auto ok = plane->pauses.Apply(record); !ok) spdlog::error("{}; ignored", ok.error().message);
+  }
+  spdlog::info("control: {} job(s) paused ({})", plane->pauses.paused_count(), names.Control());
+  kafka::ConsumerOptions options;
+  options.group_id = names.prefix() + ".scheduler-control." + ProcessId();
+  options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
+  auto consumer = kafka::NewRdKafkaConsumer(*client, options);
+  if (!consumer) return tl::unexpected(consumer.error());
+  plane->consumer = std::move(*consumer);
+  plane->feed = std::make_unique<scheduler::ControlFeed>(*plane->consumer, plane->pauses, metrics,
+                                                         names.Control());
+  if (auto ok = plane->feed->Start(); !ok) return tl::unexpected(ok.error());
+  if (catalog_producer == nullptr) {
+    kafka::ProducerOptions producer_options;
+    producer_options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
+    auto producer = kafka::NewRdKafkaProducer(*client, producer_options);
+    if (!producer) return tl::unexpected(producer.error());
+    plane->producer = std::move(*producer);
+    catalog_producer = plane->producer.get();
+  }
+  plane->catalog = std::make_unique<scheduler::CatalogPublisher>(*catalog_producer, clock,
+                                                                 names.Jobs(), metrics);
+  return plane;
+}
+
+// Catalog keys of jobs that are not in `jobs` (removed while no scheduler ran): they get
+// tombstones. Reads the catalog topic keeping only those keys.
+std::vector<std::string> StaleCatalogKeys(const KafkaFlags& flags,
+                                          const std::vector<config::Job>& jobs) {
+  std::vector<std::string_view> current;
+  current.reserve(jobs.size());
+  for (const auto& job : jobs) current.push_back(job.name);
+  std::sort(current.begin(), current.end());
+  std::set<std::string> stale;
+  auto client = flags.Client("krond-scheduler-catalog-" + ProcessId());
+  if (!client) return {};
+  Status read = kafka::VisitTopicSnapshot(
+      *client, flags.Topics().Jobs(), std::chrono::seconds(60), [&](kafka::ConsumedMessage&& m) {
+        if (m.value.empty()) {
+          stale.erase(m.key);
+        } else if (!std::binary_search(current.begin(), current.end(), std::string_view(m.key))) {
+          stale.insert(std::move(m.key));
+        }
+      });
+  if (!read) spdlog::warn("catalog: cannot read {}: {}", flags.Topics().Jobs(), read.error().message);
+  return {stale.begin(), stale.end()};
+}
+
 // `krond scheduler --ha`: any number of replicas; the elected one fires, exactly once.
 int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatcher& signals,
                    const Clock& clock, scheduler::SchedulerMetrics& metrics, LoopHealth& health) {
@@ -148,8 +229,15 @@ int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatc
   auto read_state = [&]() {
     return kafka::ReadTopicSnapshot(kafka_client, names.State(), std::chrono::seconds(30));
   };
+  auto plane = StartControlPlane(flags.kafka, metrics, clock, nullptr);
+  if (!plane) {
+    spdlog::error("{}", plane.error().message);
+    return 1;
+  }
   const size_t jobs = file.jobs.size();
   scheduler::HaScheduler service(clock, new_producer, read_state, metrics, names, std::move(file));
+  service.set_pauses(&(*plane)->pauses);
+  bool was_active = false;
   ReleaseFreedMemory();
   spdlog::info("scheduler started (HA, standby until elected): {} job(s) from {}", jobs,
                flags.jobs);
@@ -158,7 +246,12 @@ int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatc
   auto last_hook = clock.MonoNow();
   while (!signals.stop_requested()) {
     service.SetLeader(elector.Poll(std::chrono::milliseconds(0)));
+    (*plane)->Poll();
     const SystemTime wake = service.Step(clock.Now());
+    if (service.active() && !was_active) {
+      (*plane)->catalog->Publish(&service.jobs(), StaleCatalogKeys(flags.kafka, service.jobs()));
+    }
+    was_active = service.active();
     const auto wait = std::clamp(wake - clock.Now(), std::chrono::milliseconds(0),
                                  std::chrono::milliseconds(100));
     if (wait.count() > 0) elector.Poll(wait);
@@ -171,7 +264,9 @@ int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatc
         seen_mtime = mtime;
         spdlog::info("reloading {} ({})", flags.jobs, hup ? "SIGHUP" : "file changed");
         if (auto reloaded = Reload(flags, signals, metrics, service.jobs().size())) {
+          std::vector<std::string> removed = scheduler::RemovedJobs(service.jobs(), reloaded->jobs);
           service.Replace(std::move(*reloaded), clock.Now());
+          if (service.active()) (*plane)->catalog->Publish(&service.jobs(), std::move(removed));
           ReleaseFreedMemory();
         }
       }
@@ -224,8 +319,16 @@ int RunScheduler(const SchedulerFlags& flags) {
   }
   const size_t jobs = file->jobs.size();
   const size_t clusters = file->clusters.size();
+  auto plane = StartControlPlane(flags.kafka, metrics, clock, producer->get());
+  if (!plane) {
+    spdlog::error("{}", plane.error().message);
+    return 1;
+  }
+  std::vector<std::string> stale = StaleCatalogKeys(flags.kafka, file->jobs);
   scheduler::SchedulerService service(clock, **producer, metrics, flags.kafka.Topics(),
                                       std::move(*file));
+  service.set_pauses(&(*plane)->pauses);
+  (*plane)->catalog->Publish(&service.jobs(), std::move(stale));
   metrics.active.Set(1);
   ReleaseFreedMemory();
   spdlog::info("scheduler started: {} job(s) on {} cluster(s) from {}", jobs, clusters, flags.jobs);
@@ -233,13 +336,16 @@ int RunScheduler(const SchedulerFlags& flags) {
   int64_t seen_mtime = ModifiedNs(flags.jobs);
   auto maybe_reload = [&] {
     health.MarkProgress();
+    (*plane)->Poll();
     const int64_t mtime = ModifiedNs(flags.jobs);
     const bool hup = signals.TakeReloadRequest();
     if (!hup && mtime == seen_mtime) return;
     seen_mtime = mtime;
     spdlog::info("reloading {} ({})", flags.jobs, hup ? "SIGHUP" : "file changed");
     if (auto reloaded = Reload(flags, signals, metrics, service.jobs().size())) {
+      std::vector<std::string> removed = scheduler::RemovedJobs(service.jobs(), reloaded->jobs);
       service.Replace(std::move(*reloaded), clock.Now());
+      (*plane)->catalog->Publish(&service.jobs(), std::move(removed));
       ReleaseFreedMemory();
     }
   };
