@@ -3,16 +3,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "common/result.h"
+#include "http/server.h"
 #include "metrics/registry.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace krond::http {
 
@@ -29,23 +26,30 @@ struct AdminServerOptions {
   std::function<Status()> readiness;
 };
 
-// The HTTP endpoint of a krond process, for Prometheus and for orchestrators:
+// The endpoints every krond process serves, for Prometheus and for orchestrators:
 //   GET /metrics  200, the registry in the text format 0.0.4 (kMetricsContentType)
 //   GET /healthz  200 "ok", or 503 "not live: <reason>" when liveness fails
 //   GET /readyz   200 "ok", or 503 "not ready: <reason>" when readiness fails
 //   GET /         200, a list of these endpoints
-// Anything else is 404. Responses are text/plain.
-//
-// Serves on its own threads (an accept thread and a small worker pool). Start and Stop are
-// called from one thread (main's); the registry and callbacks must outlive Stop().
-//
-// Note: cpp-httplib sets SIGPIPE to SIG_IGN for the whole process when the server is
-// created (writes to a closed socket must not kill the process). Ignored signals survive
-// exec, so code that spawns processes resets SIGPIPE to SIG_DFL in the child.
+// Anything else is 404 (nullopt from Handle). Responses are text/plain. Thread-safe; the
+// registry and callbacks must outlive it.
+class AdminEndpoints {
+ public:
+  AdminEndpoints(const metrics::Registry& registry, AdminServerOptions options = {});
+  // The response for `request`, or nullopt when it is not one of these endpoints.
+  std::optional<Response> Handle(const Request& request) const;
+
+ private:
+  const metrics::Registry& registry_;
+  const AdminServerOptions options_;
+};
+
+// AdminEndpoints on a Server of their own (two threads, one request per connection, so
+// Stop() returns in milliseconds; a client that connected but sent nothing yet delays it by
+// up to 1 s, one stalled mid-request by up to the 5 s read/write timeouts).
 class AdminServer {
  public:
   AdminServer(const metrics::Registry& registry, AdminServerOptions options = {});
-  // Stops the server if it is running.
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -56,18 +60,12 @@ class AdminServer {
   // port 0 picks a free one"), a host that does not resolve or is not local, already
   // started.
   [[nodiscard]] Result<uint16_t> Start(const std::string& addr);
-
-  // Closes the listening socket, finishes requests in flight and joins the threads.
-  // Connections serve one request each, so this returns in milliseconds; a client that
-  // connected but sent nothing yet delays it by up to 1 s, one stalled mid-request by up to
-  // httplib's 5 s read/write timeouts. Idempotent; Start may be called again afterwards.
+  // Idempotent; Start may be called again afterwards.
   void Stop();
 
  private:
-  const metrics::Registry& registry_;
-  const AdminServerOptions options_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  AdminEndpoints endpoints_;
+  Server server_;
 };
 
 }  // namespace krond::http
