@@ -1,0 +1,106 @@
+#include "console/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace krond::console {
+namespace {
+
+std::array<unsigned char, 32> Sha256(std::string_view text) {
+  std::array<unsigned char, 32> out{};
+  unsigned int size = 0;
+  EVP_Digest(text.data(), text.size(), out.data(), &size, EVP_sha256(), nullptr);
+  return out;
+}
+
+std::optional<std::array<unsigned char, 32>> ParseDigest(std::string_view hex) {
+  if (hex.size() != 64) return std::nullopt;
+  std::array<unsigned char, 32> out{};
+  for (size_t i = 0; i < 64; ++i) {
+    const char c = hex[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (v < 0) return std::nullopt;
+    out[i / 2] = static_cast<unsigned char>(out[i / 2] | (i % 2 == 0 ? v << 4 : v));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view RoleName(Role role) { return role == Role::kOperator ? "operator" : "viewer"; }
+
+std::string Sha256Hex(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : Sha256(text)) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view path) {
+  TokenTable table;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    auto where = std::string(path) + ":" + std::to_string(number) + ": ";
+    std::istringstream fields(line);
+    std::string name, role, digest, extra;
+    fields >> name;
+    if (name.empty() || name[0] == '#') continue;
+    fields >> role >> digest >> extra;
+    if (digest.empty() || !extra.empty()) {
+      return MakeError(where + "expected NAME ROLE SHA256_OF_TOKEN");
+    }
+    Entry e;
+    e.who.name = name;
+    if (role == "viewer") {
+      e.who.role = Role::kViewer;
+    } else if (role == "operator") {
+      e.who.role = Role::kOperator;
+    } else {
+      return MakeError(where + "role \"" + role + "\": expected viewer or operator");
+    }
+    auto parsed = ParseDigest(digest);
+    if (!parsed) return MakeError(where + "the digest must be 64 hex digits (sha256sum of the token)");
+    e.digest = *parsed;
+    for (const Entry& other : table.entries_) {
+      if (other.digest == e.digest) return MakeError(where + "the same token as " + other.who.name);
+    }
+    table.entries_.push_back(std::move(e));
+  }
+  if (table.entries_.empty()) return MakeError(std::string(path) + ": no tokens");
+  return table;
+}
+
+Result<TokenTable> TokenTable::Load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return MakeError("cannot read auth file " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return Parse(text.str(), path);
+}
+
+Result<Principal> TokenTable::Authenticate(std::string_view authorization) const {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.empty()) return MakeError("missing Authorization: Bearer TOKEN");
+  if (authorization.substr(0, kBearer.size()) != kBearer) {
+    return MakeError("the Authorization header must be \"Bearer TOKEN\"");
+  }
+  const auto digest = Sha256(authorization.substr(kBearer.size()));
+  const Entry* match = nullptr;
+  for (const Entry& e : entries_) {
+    // Every entry is compared, whatever matched before.
+    const bool same = CRYPTO_memcmp(e.digest.data(), digest.data(), digest.size()) == 0;
+    if (same) match = &e;
+  }
+  if (match == nullptr) return MakeError("unknown token");
+  return match->who;
+}
+
+}  // namespace krond::console

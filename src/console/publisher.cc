@@ -1,0 +1,34 @@
+#include "console/publisher.h"
+
+#include <memory>
+
+namespace krond::console {
+
+Status KafkaPublisher::PublishAndWait(const std::vector<Outgoing>& records) {
+  std::lock_guard lock(mu_);
+  struct State {
+    size_t acked = 0;
+    std::string error;
+  };
+  auto state = std::make_shared<State>();
+  for (const Outgoing& r : records) {
+    kafka::ProduceStatus queued =
+        producer_.Produce(r.topic, r.key, r.value, [state](const kafka::DeliveryReport& report) {
+          if (report.status) {
+            ++state->acked;
+          } else if (state->error.empty()) {
+            state->error = report.status.error().message;
+          }
+        });
+    if (!queued) return MakeError("Kafka refused the record: " + queued.error().message);
+  }
+  const MonoTime deadline = clock_.MonoNow() + timeout_ + std::chrono::seconds(1);
+  while (state->acked < records.size() && state->error.empty() && clock_.MonoNow() < deadline) {
+    producer_.Poll(std::chrono::milliseconds(50));
+  }
+  if (!state->error.empty()) return MakeError("Kafka unreachable: " + state->error);
+  if (state->acked < records.size()) return MakeError("Kafka unreachable: no acknowledgement in time");
+  return {};
+}
+
+}  // namespace krond::console
