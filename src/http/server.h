@@ -23,14 +23,14 @@ class Server;
 namespace krond::http {
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // decoded, without the query
+  std::string method{};  // "GET", "POST", ...
+  std::string path{};    // decoded, without the query
   // Query parameters, decoded; a repeated name keeps its first value.
-  std::map<std::string, std::string> query;
+  std::map<std::string, std::string> query{};
   // Header names lower-cased.
-  std::map<std::string, std::string> headers;
-  std::string body;
-  std::string remote_addr;
+  std::map<std::string, std::string> headers{};
+  std::string body{};
+  std::string remote_addr{};
 
   // The header's value, or "" when absent. `name` lower-case.
   std::string Header(const std::string& name) const {

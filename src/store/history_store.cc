@@ -345,8 +345,13 @@ class HistoryStore::Impl {
     // A replay puts the same run back: it is pending again unless a later result is known.
     auto s = writer->Prepare(
         "INSERT INTO runs(run_id, job, cluster, scheduled_ms, trigger, requested_by) "
-        "VALUES(?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET status='pending' "
-        "WHERE excluded.trigger='replay' AND ?>finished_ms");
+        "VALUES(?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
+        "status=CASE WHEN excluded.trigger='replay' AND ?7>runs.finished_ms THEN 'pending' "
+        "ELSE runs.status END, "
+        "requested_by=CASE WHEN runs.requested_by='' THEN excluded.requested_by "
+        "ELSE runs.requested_by END "
+        "WHERE (excluded.trigger='replay' AND ?7>runs.finished_ms) OR "
+        "(runs.requested_by='' AND excluded.requested_by<>'')");
     if (!s) return tl::unexpected(s.error());
     (*s)->Bind(1, task.run_id).Bind(2, task.job).Bind(3, task.cluster);
     (*s)->Bind(4, Ms(task.scheduled_at)).Bind(5, messages::TriggerName(task.trigger));

@@ -1,0 +1,46 @@
+#include "console/auth.h"
+
+#include <gtest/gtest.h>
+
+namespace krond::console {
+namespace {
+
+TEST(AuthTest, Sha256MatchesSha256sum) {
+  // printf 'secret' | sha256sum
+  EXPECT_EQ(Sha256Hex("secret"), "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b");
+}
+
+TEST(AuthTest, AuthenticatesBearerTokensByDigest) {
+  const std::string file = "# who role digest\n\nalice operator " + Sha256Hex("a-token") +
+                           "\nvic viewer " + Sha256Hex("v-token") + "\n";
+  auto table = TokenTable::Parse(file, "auth.txt");
+  ASSERT_TRUE(table) << table.error().message;
+  EXPECT_EQ(table->size(), 2u);
+  auto alice = table->Authenticate("Bearer a-token");
+  ASSERT_TRUE(alice);
+  EXPECT_EQ(alice->name, "alice");
+  EXPECT_TRUE(alice->CanOperate());
+  auto vic = table->Authenticate("Bearer v-token");
+  ASSERT_TRUE(vic);
+  EXPECT_FALSE(vic->CanOperate());
+  EXPECT_EQ(table->Authenticate("Bearer nope").error().message, "unknown token");
+  EXPECT_FALSE(table->Authenticate(""));
+  EXPECT_FALSE(table->Authenticate("Basic YTpi"));
+  EXPECT_FALSE(table->Authenticate("Bearer a-token "));
+}
+
+TEST(AuthTest, ErrorsNameTheLine) {
+  const std::string ok = Sha256Hex("x");
+  EXPECT_EQ(TokenTable::Parse("a admin " + ok, "f").error().message,
+            "f:1: role \"admin\": expected viewer or operator");
+  EXPECT_EQ(TokenTable::Parse("\na viewer abc", "f").error().message,
+            "f:2: the digest must be 64 hex digits (sha256sum of the token)");
+  EXPECT_EQ(TokenTable::Parse("a viewer", "f").error().message, "f:1: expected NAME ROLE SHA256_OF_TOKEN");
+  EXPECT_EQ(TokenTable::Parse("a viewer " + ok + "\nb operator " + ok, "f").error().message,
+            "f:2: the same token as a");
+  EXPECT_EQ(TokenTable::Parse("# nothing\n", "f").error().message, "f: no tokens");
+  EXPECT_FALSE(TokenTable::Load("/nonexistent/auth"));
+}
+
+}  // namespace
+}  // namespace krond::console
