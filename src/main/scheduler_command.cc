@@ -120,6 +120,7 @@ struct ControlPlane {
 // at start), then follows it with a consumer of a group of its own that never commits.
 // `catalog_producer` null: a producer of its own is made for the catalog.
 Result<std::unique_ptr<ControlPlane>> StartControlPlane(const KafkaFlags& flags,
+                                                        const SignalWatcher& signals,
                                                         scheduler::SchedulerMetrics& metrics,
                                                         const Clock& clock,
                                                         kafka::Producer* catalog_producer) {
@@ -127,8 +128,15 @@ Result<std::unique_ptr<ControlPlane>> StartControlPlane(const KafkaFlags& flags,
   const messages::TopicNames names = flags.Topics();
   auto client = flags.Client("krond-scheduler-control-" + ProcessId());
   if (!client) return tl::unexpected(client.error());
+  // Right after the topic was created its partition may have no leader yet: try again.
   auto snapshot = kafka::ReadTopicSnapshot(*client, names.Control(), std::chrono::seconds(30));
-  if (!snapshot) return MakeError("reading " + names.Control() + ": " + snapshot.error().message);
+  for (int attempt = 1; !snapshot && !signals.stop_requested(); ++attempt) {
+    spdlog::warn("cannot read {} yet (attempt {}), retrying in 1s: {}", names.Control(), attempt,
+                 snapshot.error().message);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    snapshot = kafka::ReadTopicSnapshot(*client, names.Control(), std::chrono::seconds(30));
+  }
+  if (!snapshot) return MakeError("stopped before " + names.Control() + " was read");
   for (const auto& record : *snapshot) {
     if (auto ok = plane->pauses.Apply(record); !ok) spdlog::error("{}; ignored", ok.error().message);
   }
@@ -229,7 +237,7 @@ int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatc
   auto read_state = [&]() {
     return kafka::ReadTopicSnapshot(kafka_client, names.State(), std::chrono::seconds(30));
   };
-  auto plane = StartControlPlane(flags.kafka, metrics, clock, nullptr);
+  auto plane = StartControlPlane(flags.kafka, signals, metrics, clock, nullptr);
   if (!plane) {
     spdlog::error("{}", plane.error().message);
     return 1;
@@ -319,7 +327,7 @@ int RunScheduler(const SchedulerFlags& flags) {
   }
   const size_t jobs = file->jobs.size();
   const size_t clusters = file->clusters.size();
-  auto plane = StartControlPlane(flags.kafka, metrics, clock, producer->get());
+  auto plane = StartControlPlane(flags.kafka, signals, metrics, clock, producer->get());
   if (!plane) {
     spdlog::error("{}", plane.error().message);
     return 1;

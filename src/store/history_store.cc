@@ -480,6 +480,10 @@ class HistoryStore::Impl {
       }
       if (last == nullptr || r->started_at >= last->started_at) last = r;
     }
+    // Oldest first by start: results of different partitions arrive in no global order.
+    std::stable_sort(recent.begin(), recent.end(), [](const json& a, const json& b) {
+      return a[2].get<int64_t>() < b[2].get<int64_t>();
+    });
     while (static_cast<int>(recent.size()) > options.recent_runs) recent.erase(recent.begin());
     int succeeded = 0;
     for (const json& e : recent) succeeded += e[1] == "succeeded";
