@@ -52,6 +52,22 @@ Result<SystemTime> ParseRfc3339(std::string_view text) {
     return MakeError("\"" + s + "\" is not an RFC 3339 time (e.g. 2026-03-08T03:00:00Z)");
   };
   if (s.size() < 20 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ')) return fail();
+  // The fixed part YYYY-MM-DDTHH:MM:SS, checked first: date::parse reads "00:.00" as a
+  // NaN number of seconds (found by fuzz/api_request_fuzzer).
+  for (size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u, 11u, 12u, 14u, 15u, 17u, 18u}) {
+    if (s[i] < '0' || s[i] > '9') return fail();
+  }
+  if (s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':') return fail();
+  // An optional fraction of digits, then the zone.
+  size_t end = 19;
+  if (s[end] == '.') {
+    do ++end;
+    while (end < s.size() && s[end] >= '0' && s[end] <= '9');
+    if (end == 20) return fail();
+  }
+  if (end >= s.size() || (s[end] != 'Z' && s[end] != 'z' && s[end] != '+' && s[end] != '-')) {
+    return fail();
+  }
   std::istringstream in(s);
   date::sys_time<std::chrono::milliseconds> tp;
   std::string rest;

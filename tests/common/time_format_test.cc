@@ -47,6 +47,14 @@ TEST(LocateZone, ExplainsUnknownZones) {
 namespace krond {
 namespace {
 
+TEST(TimeFormatTest, MalformedTimesAreErrorsNotNaN) {
+  for (const char* bad : {"2026-03-01T00:.00:00Z", "2026-03-01T00:00:.0Z", "2026-03-01T00:00:00.Z",
+                          "2026-03-01T00:00:00", "2026-03-01T0a:00:00Z", "2026/03/01T00:00:00Z"}) {
+    EXPECT_FALSE(ParseRfc3339(bad)) << bad;
+  }
+  EXPECT_TRUE(ParseRfc3339("2026-03-01T00:00:00.5+01:00"));
+}
+
 TEST(TimeFormatTest, FastUtcFormatMatchesTheDateLibrary) {
   // Every millisecond, second and day boundary case across leap years and before 1970.
   int64_t ms = -2'208'988'800'000;  // 1900-01-01
