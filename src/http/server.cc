@@ -92,8 +92,8 @@ Result<uint16_t> Server::Start(const std::string& addr) {
     for (const std::string& file : {options_.tls_cert, options_.tls_key}) {
       if (!Readable(file)) return MakeError("cannot read " + file);
     }
-    auto ssl = std::make_unique<httplib::SSLServer>(options_.tls_cert.c_str(),
-                                                    options_.tls_key.c_str());
+    auto ssl =
+        std::make_unique<httplib::SSLServer>(options_.tls_cert.c_str(), options_.tls_key.c_str());
     if (!ssl->is_valid()) {
       return MakeError("TLS: " + options_.tls_cert + " and " + options_.tls_key +
                        " are not a valid PEM certificate and key");
@@ -117,18 +117,17 @@ Result<uint16_t> Server::Start(const std::string& addr) {
     for (auto& [k, v] : out.headers) res.set_header(k, v);
     if (out.stream) {
       auto stream = std::move(out.stream);
-      res.set_chunked_content_provider(
-          out.content_type, [stream](size_t, httplib::DataSink& sink) {
-            bool client_gone = false;
-            const bool more = stream([&](std::string_view chunk) {
-              client_gone = client_gone || !sink.is_writable() ||
-                            !sink.write(chunk.data(), chunk.size());
-              return !client_gone;
-            });
-            if (client_gone) return false;  // drop the connection
-            if (!more) sink.done();         // a clean end of the chunked body
-            return true;
-          });
+      res.set_chunked_content_provider(out.content_type, [stream](size_t, httplib::DataSink& sink) {
+        bool client_gone = false;
+        const bool more = stream([&](std::string_view chunk) {
+          client_gone =
+              client_gone || !sink.is_writable() || !sink.write(chunk.data(), chunk.size());
+          return !client_gone;
+        });
+        if (client_gone) return false;  // drop the connection
+        if (!more) sink.done();         // a clean end of the chunked body
+        return true;
+      });
       return;
     }
     res.set_content(out.body, out.content_type);

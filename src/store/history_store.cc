@@ -274,7 +274,8 @@ class HistoryStore::Impl {
   Status Migrate() {
     // synchronous=NORMAL in WAL mode: a power loss may lose the last transactions, never
     // corrupt the file; the store is a cache of the topics, which have them.
-    if (auto ok = writer->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=20000; " +
+    if (auto ok = writer->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA "
+                               "wal_autocheckpoint=20000; " +
                                CachePragma());
         !ok) {
       return ok;
@@ -452,7 +453,8 @@ class HistoryStore::Impl {
     if (writer->Changes() == 0) return false;
     // Records are read in topic order (one partition), so the latest read is the state.
     auto job = writer->Prepare(
-        "INSERT INTO jobs(name, paused, paused_by, pause_reason, paused_at_ms) VALUES(?1,?2,?3,?4,?5) "
+        "INSERT INTO jobs(name, paused, paused_by, pause_reason, paused_at_ms) "
+        "VALUES(?1,?2,?3,?4,?5) "
         "ON CONFLICT(name) DO UPDATE SET paused=?2, paused_by=?3, pause_reason=?4, "
         "paused_at_ms=?5");
     if (!job) return tl::unexpected(job.error());
@@ -463,7 +465,8 @@ class HistoryStore::Impl {
   }
 
   // Folds the new attempts of one job into its summary row.
-  Status Summarise(const std::string& name, const std::vector<const messages::ResultMessage*>& results) {
+  Status Summarise(const std::string& name,
+                   const std::vector<const messages::ResultMessage*>& results) {
     auto get = writer->Prepare("SELECT recent, runs_total, cluster FROM jobs WHERE name=?");
     if (!get) return tl::unexpected(get.error());
     (*get)->Bind(1, name);
@@ -616,7 +619,8 @@ Result<size_t> HistoryStore::Apply(const std::vector<Record>& records) {
 Result<int64_t> HistoryStore::Prune(int64_t now_ms) {
   if (impl_->options.retention.count() <= 0) return 0;
   const int64_t cutoff =
-      now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(impl_->options.retention).count();
+      now_ms -
+      std::chrono::duration_cast<std::chrono::milliseconds>(impl_->options.retention).count();
   Database& db = *impl_->writer;
   if (auto ok = db.Exec("BEGIN IMMEDIATE"); !ok) return Fail<int64_t>("prune", ok.error());
   if (auto ok = impl_->DeleteRuns("scheduled_ms<?", "", cutoff); !ok) {
@@ -624,7 +628,8 @@ Result<int64_t> HistoryStore::Prune(int64_t now_ms) {
     return Fail<int64_t>("prune", ok.error());
   }
   const int64_t deleted = db.Changes();
-  for (const char* sql : {"DELETE FROM dead WHERE finished_ms<?", "DELETE FROM control WHERE at_ms<?"}) {
+  for (const char* sql :
+       {"DELETE FROM dead WHERE finished_ms<?", "DELETE FROM control WHERE at_ms<?"}) {
     auto s = db.Prepare(sql);
     if (!s || !(*s)->Bind(1, cutoff).Run()) {
       (void)db.Exec("ROLLBACK");
@@ -765,8 +770,9 @@ Status AddAttempts(Database& db, std::vector<Run>& runs) {
     }
     // Retries and replays arrive in time order on one run's results partition, but a
     // replay's attempt 1 comes after the original's attempt N: order by start.
-    std::stable_sort(run.attempts.begin(), run.attempts.end(),
-                     [](const Attempt& a, const Attempt& b) { return a.started_ms < b.started_ms; });
+    std::stable_sort(
+        run.attempts.begin(), run.attempts.end(),
+        [](const Attempt& a, const Attempt& b) { return a.started_ms < b.started_ms; });
   }
   return {};
 }

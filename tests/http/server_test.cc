@@ -77,9 +77,10 @@ TEST(ServerTest, ServesHttpsWithAGivenCertificate) {
   const fs::path dir = fs::temp_directory_path() / ("krond-tls-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const std::string cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
-  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
-                          "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
-                          " >/dev/null 2>&1";
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl (scripts/setup-deps installs it)";
   Server server(Echo, {.tls_cert = cert, .tls_key = key});
   auto port = server.Start("127.0.0.1:0");
