@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <thread>
@@ -153,8 +155,15 @@ tl::unexpected<ProduceError> ProduceFailure(rd_kafka_resp_err_t err, const std::
 PartitionListPtr ToList(const std::vector<TopicPartition>& partitions) {
   PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
   for (const auto& tp : partitions) {
-    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
-        tp.offset;
+    rd_kafka_topic_partition_t* elem =
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+    elem->offset = tp.offset;
+    if (!tp.metadata.empty()) {
+      // Freed by the list with free(): allocated with malloc.
+      elem->metadata = malloc(tp.metadata.size());
+      memcpy(elem->metadata, tp.metadata.data(), tp.metadata.size());
+      elem->metadata_size = tp.metadata.size();
+    }
   }
   return list;
 }
@@ -163,9 +172,42 @@ std::vector<TopicPartition> FromList(const rd_kafka_topic_partition_list_t* list
   std::vector<TopicPartition> out;
   if (list == nullptr) return out;
   for (int i = 0; i < list->cnt; ++i) {
-    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+    const rd_kafka_topic_partition_t& e = list->elems[i];
+    TopicPartition tp{e.topic, e.partition, e.offset, {}};
+    if (e.metadata != nullptr && e.metadata_size > 0) {
+      tp.metadata.assign(static_cast<const char*>(e.metadata), e.metadata_size);
+    }
+    out.push_back(std::move(tp));
   }
   return out;
+}
+
+// ": t[0], t[1]" for a rebalance log line (empty for no partitions).
+std::string Describe(const std::vector<TopicPartition>& partitions) {
+  std::string out;
+  for (const auto& tp : partitions) {
+    out += (out.empty() ? ": " : ", ") + tp.topic + "[" + std::to_string(tp.partition) + "]";
+  }
+  return out;
+}
+
+// What a produced message carries through librdkafka (its opaque) until its delivery report:
+// the caller's callback, and the partition key the partitioner hashes.
+struct MessageContext {
+  DeliveryCallback on_delivery;
+  std::string partition_key;
+};
+
+// The partitioner of every krond producer: a message with a partition key goes to
+// PartitionForKey (all runs of a job on one partition); others keep librdkafka's default.
+int32_t Partition(const rd_kafka_topic_t* rkt, const void* key, size_t keylen,
+                  int32_t partition_cnt, void* rkt_opaque, void* msg_opaque) {
+  const auto* ctx = static_cast<const MessageContext*>(msg_opaque);
+  if (ctx != nullptr && !ctx->partition_key.empty()) {
+    return PartitionForKey(ctx->partition_key, partition_cnt);
+  }
+  return rd_kafka_msg_partitioner_consistent_random(rkt, key, keylen, partition_cnt, rkt_opaque,
+                                                    msg_opaque);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -181,9 +223,10 @@ class RdKafkaProducer final : public Producer {
     rd_kafka_flush(rk_.get(), 1000);
   }
 
-  ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
-                        DeliveryCallback on_delivery) override {
-    auto* cb = new DeliveryCallback(std::move(on_delivery));
+  ProduceStatus ProduceRouted(std::string_view topic, std::string_view partition_key,
+                              std::string_view key, std::string_view value,
+                              DeliveryCallback on_delivery) override {
+    auto* cb = new MessageContext{std::move(on_delivery), std::string(partition_key)};
     const std::string topic_name(topic);
     rd_kafka_vu_t vus[5];
     vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
@@ -223,7 +266,7 @@ class RdKafkaProducer final : public Producer {
 
   static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* ctx = static_cast<ClientContext*>(opaque);
-    std::unique_ptr<DeliveryCallback> cb(static_cast<DeliveryCallback*>(m->_private));
+    std::unique_ptr<MessageContext> cb(static_cast<MessageContext*>(m->_private));
     ctx->in_flight.fetch_sub(1, std::memory_order_relaxed);
     DeliveryReport report;
     report.topic = rd_kafka_topic_name(m->rkt);
@@ -233,7 +276,7 @@ class RdKafkaProducer final : public Producer {
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       report.status = ProduceFailure(m->err, "deliver to " + report.topic);
     }
-    if (cb && *cb && !ctx->discarding) (*cb)(report);
+    if (cb && cb->on_delivery && !ctx->discarding) cb->on_delivery(report);
   }
 
  private:
@@ -269,9 +312,10 @@ class RdKafkaTransactionalProducer final : public TransactionalProducer {
   explicit RdKafkaTransactionalProducer(std::unique_ptr<RdKafkaProducer> inner)
       : inner_(std::move(inner)) {}
 
-  ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
-                        DeliveryCallback on_delivery) override {
-    return inner_->Produce(topic, key, value, std::move(on_delivery));
+  ProduceStatus ProduceRouted(std::string_view topic, std::string_view partition_key,
+                              std::string_view key, std::string_view value,
+                              DeliveryCallback on_delivery) override {
+    return inner_->ProduceRouted(topic, partition_key, key, value, std::move(on_delivery));
   }
   void Poll(std::chrono::milliseconds timeout) override { inner_->Poll(timeout); }
   Status Flush(std::chrono::milliseconds timeout) override { return inner_->Flush(timeout); }
@@ -341,9 +385,29 @@ class RdKafkaConsumer final : public Consumer {
   // partitions still assigned synchronously, so a clean stop loses no commit.
   Status Commit(const std::vector<TopicPartition>& offsets) override {
     if (offsets.empty()) return {};
-    for (const auto& tp : offsets) last_commit_[{tp.topic, tp.partition}] = tp.offset;
+    for (const auto& tp : offsets) last_commit_[{tp.topic, tp.partition}] = tp;
     auto list = ToList(offsets);
     return ErrorStatus(rd_kafka_commit(rk_.get(), list.get(), /*async=*/1), "commit");
+  }
+
+  Result<std::vector<TopicPartition>> Committed(const std::vector<TopicPartition>& partitions,
+                                                std::chrono::milliseconds timeout) override {
+    if (partitions.empty()) return std::vector<TopicPartition>();
+    auto list = ToList(partitions);
+    if (auto err = rd_kafka_committed(rk_.get(), list.get(), static_cast<int>(timeout.count()))) {
+      return MakeError(std::string("committed offsets: ") + rd_kafka_err2str(err));
+    }
+    std::vector<TopicPartition> out = FromList(list.get());
+    for (int i = 0; i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& e = list->elems[i];
+      if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return MakeError("committed offset of " + std::string(e.topic) + "[" +
+                         std::to_string(e.partition) + "]: " + rd_kafka_err2str(e.err));
+      }
+      // RD_KAFKA_OFFSET_INVALID (-1001): nothing committed yet.
+      if (out[static_cast<size_t>(i)].offset < 0) out[static_cast<size_t>(i)].offset = -1;
+    }
+    return out;
   }
 
   Status Pause(const std::vector<TopicPartition>& partitions) override {
@@ -380,7 +444,7 @@ class RdKafkaConsumer final : public Consumer {
     std::vector<TopicPartition> final_offsets;
     for (const auto& tp : Assignment()) {
       auto it = last_commit_.find({tp.topic, tp.partition});
-      if (it != last_commit_.end()) final_offsets.push_back({tp.topic, tp.partition, it->second});
+      if (it != last_commit_.end()) final_offsets.push_back(it->second);
     }
     if (!final_offsets.empty()) {
       auto list = ToList(final_offsets);
@@ -407,7 +471,7 @@ class RdKafkaConsumer final : public Consumer {
     const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
     auto list = FromList(partitions);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      spdlog::info("kafka {}: assigned {} partition(s)", ctx->name, list.size());
+      spdlog::info("kafka {}: assigned {} partition(s){}", ctx->name, list.size(), Describe(list));
       if (cooperative) {
         if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions)) {
           rd_kafka_error_destroy(e);
@@ -416,16 +480,24 @@ class RdKafkaConsumer final : public Consumer {
         rd_kafka_assign(rk, partitions);
       }
       if (ctx->listener != nullptr) ctx->listener->OnAssigned(list);
+      return;
+    }
+    // Read before unassigning, which resets it.
+    const bool lost = rd_kafka_assignment_lost(rk) != 0;
+    if (lost) {
+      spdlog::warn("kafka {}: lost {} partition(s) (session expired){}", ctx->name, list.size(),
+                   Describe(list));
+      if (ctx->listener != nullptr) ctx->listener->OnLost(list);
     } else {
-      spdlog::info("kafka {}: revoked {} partition(s)", ctx->name, list.size());
+      spdlog::info("kafka {}: revoked {} partition(s){}", ctx->name, list.size(), Describe(list));
       if (ctx->listener != nullptr) ctx->listener->OnRevoked(list);
-      if (cooperative) {
-        if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, partitions)) {
-          rd_kafka_error_destroy(e);
-        }
-      } else {
-        rd_kafka_assign(rk, nullptr);
+    }
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, partitions)) {
+        rd_kafka_error_destroy(e);
       }
+    } else {
+      rd_kafka_assign(rk, nullptr);
     }
   }
 
@@ -433,8 +505,9 @@ class RdKafkaConsumer final : public Consumer {
   std::unique_ptr<ClientContext> ctx_;
   HandlePtr rk_;
   bool closed_ = false;
-  // The offset last committed per partition, for the synchronous commit in Close().
-  std::map<std::pair<std::string, int32_t>, int64_t> last_commit_;
+  // The offset (and metadata) last committed per partition, for the synchronous commit in
+  // Close().
+  std::map<std::pair<std::string, int32_t>, TopicPartition> last_commit_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -565,6 +638,14 @@ Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
   }
   if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
   rd_kafka_conf_set_dr_msg_cb(conf->get(), RdKafkaProducer::OnDelivery);
+  // On the default topic configuration that the topic-level settings above (acks, ...)
+  // created: replacing it would drop them. Overrides the `partitioner` setting.
+  rd_kafka_topic_conf_t* topic_conf = rd_kafka_conf_get_default_topic_conf(conf->get());
+  if (topic_conf == nullptr) {
+    topic_conf = rd_kafka_topic_conf_new();
+    rd_kafka_conf_set_default_topic_conf(conf->get(), topic_conf);
+  }
+  rd_kafka_topic_conf_set_partitioner_cb(topic_conf, Partition);
   auto rk = NewHandle(RD_KAFKA_PRODUCER, std::move(*conf));
   if (!rk) return tl::unexpected(rk.error());
   return std::unique_ptr<Producer>(new RdKafkaProducer(std::move(ctx), std::move(*rk)));
@@ -603,9 +684,15 @@ Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
       // rewound partition again, which made every full-slots cycle cost half a second.
       {"fetch.error.backoff.ms", "10"},
       {"allow.auto.create.topics", "false"},
+      {"max.poll.interval.ms", std::to_string(options.max_poll_interval.count())},
   };
   for (const auto& [k, v] : settings) {
     if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
+  }
+  if (!options.group_instance_id.empty()) {
+    if (auto ok = Set(conf->get(), "group.instance.id", options.group_instance_id); !ok) {
+      return tl::unexpected(ok.error());
+    }
   }
   if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
   rd_kafka_conf_set_rebalance_cb(conf->get(), RdKafkaConsumer::OnRebalance);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,6 +25,16 @@ struct ConsumerOptions {
   bool read_committed = true;
   RebalanceListener* listener = nullptr;  // not owned; may be null
   ErrorHook on_error;
+  // librdkafka's max.poll.interval.ms, which is also the group's rebalance timeout: the
+  // longest the owner may take between polls, or in OnRevoked, before the group drops it
+  // and gives its partitions to others. Default: 300 s. Requires: > the longest OnRevoked.
+  std::chrono::milliseconds max_poll_interval{300'000};
+  // Static membership (KIP-345, group.instance.id): a member that comes back with the same
+  // id within session.timeout.ms gets its partitions back without a rebalance, and one that
+  // stops does not leave the group (its partitions wait out the session timeout). Requires:
+  // unique in the group (a second member with the id fences the first). Default: "" =
+  // dynamic membership.
+  std::string group_instance_id;
 };
 
 // Producers are idempotent with acks=all, retry forever (message.timeout.ms=0: a run is

@@ -20,8 +20,9 @@ using internal::FieldReader;
 using internal::ParseObject;
 using nlohmann::json;
 
-constexpr std::string_view kOutcomeNames[] = {"succeeded",    "failed",    "timed_out", "killed",
-                                              "spawn_failed", "cancelled", "invalid",   "skipped"};
+constexpr std::string_view kOutcomeNames[] = {"succeeded", "failed",       "timed_out",
+                                              "killed",    "spawn_failed", "cancelled",
+                                              "invalid",   "skipped",      "boot_failed"};
 constexpr std::string_view kTriggerNames[] = {"schedule", "manual", "backfill", "replay"};
 
 // Formats like FormatRfc3339Utc, remembering the last instant. Consecutive tasks mostly
@@ -182,20 +183,21 @@ Result<TaskMessage> TaskFromJson(const json& doc, bool job_fields_only) {
     }
   }
   m.requested_by = r.String("requested_by", false);
-  if (r.Has("retry")) {
-    const json& retry = doc.at("retry");
-    if (!retry.is_object()) {
-      r.Fail("retry", "expected an object");
-    } else {
-      FieldReader rr(retry);
-      m.retry.backoff = std::chrono::milliseconds(rr.Int("backoff_ms", false, 2000));
-      m.retry.max_backoff = std::chrono::milliseconds(rr.Int("max_backoff_ms", false, 300'000));
-      m.retry.multiplier = rr.Double("multiplier", m.retry.multiplier);
-      m.retry.jitter = rr.Double("jitter", m.retry.jitter);
-      m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
-      if (!rr.ok()) r.Fail("retry", rr.error());
+  r.Object("microvm", [&m](FieldReader& rv) {
+    const int64_t memory = rv.Int("memory_mib", false, 0);
+    const int64_t vcpus = rv.Int("vcpus", false, 0);
+    for (auto [name, value] : {std::pair{"memory_mib", memory}, std::pair{"vcpus", vcpus}}) {
+      if (value < 0 || value > UINT32_MAX) rv.Fail(name, "out of range");
     }
-  }
+    m.microvm = TaskMessage::MicroVm{static_cast<uint32_t>(memory), static_cast<uint32_t>(vcpus)};
+  });
+  r.Object("retry", [&m](FieldReader& rr) {
+    m.retry.backoff = std::chrono::milliseconds(rr.Int("backoff_ms", false, 2000));
+    m.retry.max_backoff = std::chrono::milliseconds(rr.Int("max_backoff_ms", false, 300'000));
+    m.retry.multiplier = rr.Double("multiplier", m.retry.multiplier);
+    m.retry.jitter = rr.Double("jitter", m.retry.jitter);
+    m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
+  });
   if (!r.ok()) return MakeError(r.error());
   if (m.run_id.empty() && !job_fields_only) return MakeError("field \"run_id\": empty");
   if (m.attempt < 1 || m.max_attempts < 1 || m.attempt > m.max_attempts) {
@@ -236,6 +238,10 @@ json ResultToJson(const ResultMessage& m) {
   if (!m.source.empty()) j["source"] = m.source;
   j["trigger"] = TriggerName(m.trigger);
   if (!m.requested_by.empty()) j["requested_by"] = m.requested_by;
+  if (m.vm) {
+    j["vm"] = {{"accelerator", m.vm->accelerator}};
+    if (m.vm->boot_ms) j["vm"]["boot_ms"] = *m.vm->boot_ms;
+  }
   return j;
 }
 
@@ -260,6 +266,9 @@ Result<ResultMessage> ResultFromJson(const json& doc) {
   m.source = r.String("source", false);
   m.requested_by = r.String("requested_by", false);
   const std::string trigger = r.String("trigger", false);
+  r.Object("vm", [&m](FieldReader& rv) {
+    m.vm = ResultMessage::Vm{rv.String("accelerator", false), rv.OptionalInt("boot_ms")};
+  });
   if (!r.ok()) return MakeError(r.error());
   if (!trigger.empty()) {
     auto parsed_trigger = ParseTrigger(trigger);
@@ -323,6 +332,12 @@ std::string Encode(const TaskMessage& m) {
   w.String("concurrency", m.concurrency);
   w.String("sandbox", m.sandbox);
   w.Bool("network", m.network);
+  if (m.microvm) {
+    ObjectWriter vm = w.Object("microvm");
+    vm.Int("memory_mib", m.microvm->memory_mib);
+    vm.Int("vcpus", m.microvm->vcpus);
+    vm.End();
+  }
   if (m.replayed_from) w.String("replayed_from", *m.replayed_from);
   w.String("trigger", TriggerName(m.trigger));
   if (!m.requested_by.empty()) w.String("requested_by", m.requested_by);

@@ -152,8 +152,9 @@ SystemTime HaScheduler::Step(SystemTime now) {
       std::map<std::string, SystemTime> last = skipped_;
       for (const auto& task : batch_) {
         last[task.job] = std::max(last[task.job], task.scheduled_at);
-        kafka::ProduceStatus sent = producer_->Produce(topics_.Tasks(task.cluster), task.run_id,
-                                                       messages::Encode(task), nullptr);
+        kafka::ProduceStatus sent =
+            producer_->ProduceRouted(topics_.Tasks(task.cluster), messages::PartitionKeyOf(task),
+                                     task.run_id, messages::Encode(task), nullptr);
         if (!sent) {
           metrics_.produce_errors.Inc();
           spdlog::warn("fire transaction: {}; aborting, will send again", sent.error().message);

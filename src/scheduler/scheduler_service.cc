@@ -67,23 +67,24 @@ messages::TaskMessage SchedulerService::MakeTask(const config::Job& job, SystemT
 }
 
 void SchedulerService::Send(const messages::TaskMessage& task, JobHandles m) {
-  publisher_.Publish(m.cluster->task_topic, task.run_id, messages::Encode(task),
-                     [this, m, job = task.job, run_id = task.run_id,
-                      scheduled_at = task.scheduled_at](const kafka::DeliveryReport& report) {
-                       const SystemTime acked = clock_.Now();
-                       ++fired_;
-                       m.fired->Inc();
-                       m.cluster->lag->ObserveDuration(
-                           std::max(acked - scheduled_at, std::chrono::milliseconds(0)));
-                       // Checked first: formatting the timestamp costs more than the rest
-                       // of the acknowledgement, and at --log-level warn the line is dropped.
-                       if (spdlog::should_log(spdlog::level::info)) {
-                         spdlog::info("fired {} run {} scheduled {} -> {}[{}]@{} lag {}ms", job,
-                                      run_id, FormatRfc3339Utc(scheduled_at), report.topic,
-                                      report.partition, report.offset,
-                                      (acked - scheduled_at).count());
-                       }
-                     });
+  publisher_.Publish(
+      m.cluster->task_topic, task.run_id, messages::Encode(task),
+      [this, m, job = task.job, run_id = task.run_id,
+       scheduled_at = task.scheduled_at](const kafka::DeliveryReport& report) {
+        const SystemTime acked = clock_.Now();
+        ++fired_;
+        m.fired->Inc();
+        m.cluster->lag->ObserveDuration(
+            std::max(acked - scheduled_at, std::chrono::milliseconds(0)));
+        // Checked first: formatting the timestamp costs more than the rest
+        // of the acknowledgement, and at --log-level warn the line is dropped.
+        if (spdlog::should_log(spdlog::level::info)) {
+          spdlog::info("fired {} run {} scheduled {} -> {}[{}]@{} lag {}ms", job, run_id,
+                       FormatRfc3339Utc(scheduled_at), report.topic, report.partition,
+                       report.offset, (acked - scheduled_at).count());
+        }
+      },
+      std::string(messages::PartitionKeyOf(task)));
 }
 
 SystemTime SchedulerService::Step(SystemTime now) {

@@ -42,11 +42,17 @@ class FakeProducer final : public kafka::Producer {
     std::string key;
     std::string value;  // empty when keep_values(false)
     State state = State::kInFlight;
-    int64_t offset = -1;  // in its topic's single partition 0, once acknowledged
+    // Counted per topic (across its partitions), in acknowledgement order.
+    int64_t offset = -1;
+    std::string partition_key;
+    // kafka::PartitionForKey(partition_key) when the topic has SetPartitions and a partition
+    // key was given; else 0.
+    int32_t partition = 0;
   };
 
-  kafka::ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
-                               kafka::DeliveryCallback on_delivery) override {
+  kafka::ProduceStatus ProduceRouted(std::string_view topic, std::string_view partition_key,
+                                     std::string_view key, std::string_view value,
+                                     kafka::DeliveryCallback on_delivery) override {
     std::lock_guard lock(mu_);
     ++produce_calls_;
     if (fail_produces_ > 0) {
@@ -54,9 +60,14 @@ class FakeProducer final : public kafka::Producer {
       return tl::unexpected(
           kafka::ProduceError{kafka::ProduceErrorKind::kRetriable, "fake: Local: Queue full"});
     }
+    int32_t partition = 0;
+    if (auto count = partitions_.find(std::string(topic));
+        count != partitions_.end() && !partition_key.empty()) {
+      partition = kafka::PartitionForKey(partition_key, count->second);
+    }
     records_.push_back(Record{std::string(topic), std::string(key),
                               keep_values_ ? std::string(value) : std::string(), State::kInFlight,
-                              -1});
+                              -1, std::string(partition_key), partition});
     queue_.push_back(Pending{records_.size() - 1, std::move(on_delivery)});
     return {};
   }
@@ -109,6 +120,11 @@ class FakeProducer final : public kafka::Producer {
   void AdvanceClockOnIdlePoll(SimulatedClock* clock) { clock_ = clock; }
   // Called at the start of every Poll, e.g. to act at a point of a loop under test.
   void SetPollHook(std::function<void()> hook) { poll_hook_ = std::move(hook); }
+  // `topic` has `n` partitions: messages with a partition key are routed among them.
+  void SetPartitions(const std::string& topic, int32_t n) {
+    std::lock_guard lock(mu_);
+    partitions_[topic] = n;
+  }
 
   // ---- Inspection ---------------------------------------------------------------------
   // Every accepted message, in produce order.
@@ -158,7 +174,7 @@ class FakeProducer final : public kafka::Producer {
         Record& r = records_[p.record];
         kafka::DeliveryReport report;
         report.topic = r.topic;
-        report.partition = 0;
+        report.partition = r.partition;
         if (fail_deliveries_ > 0) {
           --fail_deliveries_;
           r.state = State::kFailed;
@@ -182,6 +198,7 @@ class FakeProducer final : public kafka::Producer {
   std::vector<Record> records_;
   std::deque<Pending> queue_;
   std::map<std::string, int64_t> next_offset_;
+  std::map<std::string, int32_t> partitions_;
   int produce_calls_ = 0;
   int fail_produces_ = 0;
   int fail_deliveries_ = 0;
@@ -197,6 +214,7 @@ class FakeProducer final : public kafka::Producer {
 struct FakeTxnLog {
   struct Message {
     std::string topic, key, value;
+    std::string partition_key;
   };
   std::vector<Message> committed;
   int epoch = 0;
@@ -216,13 +234,15 @@ class FakeTransactionalProducer final : public kafka::TransactionalProducer {
  public:
   explicit FakeTransactionalProducer(FakeTxnLog& log) : log_(log) {}
 
-  kafka::ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
-                               kafka::DeliveryCallback) override {
+  kafka::ProduceStatus ProduceRouted(std::string_view topic, std::string_view partition_key,
+                                     std::string_view key, std::string_view value,
+                                     kafka::DeliveryCallback) override {
     if (!open_) {
       return tl::unexpected(kafka::ProduceError{kafka::ProduceErrorKind::kInvalid,
                                                 "fake: produce outside a transaction"});
     }
-    open_messages_.push_back({std::string(topic), std::string(key), std::string(value)});
+    open_messages_.push_back(
+        {std::string(topic), std::string(key), std::string(value), std::string(partition_key)});
     return {};
   }
   void Poll(std::chrono::milliseconds) override {}
@@ -337,8 +357,24 @@ class FakeConsumer final : public kafka::Consumer {
       return MakeError("fake: commit failed");
     }
     commits_.push_back(offsets);
-    for (const auto& tp : offsets) committed_[{tp.topic, tp.partition}] = tp.offset;
+    for (const auto& tp : offsets) committed_[{tp.topic, tp.partition}] = tp;
     return {};
+  }
+
+  Result<std::vector<kafka::TopicPartition>> Committed(
+      const std::vector<kafka::TopicPartition>& partitions, std::chrono::milliseconds) override {
+    ++committed_reads_;
+    if (fail_committed_reads_ > 0) {
+      --fail_committed_reads_;
+      return MakeError("fake: committed offsets: timed out");
+    }
+    std::vector<kafka::TopicPartition> out;
+    for (const auto& tp : partitions) {
+      auto it = committed_.find({tp.topic, tp.partition});
+      out.push_back(it != committed_.end() ? it->second
+                                           : kafka::TopicPartition{tp.topic, tp.partition, -1});
+    }
+    return out;
   }
 
   Status Pause(const std::vector<kafka::TopicPartition>& partitions) override {
@@ -391,7 +427,7 @@ class FakeConsumer final : public kafka::Consumer {
     for (const auto& tp : partitions) {
       assignment_.push_back({tp.topic, tp.partition, -1});
       auto c = committed_.find({tp.topic, tp.partition});
-      logs_[{tp.topic, tp.partition}].position = c != committed_.end() ? c->second : 0;
+      logs_[{tp.topic, tp.partition}].position = c != committed_.end() ? c->second.offset : 0;
       paused_.erase({tp.topic, tp.partition});
     }
     if (listener_ != nullptr) listener_->OnAssigned(partitions);
@@ -400,15 +436,16 @@ class FakeConsumer final : public kafka::Consumer {
   // Tells the listener first (its last chance to commit), then takes the partitions away.
   void Revoke(const std::vector<kafka::TopicPartition>& partitions) {
     if (listener_ != nullptr) listener_->OnRevoked(partitions);
-    for (const auto& tp : partitions) {
-      std::erase_if(assignment_, [&](const kafka::TopicPartition& a) {
-        return a.topic == tp.topic && a.partition == tp.partition;
-      });
-      std::erase_if(fetched_, [&](const kafka::ConsumedMessage& m) {
-        return m.topic == tp.topic && m.partition == tp.partition;
-      });
-      paused_.erase({tp.topic, tp.partition});
-    }
+    Unassign(partitions);
+  }
+  // The same for partitions lost with an expired session (RebalanceListener::OnLost).
+  void Lose(const std::vector<kafka::TopicPartition>& partitions) {
+    if (listener_ != nullptr) listener_->OnLost(partitions);
+    Unassign(partitions);
+  }
+  // Another member (or a test) commits for a partition, e.g. a previous owner's last commit.
+  void SetCommitted(kafka::TopicPartition committed) {
+    committed_[{committed.topic, committed.partition}] = std::move(committed);
   }
 
   // The next Poll returns this error (before any message).
@@ -419,6 +456,8 @@ class FakeConsumer final : public kafka::Consumer {
   void SetPrefetch(size_t n) { prefetch_ = n; }
   // The next `n` Commit calls fail.
   void FailNextCommits(int n) { fail_commits_ = n; }
+  // The next `n` Committed calls fail.
+  void FailNextCommittedReads(int n) { fail_committed_reads_ = n; }
   // An empty Poll lets its timeout pass on `clock`.
   void AdvanceClockOnIdlePoll(SimulatedClock* clock) { clock_ = clock; }
 
@@ -428,8 +467,14 @@ class FakeConsumer final : public kafka::Consumer {
   // Last committed next-offset of a partition, or -1.
   int64_t Committed(const std::string& topic, int32_t partition) const {
     auto it = committed_.find({topic, partition});
-    return it == committed_.end() ? -1 : it->second;
+    return it == committed_.end() ? -1 : it->second.offset;
   }
+  // Metadata of the last commit of a partition ("" if none).
+  std::string CommittedMetadata(const std::string& topic, int32_t partition) const {
+    auto it = committed_.find({topic, partition});
+    return it == committed_.end() ? "" : it->second.metadata;
+  }
+  int committed_reads() const { return committed_reads_; }
   bool IsPaused(const std::string& topic, int32_t partition) const {
     return paused_.count({topic, partition}) != 0;
   }
@@ -455,6 +500,18 @@ class FakeConsumer final : public kafka::Consumer {
     std::vector<kafka::ConsumedMessage> messages;
     int64_t position = 0;  // next offset to fetch
   };
+
+  void Unassign(const std::vector<kafka::TopicPartition>& partitions) {
+    for (const auto& tp : partitions) {
+      std::erase_if(assignment_, [&](const kafka::TopicPartition& a) {
+        return a.topic == tp.topic && a.partition == tp.partition;
+      });
+      std::erase_if(fetched_, [&](const kafka::ConsumedMessage& m) {
+        return m.topic == tp.topic && m.partition == tp.partition;
+      });
+      paused_.erase({tp.topic, tp.partition});
+    }
+  }
 
   bool Assigned(const PartitionKey& key) const {
     return std::any_of(assignment_.begin(), assignment_.end(), [&](const auto& tp) {
@@ -489,10 +546,12 @@ class FakeConsumer final : public kafka::Consumer {
   std::deque<Result<std::optional<kafka::ConsumedMessage>>> scripted_;
   size_t prefetch_ = 1;
   int fail_commits_ = 0;
+  int fail_committed_reads_ = 0;
+  int committed_reads_ = 0;
   SimulatedClock* clock_ = nullptr;
 
   std::vector<std::vector<kafka::TopicPartition>> commits_;
-  std::map<PartitionKey, int64_t> committed_;
+  std::map<PartitionKey, kafka::TopicPartition> committed_;
   std::vector<std::vector<kafka::TopicPartition>> pause_calls_;
   std::vector<std::vector<kafka::TopicPartition>> resume_calls_;
   std::vector<kafka::TopicPartition> seeks_;

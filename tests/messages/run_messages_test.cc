@@ -50,6 +50,27 @@ TEST(TaskMessage, RoundTripsEveryField) {
   EXPECT_EQ(back->retry.backoff, std::chrono::seconds(1));
   EXPECT_EQ(back->retry.retry_on, std::vector<std::string>{"failed"});
   EXPECT_EQ(back->concurrency, "forbid");
+  EXPECT_FALSE(back->microvm);
+}
+
+TEST(TaskMessage, MicroVmSizeRoundTripsAndIsValidated) {
+  TaskMessage t = SampleTask();
+  t.sandbox = "microvm";
+  t.microvm = TaskMessage::MicroVm{512, 2};
+  const std::string json = Encode(t);
+  EXPECT_NE(json.find("\"microvm\":{\"memory_mib\":512,\"vcpus\":2}"), std::string::npos);
+  auto back = DecodeTask(json);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->sandbox, "microvm");
+  ASSERT_TRUE(back->microvm);
+  EXPECT_EQ(back->microvm->memory_mib, 512u);
+  EXPECT_EQ(back->microvm->vcpus, 2u);
+  std::string bad = json;
+  bad.replace(bad.find("512"), 3, "-12");
+  EXPECT_FALSE(DecodeTask(bad));
+  bad = json;
+  bad.replace(bad.find("{\"memory_mib\""), 29, "7");
+  EXPECT_FALSE(DecodeTask(bad));
 }
 
 TEST(TaskMessage, WireFormatIsDocumentedShape) {
@@ -207,6 +228,27 @@ TEST(ResultMessage, RoundTrips) {
   EXPECT_EQ(back->finished_at, r.finished_at);
   EXPECT_EQ(back->output_bytes, 1234);
   EXPECT_EQ(back->error, r.error);
+  EXPECT_FALSE(back->vm);  // Results of unsandboxed runs (and of older workers) have none.
+}
+
+TEST(ResultMessage, VmFieldRoundTrips) {
+  ResultMessage r;
+  r.run_id = "id";
+  r.outcome = Outcome::kBootFailed;
+  r.vm = ResultMessage::Vm{"tcg", 1840};
+  const std::string json = Encode(r);
+  EXPECT_NE(json.find("\"vm\":{\"accelerator\":\"tcg\",\"boot_ms\":1840}"), std::string::npos);
+  EXPECT_NE(json.find("\"outcome\":\"boot_failed\""), std::string::npos);
+  auto back = DecodeResult(json);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->outcome, Outcome::kBootFailed);
+  ASSERT_TRUE(back->vm);
+  EXPECT_EQ(back->vm->accelerator, "tcg");
+  EXPECT_EQ(back->vm->boot_ms, 1840);
+  r.vm->boot_ms.reset();
+  back = DecodeResult(Encode(r));
+  ASSERT_TRUE(back && back->vm);
+  EXPECT_FALSE(back->vm->boot_ms);
 }
 
 TEST(DeadLetter, RoundTripsWithAndWithoutTask) {
@@ -234,9 +276,9 @@ TEST(DeadLetter, RoundTripsWithAndWithoutTask) {
 }
 
 TEST(Outcome, NamesRoundTrip) {
-  for (Outcome o :
-       {Outcome::kSucceeded, Outcome::kFailed, Outcome::kTimedOut, Outcome::kKilled,
-        Outcome::kSpawnFailed, Outcome::kCancelled, Outcome::kInvalid, Outcome::kSkipped}) {
+  for (Outcome o : {Outcome::kSucceeded, Outcome::kFailed, Outcome::kTimedOut, Outcome::kKilled,
+                    Outcome::kSpawnFailed, Outcome::kCancelled, Outcome::kInvalid,
+                    Outcome::kSkipped, Outcome::kBootFailed}) {
     EXPECT_EQ(*ParseOutcome(OutcomeName(o)), o);
   }
   EXPECT_FALSE(ParseOutcome("exploded"));

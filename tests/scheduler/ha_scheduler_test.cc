@@ -233,5 +233,22 @@ TEST_F(HaSchedulerTest, LosingLeadershipDropsTheUncommittedBatch) {
   EXPECT_TRUE(log_.committed.empty());
 }
 
+// Every run of a job goes to one partition (its name is the partition key), so one worker
+// at a time owns a job (docs/messages.md, "Partitions"); the key stays the run id.
+TEST_F(HaSchedulerTest, TasksArePartitionedByJobName) {
+  auto s = Make(test_support::Jobs({{"a", "* * * * * *"}, {"b", "* * * * * *"}}));
+  s->SetLeader(true);
+  for (int i = 0; i <= 2; ++i) StepAt(*s, kT0 + seconds(i));
+  const auto tasks = log_.Topic("t.tasks.alpha");
+  ASSERT_EQ(tasks.size(), 4u);
+  for (const auto& m : tasks) {
+    auto task = messages::DecodeTask(m.value);
+    ASSERT_TRUE(task.has_value());
+    EXPECT_EQ(m.partition_key, task->job);
+    EXPECT_EQ(m.key, task->run_id);
+  }
+  for (const auto& m : log_.Topic("t.state")) EXPECT_EQ(m.partition_key, "") << "keyed by job";
+}
+
 }  // namespace
 }  // namespace krond::scheduler

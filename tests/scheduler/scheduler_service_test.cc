@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -344,6 +345,31 @@ TEST_F(SchedulerServiceTest, TwentyThousandJobsFireExactlyOncePerSecond) {
   std::unordered_set<std::string> ids;
   for (const auto& r : records) ids.insert(r.key);
   EXPECT_EQ(ids.size(), kJobs * kSeconds) << "one run id per run";
+}
+
+// Every run of a job goes to one partition (its name is the partition key), so one worker
+// at a time owns a job (docs/messages.md, "Partitions"); the key stays the run id.
+TEST_F(SchedulerServiceTest, EveryRunOfAJobGoesToThePartitionOfItsName) {
+  Service(R"(clusters: [alpha]
+jobs:
+  - {name: backup, schedule: "* * * * * *", cluster: alpha, command: "true"}
+  - {name: report, schedule: "* * * * * *", cluster: alpha, command: "true"}
+  - {name: cleanup, schedule: "* * * * * *", cluster: alpha, command: "true"}
+)");
+  producer_.SetPartitions("test.tasks.alpha", 12);
+  for (int i = 1; i <= 5; ++i) StepAt(kT0 + seconds(i));
+  const auto records = producer_.Acked("test.tasks.alpha");
+  ASSERT_THAT(records, SizeIs(15));
+  std::map<std::string, std::set<int32_t>> partitions;
+  for (const auto& r : records) {
+    auto task = messages::DecodeTask(r.value);
+    ASSERT_TRUE(task.has_value());
+    EXPECT_EQ(r.partition_key, task->job);
+    partitions[task->job].insert(r.partition);
+  }
+  for (const char* job : {"backup", "report", "cleanup"}) {
+    EXPECT_THAT(partitions[job], ElementsAre(kafka::PartitionForKey(job, 12))) << job;
+  }
 }
 
 }  // namespace
