@@ -17,15 +17,14 @@ Status KafkaPublisher::PublishAndWait(const std::vector<Outgoing>& records) {
   };
   auto state = std::make_shared<State>();
   for (const Outgoing& r : records) {
-    kafka::ProduceStatus queued =
-        producer_.ProduceRouted(r.topic, r.partition_key, r.key, r.value,
-                                [state](const kafka::DeliveryReport& report) {
-                                  if (report.status) {
-                                    ++state->acked;
-                                  } else if (state->error.empty()) {
-                                    state->error = report.status.error().message;
-                                  }
-                                });
+    kafka::ProduceStatus queued = producer_.ProduceRouted(
+        r.topic, r.partition_key, r.key, r.value, [state](const kafka::DeliveryReport& report) {
+          if (report.status) {
+            ++state->acked;
+          } else if (state->error.empty()) {
+            state->error = report.status.error().message;
+          }
+        });
     if (!queued) return MakeError("Kafka refused the record: " + queued.error().message);
   }
   const MonoTime deadline = clock_.MonoNow() + timeout_ + std::chrono::seconds(1);

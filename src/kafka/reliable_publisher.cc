@@ -27,18 +27,20 @@ void ReliablePublisher::Produce(Message m) {
   auto shared = std::make_shared<Message>(std::move(m));
   // A default string_view has a null data pointer, which Producer writes as a null value.
   const std::string_view value = shared->tombstone ? std::string_view() : shared->value;
-  ProduceStatus queued = producer_.ProduceRouted(
-      shared->topic, shared->partition_key, shared->key, value,
-      [this, shared](const DeliveryReport& report) {
-        --in_flight_;
-        if (!report.status) {
-          if (on_failure_) on_failure_(shared->topic, report.status.error().message);
-          if (waiting_.empty()) next_retry_ = clock_.MonoNow() + retry_delay_;
-          waiting_.push_back(std::move(*shared));
-          return;
-        }
-        if (shared->on_acked) shared->on_acked(report);
-      });
+  ProduceStatus queued =
+      producer_.ProduceRouted(shared->topic, shared->partition_key, shared->key, value,
+                              [this, shared](const DeliveryReport& report) {
+                                --in_flight_;
+                                if (!report.status) {
+                                  if (on_failure_)
+                                    on_failure_(shared->topic, report.status.error().message);
+                                  if (waiting_.empty())
+                                    next_retry_ = clock_.MonoNow() + retry_delay_;
+                                  waiting_.push_back(std::move(*shared));
+                                  return;
+                                }
+                                if (shared->on_acked) shared->on_acked(report);
+                              });
   if (!queued) {
     if (on_failure_) on_failure_(shared->topic, queued.error().message);
     if (waiting_.empty()) next_retry_ = clock_.MonoNow() + retry_delay_;

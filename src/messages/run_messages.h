@@ -156,8 +156,8 @@ std::string Encode(const ReplayMarker& m);
 // `job_fields` carries what comes from the job (job, cluster, command, timeout,
 // max_attempts, starting_deadline, retry, concurrency, sandbox, network, microvm);
 // everything else is set here: a new run id, attempt 1, no not_before or replayed_from, the
-// trigger and who asked. Backfilled and replayed runs drop the starting_deadline: an operator asked for
-// that past instant on purpose, so the worker must not skip it as missed.
+// trigger and who asked. Backfilled and replayed runs drop the starting_deadline: an operator asked
+// for that past instant on purpose, so the worker must not skip it as missed.
 TaskMessage NewRun(TaskMessage job_fields, SystemTime scheduled_at, SystemTime now,
                    Trigger trigger = Trigger::kSchedule, std::string requested_by = {});
 
