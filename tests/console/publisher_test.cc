@@ -18,8 +18,8 @@ TEST(KafkaPublisherTest, RoutesTasksByJobAndWaitsForEveryAcknowledgement) {
   task.job = "backup";
   task.cluster = "a";
   task.command = "true";
-  ASSERT_TRUE(publisher.PublishAndWait(
-      {TaskRecord(topics, task), {topics.Control(), "backup", "{}"}}));
+  ASSERT_TRUE(
+      publisher.PublishAndWait({TaskRecord(topics, task), {topics.Control(), "backup", "{}"}}));
   auto sent = producer.Records();
   ASSERT_EQ(sent.size(), 2u);
   EXPECT_EQ(sent[0].topic, "t.tasks.a");
