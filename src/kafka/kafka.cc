@@ -1,5 +1,7 @@
 #include "kafka/kafka.h"
 
+#include <spdlog/spdlog.h>
+
 namespace krond::kafka {
 
 Status ClientConfig::Validate() const {
@@ -21,6 +23,35 @@ std::string_view ProduceErrorName(ProduceErrorKind kind) {
       return "invalid";
   }
   return "retriable";
+}
+
+std::string_view TopicErrorName(TopicErrorKind kind) {
+  switch (kind) {
+    case TopicErrorKind::kUnreachable:
+      return "unreachable";
+    case TopicErrorKind::kPartitionMismatch:
+      return "partition_mismatch";
+    case TopicErrorKind::kRejected:
+      return "rejected";
+    case TopicErrorKind::kCancelled:
+      return "cancelled";
+  }
+  return "unreachable";
+}
+
+EnsureResult EnsureTopicsPatiently(Admin& admin, const std::vector<TopicSpec>& specs,
+                                   const RetryWait& wait, std::chrono::milliseconds attempt_timeout,
+                                   std::chrono::milliseconds delay) {
+  for (int attempt = 1;; ++attempt) {
+    EnsureResult reports = admin.EnsureTopics(specs, attempt_timeout);
+    if (reports || reports.error().kind != TopicErrorKind::kUnreachable) return reports;
+    spdlog::warn("cannot ensure topics yet (attempt {}), retrying in {} ms: {}", attempt,
+                 delay.count(), reports.error().message);
+    if (!wait(delay)) {
+      return tl::unexpected(
+          TopicError{TopicErrorKind::kCancelled, "stopped before topics were ensured"});
+    }
+  }
 }
 
 int32_t Murmur2(std::string_view data) {

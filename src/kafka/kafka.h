@@ -148,6 +148,11 @@ using TxnStatus = tl::expected<void, TxnError>;
 // owns it. The blocking calls wait at most `timeout`.
 class TransactionalProducer : public Producer {
  public:
+  // Looks up the partitions of `topics` now. librdkafka learns a topic's metadata on first
+  // use from a scan that runs once a second, so without this the first transaction of a new
+  // producer waits up to a second per batch of new topics: a takeover's. Does not fence.
+  [[nodiscard]] virtual Status WarmUp(const std::vector<std::string>& topics,
+                                      std::chrono::milliseconds timeout) = 0;
   [[nodiscard]] virtual TxnStatus InitTransactions(std::chrono::milliseconds timeout) = 0;
   [[nodiscard]] virtual TxnStatus BeginTransaction() = 0;
   // Flushes the transaction's messages, then commits it.
@@ -161,6 +166,9 @@ struct ConsumedMessage {
   int64_t offset = 0;
   std::string key;
   std::string value;
+  // The record's timestamp (ms since the epoch; the producer's clock unless the topic uses
+  // LogAppendTime); -1 when unknown.
+  int64_t timestamp_ms = -1;
 };
 
 // Told about partition assignment changes, on the thread that calls Consumer::Poll.
@@ -203,6 +211,21 @@ class Consumer {
   virtual void Close() = 0;
 };
 
+// Follows one partition, without joining a group, from a position chosen at creation (e.g.
+// a few records before its end), read_committed: only committed transactional records are
+// returned. Not thread-safe.
+class PartitionFollower {
+ public:
+  virtual ~PartitionFollower() = default;
+  // The next record, nullopt when none arrived within `timeout`, or a transient error (a
+  // broker down) that the caller logs before polling again.
+  [[nodiscard]] virtual Result<std::optional<ConsumedMessage>> Poll(
+      std::chrono::milliseconds timeout) = 0;
+  // Whether the last Poll found the end of the partition (as read_committed sees it): no
+  // record is waiting. False until the end was reached once.
+  virtual bool AtEnd() const = 0;
+};
+
 struct TopicSpec {
   std::string name;
   int partitions = 2;
@@ -217,16 +240,51 @@ struct EnsureReport {
   int partitions = 0;
 };
 
+// Why topics could not be ensured, after librdkafka's error codes: only kUnreachable can pass
+// by itself, so it is the only kind worth retrying.
+enum class TopicErrorKind {
+  // No answer, a timeout, no controller, or fewer live brokers than the replication factor
+  // (a cluster restarting): try again later.
+  kUnreachable,
+  // The topic exists with another partition count: an operator must change --partitions or
+  // migrate the topic (krond never changes partitions itself).
+  kPartitionMismatch,
+  // The cluster refused the request for good: authorization, invalid config, policy.
+  kRejected,
+  // The caller stopped waiting (EnsureTopicsPatiently).
+  kCancelled,
+};
+// "unreachable", "partition_mismatch", "rejected", "cancelled".
+std::string_view TopicErrorName(TopicErrorKind kind);
+struct TopicError {
+  TopicErrorKind kind = TopicErrorKind::kUnreachable;
+  std::string message;
+};
+using EnsureResult = tl::expected<std::vector<EnsureReport>, TopicError>;
+
 class Admin {
  public:
   virtual ~Admin() = default;
   // Creates missing topics; existing ones are fine. A topic whose partition count differs
-  // from the spec is an error naming both counts (krond never changes partitions itself).
-  [[nodiscard]] virtual Result<std::vector<EnsureReport>> EnsureTopics(
-      const std::vector<TopicSpec>& specs, std::chrono::milliseconds timeout) = 0;
+  // from the spec is a kPartitionMismatch naming both counts.
+  [[nodiscard]] virtual EnsureResult EnsureTopics(const std::vector<TopicSpec>& specs,
+                                                  std::chrono::milliseconds timeout) = 0;
   // Partition count of a topic, or an error if it does not exist.
   [[nodiscard]] virtual Result<int> PartitionCount(const std::string& topic,
                                                    std::chrono::milliseconds timeout) = 0;
 };
+
+// How EnsureTopicsPatiently waits `delay` between attempts; returns false when the caller
+// wants to stop (e.g. SIGTERM), true to try again.
+using RetryWait = std::function<bool(std::chrono::milliseconds delay)>;
+
+// The one retry loop for topic creation: calls admin.EnsureTopics (each attempt bounded by
+// `attempt_timeout`) until it succeeds or fails with a kind other than kUnreachable, logging
+// one warning per failed attempt and waiting `delay` in between. Returns kCancelled when
+// `wait` says stop.
+[[nodiscard]] EnsureResult EnsureTopicsPatiently(Admin& admin, const std::vector<TopicSpec>& specs,
+                                                 const RetryWait& wait,
+                                                 std::chrono::milliseconds attempt_timeout,
+                                                 std::chrono::milliseconds delay);
 
 }  // namespace krond::kafka

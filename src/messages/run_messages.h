@@ -42,6 +42,10 @@ struct TaskMessage {
   std::string command;  // run with /bin/sh -c
   SystemTime scheduled_at{};
   SystemTime produced_at{};
+  // The fire's fencing token, KROND_FENCE for the command: >= 1, greater than the fence of
+  // every earlier fire of the same job (and of every fire committed before it), the same
+  // for every attempt of one run. Absent in messages of schedulers before it existed.
+  std::optional<int64_t> fence;
   int attempt = 1;  // 1-based
   int max_attempts = 1;
   std::chrono::milliseconds timeout{3'600'000};

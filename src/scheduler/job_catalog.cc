@@ -31,8 +31,10 @@ messages::TaskMessage JobFields(const config::Job& job) {
 }
 
 messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime scheduled_at,
-                                      SystemTime now) {
-  return messages::NewRun(JobFields(job), scheduled_at, now);
+                                      SystemTime now, int64_t fence) {
+  messages::TaskMessage t = messages::NewRun(JobFields(job), scheduled_at, now);
+  if (fence != 0) t.fence = fence;
+  return t;
 }
 
 messages::CatalogEntry CatalogEntryOf(const config::Job& job, SystemTime now, size_t next_count) {

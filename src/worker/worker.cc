@@ -407,6 +407,7 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
               {"KROND_JOB", t.job},
               {"KROND_ATTEMPT", std::to_string(t.attempt)},
               {"KROND_SCHEDULED_AT", FormatRfc3339Utc(t.scheduled_at)}};
+  if (t.fence) spec.env.emplace_back("KROND_FENCE", std::to_string(*t.fence));
   spec.timeout = std::min(t.timeout, options_.max_timeout);
   spec.kill_grace = options_.kill_grace;
   spec.output_tail_bytes = options_.output_tail_bytes;

@@ -227,32 +227,86 @@ struct FakeTxnLog {
   }
 };
 
+// A PartitionFollower over one topic of a FakeTxnLog: returns the topic's committed messages
+// in commit order, starting `tail` messages before the end the log had at construction.
+// A poll that finds nothing lets `timeout` pass on an attached clock. Not thread-safe.
+class FakePartitionFollower final : public kafka::PartitionFollower {
+ public:
+  FakePartitionFollower(const FakeTxnLog& log, std::string topic, size_t tail,
+                        SimulatedClock* clock = nullptr)
+      : log_(log), topic_(std::move(topic)), clock_(clock) {
+    const size_t present = log_.Topic(topic_).size();
+    next_ = present > tail ? present - tail : 0;
+  }
+
+  Result<std::optional<kafka::ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
+    if (fail_polls_ > 0) {
+      --fail_polls_;
+      return MakeError("fake: broker down");
+    }
+    const auto messages = log_.Topic(topic_);
+    if (next_ < messages.size()) {
+      const auto& m = messages[next_];
+      kafka::ConsumedMessage out{m.topic, 0, static_cast<int64_t>(next_), m.key, m.value};
+      ++next_;
+      at_end_ = false;
+      return std::optional<kafka::ConsumedMessage>(std::move(out));
+    }
+    at_end_ = true;
+    if (clock_ != nullptr) clock_->Advance(timeout);
+    return std::optional<kafka::ConsumedMessage>();
+  }
+  bool AtEnd() const override { return at_end_; }
+
+  void FailNextPolls(int n) { fail_polls_ = n; }
+
+ private:
+  const FakeTxnLog& log_;
+  std::string topic_;
+  SimulatedClock* clock_;
+  size_t next_ = 0;
+  int fail_polls_ = 0;
+  bool at_end_ = false;
+};
+
 // A TransactionalProducer over a FakeTxnLog: messages of a transaction reach the log only
-// on a successful commit. Knobs fail the next commits with a given kind. Callbacks are never
-// needed by transactional users and are run at commit. Not thread-safe.
+// on a successful commit, which runs their delivery callbacks (as the real commit's flush
+// does). Knobs fail the next commits or inits with a given kind, or every record of a topic
+// at Produce (synchronously) or at commit (its callback gets the error and the commit fails
+// abortable, as librdkafka does for a permanent delivery error). With a clock attached, a
+// call that fails as retriable lets its timeout pass (a real call blocks that long). Not
+// thread-safe.
 class FakeTransactionalProducer final : public kafka::TransactionalProducer {
  public:
   explicit FakeTransactionalProducer(FakeTxnLog& log) : log_(log) {}
 
   kafka::ProduceStatus ProduceRouted(std::string_view topic, std::string_view partition_key,
                                      std::string_view key, std::string_view value,
-                                     kafka::DeliveryCallback) override {
+                                     kafka::DeliveryCallback on_delivery) override {
     if (!open_) {
       return tl::unexpected(kafka::ProduceError{kafka::ProduceErrorKind::kInvalid,
                                                 "fake: produce outside a transaction"});
     }
+    if (auto it = fail_produce_.find(std::string(topic)); it != fail_produce_.end()) {
+      return tl::unexpected(kafka::ProduceError{it->second, "fake: refused at produce"});
+    }
     open_messages_.push_back(
         {std::string(topic), std::string(key), std::string(value), std::string(partition_key)});
+    callbacks_.push_back(std::move(on_delivery));
     return {};
   }
   void Poll(std::chrono::milliseconds) override {}
   Status Flush(std::chrono::milliseconds) override { return {}; }
   int InFlight() const override { return static_cast<int>(open_messages_.size()); }
 
-  kafka::TxnStatus InitTransactions(std::chrono::milliseconds) override {
+  Status WarmUp(const std::vector<std::string>& topics, std::chrono::milliseconds) override {
+    warmed_.insert(warmed_.end(), topics.begin(), topics.end());
+    return {};
+  }
+  kafka::TxnStatus InitTransactions(std::chrono::milliseconds timeout) override {
     if (fail_inits_ > 0) {
       --fail_inits_;
-      return tl::unexpected(kafka::TxnError{kafka::TxnErrorKind::kRetriable, "fake: timed out"});
+      return Timeout(timeout);
     }
     epoch_ = ++log_.epoch;
     return {};
@@ -262,22 +316,42 @@ class FakeTransactionalProducer final : public kafka::TransactionalProducer {
     open_ = true;
     return {};
   }
-  kafka::TxnStatus CommitTransaction(std::chrono::milliseconds) override {
+  kafka::TxnStatus CommitTransaction(std::chrono::milliseconds timeout) override {
     if (auto fenced = CheckEpoch(); !fenced) return fenced;
     if (!fail_commits_.empty()) {
       auto kind = fail_commits_.front();
       fail_commits_.pop_front();
+      if (kind == kafka::TxnErrorKind::kRetriable) return Timeout(timeout);
       return tl::unexpected(kafka::TxnError{kind, "fake: commit failed"});
     }
-    for (auto& m : open_messages_) log_.committed.push_back(std::move(m));
-    open_messages_.clear();
-    open_ = false;
+    bool failed = false;
+    for (size_t i = 0; i < open_messages_.size(); ++i) {
+      auto it = fail_delivery_.find(open_messages_[i].topic);
+      if (it == fail_delivery_.end()) continue;
+      failed = true;
+      kafka::DeliveryReport report;
+      report.topic = open_messages_[i].topic;
+      report.status = tl::unexpected(kafka::ProduceError{it->second, "fake: refused by broker"});
+      if (callbacks_[i]) callbacks_[i](report);
+    }
+    if (failed) {
+      return tl::unexpected(
+          kafka::TxnError{kafka::TxnErrorKind::kAbortable, "fake: a record failed delivery"});
+    }
+    for (size_t i = 0; i < open_messages_.size(); ++i) {
+      kafka::DeliveryReport report;
+      report.topic = open_messages_[i].topic;
+      report.partition = 0;
+      report.offset = static_cast<int64_t>(log_.committed.size());
+      log_.committed.push_back(std::move(open_messages_[i]));
+      if (callbacks_[i]) callbacks_[i](report);
+    }
+    Clear();
     ++commits_;
     return {};
   }
   kafka::TxnStatus AbortTransaction(std::chrono::milliseconds) override {
-    open_messages_.clear();
-    open_ = false;
+    Clear();
     ++aborts_;
     return {};
   }
@@ -285,8 +359,17 @@ class FakeTransactionalProducer final : public kafka::TransactionalProducer {
   // The next commits fail with these kinds, in order.
   void FailNextCommits(std::deque<kafka::TxnErrorKind> kinds) { fail_commits_ = std::move(kinds); }
   void FailNextInits(int n) { fail_inits_ = n; }
+  void FailProducesTo(std::string topic, kafka::ProduceErrorKind kind) {
+    fail_produce_[std::move(topic)] = kind;
+  }
+  void FailDeliveriesTo(std::string topic, kafka::ProduceErrorKind kind) {
+    fail_delivery_[std::move(topic)] = kind;
+  }
+  void AdvanceClockOnTimeout(SimulatedClock* clock) { clock_ = clock; }
   int commits() const { return commits_; }
   int aborts() const { return aborts_; }
+  bool initialized() const { return epoch_ != 0; }
+  const std::vector<std::string>& warmed() const { return warmed_; }
 
  private:
   kafka::TxnStatus CheckEpoch() {
@@ -296,11 +379,25 @@ class FakeTransactionalProducer final : public kafka::TransactionalProducer {
     }
     return {};
   }
+  kafka::TxnStatus Timeout(std::chrono::milliseconds timeout) {
+    if (clock_ != nullptr) clock_->Advance(timeout);
+    return tl::unexpected(kafka::TxnError{kafka::TxnErrorKind::kRetriable, "fake: timed out"});
+  }
+  void Clear() {
+    open_messages_.clear();
+    callbacks_.clear();
+    open_ = false;
+  }
   FakeTxnLog& log_;
   int epoch_ = 0;
   bool open_ = false;
   std::vector<FakeTxnLog::Message> open_messages_;
+  std::vector<kafka::DeliveryCallback> callbacks_;
   std::deque<kafka::TxnErrorKind> fail_commits_;
+  std::map<std::string, kafka::ProduceErrorKind> fail_produce_;
+  std::map<std::string, kafka::ProduceErrorKind> fail_delivery_;
+  SimulatedClock* clock_ = nullptr;
+  std::vector<std::string> warmed_;
   int fail_inits_ = 0;
   int commits_ = 0;
   int aborts_ = 0;
@@ -558,6 +655,41 @@ class FakeConsumer final : public kafka::Consumer {
   std::vector<kafka::ConsumedMessage> returned_;
   int polls_ = 0;
   bool closed_ = false;
+};
+
+// An Admin whose EnsureTopics answers are scripted: each call takes the next answer (the
+// last one repeats). Records the timeouts it was called with. Not thread-safe.
+class FakeAdmin final : public kafka::Admin {
+ public:
+  kafka::EnsureResult EnsureTopics(const std::vector<kafka::TopicSpec>& specs,
+                                   std::chrono::milliseconds timeout) override {
+    timeouts_.push_back(timeout);
+    if (answers_.empty()) {
+      std::vector<kafka::EnsureReport> reports;
+      for (const auto& spec : specs) {
+        reports.push_back({spec.name, kafka::EnsureOutcome::kCreated, spec.partitions});
+      }
+      return reports;
+    }
+    kafka::EnsureResult next = answers_.front();
+    if (answers_.size() > 1) answers_.pop_front();
+    return next;
+  }
+  Result<int> PartitionCount(const std::string&, std::chrono::milliseconds) override {
+    return MakeError("fake: not scripted");
+  }
+
+  // Answers of the next calls, in order; with none, every topic is created.
+  void Script(std::deque<kafka::EnsureResult> answers) { answers_ = std::move(answers); }
+  // Shorthand for a failed answer.
+  static kafka::EnsureResult Fail(kafka::TopicErrorKind kind, std::string message) {
+    return tl::unexpected(kafka::TopicError{kind, std::move(message)});
+  }
+  const std::vector<std::chrono::milliseconds>& timeouts() const { return timeouts_; }
+
+ private:
+  std::deque<kafka::EnsureResult> answers_;
+  std::vector<std::chrono::milliseconds> timeouts_;
 };
 
 }  // namespace krond::testing

@@ -169,5 +169,30 @@ TEST(FakeProducerTest, HeldDeliveriesMakeFlushFailAndLetTimePass) {
   EXPECT_EQ(clock.Now(), SystemTime(milliseconds(320)));
 }
 
+TEST(FakePartitionFollowerTest, StartsTailMessagesBeforeTheEndAndSeesOnlyCommits) {
+  SimulatedClock clock;
+  FakeTxnLog log;
+  log.committed = {{"lease", "k", "1", ""}, {"other", "k", "x", ""}, {"lease", "k", "2", ""}};
+  FakePartitionFollower follower(log, "lease", 1, &clock);
+  auto first = follower.Poll(milliseconds(50));
+  ASSERT_TRUE(first.has_value() && first->has_value());
+  EXPECT_EQ((*first)->value, "2");
+  auto none = follower.Poll(milliseconds(50));
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(clock.Now(), SystemTime(milliseconds(50)));
+
+  FakeTransactionalProducer producer(log);
+  ASSERT_TRUE(producer.InitTransactions(milliseconds(10)).has_value());
+  ASSERT_TRUE(producer.BeginTransaction().has_value());
+  ASSERT_TRUE(producer.Produce("lease", "k", "3", nullptr).has_value());
+  EXPECT_FALSE(follower.Poll(milliseconds(0))->has_value()) << "uncommitted is invisible";
+  ASSERT_TRUE(producer.CommitTransaction(milliseconds(10)).has_value());
+  EXPECT_EQ((*follower.Poll(milliseconds(0)))->value, "3");
+
+  follower.FailNextPolls(1);
+  EXPECT_FALSE(follower.Poll(milliseconds(0)).has_value());
+}
+
 }  // namespace
 }  // namespace krond::testing

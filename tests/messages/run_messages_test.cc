@@ -23,6 +23,7 @@ TaskMessage SampleTask() {
   t.command = "echo \"hi\" && date";
   t.scheduled_at = At("2026-03-08T07:00:00Z");
   t.produced_at = At("2026-03-08T07:00:00.004Z");
+  t.fence = 4'000'000'017;
   t.attempt = 2;
   t.max_attempts = 3;
   t.timeout = std::chrono::seconds(30);
@@ -42,6 +43,7 @@ TEST(TaskMessage, RoundTripsEveryField) {
   EXPECT_EQ(back->command, t.command);
   EXPECT_EQ(back->scheduled_at, t.scheduled_at);
   EXPECT_EQ(back->produced_at, t.produced_at);
+  EXPECT_EQ(back->fence, 4'000'000'017);
   EXPECT_EQ(back->attempt, 2);
   EXPECT_EQ(back->max_attempts, 3);
   EXPECT_EQ(back->timeout, std::chrono::seconds(30));
@@ -95,6 +97,7 @@ TEST(TaskMessage, EncodesEveryDocumentedFieldWithItsType) {
       {"command", "echo \"hi\" && date"},
       {"scheduled_at", "2026-03-08T07:00:00.000Z"},
       {"produced_at", "2026-03-08T07:00:00.004Z"},
+      {"fence", 4'000'000'017},
       {"attempt", 2},
       {"max_attempts", 3},
       {"timeout_ms", 30000},
@@ -123,13 +126,24 @@ TEST(TaskMessage, OptionalFieldsAreLeftOutWhenUnset) {
   TaskMessage t = SampleTask();
   t.not_before.reset();
   t.starting_deadline.reset();
+  t.fence.reset();
   const auto doc = nlohmann::json::parse(Encode(t));
   EXPECT_FALSE(doc.contains("not_before"));
+  EXPECT_FALSE(doc.contains("fence"));
   EXPECT_FALSE(doc.contains("starting_deadline_ms"));
   auto back = DecodeTask(Encode(t));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_FALSE(back->starting_deadline.has_value());
+  EXPECT_FALSE(back->fence.has_value()) << "a task of an older scheduler has no fence";
   EXPECT_FALSE(doc.contains("replayed_from"));
+}
+
+TEST(TaskMessage, RejectsAFenceBelowOne) {
+  nlohmann::json doc = nlohmann::json::parse(Encode(SampleTask()));
+  doc["fence"] = 0;
+  auto back = DecodeTask(doc.dump());
+  ASSERT_FALSE(back.has_value());
+  EXPECT_THAT(back.error().message, ::testing::HasSubstr("fence"));
 }
 
 TEST(TaskMessage, EscapesStringsAndReplacesInvalidUtf8) {

@@ -30,11 +30,13 @@ using messages::Outcome;
 using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::_;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+using ::testing::Pair;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
 using ::testing::UnorderedElementsAre;
@@ -221,6 +223,7 @@ TEST_F(WorkerTest, RunsATaskAndCommitsOnlyAfterItsResultIsAcknowledged) {
   EXPECT_THAT(spec.env, Contains(std::pair<std::string, std::string>("KROND_ATTEMPT", "1")));
   EXPECT_THAT(spec.env, Contains(std::pair<std::string, std::string>("KROND_SCHEDULED_AT",
                                                                      "2026-03-08T00:00:00.000Z")));
+  EXPECT_THAT(spec.env, Not(Contains(Pair("KROND_FENCE", _)))) << "a task without a fence";
   EXPECT_EQ(spec.timeout, seconds(90));
   EXPECT_EQ(worker_->running(), 1u);
   EXPECT_THAT(Metrics(), HasSubstr("krond_worker_runs_in_flight 1\n"));
@@ -263,6 +266,18 @@ TEST_F(WorkerTest, RunsATaskAndCommitsOnlyAfterItsResultIsAcknowledged) {
   // Started 1.5 s after it was due.
   EXPECT_THAT(text, HasSubstr("krond_worker_run_start_delay_seconds_sum{cluster=\"alpha\","
                               "queue=\"main\"} 1.5\n"));
+}
+
+TEST_F(WorkerTest, PassesTheFireFenceToTheCommand) {
+  MakeWorker();
+  messages::TaskMessage t = Task("r1");
+  t.fence = 41;
+  Add(t);
+  clock_.Set(kT0 + milliseconds(10));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  EXPECT_THAT(executor_.specs().at(0).env, Contains(Pair("KROND_FENCE", "41")));
+  Finish("r1", FakeExecutor::Succeeded());
 }
 
 TEST_F(WorkerTest, JobTimeoutIsCappedByTheWorkersMaximum) {
