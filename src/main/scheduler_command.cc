@@ -306,6 +306,9 @@ int RunScheduler(const SchedulerFlags& flags) {
     periodic_audit.SetActive(service.active(), clock.Now());
     (*plane)->Poll();
     if (service.active() && !was_active) {
+      // At once, so the console knows the jobs; tombstones follow when the scan is done.
+      (*plane)->catalog->Publish(&service.jobs(), {});
+      (*plane)->catalog->Poll();
       stale_keys = std::async(std::launch::async, StaleCatalogKeys, std::cref(flags.kafka),
                               SortedNames(service.jobs()));
     }
@@ -315,7 +318,10 @@ int RunScheduler(const SchedulerFlags& flags) {
       std::vector<std::string> stale = stale_keys.get();
       stale.insert(stale.end(), removed_meanwhile.begin(), removed_meanwhile.end());
       removed_meanwhile.clear();
-      if (service.active()) (*plane)->catalog->Publish(&service.jobs(), std::move(stale));
+      // Published again with them: rare (jobs removed while no scheduler was active).
+      if (service.active() && !stale.empty()) {
+        (*plane)->catalog->Publish(&service.jobs(), std::move(stale));
+      }
     }
     if (reloading.valid()) {
       if (reloading.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
@@ -323,12 +329,11 @@ int RunScheduler(const SchedulerFlags& flags) {
         periodic_audit.SetJobs(reloaded->jobs, reloaded->clusters);
         std::vector<std::string> removed = scheduler::RemovedJobs(service.jobs(), reloaded->jobs);
         service.Replace(std::move(*reloaded), clock.Now());
-        // While the first publication waits for its stale keys, it takes these with it.
+        // While the stale keys are read, their publication takes these with it too.
         if (stale_keys.valid()) {
           removed_meanwhile.insert(removed_meanwhile.end(), removed.begin(), removed.end());
-        } else if (service.active()) {
-          (*plane)->catalog->Publish(&service.jobs(), std::move(removed));
         }
+        if (service.active()) (*plane)->catalog->Publish(&service.jobs(), std::move(removed));
         ReleaseFreedMemory();
       }
     }
@@ -342,9 +347,8 @@ int RunScheduler(const SchedulerFlags& flags) {
     });
   };
   service.Run([&] { return signals.stop_requested(); }, between_steps, *shutdown_timeout);
-  if (auto ok = (*plane)->catalog->Flush(std::chrono::seconds(1)); !ok) {
-    spdlog::warn("{}; the next active scheduler publishes it again", ok.error().message);
-  }
+  // No wait for the catalog: the stop must stay fast (a hand-over is measured in ms), and the
+  // next active scheduler publishes it again.
   (*server)->Stop();
   spdlog::info("scheduler stopped after firing {} run(s)", service.fired());
   return 0;
