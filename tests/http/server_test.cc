@@ -29,7 +29,7 @@ std::string Url(uint16_t port, const char* scheme = "http") {
 }
 
 TEST(ServerTest, HandsTheDecodedRequestToTheHandler) {
-  Server server(Echo);
+  Server server(Echo, {.max_body_bytes = 1024});
   auto port = server.Start("127.0.0.1:0");
   ASSERT_TRUE(port) << port.error().message;
   auto r = Send(Url(*port), "POST", "/api/v1/x%2Fy?q=" + UrlEncode("a b&c"), "{\"k\":1}",
