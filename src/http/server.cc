@@ -11,8 +11,8 @@
 #include <cctype>
 #include <cerrno>
 #include <climits>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "http/host_port.h"
@@ -110,8 +110,8 @@ class GatedStream final : public httplib::Stream {
     if (get(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
     char host[NI_MAXHOST];
     char serv[NI_MAXSERV];
-    if (::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, serv,
-                      sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    if (::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, serv, sizeof serv,
+                      NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
       return;
     }
     ip = host;
@@ -202,10 +202,8 @@ class Server::GatedServer final : public httplib::Server {
  public:
   explicit GatedServer(const ServerOptions& options)
       : options_(options),
-        gate_(options.limits,
-              [this](int fd, std::string head, Deadline deadline) {
-                OnHead(fd, std::move(head), deadline);
-              }),
+        gate_(options.limits, [this](int fd, std::string head,
+                                     Deadline deadline) { OnHead(fd, std::move(head), deadline); }),
         general_(options.threads) {
     new_task_queue = [] { return new InlineQueue(); };
   }
@@ -250,8 +248,8 @@ class Server::GatedServer final : public httplib::Server {
       return;
     }
     const std::string_view path = PathOf(head);
-    const bool probe = std::find(options_.probe_paths.begin(), options_.probe_paths.end(),
-                                 path) != options_.probe_paths.end();
+    const bool probe = std::find(options_.probe_paths.begin(), options_.probe_paths.end(), path) !=
+                       options_.probe_paths.end();
     httplib::ThreadPool& lane = probe ? probes_ : general_;
     lane.enqueue([this, fd, head = std::move(head), deadline]() mutable {
       GatedStream stream(fd, std::move(head), deadline, options_.stream_write_timeout);

@@ -42,22 +42,21 @@ void ReliablePublisher::Produce(std::shared_ptr<Message> m, Attempt attempt) {
   // without copying it, and PendingKeys sees what is in flight.
   // A default string_view has a null data pointer, which Producer writes as a null value.
   const std::string_view value = m->tombstone ? std::string_view() : std::string_view(m->value);
-  ProduceStatus queued =
-      producer_.ProduceRouted(m->topic, m->partition_key, m->key, value,
-                              [this, id, attempt](const DeliveryReport& report) {
-                                auto it = in_flight_.find(id);
-                                if (it == in_flight_.end()) return;
-                                std::shared_ptr<Message> done = std::move(it->second);
-                                in_flight_.erase(it);
-                                if (attempt == Attempt::kAlone) alone_in_flight_ = false;
-                                if (!report.status) {
-                                  OnFailed(std::move(done), report.status.error(), attempt, true);
-                                } else {
-                                  failed_rounds_ = 0;
-                                  if (done->on_done) done->on_done(report);
-                                }
-                                ProduceAloneNext();
-                              });
+  ProduceStatus queued = producer_.ProduceRouted(
+      m->topic, m->partition_key, m->key, value, [this, id, attempt](const DeliveryReport& report) {
+        auto it = in_flight_.find(id);
+        if (it == in_flight_.end()) return;
+        std::shared_ptr<Message> done = std::move(it->second);
+        in_flight_.erase(it);
+        if (attempt == Attempt::kAlone) alone_in_flight_ = false;
+        if (!report.status) {
+          OnFailed(std::move(done), report.status.error(), attempt, true);
+        } else {
+          failed_rounds_ = 0;
+          if (done->on_done) done->on_done(report);
+        }
+        ProduceAloneNext();
+      });
   if (!queued) {
     if (attempt == Attempt::kAlone) alone_in_flight_ = false;
     OnFailed(std::move(m), queued.error(), attempt, false);
