@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "http/client.h"
 
@@ -70,6 +72,29 @@ TEST(ServerTest, StreamsUntilTheStreamEnds) {
   auto r = Send(Url(*port), "GET", "/events", "", {});
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->body, "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+}
+
+TEST(ServerTest, AStreamOutlivesTheRequestDeadline) {
+  // The deadline bounds reading the request and writing a plain response; server-sent
+  // events last as long as the client reads them.
+  Server server(
+      [](const Request&) {
+        Response r;
+        r.content_type = "text/event-stream";
+        auto n = std::make_shared<int>(0);
+        r.stream = [n](const ChunkWriter& write) {
+          if (*n == 4) return false;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          return write("data: " + std::to_string((*n)++) + "\n\n");
+        };
+        return r;
+      },
+      {.limits = {.deadline = std::chrono::milliseconds(200)}});
+  auto port = server.Start("127.0.0.1:0");
+  ASSERT_TRUE(port);
+  auto r = Send(Url(*port), "GET", "/events", "", {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->body, "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\n");
 }
 
 TEST(ServerTest, ServesHttpsWithAGivenCertificate) {
