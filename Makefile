@@ -49,6 +49,7 @@ lint:
 
 k8s-test: build
 	cd tests/k8s && PATH="$$PATH:/usr/local/go/bin" KROND_BIN=$(abspath $(BUILD))/krond go test ./...
+	cd tools/pin-images && PATH="$$PATH:/usr/local/go/bin" go test ./...
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
