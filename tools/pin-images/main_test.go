@@ -3,10 +3,10 @@ package main
 import (
 	"bytes"
 	"io"
-	"io/fs"
 	"log"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,34 +28,20 @@ func stage(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dst := t.TempDir()
-	for _, top := range []string{"deploy", "examples"} {
-		err := filepath.WalkDir(filepath.Join(root, top), func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			if d.IsDir() {
-				if rel == filepath.Join("deploy", "kafka", "lib") || rel == filepath.Join("deploy", "kafka", "target") {
-					return filepath.SkipDir
-				}
-				return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-			}
-			if !d.Type().IsRegular() || strings.HasSuffix(p, ".env") {
-				return nil
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			out := filepath.Join(dst, rel)
-			if strings.HasSuffix(out, ".env.example") {
-				if err := os.WriteFile(strings.TrimSuffix(out, ".example"), data, 0o600); err != nil {
-					return err
-				}
-			}
-			return os.WriteFile(out, data, 0o644)
-		})
+	// Kafka's jars are what the overlays never read, and most of the bytes.
+	copyTree := exec.Command("sh", "-c", `tar -C "$1" -cf - --exclude=deploy/kafka/lib `+
+		`--exclude=deploy/kafka/target --exclude='*.env' deploy examples | tar -C "$2" -xf -`,
+		"sh", root, dst)
+	if out, err := copyTree.CombinedOutput(); err != nil {
+		t.Fatalf("copying deploy/ and examples/: %v\n%s", err, out)
+	}
+	examples, _ := filepath.Glob(filepath.Join(dst, "deploy", "k8s", "overlays", "*", "*.env.example"))
+	for _, example := range examples {
+		data, err := os.ReadFile(example)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(strings.TrimSuffix(example, ".example"), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
