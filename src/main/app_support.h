@@ -29,7 +29,8 @@ struct KafkaFlags {
   messages::TopicNames Topics() const { return messages::TopicNames(topic_prefix); }
 };
 
-// The topics of `clusters`: tasks, retry and dead per cluster, plus results.
+// The topics of `clusters`: tasks, retry and dead per cluster, plus results, the job catalog
+// and the control topic.
 std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
                                             const std::vector<std::string>& clusters);
 

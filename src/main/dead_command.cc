@@ -5,8 +5,8 @@
 // unless --again is given: replaying twice by accident would run a job twice.
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/clock.h"
@@ -39,6 +39,13 @@ struct DeadTopic {
   int unreadable = 0;
 };
 
+// Who replays, for the task's requested_by: the login name, as `krond dead replay` runs in
+// an operator's shell.
+std::string UserName() {
+  const char* user = std::getenv("USER");
+  return user != nullptr && *user != '\0' ? std::string(user) : "cli";
+}
+
 Result<DeadTopic> ReadDead(const DeadFlags& flags) {
   auto config = flags.kafka.Client("krond-dead");
   if (!config) return tl::unexpected(config.error());
@@ -49,9 +56,8 @@ Result<DeadTopic> ReadDead(const DeadFlags& flags) {
   for (const auto& m : *messages) {
     const std::string position =
         m.topic + "[" + std::to_string(m.partition) + "]@" + std::to_string(m.offset);
-    auto doc = nlohmann::json::parse(m.value, nullptr, false);
-    if (doc.is_object() && doc.contains("replay_of") && doc["replay_of"].is_string()) {
-      out.replayed.insert(doc["replay_of"].get<std::string>());
+    if (auto marker = messages::DecodeReplayMarker(m.value)) {
+      out.replayed.insert(marker->replay_of);
       continue;
     }
     auto letter = messages::DecodeDeadLetter(m.value);
@@ -130,35 +136,27 @@ int RunReplay(const DeadFlags& flags) {
   int replayed = 0, skipped = 0;
   for (const auto& e : dead->letters) {
     if (!Matches(flags, e.letter)) continue;
-    if (!e.letter.task) {
-      std::cerr << e.position << ": not replayable (the original message was unreadable)\n";
-      ++skipped;
-      continue;
-    }
     if (dead->replayed.count(e.position) && !flags.again) {
       std::cerr << e.position << ": already replayed (use --again to replay it once more)\n";
       ++skipped;
       continue;
     }
-    messages::TaskMessage task = *e.letter.task;
     const SystemTime now = clock.Now();
-    task.attempt = 1;
-    task.not_before.reset();
-    // An operator asked for this run now: the job's deadline for its original instant is moot.
-    task.starting_deadline.reset();
-    task.produced_at = now;
-    task.replayed_from = e.position + " at " + FormatRfc3339Utc(now);
+    auto task = messages::ReplayRun(e.letter, e.position, now, UserName());
+    if (!task) {
+      std::cerr << task.error().message << "\n";
+      ++skipped;
+      continue;
+    }
     // The task first, then the marker: a crash in between replays again rather than never.
-    publisher.Publish(topics.Tasks(task.cluster), task.run_id, messages::Encode(task),
-                      refused_check("run " + task.run_id + " not replayed"),
-                      std::string(messages::PartitionKeyOf(task)));
-    nlohmann::json marker = {{"v", messages::kVersion},
-                             {"replay_of", e.position},
-                             {"run_id", task.run_id},
-                             {"replayed_at", FormatRfc3339Utc(now)}};
-    publisher.Publish(topics.Dead(flags.cluster), task.run_id, marker.dump(),
-                      refused_check("replay marker of " + e.position + " not written"));
-    std::cout << "replay " << task.run_id << " (" << task.job << ") from " << e.position << "\n";
+    publisher.Publish(topics.Tasks(task->cluster), task->run_id, messages::Encode(*task),
+                      refused_check("run " + task->run_id + " not replayed"),
+                      std::string(messages::PartitionKeyOf(*task)));
+    publisher.Publish(
+        topics.Dead(flags.cluster), task->run_id,
+        messages::Encode(messages::ReplayMarker{e.position, task->run_id, now, task->requested_by}),
+        refused_check("replay marker of " + e.position + " not written"));
+    std::cout << "replay " << task->run_id << " (" << task->job << ") from " << e.position << "\n";
     ++replayed;
   }
   if (auto ok = publisher.Flush(std::chrono::seconds(30)); !ok) {

@@ -11,7 +11,8 @@ std::string_view QueueName(Queue q);  // "main" | "retry"
 
 // Topic names derive from one prefix (default "krond") so tests and tenants can share a
 // broker: <prefix>.tasks.<cluster>, <prefix>.retry.<cluster>, <prefix>.dead.<cluster>,
-// <prefix>.results, and the scheduler's <prefix>.state, <prefix>.leader, <prefix>.skips.
+// <prefix>.results, the scheduler's <prefix>.state, <prefix>.leader, <prefix>.skips, and the
+// control plane's <prefix>.jobs (the job catalog) and <prefix>.control (pause and resume).
 class TopicNames {
  public:
   explicit TopicNames(std::string prefix = "krond") : prefix_(std::move(prefix)) {}
@@ -26,6 +27,10 @@ class TopicNames {
   std::string State() const { return prefix_ + ".state"; }
   std::string Leader() const { return prefix_ + ".leader"; }
   std::string Skips() const { return prefix_ + ".skips"; }
+  // Compacted, key = job name: each job's definition as the active scheduler published it.
+  std::string Jobs() const { return prefix_ + ".jobs"; }
+  // Compacted, key = job name: pause and resume requests (docs/control.md).
+  std::string Control() const { return prefix_ + ".control"; }
   // Consumer group of the workers serving one queue of one cluster.
   std::string WorkerGroup(Queue q, std::string_view cluster) const {
     return prefix_ + ".workers." + std::string(QueueName(q)) + "." + std::string(cluster);
