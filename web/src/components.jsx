@@ -1,0 +1,195 @@
+// Small shared pieces of the pages. Everything is rendered through Preact, which sets text
+// with text nodes and attributes one by one: a job name or an output tail is never parsed as
+// HTML (no dangerouslySetInnerHTML anywhere in the console).
+import {useEffect, useRef, useState} from 'preact/hooks';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import {absolute, outcomeClass, outcomeText, relative, FAILED} from './format.js';
+import {describeError} from './api.js';
+
+export function Outcome({outcome}) {
+  return <span class={`badge ${outcomeClass(outcome)}`}>{outcomeText(outcome)}</span>;
+}
+
+export function PausedBadge({job}) {
+  if (!job.paused) return null;
+  return (
+    <span class="badge badge-paused" title={`paused by ${job.paused_by}${job.pause_reason ? `: ${job.pause_reason}` : ''}`}>
+      paused
+    </span>
+  );
+}
+
+// The last outcomes of a job, oldest first, as coloured cells; the list's label says the
+// same in words for screen readers.
+export function Strip({recent}) {
+  if (!recent || !recent.length) return <span class="muted">no runs</span>;
+  const failed = recent.filter((r) => FAILED.has(r.outcome)).length;
+  const label = `last ${recent.length} runs: ${recent.length - failed} not failed, ${failed} failed`;
+  return (
+    <ol class="strip" aria-label={label} title={label}>
+      {recent.map((r) => (
+        <li key={r.run_id} class={outcomeClass(r.outcome)} title={`${r.outcome}, ${absolute(r.started_at)}`} />
+      ))}
+    </ol>
+  );
+}
+
+// A time as "in 3 minutes" with the absolute time in the viewer's zone, and in `zone` when
+// it differs.
+export function When({iso, zone, now}) {
+  if (!iso) return <span class="muted">—</span>;
+  return (
+    <span class="when">
+      <time datetime={iso}>{relative(iso, now)}</time>
+      <span class="abs">{absolute(iso)}</span>
+      {zone && absolute(iso, zone) !== absolute(iso) && <span class="abs">{absolute(iso, zone)} ({zone})</span>}
+    </span>
+  );
+}
+
+export function ErrorNote({error}) {
+  if (!error) return null;
+  return (
+    <p class="error" role="alert">
+      {describeError(error)}
+    </p>
+  );
+}
+
+// A modal confirmation (the native <dialog>: focus stays inside, Escape cancels). With
+// `reason`, a text field is asked for first and passed to onConfirm.
+export function Confirm({title, message, confirmLabel, reason, onConfirm, onClose}) {
+  const ref = useRef(null);
+  const [text, setText] = useState('');
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog && !dialog.open) dialog.showModal();
+    return () => dialog && dialog.open && dialog.close();
+  }, []);
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      await onConfirm(text.trim());
+    } finally {
+      setBusy(false);
+      onClose();
+    }
+  };
+  return (
+    <dialog ref={ref} aria-labelledby="confirm-title" onCancel={onClose}>
+      <form onSubmit={submit}>
+        <h2 id="confirm-title">{title}</h2>
+        <p>{message}</p>
+        {reason && (
+          <p>
+            <label for="confirm-reason">{reason}</label>
+            <textarea
+              id="confirm-reason"
+              required
+              maxLength={500}
+              rows={3}
+              value={text}
+              onInput={(e) => setText(e.currentTarget.value)}
+            />
+          </p>
+        )}
+        <div class="buttons">
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="primary" disabled={busy}>
+            {confirmLabel}
+          </button>
+        </div>
+      </form>
+    </dialog>
+  );
+}
+
+// Run duration over time, failed runs as red points: uPlot on a canvas. The figure's caption
+// says what the chart shows in words.
+export function DurationChart({points}) {
+  const box = useRef(null);
+  useEffect(() => {
+    if (!box.current || !points.length) return undefined;
+    const xs = [];
+    const all = [];
+    const bad = [];
+    for (const p of points) {
+      if (p.duration_ms === null || !p.scheduled_at) continue;
+      xs.push(new Date(p.scheduled_at).getTime() / 1000);
+      all.push(p.duration_ms / 1000);
+      bad.push(FAILED.has(p.status) ? p.duration_ms / 1000 : null);
+    }
+    const width = () => Math.max(300, box.current.clientWidth);
+    const plot = new uPlot(
+      {
+        width: width(),
+        height: 220,
+        scales: {x: {time: true}},
+        axes: [{}, {label: 'seconds', size: 60}],
+        series: [
+          {},
+          {label: 'duration', stroke: '#1f4e79', width: 1, points: {show: xs.length < 200}},
+          {
+            label: 'failed',
+            stroke: '#b3261e',
+            fill: '#b3261e',
+            paths: () => null,
+            points: {show: true, size: 7, stroke: '#b3261e', fill: '#b3261e'},
+          },
+        ],
+      },
+      [xs, all, bad],
+      box.current,
+    );
+    const observer = new ResizeObserver(() => plot.setSize({width: width(), height: 220}));
+    observer.observe(box.current);
+    return () => {
+      observer.disconnect();
+      plot.destroy();
+    };
+  }, [points]);
+  if (!points.length) return <p class="muted">No finished runs to chart yet.</p>;
+  const done = points.filter((p) => p.duration_ms !== null);
+  const failed = points.filter((p) => FAILED.has(p.status)).length;
+  const sorted = done.map((p) => p.duration_ms).sort((a, b) => a - b);
+  const median = sorted.length ? sorted[Math.floor(sorted.length / 2)] : null;
+  return (
+    <figure class="chart">
+      <div ref={box} />
+      <figcaption>
+        Duration of the last {points.length} runs ({failed} failed, in red); median{' '}
+        {median === null ? '—' : `${(median / 1000).toFixed(2)} s`}.
+      </figcaption>
+    </figure>
+  );
+}
+
+// Keyset paging: `cursors` is the stack of cursors of the pages before this one.
+export function Pager({label, hasPrevious, hasNext, onPrevious, onNext, children}) {
+  return (
+    <nav class="pager" aria-label={label}>
+      <button type="button" onClick={onPrevious} disabled={!hasPrevious}>
+        ← Previous
+      </button>
+      <span>{children}</span>
+      <button type="button" onClick={onNext} disabled={!hasNext}>
+        Next →
+      </button>
+    </nav>
+  );
+}
+
+// Re-renders every `ms` so relative times stay true.
+export function useNow(ms = 15000) {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(id);
+  }, [ms]);
+  return now;
+}
