@@ -4,14 +4,29 @@ import re
 import subprocess
 from pathlib import Path
 
+from krond_testlib import api, http_get
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_shows_both_workers_of_each_cluster(tmp_path):
     env = dict(os.environ, KROND_DEMO_SECONDS="35", KROND_DEMO_DIR=str(tmp_path / "demo"))
     env.pop("KROND_KAFKA_DIR", None)  # the demo starts (and stops) a broker of its own
-    out = subprocess.run([str(ROOT / "scripts/demo")], env=env, capture_output=True, text=True,
-                         timeout=240)
+    demo = subprocess.Popen([str(ROOT / "scripts/demo")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    # While it runs: the console's URL and operator token are printed, and they work.
+    stderr = ""
+    for line in demo.stderr:
+        stderr += line
+        if "operator token:" in line:
+            break
+    url = re.search(r"Console +(http://127\.0\.0\.1:\d+)/", stderr).group(1)
+    token = re.search(r"operator token: ([0-9a-f]{32})", stderr).group(1)
+    assert api(url, "GET", "/api/v1/whoami", token)[1] == {"name": "demo-operator",
+                                                          "role": "operator", "auth": True}
+    assert "<title>krond console</title>" in http_get(url + "/")
+    stdout, rest = demo.communicate(timeout=240)
+    out = subprocess.CompletedProcess(demo.args, demo.returncode, stdout, stderr + rest)
     print(out.stdout[-4000:], out.stderr[-4000:])
     assert out.returncode == 0
     rows = [line.split() for line in out.stdout.splitlines()
