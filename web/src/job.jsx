@@ -18,10 +18,18 @@ function Definition({job}) {
     ['Catch-up after a pause or outage', job.catch_up || '—'],
     ['Command', task.command !== undefined ? <code class="command">{task.command}</code> : '—'],
   ];
-  for (const key of ['timeout', 'max_attempts', 'starting_deadline', 'concurrency', 'sandbox', 'network']) {
-    if (task[key] !== undefined && task[key] !== null) rows.push([key.replace('_', ' '), typeof task[key] === 'object' ? JSON.stringify(task[key]) : String(task[key])]);
+  const fields = [
+    ['Timeout', 'timeout_ms', duration],
+    ['Starting deadline', 'starting_deadline_ms', duration],
+    ['Attempts at most', 'max_attempts', String],
+    ['Concurrency', 'concurrency', String],
+    ['Sandbox', 'sandbox', String],
+    ['Network in the sandbox', 'network', (v) => (v ? 'yes' : 'no')],
+    ['Retry', 'retry', (v) => JSON.stringify(v)],
+  ];
+  for (const [label, key, show] of fields) {
+    if (task[key] !== undefined && task[key] !== null) rows.push([label, show(task[key])]);
   }
-  if (task.retry) rows.push(['retry', JSON.stringify(task.retry)]);
   return (
     <section aria-labelledby="definition">
       <h2 id="definition">Definition</h2>
@@ -268,7 +276,7 @@ function Actions({job, onDone}) {
   const dialogs = {
     run: {title: `Run ${job.name} now?`, message: `One run of ${job.name} goes to cluster ${job.cluster} now, as if it were due, with the job's retry and concurrency policy.`, confirmLabel: 'Run now'},
     pause: {title: `Pause ${job.name}?`, message: 'Its fires are skipped (and counted) until it is resumed. Runs already sent still run.', confirmLabel: 'Pause', reason: 'Reason (kept in the audit trail)'},
-    resume: {title: `Resume ${job.name}?`, message: `It fires again from its next scheduled time; fires skipped while paused are not made up (catch-up: ${job.catch_up || 'none'} applies only to scheduler outages).`, confirmLabel: 'Resume'},
+    resume: {title: `Resume ${job.name}?`, message: 'It fires again from its next scheduled time; fires skipped while it was paused are not made up (like a Kubernetes CronJob after suspend).', confirmLabel: 'Resume'},
   };
   return (
     <section class="actions" aria-label="Actions">

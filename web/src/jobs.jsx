@@ -41,16 +41,24 @@ function useClusters() {
 }
 
 export function JobsPage({params}) {
-  const [cursors, setCursors] = useState(['']);
   const [page, setPage] = useState(null);
   const [error, setError] = useState(null);
   const [search, setSearch] = useState(params.name || '');
   const clusters = useClusters();
   const now = useNow();
   const filterKey = JSON.stringify([params.name, params.cluster, params.outcome, params.sort, params.order]);
+  // The cursors of the pages before this one; a new filter or sort starts from the first.
+  const [paging, setPaging] = useState({key: filterKey, cursors: ['']});
+  const cursors = paging.key === filterKey ? paging.cursors : [''];
+  const setCursors = (c) => setPaging({key: filterKey, cursors: c});
   const cursor = cursors[cursors.length - 1];
+  // The page refreshes itself, so outcomes and next runs stay current on a wall screen.
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const id = setInterval(() => setTick((n) => n + 1), 10000);
+    return () => clearInterval(id);
+  }, []);
 
-  useEffect(() => setCursors(['']), [filterKey]);
   useEffect(() => {
     let current = true;
     const q = query({
@@ -68,7 +76,7 @@ export function JobsPage({params}) {
     return () => {
       current = false;
     };
-  }, [filterKey, cursor]);
+  }, [filterKey, cursor, tick]);
   // The search box filters as one types, once typing pauses.
   useEffect(() => {
     if (search === (params.name || '')) return undefined;
