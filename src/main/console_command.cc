@@ -137,9 +137,10 @@ int RunConsole(const ConsoleFlags& flags) {
   server_options.json_errors = true;
   http::Server server(
       [&](const http::Request& r) -> http::Response {
+        // The web console's page before the admin endpoints, which list themselves at "/".
+        if (auto page = ui.Handle(r)) return *page;
         if (auto response = admin.Handle(r)) return *response;
         if (r.path.rfind("/api/", 0) == 0) return api.Handle(r);
-        if (auto page = ui.Handle(r)) return *page;
         http::Response out;
         out.status = 404;
         out.body = http::JsonError("not found: " + r.path);
