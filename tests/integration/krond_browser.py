@@ -74,4 +74,4 @@ def sign_in(page, url: str, token: str) -> None:
     page.goto(url + "/")
     page.get_by_label("API token").fill(token)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("navigation", name="Pages").wait_for()
+    page.get_by_role("navigation", name="Main", exact=True).wait_for()

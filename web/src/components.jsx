@@ -4,7 +4,7 @@
 import {useEffect, useRef, useState} from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import {absolute, outcomeClass, outcomeText, relative, FAILED} from './format.js';
+import {absolute, duration, outcomeClass, outcomeText, relative, FAILED} from './format.js';
 import {describeError} from './api.js';
 
 export function Outcome({outcome}) {
@@ -37,10 +37,10 @@ export function Strip({recent}) {
 
 // A time as "in 3 minutes" with the absolute time in the viewer's zone, and in `zone` when
 // it differs.
-export function When({iso, zone, now}) {
+export function When({iso, zone, now, inline}) {
   if (!iso) return <span class="muted">—</span>;
   return (
-    <span class="when">
+    <span class={inline ? 'when inline' : 'when'}>
       <time datetime={iso}>{relative(iso, now)}</time>
       <span class="abs">{absolute(iso)}</span>
       {zone && absolute(iso, zone) !== absolute(iso) && <span class="abs">{absolute(iso, zone)} ({zone})</span>}
@@ -109,6 +109,14 @@ export function Confirm({title, message, confirmLabel, reason, onConfirm, onClos
   );
 }
 
+// uPlot gives a lone point a range of years (a day in ms, read as seconds); runs within a
+// minute of each other get an hour around them instead.
+function xRange(u, min, max) {
+  const xs = u.data[0];
+  if (!xs.length || xs[xs.length - 1] - xs[0] >= 60) return [min, max];
+  return [xs[0] - 1800, xs[xs.length - 1] + 1800];
+}
+
 // Run duration over time, failed runs as red points: uPlot on a canvas. The figure's caption
 // says what the chart shows in words.
 export function DurationChart({points}) {
@@ -129,8 +137,8 @@ export function DurationChart({points}) {
       {
         width: width(),
         height: 220,
-        scales: {x: {time: true}},
-        axes: [{}, {label: 'seconds', size: 60}],
+        scales: {x: {time: true, range: xRange}},
+        axes: [{}, {size: 70, values: (u, splits) => splits.map((v) => duration(v * 1000))}],
         series: [
           {},
           {label: 'duration', stroke: '#1f4e79', width: 1, points: {show: xs.length < 200}},

@@ -59,6 +59,7 @@ export function relative(iso, now = Date.now()) {
 // "850 ms", "12.3 s", "4 min 05 s", "2 h 03 min".
 export function duration(ms) {
   if (ms === null || ms === undefined) return '—';
+  if (ms < 10) return `${Number(ms.toFixed(1))} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;

@@ -9,6 +9,18 @@ import {href} from './route.js';
 const RUNS_PAGE = 50;
 const path = (name) => `/jobs/${encodeURIComponent(name)}`;
 
+// {"backoff_ms":2000,"multiplier":2,"max_backoff_ms":300000,"jitter":0.2,"retry_on":[...]}
+// as "backoff 2.00 s ×2 up to 5 min 00 s, jitter 20 %, on failed, timed out".
+function retryText(r) {
+  const parts = [];
+  if (r.backoff_ms !== undefined) {
+    parts.push(`backoff ${duration(r.backoff_ms)}${r.multiplier ? ` ×${r.multiplier}` : ''}${r.max_backoff_ms ? ` up to ${duration(r.max_backoff_ms)}` : ''}`);
+  }
+  if (r.jitter) parts.push(`jitter ${Math.round(r.jitter * 100)} %`);
+  if (r.retry_on && r.retry_on.length) parts.push(`on ${r.retry_on.map((o) => o.replace('_', ' ')).join(', ')}`);
+  return parts.join(', ') || JSON.stringify(r);
+}
+
 function Definition({job}) {
   const task = (job.definition && job.definition.task) || {};
   const rows = [
@@ -25,7 +37,7 @@ function Definition({job}) {
     ['Concurrency', 'concurrency', String],
     ['Sandbox', 'sandbox', String],
     ['Network in the sandbox', 'network', (v) => (v ? 'yes' : 'no')],
-    ['Retry', 'retry', (v) => JSON.stringify(v)],
+    ['Retry', 'retry', retryText],
   ];
   for (const [label, key, show] of fields) {
     if (task[key] !== undefined && task[key] !== null) rows.push([label, show(task[key])]);
@@ -355,7 +367,7 @@ export function JobPage({name, operator}) {
       </h1>
       <p class="summary">
         Last run: <Outcome outcome={job.last_run && job.last_run.outcome} /> · success {percent(job.success_rate)} over the last {job.recent.length} runs · next fire{' '}
-        {job.paused ? 'skipped (paused)' : <When iso={job.next[0]} zone={job.timezone} now={now} />}
+        {job.paused ? 'skipped (paused)' : <When iso={job.next[0]} zone={job.timezone} now={now} inline />}
       </p>
       {job.paused && (
         <p class="warning">

@@ -153,7 +153,7 @@ function App() {
       </a>
       <header>
         <span class="brand">krond</span>
-        <nav aria-label="Pages">
+        <nav aria-label="Main">
           <ul>
             {PAGES.map(([id, label]) => (
               <li key={id}>
