@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/time_format.h"
 #include "console/requests.h"
@@ -37,15 +40,34 @@ http::Response Problem(int status, std::string_view message) {
 // The next `count` fire times of a catalog entry after `now`, recomputed from its schedule
 // (the published ones age). `@every` schedules have no calendar anchor here: their
 // published fires are followed by whole periods.
-std::vector<SystemTime> NextFires(const messages::CatalogEntry& e, SystemTime now, size_t count) {
+//
+// Parsed schedules are cached by (expression, zone): a jobs page would otherwise parse 50.
+std::optional<cron::Schedule> ParsedSchedule(const std::string& expr, const std::string& zone_name) {
+  static std::mutex mu;
+  static std::map<std::pair<std::string, std::string>, std::optional<cron::Schedule>> cache;
+  std::lock_guard lock(mu);
+  auto key = std::make_pair(expr, zone_name);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  if (cache.size() > 10'000) cache.clear();  // bounded: expressions repeat across jobs
+  std::optional<cron::Schedule> parsed;
+  if (auto zone = LocateZone(zone_name)) {
+    if (auto schedule = cron::Schedule::Parse(expr, *zone)) parsed = std::move(*schedule);
+  }
+  return cache.emplace(std::move(key), std::move(parsed)).first->second;
+}
+
+// `definition` is only decoded for `@every` jobs (their published fires anchor them); in
+// list pages it is empty and those jobs show no next fires.
+std::vector<SystemTime> NextFires(const std::string& expr, const std::string& zone,
+                                  const std::string& definition, SystemTime now, size_t count) {
   std::vector<SystemTime> out;
-  auto zone = LocateZone(e.timezone);
-  if (!zone) return out;
-  auto schedule = cron::Schedule::Parse(e.schedule, *zone);
+  auto schedule = ParsedSchedule(expr, zone);
   if (!schedule) return out;
-  if (schedule->is_every() && !e.next.empty()) {
+  if (schedule->is_every()) {
+    auto e = messages::DecodeCatalogEntry(definition);
+    if (!e || e->next.empty()) return out;
     const auto period = std::chrono::milliseconds(schedule->compiled().every_ms);
-    SystemTime t = e.next.front();
+    SystemTime t = e->next.front();
     if (t <= now) t += ((now - t) / period + 1) * period;
     for (size_t i = 0; i < count; ++i, t += period) out.push_back(t);
     return out;
@@ -69,9 +91,9 @@ json RecentJson(const store::RecentRun& r) {
 
 json JobJson(const store::JobSummary& j, SystemTime now, size_t next_count) {
   json next = json::array();
-  if (!j.definition.empty()) {
-    if (auto entry = messages::DecodeCatalogEntry(j.definition)) {
-      for (SystemTime t : NextFires(*entry, now, next_count)) next.push_back(FormatRfc3339Utc(t));
+  if (j.in_catalog) {
+    for (SystemTime t : NextFires(j.schedule, j.timezone, j.definition, now, next_count)) {
+      next.push_back(FormatRfc3339Utc(t));
     }
   }
   json recent = json::array();

@@ -28,6 +28,8 @@ struct StoreOptions {
   // Outcomes per job summarised in the jobs list (strip and success rate). Default: 20.
   // Requires: 1..100.
   int recent_runs = 20;
+  // SQLite page cache per connection (the writer and each reader), in MiB. Default: 64.
+  int cache_mib = 64;
 };
 
 // Where a record was read: topic[partition]@offset. Results, dead letters and control
@@ -86,7 +88,8 @@ struct JobSummary {
   std::string timezone;
   std::string description;
   std::string catch_up;
-  std::string definition;  // the catalog record's JSON; empty when not in the catalog
+  // The catalog record's JSON; empty when not in the catalog, and in ListJobs pages.
+  std::string definition;
   bool in_catalog = false;
   bool paused = false;
   std::string paused_by;
