@@ -16,7 +16,7 @@ namespace krond::console {
 
 struct KafkaState {
   bool reachable = true;
-  std::string last_error;     // the newest error, even when reachable again; "" if none yet
+  std::string last_error;      // the newest error, even when reachable again; "" if none yet
   SystemTime last_error_at{};  // epoch when none
 };
 
@@ -33,8 +33,8 @@ class KafkaStatus {
  private:
   const std::chrono::seconds quiet_;
   mutable std::mutex mu_;
-  std::string last_error_;     // guarded by mu_
-  SystemTime last_error_at_{};  // guarded by mu_
+  std::string last_error_;        // guarded by mu_
+  SystemTime last_error_at_{};    // guarded by mu_
   SystemTime last_success_at_{};  // guarded by mu_
 };
 
