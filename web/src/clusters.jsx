@@ -3,7 +3,7 @@
 // their URLs (--grafana-url, --prometheus-url).
 import {useEffect, useState} from 'preact/hooks';
 import {get} from './api.js';
-import {ErrorNote} from './components.jsx';
+import {ErrorNote, Head} from './components.jsx';
 import {absolute, percent, relative} from './format.js';
 import {href} from './route.js';
 
@@ -57,17 +57,7 @@ export function ClustersPage() {
             <div class="scroll">
               <table>
                 <caption class="visually-hidden">Health per cluster</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Cluster</th>
-                    <th scope="col">Workers seen</th>
-                    <th scope="col">Runs/s</th>
-                    <th scope="col">Failure rate</th>
-                    <th scope="col">Lateness p99</th>
-                    <th scope="col">Paused jobs</th>
-                    <th scope="col">Dead letters</th>
-                  </tr>
-                </thead>
+                <Head columns={['Cluster', 'Workers seen', 'Runs/s', 'Failure rate', 'Lateness p99', 'Paused jobs', 'Dead letters']} />
                 <tbody>
                   {health.clusters.map((c) => (
                     <tr key={c.cluster}>

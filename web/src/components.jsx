@@ -48,6 +48,21 @@ export function When({iso, zone, now, inline}) {
   );
 }
 
+// A table's header row of plain column names.
+export function Head({columns}) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) => (
+          <th key={c} scope="col">
+            {c}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 export function ErrorNote({error}) {
   if (!error) return null;
   return (

@@ -2,7 +2,7 @@
 // history with every attempt, and the pause/resume audit trail.
 import {useEffect, useState} from 'preact/hooks';
 import {get, post, query, subscribe} from './api.js';
-import {Confirm, DurationChart, ErrorNote, Outcome, Pager, PausedBadge, When, useNow} from './components.jsx';
+import {Confirm, DurationChart, ErrorNote, Outcome, Pager, PausedBadge, When, useNow, Head} from './components.jsx';
 import {absolute, duration, percent, viewerZone} from './format.js';
 import {href} from './route.js';
 
@@ -99,17 +99,7 @@ function Attempts({run}) {
   return (
     <table class="compact attempts">
       <caption>Attempts of run {run.run_id}</caption>
-      <thead>
-        <tr>
-          <th scope="col">#</th>
-          <th scope="col">Worker</th>
-          <th scope="col">Queue</th>
-          <th scope="col">Started</th>
-          <th scope="col">Duration</th>
-          <th scope="col">Exit code</th>
-          <th scope="col">Outcome</th>
-        </tr>
-      </thead>
+      <Head columns={['#', 'Worker', 'Queue', 'Started', 'Duration', 'Exit code', 'Outcome']} />
       <tbody>
         {run.attempts.map((a) => [
           <tr key={a.attempt}>
@@ -196,17 +186,7 @@ function History({name, refresh}) {
           <div class="scroll">
             <table class="runs">
               <caption class="visually-hidden">Runs, newest first; choose a run's time to see its attempts and output</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Scheduled</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Trigger</th>
-                  <th scope="col">Attempts</th>
-                  <th scope="col">Duration</th>
-                  <th scope="col">Start lateness</th>
-                  <th scope="col">Run id</th>
-                </tr>
-              </thead>
+              <Head columns={['Scheduled', 'Status', 'Trigger', 'Attempts', 'Duration', 'Start lateness', 'Run id']} />
               <tbody>
                 {page.runs.map((r) => (
                   <RunRow key={r.run_id} run={r} open={open.has(r.run_id)} onToggle={() => toggle(r.run_id)} />
@@ -237,14 +217,7 @@ function AuditTrail({control}) {
         <p class="muted">Never paused.</p>
       ) : (
         <table class="compact">
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Action</th>
-              <th scope="col">By</th>
-              <th scope="col">Reason</th>
-            </tr>
-          </thead>
+          <Head columns={['When', 'Action', 'By', 'Reason']} />
           <tbody>
             {control.map((c) => (
               <tr key={`${c.at}-${c.paused}`}>

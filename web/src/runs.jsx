@@ -3,7 +3,7 @@
 // alone).
 import {useEffect, useMemo, useState} from 'preact/hooks';
 import {subscribe} from './api.js';
-import {Outcome} from './components.jsx';
+import {Outcome, Head} from './components.jsx';
 import {FAILED, absolute, duration} from './format.js';
 import {href} from './route.js';
 
@@ -68,18 +68,7 @@ export function RunsPage({params}) {
       <div class="scroll">
         <table class="feed">
           <caption class="visually-hidden">Live results, newest first</caption>
-          <thead>
-            <tr>
-              <th scope="col">Finished</th>
-              <th scope="col">Job</th>
-              <th scope="col">Cluster</th>
-              <th scope="col">Attempt</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">Start lateness</th>
-              <th scope="col">Trigger</th>
-              <th scope="col">Worker</th>
-            </tr>
-          </thead>
+          <Head columns={['Finished', 'Job', 'Cluster', 'Attempt', 'Outcome', 'Start lateness', 'Trigger', 'Worker']} />
           <tbody aria-live="off">
             {shown.map((r) => {
               const failed = FAILED.has(r.outcome);
