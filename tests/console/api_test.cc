@@ -229,6 +229,7 @@ TEST_F(ApiFixture, HealthSaysWhetherKafkaAnswers) {
   EXPECT_TRUE(Call("GET", "/api/v1/health", "view").body["kafka"].is_null());
   KafkaStatus kafka(std::chrono::seconds(30));
   options_.kafka = &kafka;
+  api_.reset();  // made again with the options
   auto health = Call("GET", "/api/v1/health", "view");
   EXPECT_EQ(health.body["kafka"]["reachable"], true) << health.body;
   EXPECT_TRUE(health.body["kafka"]["last_error"].is_null());
