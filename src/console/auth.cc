@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -79,6 +81,25 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view pat
 }
 
 Result<TokenTable> TokenTable::Load(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    // A mounted Kubernetes Secret: one file per key, each holding lines of the file format.
+    std::vector<std::string> files;
+    for (const auto& entry : std::filesystem::directory_iterator(path, error)) {
+      const std::string name = entry.path().filename().string();
+      if (!name.empty() && name[0] != '.' && !entry.is_directory()) files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    std::string text;
+    for (const std::string& file : files) {
+      std::ifstream in(file);
+      if (!in) return MakeError("cannot read auth file " + file);
+      std::stringstream content;
+      content << in.rdbuf();
+      text += content.str() + "\n";
+    }
+    return Parse(text, path);
+  }
   std::ifstream in(path);
   if (!in) return MakeError("cannot read auth file " + path);
   std::stringstream text;

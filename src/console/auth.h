@@ -29,6 +29,8 @@ class TokenTable {
  public:
   // Errors name the file and line: "auth.txt:3: role \"admin\": expected viewer or operator".
   [[nodiscard]] static Result<TokenTable> Parse(std::string_view text, std::string_view path);
+  // `path` may also be a directory (a mounted Kubernetes Secret): its files, in name order,
+  // are read as one file (hidden entries such as ..data are skipped).
   [[nodiscard]] static Result<TokenTable> Load(const std::string& path);
 
   // The principal of an `Authorization` header value ("Bearer TOKEN"). Compares the token's

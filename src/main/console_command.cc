@@ -219,8 +219,9 @@ KROND_REGISTER_COMMAND(Command{
           ->capture_default_str();
       sub.add_option("--auth-file", flags->auth_file,
                      "Tokens, one per line: NAME ROLE SHA256_OF_TOKEN (ROLE viewer|operator); "
-                     "without it only loopback addresses are allowed")
-          ->check(CLI::ExistingFile);
+                     "without it only loopback addresses are allowed (a directory: every file "
+                     "in it, e.g. a mounted Secret)")
+          ->check(CLI::ExistingPath);
       sub.add_option("--tls-cert", flags->tls_cert, "PEM certificate: serve HTTPS")
           ->check(CLI::ExistingFile);
       sub.add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert")

@@ -1,6 +1,10 @@
 #include "console/auth.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace krond::console {
 namespace {
@@ -40,6 +44,19 @@ TEST(AuthTest, ErrorsNameTheLine) {
             "f:2: the same token as a");
   EXPECT_EQ(TokenTable::Parse("# nothing\n", "f").error().message, "f: no tokens");
   EXPECT_FALSE(TokenTable::Load("/nonexistent/auth"));
+}
+
+TEST(AuthTest, ADirectoryIsReadAsOneFile) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("krond-auth-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "..data");
+  std::ofstream(dir / "alice") << "alice operator " << Sha256Hex("a");
+  std::ofstream(dir / "bob") << "bob viewer " << Sha256Hex("b") << "\n";
+  auto table = TokenTable::Load(dir.string());
+  fs::remove_all(dir);
+  ASSERT_TRUE(table) << table.error().message;
+  EXPECT_EQ(table->size(), 2u);
+  EXPECT_EQ(table->Authenticate("Bearer b")->name, "bob");
 }
 
 }  // namespace

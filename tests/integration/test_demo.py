@@ -20,8 +20,8 @@ def test_demo_shows_both_workers_of_each_cluster(tmp_path):
         stderr += line
         if "operator token:" in line:
             break
-    url = re.search(r"Console +(http://127\.0\.0\.1:\d+)/", stderr).group(1)
-    token = re.search(r"operator token: ([0-9a-f]{32})", stderr).group(1)
+    url = re.search(r"web console +(http://127\.0\.0\.1:\d+)/", stderr).group(1)
+    token = re.search(r"operator token: ([0-9a-f]{48})", stderr).group(1)
     assert api(url, "GET", "/api/v1/whoami", token)[1] == {"name": "demo-operator",
                                                           "role": "operator", "auth": True}
     assert "<title>krond console</title>" in http_get(url + "/")
@@ -39,6 +39,9 @@ def test_demo_shows_both_workers_of_each_cluster(tmp_path):
     assert len(workers.get(("cluster-b", "main"), ())) == 2, workers
     # The always-failing job is retried by the retry worker.
     assert any(r[3] == "always-fails" and r[6] == "retry" for r in rows), rows
+    # The console's URL and a ready-made operator token are printed.
+    assert re.search(r"console +http://127\.0\.0\.1:\d+/api/v1", out.stderr), out.stderr
+    assert re.search(r"operator token: [0-9a-f]{48}", out.stderr), out.stderr
     assert "stopping Kafka" in out.stderr
     # Nothing is left running.
     assert not list((tmp_path / "demo" / "kafka").glob("node-*/pid"))
