@@ -678,7 +678,11 @@ Result<JobPage> HistoryStore::ListJobs(const JobQuery& q) const {
   // widest column and only a job's own page shows it.
   std::string columns = kJobColumns;
   columns.replace(columns.find("definition"), std::string_view("definition").size(), "''");
-  std::string sql = "SELECT " + columns + " FROM jobs WHERE " + where;
+  // "+in_catalog" keeps the page's query off jobs_catalog (the count's index): through it
+  // SQLite would fetch and sort every matching row (2 s for 100,000 jobs) instead of walking
+  // the name key or the sort column's index in order and stopping after `limit`.
+  std::string sql =
+      "SELECT " + columns + " FROM jobs WHERE " + (q.include_removed ? where : "+" + where);
   json cursor;
   if (!q.cursor.empty()) {
     auto text = Unhex(q.cursor);
