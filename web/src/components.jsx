@@ -125,11 +125,11 @@ export function Confirm({title, message, confirmLabel, reason, onConfirm, onClos
 }
 
 // uPlot gives a lone point a range of years (a day in ms, read as seconds); runs within a
-// minute of each other get an hour around them instead.
+// minute of each other get half a minute on each side instead.
 function xRange(u, min, max) {
   const xs = u.data[0];
   if (!xs.length || xs[xs.length - 1] - xs[0] >= 60) return [min, max];
-  return [xs[0] - 1800, xs[xs.length - 1] + 1800];
+  return [xs[0] - 30, xs[xs.length - 1] + 30];
 }
 
 // Run duration over time, failed runs as red points: uPlot on a canvas. The figure's caption
@@ -186,7 +186,7 @@ export function DurationChart({points}) {
       <div ref={box} />
       <figcaption>
         Duration of the last {points.length} runs ({failed} failed, in red); median{' '}
-        {median === null ? '—' : `${(median / 1000).toFixed(2)} s`}.
+        {duration(median)}.
       </figcaption>
     </figure>
   );
