@@ -39,8 +39,8 @@ krond::messages::ResultMessage Result(int job, int64_t k, int64_t runs_per_job, 
   krond::messages::ResultMessage r;
   const SystemTime at = end - std::chrono::minutes(runs_per_job - k);
   char id[64];
-  std::snprintf(id, sizeof id, "%013lld-%06d", static_cast<long long>(at.time_since_epoch().count()),
-                job);
+  std::snprintf(id, sizeof id, "%013lld-%06d",
+                static_cast<long long>(at.time_since_epoch().count()), job);
   r.run_id = id;
   r.job = JobName(job);
   r.cluster = "cluster-" + std::to_string(job % 4);
@@ -82,13 +82,14 @@ int Load(const std::string& db, int jobs, int64_t runs) {
   if (auto ok = (*store)->Apply(batch); !ok) krond::bench::Die(kTool, ok.error().message);
   batch.clear();
   const int64_t per_job = runs / jobs;
-  const SystemTime end = std::chrono::time_point_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now());
+  const SystemTime end =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
   int64_t offset = 0, loaded = 0;
   // Time-major: every job's k-th run, then every job's (k+1)-th, as a live system writes.
   for (int64_t k = 0; k < per_job; ++k) {
     for (int j = 0; j < jobs; ++j) {
-      batch.push_back(krond::store::ResultSeen{Result(j, k, per_job, end), {"bench.results", 0, offset++}});
+      batch.push_back(
+          krond::store::ResultSeen{Result(j, k, per_job, end), {"bench.results", 0, offset++}});
       if (batch.size() == 20'000) {
         if (auto ok = (*store)->Apply(batch); !ok) krond::bench::Die(kTool, ok.error().message);
         loaded += static_cast<int64_t>(batch.size());
@@ -114,8 +115,8 @@ int Load(const std::string& db, int jobs, int64_t runs) {
 
 int Produce(const krond::bench::CommonFlags& common, int jobs, int64_t runs) {
   auto producer = krond::bench::ProbeProducer(kTool, common);
-  const SystemTime end = std::chrono::time_point_cast<std::chrono::milliseconds>(
-      std::chrono::system_clock::now());
+  const SystemTime end =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
   const auto start = Clock::now();
   int64_t acked = 0, failed = 0;
   const int64_t per_job = std::max<int64_t>(1, runs / jobs);
@@ -123,16 +124,16 @@ int Produce(const krond::bench::CommonFlags& common, int jobs, int64_t runs) {
     const auto r = Result(static_cast<int>(i % jobs), i / jobs, per_job, end);
     const std::string value = krond::messages::Encode(r);
     for (;;) {
-      auto sent = producer->Produce(common.topic, r.run_id, value,
-                                    [&](const krond::kafka::DeliveryReport& d) {
-                                      d.status ? ++acked : ++failed;
-                                    });
+      auto sent = producer->Produce(
+          common.topic, r.run_id, value,
+          [&](const krond::kafka::DeliveryReport& d) { d.status ? ++acked : ++failed; });
       if (sent) break;
       producer->Poll(std::chrono::milliseconds(10));  // local queue full: let it drain
     }
     if (i % 1000 == 0) producer->Poll(std::chrono::milliseconds(0));
   }
-  if (auto ok = producer->Flush(std::chrono::seconds(120)); !ok) krond::bench::Die(kTool, ok.error().message);
+  if (auto ok = producer->Flush(std::chrono::seconds(120)); !ok)
+    krond::bench::Die(kTool, ok.error().message);
   const double s = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("produced %lld results to %s in %.1f s (%.0f/s), %lld failed\n",
               static_cast<long long>(acked), common.topic.c_str(), s,

@@ -18,7 +18,8 @@ std::string FormatRfc3339Utc(SystemTime t) {
   if (year < 0 || year > 9999) return date::format("%FT%TZ", t);
   char text[] = "0000-00-00T00:00:00.000Z";
   auto put = [&text](size_t at, int64_t value, int digits) {
-    for (int i = digits - 1; i >= 0; --i, value /= 10) text[at + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
+    for (int i = digits - 1; i >= 0; --i, value /= 10)
+      text[at + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
   };
   put(0, year, 4);
   put(5, static_cast<unsigned>(ymd.month()), 2);

@@ -42,7 +42,8 @@ http::Response Problem(int status, std::string_view message) {
 // published fires are followed by whole periods.
 //
 // Parsed schedules are cached by (expression, zone): a jobs page would otherwise parse 50.
-std::optional<cron::Schedule> ParsedSchedule(const std::string& expr, const std::string& zone_name) {
+std::optional<cron::Schedule> ParsedSchedule(const std::string& expr,
+                                             const std::string& zone_name) {
   static std::mutex mu;
   static std::map<std::pair<std::string, std::string>, std::optional<cron::Schedule>> cache;
   std::lock_guard lock(mu);
@@ -139,18 +140,19 @@ json RunJson(const store::Run& r) {
                         {"output_bytes", a.output_bytes},
                         {"error", a.error}});
   }
-  return {{"run_id", r.run_id},
-          {"job", r.job},
-          {"cluster", r.cluster},
-          {"scheduled_at", Time(r.scheduled_ms)},
-          {"trigger", r.trigger},
-          {"requested_by", r.requested_by.empty() ? json(nullptr) : json(r.requested_by)},
-          {"status", r.status},
-          {"started_at", Time(r.started_ms)},
-          {"finished_at", Time(r.finished_ms)},
-          {"duration_ms",
-           r.started_ms > 0 ? json(std::max<int64_t>(0, r.finished_ms - r.started_ms)) : json(nullptr)},
-          {"attempts", std::move(attempts)}};
+  return {
+      {"run_id", r.run_id},
+      {"job", r.job},
+      {"cluster", r.cluster},
+      {"scheduled_at", Time(r.scheduled_ms)},
+      {"trigger", r.trigger},
+      {"requested_by", r.requested_by.empty() ? json(nullptr) : json(r.requested_by)},
+      {"status", r.status},
+      {"started_at", Time(r.started_ms)},
+      {"finished_at", Time(r.finished_ms)},
+      {"duration_ms",
+       r.started_ms > 0 ? json(std::max<int64_t>(0, r.finished_ms - r.started_ms)) : json(nullptr)},
+      {"attempts", std::move(attempts)}};
 }
 
 json DeadJson(const store::DeadEntry& d) {
@@ -216,7 +218,8 @@ http::Response Api::Dispatch(Context& c) {
     c.who = {"anonymous", Role::kOperator};
   } else {
     std::string header = req.Header("authorization");
-    if (header.empty() && c.route.endpoint == Endpoint::kEvents && req.query.count("access_token")) {
+    if (header.empty() && c.route.endpoint == Endpoint::kEvents &&
+        req.query.count("access_token")) {
       header = "Bearer " + req.query.at("access_token");
     }
     auto who = options_.tokens->Authenticate(header);
@@ -266,8 +269,8 @@ http::Response Api::Dispatch(Context& c) {
       for (const auto& j : page->jobs) jobs.push_back(JobJson(j, now, 3));
       return Json(200, {{"jobs", std::move(jobs)},
                         {"total", page->total},
-                        {"next_cursor", page->next_cursor.empty() ? json(nullptr)
-                                                                  : json(page->next_cursor)}});
+                        {"next_cursor",
+                         page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}});
     }
     case Endpoint::kJob: {
       auto job = store_.GetJob(c.route.job);
@@ -298,8 +301,8 @@ http::Response Api::Dispatch(Context& c) {
       json runs = json::array();
       for (const auto& r : page->runs) runs.push_back(RunJson(r));
       return Json(200, {{"runs", std::move(runs)},
-                        {"next_before", page->next_cursor.empty() ? json(nullptr)
-                                                                  : json(page->next_cursor)}});
+                        {"next_before",
+                         page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor)}});
     }
     case Endpoint::kJobSeries: {
       auto limit = ParseLimit(req.query, 500, 10'000);
@@ -308,14 +311,15 @@ http::Response Api::Dispatch(Context& c) {
       if (!runs) return store_failed(runs.error());
       json points = json::array();
       for (auto it = runs->rbegin(); it != runs->rend(); ++it) {
-        points.push_back({{"run_id", it->run_id},
-                          {"scheduled_at", Time(it->scheduled_ms)},
-                          {"started_at", Time(it->started_ms)},
-                          {"duration_ms", it->started_ms > 0
-                                              ? json(std::max<int64_t>(0, it->finished_ms - it->started_ms))
-                                              : json(nullptr)},
-                          {"status", it->status},
-                          {"trigger", it->trigger}});
+        points.push_back(
+            {{"run_id", it->run_id},
+             {"scheduled_at", Time(it->scheduled_ms)},
+             {"started_at", Time(it->started_ms)},
+             {"duration_ms", it->started_ms > 0
+                                 ? json(std::max<int64_t>(0, it->finished_ms - it->started_ms))
+                                 : json(nullptr)},
+             {"status", it->status},
+             {"trigger", it->trigger}});
       }
       return Json(200, {{"job", c.route.job}, {"points", std::move(points)}});
     }
@@ -349,24 +353,28 @@ http::Response Api::Dispatch(Context& c) {
       auto job = catalog_job();
       if (!job) return job.error().message.empty() ? unknown_job() : store_failed(job.error());
       auto entry = messages::DecodeCatalogEntry(job->definition);
-      if (!entry) return Problem(503, "catalog record of \"" + c.route.job + "\": " + entry.error().message);
+      if (!entry)
+        return Problem(503, "catalog record of \"" + c.route.job + "\": " + entry.error().message);
       std::vector<SystemTime> instants;
       if (backfill) {
         auto zone = LocateZone(entry->timezone);
         auto schedule = zone ? cron::Schedule::Parse(entry->schedule, *zone)
                              : Result<cron::Schedule>(tl::unexpected(zone.error()));
-        if (!schedule) return Problem(503, "schedule of \"" + c.route.job + "\": " + schedule.error().message);
+        if (!schedule)
+          return Problem(503, "schedule of \"" + c.route.job + "\": " + schedule.error().message);
         // `@every` has no calendar: its instants are counted from `from`.
         const cron::Schedule anchored = schedule->AnchoredAt(range->from);
         for (auto t = anchored.Next(range->from - std::chrono::milliseconds(1));
              t && *t <= range->to; t = anchored.Next(*t)) {
           if (instants.size() == options_.max_backfill) {
-            return Problem(400, "the range holds more than " + std::to_string(options_.max_backfill) +
-                                  " runs of \"" + c.route.job + "\": narrow it");
+            return Problem(400, "the range holds more than " +
+                                    std::to_string(options_.max_backfill) + " runs of \"" +
+                                    c.route.job + "\": narrow it");
           }
           instants.push_back(*t);
         }
-        if (instants.empty()) return Problem(400, "no scheduled instant of \"" + c.route.job + "\" in the range");
+        if (instants.empty())
+          return Problem(400, "no scheduled instant of \"" + c.route.job + "\" in the range");
       } else {
         instants.push_back(now);
       }
@@ -379,9 +387,10 @@ http::Response Api::Dispatch(Context& c) {
         out.push_back({topics_.Tasks(task.cluster), task.run_id, messages::Encode(task)});
       }
       if (auto ok = publisher_.PublishAndWait(out); !ok) {
-        spdlog::warn("{} of {} by {} not confirmed: {}", messages::TriggerName(trigger), c.route.job,
-                     c.who.name, ok.error().message);
-        return Problem(503, ok.error().message + " (the run(s) may still be written: check the history)");
+        spdlog::warn("{} of {} by {} not confirmed: {}", messages::TriggerName(trigger),
+                     c.route.job, c.who.name, ok.error().message);
+        return Problem(
+            503, ok.error().message + " (the run(s) may still be written: check the history)");
       }
       metrics_.runs_requested.WithLabels({std::string(messages::TriggerName(trigger))})
           .Add(static_cast<double>(out.size()));
@@ -408,7 +417,8 @@ http::Response Api::Dispatch(Context& c) {
       auto job = catalog_job();
       if (!job) return job.error().message.empty() ? unknown_job() : store_failed(job.error());
       if (pause && job->paused) {
-        return Problem(409, "\"" + c.route.job + "\" is already paused (by " + job->paused_by + ")");
+        return Problem(409,
+                       "\"" + c.route.job + "\" is already paused (by " + job->paused_by + ")");
       }
       if (!pause && !job->paused) return Problem(409, "\"" + c.route.job + "\" is not paused");
       messages::ControlRecord record{c.route.job, pause, c.who.name, now, *reason};
@@ -429,7 +439,8 @@ http::Response Api::Dispatch(Context& c) {
       auto limit = ParseLimit(req.query, 100, 1000);
       if (!limit) return Problem(400, limit.error().message);
       const std::string cluster = req.query.count("cluster") ? req.query.at("cluster") : "";
-      if (!cluster.empty() && !ValidName(cluster)) return Problem(400, "cluster is not a valid name");
+      if (!cluster.empty() && !ValidName(cluster))
+        return Problem(400, "cluster is not a valid name");
       auto dead = store_.ListDead(cluster, *limit);
       if (!dead) return store_failed(dead.error());
       json out = json::array();
@@ -443,13 +454,14 @@ http::Response Api::Dispatch(Context& c) {
       if (!entry) return store_failed(entry.error());
       if (!*entry) {
         return Problem(404, "no dead letter of run \"" + c.route.run_id + "\" in cluster \"" +
-                              c.route.cluster + "\"");
+                                c.route.cluster + "\"");
       }
       if ((*entry)->replayed_at_ms > 0 && !*again) {
         return Problem(409, "already replayed by " + (*entry)->replayed_by + ": pass ?again=true");
       }
       auto letter = messages::DecodeDeadLetter((*entry)->letter);
-      if (!letter) return Problem(409, "the dead letter cannot be decoded: " + letter.error().message);
+      if (!letter)
+        return Problem(409, "the dead letter cannot be decoded: " + letter.error().message);
       auto task = messages::ReplayRun(*letter, (*entry)->position, now, c.who.name);
       if (!task) return Problem(409, task.error().message);
       const messages::ReplayMarker marker{(*entry)->position, task->run_id, now, c.who.name};
@@ -461,8 +473,8 @@ http::Response Api::Dispatch(Context& c) {
         return Problem(503, ok.error().message);
       }
       metrics_.runs_requested.WithLabels({"replay"}).Inc();
-      spdlog::info("replay of {} run {} from {} by {}", task->job, task->run_id,
-                   (*entry)->position, c.who.name);
+      spdlog::info("replay of {} run {} from {} by {}", task->job, task->run_id, (*entry)->position,
+                   c.who.name);
       return Json(202, {{"run_id", task->run_id},
                         {"job", task->job},
                         {"trigger", "replay"},
@@ -475,18 +487,23 @@ http::Response Api::Dispatch(Context& c) {
       std::map<std::string, int64_t> paused_by_cluster(paused->begin(), paused->end());
       json clusters = json::array();
       for (const ClusterHealth& h : stats_.Health(now)) {
-        clusters.push_back({{"cluster", h.cluster},
-                            {"workers", h.workers},
-                            {"runs_per_second", h.runs_per_second},
-                            {"failure_rate", h.failure_rate},
-                            {"lateness_p99_ms", h.lateness_p99_ms < 0 ? json(nullptr) : json(h.lateness_p99_ms)},
-                            {"attempts", h.attempts},
-                            {"paused_jobs", paused_by_cluster[h.cluster]}});
+        clusters.push_back(
+            {{"cluster", h.cluster},
+             {"workers", h.workers},
+             {"runs_per_second", h.runs_per_second},
+             {"failure_rate", h.failure_rate},
+             {"lateness_p99_ms", h.lateness_p99_ms < 0 ? json(nullptr) : json(h.lateness_p99_ms)},
+             {"attempts", h.attempts},
+             {"paused_jobs", paused_by_cluster[h.cluster]}});
         paused_by_cluster.erase(h.cluster);
       }
       for (const auto& [cluster, count] : paused_by_cluster) {
-        clusters.push_back({{"cluster", cluster}, {"workers", json::array()}, {"runs_per_second", 0},
-                            {"failure_rate", 0}, {"lateness_p99_ms", nullptr}, {"attempts", 0},
+        clusters.push_back({{"cluster", cluster},
+                            {"workers", json::array()},
+                            {"runs_per_second", 0},
+                            {"failure_rate", 0},
+                            {"lateness_p99_ms", nullptr},
+                            {"attempts", 0},
                             {"paused_jobs", count}});
       }
       const double last = metrics_.last_result.Value();
@@ -495,16 +512,19 @@ http::Response Api::Dispatch(Context& c) {
         const KafkaState k = options_.kafka->Get(now);
         kafka = {{"reachable", k.reachable},
                  {"last_error", k.last_error.empty() ? json(nullptr) : json(k.last_error)},
-                 {"last_error_at", k.last_error.empty() ? json(nullptr)
-                                                        : json(FormatRfc3339Utc(k.last_error_at))}};
+                 {"last_error_at",
+                  k.last_error.empty() ? json(nullptr) : json(FormatRfc3339Utc(k.last_error_at))}};
       }
-      return Json(200, {{"window_seconds", stats_.window().count()},
-                        {"kafka", std::move(kafka)},
-                        {"clusters", std::move(clusters)},
-                        {"last_result_at", last > 0 ? Time(static_cast<int64_t>(last * 1000)) : json(nullptr)},
-                        {"grafana_url", options_.grafana_url.empty() ? json(nullptr) : json(options_.grafana_url)},
-                        {"prometheus_url", options_.prometheus_url.empty() ? json(nullptr)
-                                                                           : json(options_.prometheus_url)}});
+      return Json(
+          200,
+          {{"window_seconds", stats_.window().count()},
+           {"kafka", std::move(kafka)},
+           {"clusters", std::move(clusters)},
+           {"last_result_at", last > 0 ? Time(static_cast<int64_t>(last * 1000)) : json(nullptr)},
+           {"grafana_url",
+            options_.grafana_url.empty() ? json(nullptr) : json(options_.grafana_url)},
+           {"prometheus_url",
+            options_.prometheus_url.empty() ? json(nullptr) : json(options_.prometheus_url)}});
     }
     case Endpoint::kEvents: {
       auto subscription = events_.Subscribe();
@@ -524,7 +544,8 @@ http::Response Api::Dispatch(Context& c) {
         std::vector<Event> events = state->first->Next(std::chrono::milliseconds(1000), closed);
         std::string chunk;
         for (const Event& e : events) chunk += "event: " + e.type + "\ndata: " + e.json + "\n\n";
-        if (chunk.empty() && clock.MonoNow() - state->second >= heartbeat) chunk = ": keepalive\n\n";
+        if (chunk.empty() && clock.MonoNow() - state->second >= heartbeat)
+          chunk = ": keepalive\n\n";
         if (!chunk.empty()) state->second = clock.MonoNow();
         const bool ok = closed ? false : chunk.empty() || write(chunk);
         if (!ok) {

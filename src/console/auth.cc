@@ -23,8 +23,10 @@ std::optional<std::array<unsigned char, 32>> ParseDigest(std::string_view hex) {
   std::array<unsigned char, 32> out{};
   for (size_t i = 0; i < 64; ++i) {
     const char c = hex[i];
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    int v = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
     if (v < 0) return std::nullopt;
     out[i / 2] = static_cast<unsigned char>(out[i / 2] | (i % 2 == 0 ? v << 4 : v));
   }
@@ -69,7 +71,8 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view pat
       return MakeError(where + "role \"" + role + "\": expected viewer or operator");
     }
     auto parsed = ParseDigest(digest);
-    if (!parsed) return MakeError(where + "the digest must be 64 hex digits (sha256sum of the token)");
+    if (!parsed)
+      return MakeError(where + "the digest must be 64 hex digits (sha256sum of the token)");
     e.digest = *parsed;
     for (const Entry& other : table.entries_) {
       if (other.digest == e.digest) return MakeError(where + "the same token as " + other.who.name);

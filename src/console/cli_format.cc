@@ -29,7 +29,8 @@ std::string Duration(const json& ms) {
   if (s < 60) {
     std::snprintf(text, sizeof text, "%.1fs", s);
   } else {
-    std::snprintf(text, sizeof text, "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+    std::snprintf(text, sizeof text, "%dm%02ds", static_cast<int>(s) / 60,
+                  static_cast<int>(s) % 60);
   }
   return text;
 }
@@ -47,8 +48,12 @@ std::string Strip(const json& recent) {
   std::string out;
   for (const json& r : recent) {
     const std::string o = Text(r["outcome"]);
-    out += o == "succeeded" ? 'S' : o == "failed" ? 'F' : o == "timed_out" ? 'T'
-         : o == "killed"    ? 'K' : o == "skipped" ? 's' : '!';
+    out += o == "succeeded"   ? 'S'
+           : o == "failed"    ? 'F'
+           : o == "timed_out" ? 'T'
+           : o == "killed"    ? 'K'
+           : o == "skipped"   ? 's'
+                              : '!';
   }
   return out.empty() ? "-" : out;
 }
@@ -65,7 +70,8 @@ std::string Table(const std::vector<std::string>& header,
                   const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size(), 0);
   auto measure = [&](const std::vector<std::string>& row) {
-    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], row[i].size());
   };
   measure(header);
   for (const auto& row : rows) measure(row);
@@ -98,9 +104,9 @@ Result<std::string> FormatJobs(std::string_view body) {
                     last.is_object() ? Duration(last["duration_ms"]) : "-",
                     Percent(job["success_rate"]), Strip(job["recent"])});
   }
-  std::string out = Table({"NAME", "CLUSTER", "SCHEDULE", "PAUSED", "NEXT", "LAST", "STARTED",
-                           "TOOK", "OK", "RECENT"},
-                          rows);
+  std::string out = Table(
+      {"NAME", "CLUSTER", "SCHEDULE", "PAUSED", "NEXT", "LAST", "STARTED", "TOOK", "OK", "RECENT"},
+      rows);
   out += std::to_string(rows.size()) + " of " + Text((*j)["total"], "?") + " job(s)";
   if ((*j)["next_cursor"].is_string()) {
     out += "; more with --cursor " + (*j)["next_cursor"].get<std::string>();
@@ -118,21 +124,25 @@ Result<std::string> FormatJob(std::string_view body) {
       {"schedule", Text(job["schedule"]) + " (" + Text(job["timezone"]) + ")"},
       {"description", Text(job["description"])},
       {"in catalog", Text(job["in_catalog"])},
-      {"paused", job["paused"].is_boolean() && job["paused"].get<bool>()
-                     ? "yes, by " + Text(job["paused_by"]) + " at " + ShortTime(job["paused_at"]) +
-                           (Text(job["pause_reason"], "").empty() ? "" : ": " + Text(job["pause_reason"]))
-                     : "no"},
+      {"paused",
+       job["paused"].is_boolean() && job["paused"].get<bool>()
+           ? "yes, by " + Text(job["paused_by"]) + " at " + ShortTime(job["paused_at"]) +
+                 (Text(job["pause_reason"], "").empty() ? "" : ": " + Text(job["pause_reason"]))
+           : "no"},
       {"success rate", Percent(job["success_rate"]) + " of the last " +
-                           std::to_string(job["recent"].size()) + " run(s): " + Strip(job["recent"])},
+                           std::to_string(job["recent"].size()) +
+                           " run(s): " + Strip(job["recent"])},
   };
   const json& def = job["definition"];
-  if (def.is_object() && def["task"].is_object()) rows.push_back({"command", Text(def["task"]["command"])});
+  if (def.is_object() && def["task"].is_object())
+    rows.push_back({"command", Text(def["task"]["command"])});
   std::string next;
   for (const json& t : job["next"]) next += (next.empty() ? "" : ", ") + ShortTime(t);
   rows.push_back({"next", next.empty() ? "-" : next});
   std::string out;
   for (const auto& row : rows) {
-    out += row[0] + ":" + std::string(14 - std::min<size_t>(13, row[0].size()), ' ') + row[1] + "\n";
+    out +=
+        row[0] + ":" + std::string(14 - std::min<size_t>(13, row[0].size()), ' ') + row[1] + "\n";
   }
   if (job["control"].is_array() && !job["control"].empty()) {
     out += "\npause/resume history:\n";
@@ -158,9 +168,8 @@ Result<std::string> FormatRuns(std::string_view body) {
                     Text(run["status"]), std::to_string(attempts.size()), Text(last["worker"]),
                     Text(last["exit_code"]), Duration(run["duration_ms"])});
   }
-  std::string out = Table({"RUN", "SCHEDULED", "TRIGGER", "STATUS", "ATTEMPTS", "WORKER", "EXIT",
-                           "TOOK"},
-                          rows);
+  std::string out =
+      Table({"RUN", "SCHEDULED", "TRIGGER", "STATUS", "ATTEMPTS", "WORKER", "EXIT", "TOOK"}, rows);
   if ((*j)["next_before"].is_string()) {
     out += "older runs: --before " + (*j)["next_before"].get<std::string>() + "\n";
   }
@@ -174,7 +183,8 @@ Result<std::string> FormatAction(std::string_view body) {
   if (r.contains("runs")) {
     std::string out = "backfill of " + Text(r["job"]) + ": " + Text(r["count"]) + " run(s)\n";
     std::vector<std::vector<std::string>> rows;
-    for (const json& run : r["runs"]) rows.push_back({Text(run["run_id"]), ShortTime(run["scheduled_at"])});
+    for (const json& run : r["runs"])
+      rows.push_back({Text(run["run_id"]), ShortTime(run["scheduled_at"])});
     return out + Table({"RUN", "SCHEDULED"}, rows);
   }
   if (r.contains("run_id")) {

@@ -19,7 +19,7 @@ struct ClusterHealth {
   std::string cluster;
   std::vector<std::string> workers;  // seen in the window, sorted
   double runs_per_second = 0;        // attempts finished per second over the window
-  double failure_rate = 0;           // share of attempts not succeeded (skipped excluded); 0 without any
+  double failure_rate = 0;  // share of attempts not succeeded (skipped excluded); 0 without any
   // Start lateness (started_at - scheduled_at) of first attempts: the upper bound of the
   // histogram bucket holding the 99th percentile, in ms; -1 without first attempts.
   int64_t lateness_p99_ms = -1;

@@ -22,7 +22,8 @@ ConsoleMetrics::ConsoleMetrics(metrics::Registry& r)
       last_result(r.AddGauge("krond_console_last_result_timestamp_seconds",
                              "Finish time of the newest result ingested (0: none yet).")
                       .Get()),
-      event_streams(r.AddGauge("krond_console_event_streams", "Open /api/v1/events streams.").Get()),
+      event_streams(
+          r.AddGauge("krond_console_event_streams", "Open /api/v1/events streams.").Get()),
       runs_requested(r.AddCounter("krond_console_runs_requested_total",
                                   "Runs produced through the API, by trigger.", {"trigger"})) {
   for (const char* reason : {"unauthenticated", "forbidden"}) auth_failures.WithLabels({reason});

@@ -45,7 +45,8 @@ Status Ingester::Start() { return consumer_.Subscribe({TopicPattern(topics_)}); 
 
 Ingester::Kind Ingester::KindOf(const std::string& topic) const {
   const std::string& p = topics_.prefix();
-  if (topic.size() <= p.size() + 1 || topic.compare(0, p.size(), p) != 0 || topic[p.size()] != '.') {
+  if (topic.size() <= p.size() + 1 || topic.compare(0, p.size(), p) != 0 ||
+      topic[p.size()] != '.') {
     return Kind::kNone;
   }
   const std::string_view rest = std::string_view(topic).substr(p.size() + 1);
@@ -78,7 +79,8 @@ void Ingester::Decode(const kafka::ConsumedMessage& m) {
         if (!entry) return bad("catalog", entry.error().message);
         batch_.push_back(store::CatalogUpsert{std::move(*entry), m.value});
       }
-      batch_events_.push_back({"catalog", json{{"job", m.key}, {"removed", m.value.empty()}}.dump()});
+      batch_events_.push_back(
+          {"catalog", json{{"job", m.key}, {"removed", m.value.empty()}}.dump()});
       return count("catalog");
     }
     case Kind::kControl: {
@@ -118,7 +120,8 @@ void Ingester::Decode(const kafka::ConsumedMessage& m) {
                       {"finished_at", FormatRfc3339Utc(result->finished_at)},
                       {"lateness_ms", (result->started_at - result->scheduled_at).count()},
                       {"exit_code", result->exit_code ? json(*result->exit_code) : json(nullptr)}};
-        batch_events_.push_back({"result", event.dump(-1, ' ', false, json::error_handler_t::replace)});
+        batch_events_.push_back(
+            {"result", event.dump(-1, ' ', false, json::error_handler_t::replace)});
       }
       batch_.push_back(store::ResultSeen{std::move(*result), at});
       return count("result");

@@ -27,7 +27,8 @@ Status KafkaPublisher::PublishAndWait(const std::vector<Outgoing>& records) {
     producer_.Poll(std::chrono::milliseconds(50));
   }
   if (!state->error.empty()) return MakeError("Kafka unreachable: " + state->error);
-  if (state->acked < records.size()) return MakeError("Kafka unreachable: no acknowledgement in time");
+  if (state->acked < records.size())
+    return MakeError("Kafka unreachable: no acknowledgement in time");
   return {};
 }
 

@@ -158,7 +158,8 @@ Result<store::JobQuery> ParseJobQuery(const Query& query) {
     return MakeError("sort must be name, cluster, last_run or success_rate");
   }
   const std::string order = get("order");
-  if (order != "" && order != "asc" && order != "desc") return MakeError("order must be asc or desc");
+  if (order != "" && order != "asc" && order != "desc")
+    return MakeError("order must be asc or desc");
   q.descending = order == "desc";
   auto limit = ParseLimit(query, 50, 1000);
   if (!limit) return tl::unexpected(limit.error());

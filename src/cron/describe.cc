@@ -30,7 +30,6 @@ std::vector<int> Members(uint64_t bits, int lo, int hi) {
   return out;
 }
 
-
 // "a", "a and b", "a, b and c".
 std::string JoinAnd(const std::vector<std::string>& items) {
   std::string out;
@@ -120,8 +119,12 @@ std::string TimeOfDay(const C& c) {
   }
   std::string out = minutes.size() == 1 ? "at minute " : "at minutes ";
   out += Ranges(minutes, Number);
-  if (!second_zero) out = "at second" + std::string(one_second ? " " : "s ") + Ranges(seconds, Number) + " of " + out.substr(3);
-  out += all_hours ? " of every hour" : " past hour" + std::string(hours.size() == 1 ? " " : "s ") + Ranges(hours, Number);
+  if (!second_zero)
+    out = "at second" + std::string(one_second ? " " : "s ") + Ranges(seconds, Number) + " of " +
+          out.substr(3);
+  out += all_hours
+             ? " of every hour"
+             : " past hour" + std::string(hours.size() == 1 ? " " : "s ") + Ranges(hours, Number);
   return out;
 }
 

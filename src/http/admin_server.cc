@@ -45,8 +45,7 @@ std::optional<Response> AdminEndpoints::Handle(const Request& request) const {
 }
 
 AdminServer::AdminServer(const metrics::Registry& registry, AdminServerOptions options)
-    : endpoints_(registry, std::move(options)),
-      server_([this](const Request& request) {
+    : endpoints_(registry, std::move(options)), server_([this](const Request& request) {
         return endpoints_.Handle(request).value_or(Text(404, "not found\n"));
       }) {}
 

@@ -73,10 +73,10 @@ class Producer {
  public:
   virtual ~Producer() = default;
   // Queues one message; never waits for the network. A `value` whose data() is null (a
-  // default std::string_view) is written as a null value: a tombstone on a compacted topic. Fails when the local queue is full
-  // (kRetriable: call Poll, then try again), the record is too large, or the topic is
-  // unknown to the client. `on_delivery` runs exactly once, from Poll or Flush, when the
-  // broker acknowledged (acks=all) or the message failed for good.
+  // default std::string_view) is written as a null value: a tombstone on a compacted topic. Fails
+  // when the local queue is full (kRetriable: call Poll, then try again), the record is too large,
+  // or the topic is unknown to the client. `on_delivery` runs exactly once, from Poll or Flush,
+  // when the broker acknowledged (acks=all) or the message failed for good.
   [[nodiscard]] virtual ProduceStatus Produce(std::string_view topic, std::string_view key,
                                               std::string_view value,
                                               DeliveryCallback on_delivery) = 0;

@@ -16,8 +16,7 @@ void ReliablePublisher::Publish(std::string topic, std::string key, std::string 
   Produce(Message{std::move(topic), std::move(key), std::move(value), std::move(on_acked)});
 }
 
-void ReliablePublisher::PublishTombstone(std::string topic, std::string key,
-                                         AckCallback on_acked) {
+void ReliablePublisher::PublishTombstone(std::string topic, std::string key, AckCallback on_acked) {
   Produce(Message{std::move(topic), std::move(key), {}, std::move(on_acked), true});
 }
 

@@ -59,9 +59,10 @@ int RunConsole(const ConsoleFlags& flags) {
   std::optional<console::TokenTable> tokens;
   if (flags.auth_file.empty()) {
     if (!IsLoopback(listen->host)) {
-      spdlog::error("refusing to listen on {} without --auth-file: without tokens anyone could "
-                    "run and pause jobs; listen on 127.0.0.1 or give an auth file (docs/api.md)",
-                    flags.listen);
+      spdlog::error(
+          "refusing to listen on {} without --auth-file: without tokens anyone could "
+          "run and pause jobs; listen on 127.0.0.1 or give an auth file (docs/api.md)",
+          flags.listen);
       return 2;
     }
     spdlog::warn("no --auth-file: every local caller is an operator");
@@ -74,8 +75,9 @@ int RunConsole(const ConsoleFlags& flags) {
     tokens = std::move(*loaded);
     spdlog::info("{} token(s) from {}", tokens->size(), flags.auth_file);
   }
-  auto retention = flags.retention == "0" ? Result<std::chrono::milliseconds>(std::chrono::milliseconds(0))
-                                          : ParseDuration(flags.retention);
+  auto retention = flags.retention == "0"
+                       ? Result<std::chrono::milliseconds>(std::chrono::milliseconds(0))
+                       : ParseDuration(flags.retention);
   if (!retention) {
     spdlog::error("--retention: {}", retention.error().message);
     return 2;
@@ -182,8 +184,8 @@ int RunConsole(const ConsoleFlags& flags) {
       rc = 1;
     } else {
       health.MarkReady();
-      spdlog::info("console ingesting {} (consumer group {})", console::Ingester::TopicPattern(topics),
-                   consumer_options.group_id);
+      spdlog::info("console ingesting {} (consumer group {})",
+                   console::Ingester::TopicPattern(topics), consumer_options.group_id);
       MonoTime next_prune = clock.MonoNow();
       while (!signals.stop_requested()) {
         if (ingester.Step(std::chrono::milliseconds(200)) > 0) kafka_status.OnSuccess(clock.Now());

@@ -46,8 +46,8 @@ int Call(const std::string& command, const ClientFlags& flags, const std::string
   }
   if (reply->status < 200 || reply->status >= 300) {
     auto j = nlohmann::json::parse(reply->body, nullptr, false);
-    const std::string why = j.is_object() && j["error"].is_string() ? j["error"].get<std::string>()
-                                                                    : reply->body;
+    const std::string why =
+        j.is_object() && j["error"].is_string() ? j["error"].get<std::string>() : reply->body;
     std::cerr << "krond " << command << ": " << reply->status << ": " << why << "\n";
     if (reply->status == 401) std::cerr << "(set KROND_TOKEN to an API token)\n";
     return 1;
@@ -106,11 +106,16 @@ KROND_REGISTER_COMMAND(Command{
       flags->client.Add(*show);
       show->callback([mode] { *mode = "show"; });
       return [flags, mode] {
-        if (*mode == "show") return Call("jobs show", flags->client, "GET", JobPath(flags->job), "", console::FormatJob);
+        if (*mode == "show")
+          return Call("jobs show", flags->client, "GET", JobPath(flags->job), "",
+                      console::FormatJob);
         return Call("jobs list", flags->client, "GET",
-                    "/api/v1/jobs" + Query({{"name", flags->name}, {"cluster", flags->cluster},
-                                            {"outcome", flags->outcome}, {"sort", flags->sort},
-                                            {"order", flags->order}, {"limit", flags->limit},
+                    "/api/v1/jobs" + Query({{"name", flags->name},
+                                            {"cluster", flags->cluster},
+                                            {"outcome", flags->outcome},
+                                            {"sort", flags->sort},
+                                            {"order", flags->order},
+                                            {"limit", flags->limit},
                                             {"cursor", flags->cursor}}),
                     "", console::FormatJobs);
       };
@@ -133,7 +138,8 @@ KROND_REGISTER_COMMAND(Command{
       flags->client.Add(*list);
       return [flags] {
         return Call("runs list", flags->client, "GET",
-                    JobPath(flags->job, "/runs") + Query({{"limit", flags->limit}, {"before", flags->before}}),
+                    JobPath(flags->job, "/runs") +
+                        Query({{"limit", flags->limit}, {"before", flags->before}}),
                     "", console::FormatRuns);
       };
     }});
@@ -145,25 +151,26 @@ struct ActionFlags {
 
 // `krond run|pause|resume NAME` and `krond backfill NAME --from --to`: POSTs.
 void AddAction(const char* name, const char* description, const char* tail) {
-  RegisterCommand(Command{
-      name, description, [name, tail](CLI::App& sub) -> std::function<int()> {
-        auto flags = std::make_shared<ActionFlags>();
-        sub.add_option("NAME", flags->job, "Job name")->required();
-        const std::string verb = name;
-        if (verb == "backfill") {
-          sub.add_option("--from", flags->from, "First instant (RFC 3339)")->required();
-          sub.add_option("--to", flags->to, "Last instant (RFC 3339)")->required();
-        }
-        if (verb == "pause") sub.add_option("--reason", flags->reason, "Why (kept in the audit trail)");
-        flags->client.Add(sub);
-        return [flags, verb, tail] {
-          nlohmann::json body = nlohmann::json::object();
-          if (verb == "backfill") body = {{"from", flags->from}, {"to", flags->to}};
-          if (verb == "pause" && !flags->reason.empty()) body["reason"] = flags->reason;
-          return Call(verb, flags->client, "POST", JobPath(flags->job, tail), body.dump(),
-                      console::FormatAction);
-        };
-      }});
+  RegisterCommand(
+      Command{name, description, [name, tail](CLI::App& sub) -> std::function<int()> {
+                auto flags = std::make_shared<ActionFlags>();
+                sub.add_option("NAME", flags->job, "Job name")->required();
+                const std::string verb = name;
+                if (verb == "backfill") {
+                  sub.add_option("--from", flags->from, "First instant (RFC 3339)")->required();
+                  sub.add_option("--to", flags->to, "Last instant (RFC 3339)")->required();
+                }
+                if (verb == "pause")
+                  sub.add_option("--reason", flags->reason, "Why (kept in the audit trail)");
+                flags->client.Add(sub);
+                return [flags, verb, tail] {
+                  nlohmann::json body = nlohmann::json::object();
+                  if (verb == "backfill") body = {{"from", flags->from}, {"to", flags->to}};
+                  if (verb == "pause" && !flags->reason.empty()) body["reason"] = flags->reason;
+                  return Call(verb, flags->client, "POST", JobPath(flags->job, tail), body.dump(),
+                              console::FormatAction);
+                };
+              }});
 }
 
 [[maybe_unused]] const bool kActions = [] {

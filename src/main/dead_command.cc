@@ -142,10 +142,10 @@ int RunReplay(const DeadFlags& flags) {
     }
     // The task first, then the marker: a crash in between replays again rather than never.
     publisher.Publish(topics.Tasks(task->cluster), task->run_id, messages::Encode(*task), nullptr);
-    publisher.Publish(topics.Dead(flags.cluster), task->run_id,
-                      messages::Encode(messages::ReplayMarker{e.position, task->run_id, now,
-                                                              task->requested_by}),
-                      nullptr);
+    publisher.Publish(
+        topics.Dead(flags.cluster), task->run_id,
+        messages::Encode(messages::ReplayMarker{e.position, task->run_id, now, task->requested_by}),
+        nullptr);
     std::cout << "replay " << task->run_id << " (" << task->job << ") from " << e.position << "\n";
     ++replayed;
   }

@@ -138,7 +138,8 @@ Result<std::unique_ptr<ControlPlane>> StartControlPlane(const KafkaFlags& flags,
   }
   if (!snapshot) return MakeError("stopped before " + names.Control() + " was read");
   for (const auto& record : *snapshot) {
-    if (auto ok = plane->pauses.Apply(record); !ok) spdlog::error("{}; ignored", ok.error().message);
+    if (auto ok = plane->pauses.Apply(record); !ok)
+      spdlog::error("{}; ignored", ok.error().message);
   }
   spdlog::info("control: {} job(s) paused ({})", plane->pauses.paused_count(), names.Control());
   kafka::ConsumerOptions options;
@@ -182,7 +183,8 @@ std::vector<std::string> StaleCatalogKeys(const KafkaFlags& flags,
           stale.insert(std::move(m.key));
         }
       });
-  if (!read) spdlog::warn("catalog: cannot read {}: {}", flags.Topics().Jobs(), read.error().message);
+  if (!read)
+    spdlog::warn("catalog: cannot read {}: {}", flags.Topics().Jobs(), read.error().message);
   return {stale.begin(), stale.end()};
 }
 

@@ -16,9 +16,9 @@
 namespace krond::messages {
 namespace {
 
-using nlohmann::json;
 using internal::FieldReader;
 using internal::ParseObject;
+using nlohmann::json;
 
 constexpr std::string_view kOutcomeNames[] = {"succeeded",    "failed",    "timed_out", "killed",
                                               "spawn_failed", "cancelled", "invalid",   "skipped"};
@@ -372,8 +372,8 @@ Result<ReplayMarker> DecodeReplayMarker(std::string_view text) {
   return m;
 }
 
-TaskMessage NewRun(TaskMessage job_fields, SystemTime scheduled_at, SystemTime now,
-                   Trigger trigger, std::string requested_by) {
+TaskMessage NewRun(TaskMessage job_fields, SystemTime scheduled_at, SystemTime now, Trigger trigger,
+                   std::string requested_by) {
   TaskMessage t = std::move(job_fields);
   t.run_id = NewRunId();
   t.scheduled_at = scheduled_at;
@@ -387,14 +387,14 @@ TaskMessage NewRun(TaskMessage job_fields, SystemTime scheduled_at, SystemTime n
   return t;
 }
 
-Result<TaskMessage> ReplayRun(const DeadLetter& letter, std::string_view position,
-                              SystemTime now, std::string requested_by) {
+Result<TaskMessage> ReplayRun(const DeadLetter& letter, std::string_view position, SystemTime now,
+                              std::string requested_by) {
   if (!letter.task) {
     return MakeError(std::string(position) +
                      ": not replayable (the original message was unreadable)");
   }
-  TaskMessage t =
-      NewRun(*letter.task, letter.task->scheduled_at, now, Trigger::kReplay, std::move(requested_by));
+  TaskMessage t = NewRun(*letter.task, letter.task->scheduled_at, now, Trigger::kReplay,
+                         std::move(requested_by));
   t.run_id = letter.task->run_id;
   t.replayed_from = std::string(position) + " at " + FormatRfc3339Utc(now);
   return t;

@@ -186,7 +186,8 @@ void HaScheduler::Queue(std::vector<DueRun> runs, SystemTime now) {
     for (const DueRun& run : pauses_->TakePaused(runs, jobs_)) {
       const std::string& job = jobs_[run.job].name;
       metrics_.fires_skipped.WithLabels({"paused"}).Inc();
-      spdlog::info("skipped {} fire {}: the job is paused", job, FormatRfc3339Utc(run.scheduled_at));
+      spdlog::info("skipped {} fire {}: the job is paused", job,
+                   FormatRfc3339Utc(run.scheduled_at));
       skipped_[job] = std::max(skipped_[job], run.scheduled_at);
     }
   }

@@ -17,8 +17,8 @@ Status PauseSet::Apply(const kafka::ConsumedMessage& record) {
     return {};
   }
   auto control = messages::DecodeControlRecord(record.value);
-  if (!control) return MakeError("control record for \"" + record.key + "\": " +
-                                 control.error().message);
+  if (!control)
+    return MakeError("control record for \"" + record.key + "\": " + control.error().message);
   if (control->paused) {
     paused_[control->job] = control->by;
   } else {
@@ -67,8 +67,8 @@ size_t ControlFeed::Poll(std::chrono::milliseconds timeout) {
     ++applied;
     const bool paused = pauses_.Paused((*polled)->key);
     if (paused != was_paused) {
-      spdlog::info("job {} {}", (*polled)->key, paused ? "paused: its fires are skipped"
-                                                        : "resumed: it fires again");
+      spdlog::info("job {} {}", (*polled)->key,
+                   paused ? "paused: its fires are skipped" : "resumed: it fires again");
     }
   }
 }

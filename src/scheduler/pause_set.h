@@ -35,7 +35,7 @@ class PauseSet {
                                  const std::vector<config::Job>& jobs) const;
 
  private:
-  std::unordered_map<std::string, std::string> paused_;  // job -> who paused it
+  std::unordered_map<std::string, std::string> paused_;         // job -> who paused it
   std::map<std::pair<std::string, int32_t>, int64_t> applied_;  // partition -> last offset
 };
 

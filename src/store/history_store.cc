@@ -21,8 +21,9 @@ int64_t Ms(SystemTime t) { return t.time_since_epoch().count(); }
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
--- One row per job seen in the catalog or in results: the catalog's definition, the pause
--- state, and a summary kept up to date on ingest so the jobs page never aggregates runs.
+-- One row per job seen in the catalog or in results: the pause state and a summary kept up
+-- to date on ingest, so the jobs page never aggregates runs. Kept narrow (the wide columns
+-- are in job_details): pages scan it in index order, filtering as they go.
 CREATE TABLE jobs(
   name TEXT PRIMARY KEY,
   cluster TEXT NOT NULL DEFAULT '',
@@ -30,7 +31,6 @@ CREATE TABLE jobs(
   timezone TEXT NOT NULL DEFAULT '',
   description TEXT NOT NULL DEFAULT '',
   catch_up TEXT NOT NULL DEFAULT '',
-  definition TEXT NOT NULL DEFAULT '',
   in_catalog INTEGER NOT NULL DEFAULT 0,
   paused INTEGER NOT NULL DEFAULT 0,
   paused_by TEXT NOT NULL DEFAULT '',
@@ -40,14 +40,18 @@ CREATE TABLE jobs(
   last_outcome TEXT NOT NULL DEFAULT '',
   last_started_ms INTEGER NOT NULL DEFAULT 0,
   last_duration_ms INTEGER NOT NULL DEFAULT 0,
-  recent TEXT NOT NULL DEFAULT '[]',
   success_rate REAL NOT NULL DEFAULT -1,
   runs_total INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+-- The catalog record and the last runs' outcomes (about 2 KB a job), read for the 50 rows of
+-- a page only.
+CREATE TABLE job_details(
+  job TEXT PRIMARY KEY,
+  definition TEXT NOT NULL DEFAULT '',
+  recent TEXT NOT NULL DEFAULT '[]'
+) WITHOUT ROWID;
 CREATE INDEX jobs_by_cluster ON jobs(cluster, name);
--- Small and covering for the list's filters and count: the rows themselves are wide (the
--- definition and the recent outcomes), so counting or searching names through them reads
--- every page of the table.
+-- Covering for the list's count.
 CREATE INDEX jobs_catalog ON jobs(in_catalog, cluster, last_outcome, paused, name);
 CREATE INDEX jobs_by_last_run ON jobs(last_started_ms, name);
 CREATE INDEX jobs_by_success ON jobs(success_rate, name);
@@ -114,10 +118,15 @@ CREATE INDEX control_by_time ON control(at_ms);
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == HistoryStore::kSchemaVersion);
 
-constexpr const char* kJobColumns =
-    "name, cluster, schedule, timezone, description, catch_up, definition, in_catalog, paused, "
-    "paused_by, pause_reason, paused_at_ms, last_run_id, last_outcome, last_started_ms, "
-    "last_duration_ms, recent, success_rate, runs_total";
+// The columns ReadJob reads, from jobs joined with job_details; `definition` false leaves
+// the definition out (list pages).
+std::string JobColumns(bool definition) {
+  return std::string("name, cluster, schedule, timezone, description, catch_up, ") +
+         (definition ? "COALESCE(d.definition, '')" : "''") +
+         ", in_catalog, paused, paused_by, pause_reason, paused_at_ms, last_run_id, last_outcome, "
+         "last_started_ms, last_duration_ms, COALESCE(d.recent, '[]'), success_rate, runs_total "
+         "FROM jobs LEFT JOIN job_details d ON d.job = jobs.name";
+}
 
 JobSummary ReadJob(const Statement& s) {
   JobSummary j;
@@ -274,7 +283,8 @@ class HistoryStore::Impl {
   Status Migrate() {
     // synchronous=NORMAL in WAL mode: a power loss may lose the last transactions, never
     // corrupt the file; the store is a cache of the topics, which have them.
-    if (auto ok = writer->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=20000; " +
+    if (auto ok = writer->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA "
+                               "wal_autocheckpoint=20000; " +
                                CachePragma());
         !ok) {
       return ok;
@@ -323,18 +333,26 @@ class HistoryStore::Impl {
 
   Result<bool> Upsert(const CatalogUpsert& u) {
     auto s = writer->Prepare(
-        "INSERT INTO jobs(name, cluster, schedule, timezone, description, catch_up, definition, "
-        "in_catalog) VALUES(?,?,?,?,?,?,?,1) ON CONFLICT(name) DO UPDATE SET "
+        "INSERT INTO jobs(name, cluster, schedule, timezone, description, catch_up, in_catalog) "
+        "VALUES(?,?,?,?,?,?,1) ON CONFLICT(name) DO UPDATE SET "
         "cluster=excluded.cluster, schedule=excluded.schedule, timezone=excluded.timezone, "
-        "description=excluded.description, catch_up=excluded.catch_up, "
-        "definition=excluded.definition, in_catalog=1 "
-        "WHERE jobs.definition<>excluded.definition OR jobs.in_catalog=0");
+        "description=excluded.description, catch_up=excluded.catch_up, in_catalog=1 "
+        "WHERE jobs.in_catalog=0 OR jobs.cluster<>excluded.cluster OR "
+        "jobs.schedule<>excluded.schedule OR jobs.timezone<>excluded.timezone OR "
+        "jobs.description<>excluded.description OR jobs.catch_up<>excluded.catch_up");
     if (!s) return tl::unexpected(s.error());
     const auto& e = u.entry;
     (*s)->Bind(1, e.job).Bind(2, e.cluster).Bind(3, e.schedule).Bind(4, e.timezone);
-    (*s)->Bind(5, e.description).Bind(6, e.catch_up).Bind(7, u.json);
+    (*s)->Bind(5, e.description).Bind(6, e.catch_up);
     if (auto ok = (*s)->Run(); !ok) return tl::unexpected(ok.error());
-    return writer->Changes() > 0;
+    const bool job_changed = writer->Changes() > 0;
+    auto d = writer->Prepare(
+        "INSERT INTO job_details(job, definition) VALUES(?,?) ON CONFLICT(job) DO UPDATE SET "
+        "definition=excluded.definition WHERE job_details.definition<>excluded.definition");
+    if (!d) return tl::unexpected(d.error());
+    if (auto ok = (*d)->Bind(1, e.job).Bind(2, u.json).Run(); !ok)
+      return tl::unexpected(ok.error());
+    return job_changed || writer->Changes() > 0;
   }
 
   Result<bool> Remove(const CatalogRemoval& r) {
@@ -452,7 +470,8 @@ class HistoryStore::Impl {
     if (writer->Changes() == 0) return false;
     // Records are read in topic order (one partition), so the latest read is the state.
     auto job = writer->Prepare(
-        "INSERT INTO jobs(name, paused, paused_by, pause_reason, paused_at_ms) VALUES(?1,?2,?3,?4,?5) "
+        "INSERT INTO jobs(name, paused, paused_by, pause_reason, paused_at_ms) "
+        "VALUES(?1,?2,?3,?4,?5) "
         "ON CONFLICT(name) DO UPDATE SET paused=?2, paused_by=?3, pause_reason=?4, "
         "paused_at_ms=?5");
     if (!job) return tl::unexpected(job.error());
@@ -463,8 +482,11 @@ class HistoryStore::Impl {
   }
 
   // Folds the new attempts of one job into its summary row.
-  Status Summarise(const std::string& name, const std::vector<const messages::ResultMessage*>& results) {
-    auto get = writer->Prepare("SELECT recent, runs_total, cluster FROM jobs WHERE name=?");
+  Status Summarise(const std::string& name,
+                   const std::vector<const messages::ResultMessage*>& results) {
+    auto get = writer->Prepare(
+        "SELECT COALESCE(d.recent, '[]'), runs_total FROM jobs LEFT JOIN job_details d "
+        "ON d.job = jobs.name WHERE name=?");
     if (!get) return tl::unexpected(get.error());
     (*get)->Bind(1, name);
     auto row = (*get)->Step();
@@ -503,8 +525,8 @@ class HistoryStore::Impl {
     const double rate = recent.empty() ? -1.0 : static_cast<double>(succeeded) / recent.size();
     auto put = writer->Prepare(
         "INSERT INTO jobs(name, cluster, last_run_id, last_outcome, last_started_ms, "
-        "last_duration_ms, recent, success_rate, runs_total) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9) "
-        "ON CONFLICT(name) DO UPDATE SET recent=?7, success_rate=?8, runs_total=?9, "
+        "last_duration_ms, success_rate, runs_total) VALUES(?1,?2,?3,?4,?5,?6,?8,?9) "
+        "ON CONFLICT(name) DO UPDATE SET success_rate=?8, runs_total=?9, "
         "last_run_id=CASE WHEN ?5>=last_started_ms THEN ?3 ELSE last_run_id END, "
         "last_outcome=CASE WHEN ?5>=last_started_ms THEN ?4 ELSE last_outcome END, "
         "last_duration_ms=CASE WHEN ?5>=last_started_ms THEN ?6 ELSE last_duration_ms END, "
@@ -514,8 +536,13 @@ class HistoryStore::Impl {
     (*put)->Bind(1, name).Bind(2, last->cluster).Bind(3, last->run_id);
     (*put)->Bind(4, messages::OutcomeName(last->outcome)).Bind(5, Ms(last->started_at));
     (*put)->Bind(6, std::max<int64_t>(0, Ms(last->finished_at) - Ms(last->started_at)));
-    (*put)->Bind(7, recent.dump()).Bind(8, rate).Bind(9, total);
-    return (*put)->Run();
+    (*put)->Bind(8, rate).Bind(9, total);
+    if (auto ok = (*put)->Run(); !ok) return ok;
+    auto details = writer->Prepare(
+        "INSERT INTO job_details(job, recent) VALUES(?1,?2) ON CONFLICT(job) DO UPDATE SET "
+        "recent=?2");
+    if (!details) return tl::unexpected(details.error());
+    return (*details)->Bind(1, name).Bind(2, recent.dump()).Run();
   }
 
   Status KeepNewest(const std::string& job, int64_t keep) {
@@ -616,7 +643,8 @@ Result<size_t> HistoryStore::Apply(const std::vector<Record>& records) {
 Result<int64_t> HistoryStore::Prune(int64_t now_ms) {
   if (impl_->options.retention.count() <= 0) return 0;
   const int64_t cutoff =
-      now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(impl_->options.retention).count();
+      now_ms -
+      std::chrono::duration_cast<std::chrono::milliseconds>(impl_->options.retention).count();
   Database& db = *impl_->writer;
   if (auto ok = db.Exec("BEGIN IMMEDIATE"); !ok) return Fail<int64_t>("prune", ok.error());
   if (auto ok = impl_->DeleteRuns("scheduled_ms<?", "", cutoff); !ok) {
@@ -624,7 +652,8 @@ Result<int64_t> HistoryStore::Prune(int64_t now_ms) {
     return Fail<int64_t>("prune", ok.error());
   }
   const int64_t deleted = db.Changes();
-  for (const char* sql : {"DELETE FROM dead WHERE finished_ms<?", "DELETE FROM control WHERE at_ms<?"}) {
+  for (const char* sql :
+       {"DELETE FROM dead WHERE finished_ms<?", "DELETE FROM control WHERE at_ms<?"}) {
     auto s = db.Prepare(sql);
     if (!s || !(*s)->Bind(1, cutoff).Run()) {
       (void)db.Exec("ROLLBACK");
@@ -638,22 +667,32 @@ Result<int64_t> HistoryStore::Prune(int64_t now_ms) {
 Result<JobPage> HistoryStore::ListJobs(const JobQuery& q) const {
   auto db = impl_->Read();
   if (!db) return tl::unexpected(db.error());
+  // Two forms of the filters: `where` for the count (jobs_catalog covers it), and `page`
+  // with unary + on every filtered column, which keeps the planner off the filters' indexes
+  // (it would fetch and sort every match): the page walks the sort order's index and stops
+  // after `limit` matches.
   std::string where = q.include_removed ? "1" : "in_catalog=1";
+  std::string page_where = q.include_removed ? "1" : "+in_catalog=1";
   std::vector<std::string> args;
+  auto add = [&](const std::string& column, const std::string& test) {
+    where += " AND " + column + test;
+    page_where += " AND +" + column + test;
+  };
   if (!q.name_contains.empty()) {
     where += " AND instr(name, ?)>0";
+    page_where += " AND instr(name, ?)>0";
     args.push_back(q.name_contains);
   }
   if (!q.cluster.empty()) {
-    where += " AND cluster=?";
+    add("cluster", "=?");
     args.push_back(q.cluster);
   }
   if (q.outcome == "paused") {
-    where += " AND paused=1";
+    add("paused", "=1");
   } else if (q.outcome == "never") {
-    where += " AND last_outcome=''";
+    add("last_outcome", "=''");
   } else if (!q.outcome.empty()) {
-    where += " AND last_outcome=?";
+    add("last_outcome", "=?");
     args.push_back(q.outcome);
   }
   const char* column = q.sort == JobSort::kCluster       ? "cluster"
@@ -674,15 +713,8 @@ Result<JobPage> HistoryStore::ListJobs(const JobQuery& q) const {
     page.total = (*count)->Int(0);
     (*count)->Reset();
   }
-  // The definition is left out of list pages (an empty string in its place): it is the
-  // widest column and only a job's own page shows it.
-  std::string columns = kJobColumns;
-  columns.replace(columns.find("definition"), std::string_view("definition").size(), "''");
-  // "+in_catalog" keeps the page's query off jobs_catalog (the count's index): through it
-  // SQLite would fetch and sort every matching row (2 s for 100,000 jobs) instead of walking
-  // the name key or the sort column's index in order and stopping after `limit`.
-  std::string sql =
-      "SELECT " + columns + " FROM jobs WHERE " + (q.include_removed ? where : "+" + where);
+  // The definition is left out of list pages: only a job's own page shows it.
+  std::string sql = "SELECT " + JobColumns(false) + " WHERE " + page_where;
   json cursor;
   if (!q.cursor.empty()) {
     auto text = Unhex(q.cursor);
@@ -736,7 +768,7 @@ Result<JobPage> HistoryStore::ListJobs(const JobQuery& q) const {
 Result<std::optional<JobSummary>> HistoryStore::GetJob(const std::string& name) const {
   auto db = impl_->Read();
   if (!db) return tl::unexpected(db.error());
-  auto s = (*db)->Prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE name=?");
+  auto s = (*db)->Prepare("SELECT " + JobColumns(true) + " WHERE name=?");
   if (!s) return tl::unexpected(s.error());
   (*s)->Bind(1, name);
   auto row = (*s)->Step();
@@ -769,8 +801,9 @@ Status AddAttempts(Database& db, std::vector<Run>& runs) {
     }
     // Retries and replays arrive in time order on one run's results partition, but a
     // replay's attempt 1 comes after the original's attempt N: order by start.
-    std::stable_sort(run.attempts.begin(), run.attempts.end(),
-                     [](const Attempt& a, const Attempt& b) { return a.started_ms < b.started_ms; });
+    std::stable_sort(
+        run.attempts.begin(), run.attempts.end(),
+        [](const Attempt& a, const Attempt& b) { return a.started_ms < b.started_ms; });
   }
   return {};
 }

@@ -112,7 +112,7 @@ struct JobQuery {
   std::string outcome{};        // last outcome, or "paused", or "never"; empty: any
   JobSort sort = JobSort::kName;
   bool descending = false;
-  int limit = 50;      // Requires: 1..1000
+  int limit = 50;        // Requires: 1..1000
   std::string cursor{};  // from JobPage::next_cursor; empty: the first page
   bool include_removed = false;
 };
@@ -146,8 +146,8 @@ struct Run {
   std::string requested_by;
   // pending (no result yet), retrying, dead, or the last attempt's outcome.
   std::string status;
-  int64_t started_ms = 0;   // of the last attempt
-  int64_t finished_ms = 0;  // of the last attempt
+  int64_t started_ms = 0;         // of the last attempt
+  int64_t finished_ms = 0;        // of the last attempt
   std::vector<Attempt> attempts;  // in the order they were read
 };
 

@@ -1,7 +1,6 @@
 #include "common/time_format.h"
 
 #include <date/date.h>
-
 #include <date/tz.h>
 #include <gtest/gtest.h>
 

@@ -53,7 +53,8 @@ class ApiFixture : public ::testing::Test {
     return *api_;
   }
 
-  static messages::CatalogEntry Entry(const std::string& job, const std::string& schedule = "0 * * * *") {
+  static messages::CatalogEntry Entry(const std::string& job,
+                                      const std::string& schedule = "0 * * * *") {
     messages::CatalogEntry e;
     e.job = job;
     e.cluster = "a";

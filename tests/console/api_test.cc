@@ -195,8 +195,10 @@ TEST_F(ApiFixture, ReplayOfADeadLetterOnceUnlessAskedAgain) {
   EXPECT_EQ(publisher_.sent[1].topic, "t.dead.a");
   ASSERT_TRUE(store_->Apply({store::ReplaySeen{*marker}}));
   EXPECT_EQ(Call("POST", "/api/v1/dead/a/" + d.task->run_id + "/replay").status, 409);
-  EXPECT_EQ(Call("POST", "/api/v1/dead/a/" + d.task->run_id + "/replay", "op", "", {{"again", "true"}}).status,
-            202);
+  EXPECT_EQ(
+      Call("POST", "/api/v1/dead/a/" + d.task->run_id + "/replay", "op", "", {{"again", "true"}})
+          .status,
+      202);
 }
 
 TEST_F(ApiFixture, EventsStreamWhatIsPublished) {

@@ -11,7 +11,8 @@ namespace {
 
 TEST(AuthTest, Sha256MatchesSha256sum) {
   // printf 'secret' | sha256sum
-  EXPECT_EQ(Sha256Hex("secret"), "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b");
+  EXPECT_EQ(Sha256Hex("secret"),
+            "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b");
 }
 
 TEST(AuthTest, AuthenticatesBearerTokensByDigest) {
@@ -39,7 +40,8 @@ TEST(AuthTest, ErrorsNameTheLine) {
             "f:1: role \"admin\": expected viewer or operator");
   EXPECT_EQ(TokenTable::Parse("\na viewer abc", "f").error().message,
             "f:2: the digest must be 64 hex digits (sha256sum of the token)");
-  EXPECT_EQ(TokenTable::Parse("a viewer", "f").error().message, "f:1: expected NAME ROLE SHA256_OF_TOKEN");
+  EXPECT_EQ(TokenTable::Parse("a viewer", "f").error().message,
+            "f:1: expected NAME ROLE SHA256_OF_TOKEN");
   EXPECT_EQ(TokenTable::Parse("a viewer " + ok + "\nb operator " + ok, "f").error().message,
             "f:2: the same token as a");
   EXPECT_EQ(TokenTable::Parse("# nothing\n", "f").error().message, "f: no tokens");

@@ -25,7 +25,8 @@ messages::ResultMessage Result(const char* cluster, const char* worker, int ago_
 
 TEST(ClusterStatsTest, RatesWorkersAndLatenessOverTheWindow) {
   ClusterStats stats(seconds(100));
-  for (int i = 0; i < 99; ++i) stats.Add(Result("a", "w1", i % 50, 3, messages::Outcome::kSucceeded), kNow);
+  for (int i = 0; i < 99; ++i)
+    stats.Add(Result("a", "w1", i % 50, 3, messages::Outcome::kSucceeded), kNow);
   stats.Add(Result("a", "w2", 10, 700, messages::Outcome::kFailed), kNow);
   stats.Add(Result("a", "w3", 500, 1, messages::Outcome::kFailed), kNow);  // outside the window
   stats.Add(Result("b", "w9", 5, 1, messages::Outcome::kSkipped), kNow);

@@ -31,10 +31,12 @@ TEST_F(IngesterTest, SubscribesToEveryControlPlaneTopicOfThePrefix) {
 
 TEST_F(IngesterTest, WritesWhatItReadsThenCommits) {
   ASSERT_TRUE(ingester().Start());
-  consumer_.Assign({{"t.jobs", 0}, {"t.tasks.a", 0}, {"t.results", 0}, {"t.control", 0}, {"t.state", 0}});
+  consumer_.Assign(
+      {{"t.jobs", 0}, {"t.tasks.a", 0}, {"t.results", 0}, {"t.control", 0}, {"t.state", 0}});
   auto entry = Entry("backup");
   consumer_.Append("t.jobs", 0, "backup", messages::Encode(entry));
-  auto task = messages::NewRun(entry.task, clock_.Now(), clock_.Now(), messages::Trigger::kManual, "olga");
+  auto task =
+      messages::NewRun(entry.task, clock_.Now(), clock_.Now(), messages::Trigger::kManual, "olga");
   consumer_.Append("t.tasks.a", 0, task.run_id, messages::Encode(task));
   messages::ResultMessage r;
   r.run_id = task.run_id;
@@ -47,8 +49,9 @@ TEST_F(IngesterTest, WritesWhatItReadsThenCommits) {
   r.trigger = messages::Trigger::kManual;
   consumer_.Append("t.results", 0, r.run_id, messages::Encode(r));
   consumer_.Append("t.results", 0, "bad", "not json");
-  consumer_.Append("t.control", 0, "backup",
-                   messages::Encode(messages::ControlRecord{"backup", true, "olga", clock_.Now(), "x"}));
+  consumer_.Append(
+      "t.control", 0, "backup",
+      messages::Encode(messages::ControlRecord{"backup", true, "olga", clock_.Now(), "x"}));
   consumer_.Append("t.state", 0, "backup", "{}");  // not the console's: ignored
   auto sub = events_.Subscribe();
 

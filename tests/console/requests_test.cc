@@ -21,8 +21,9 @@ TEST(RequestsTest, Routes) {
   EXPECT_EQ(replay.cluster, "cluster-a");
   EXPECT_EQ(replay.run_id, "r-1");
   EXPECT_EQ(ParseRoute("GET", "/api/v1/runs/r-1").run_id, "r-1");
-  for (const char* path : {"/", "/api/v1", "/api/v1/", "/api/v2/jobs", "/api/v1/jobs/", "/api/v1/jobs//runs",
-                           "/api/v1/jobs/a/b/c", "/api/v1/nope", "/api/v1/dead/c/r"}) {
+  for (const char* path :
+       {"/", "/api/v1", "/api/v1/", "/api/v2/jobs", "/api/v1/jobs/", "/api/v1/jobs//runs",
+        "/api/v1/jobs/a/b/c", "/api/v1/nope", "/api/v1/dead/c/r"}) {
     EXPECT_EQ(ParseRoute("GET", path).endpoint, Endpoint::kNotFound) << path;
   }
 }
@@ -36,14 +37,19 @@ TEST(RequestsTest, Names) {
 }
 
 TEST(RequestsTest, JobQuery) {
-  auto q = ParseJobQuery({{"name", "back"}, {"cluster", "a"}, {"outcome", "failed"},
-                          {"sort", "last_run"}, {"order", "desc"}, {"limit", "20"}});
+  auto q = ParseJobQuery({{"name", "back"},
+                          {"cluster", "a"},
+                          {"outcome", "failed"},
+                          {"sort", "last_run"},
+                          {"order", "desc"},
+                          {"limit", "20"}});
   ASSERT_TRUE(q) << q.error().message;
   EXPECT_EQ(q->name_contains, "back");
   EXPECT_EQ(q->sort, store::JobSort::kLastRun);
   EXPECT_TRUE(q->descending);
   EXPECT_EQ(q->limit, 20);
-  EXPECT_EQ(ParseJobQuery({{"limit", "0"}}).error().message, "limit must be a number from 1 to 1000");
+  EXPECT_EQ(ParseJobQuery({{"limit", "0"}}).error().message,
+            "limit must be a number from 1 to 1000");
   EXPECT_FALSE(ParseJobQuery({{"limit", "5x"}}));
   EXPECT_FALSE(ParseJobQuery({{"sort", "size"}}));
   EXPECT_FALSE(ParseJobQuery({{"order", "up"}}));
@@ -60,7 +66,9 @@ TEST(RequestsTest, Bodies) {
   EXPECT_EQ(ParseBackfill("[]").error().message, "the body must be a JSON object");
   EXPECT_FALSE(ParseBackfill(R"({"from":"2026-03-01T00:00:00Z"})"));
   EXPECT_FALSE(ParseBackfill(R"({"from":"yesterday","to":"2026-03-02T00:00:00Z"})"));
-  EXPECT_EQ(ParseBackfill(R"({"from":"2026-03-02T00:00:00Z","to":"2026-03-01T00:00:00Z"})").error().message,
+  EXPECT_EQ(ParseBackfill(R"({"from":"2026-03-02T00:00:00Z","to":"2026-03-01T00:00:00Z"})")
+                .error()
+                .message,
             "\"to\" is before \"from\"");
   EXPECT_EQ(*ParseReason(""), "");
   EXPECT_EQ(*ParseReason(R"({"reason":"db migration"})"), "db migration");

@@ -17,8 +17,7 @@ std::string D(const char* expr, const char* zone = "UTC") {
 }
 
 TEST(DescribeTest, TheIssueExample) {
-  EXPECT_EQ(D("30 2 * * 1-5", "America/New_York"),
-            "at 02:30, Monday to Friday, America/New_York");
+  EXPECT_EQ(D("30 2 * * 1-5", "America/New_York"), "at 02:30, Monday to Friday, America/New_York");
 }
 
 TEST(DescribeTest, Daily) {

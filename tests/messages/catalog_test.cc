@@ -147,8 +147,8 @@ TEST(Trigger, OldMessagesDecodeAsScheduled) {
 }
 
 TEST(Trigger, TravelsInTasksAndResults) {
-  TaskMessage t = NewRun(SampleEntry().task, At("2026-03-08T07:00:00Z"),
-                         At("2026-03-08T07:00:00Z"), Trigger::kBackfill, "bob");
+  TaskMessage t = NewRun(SampleEntry().task, At("2026-03-08T07:00:00Z"), At("2026-03-08T07:00:00Z"),
+                         Trigger::kBackfill, "bob");
   auto back = DecodeTask(Encode(t));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back->trigger, Trigger::kBackfill);

@@ -86,9 +86,7 @@ TEST(ControlFeedTest, AppliesWhatArrives) {
 class PausedFiresTest : public ::testing::Test {
  protected:
   PausedFiresTest() { spdlog::set_level(spdlog::level::warn); }
-  double Skipped() {
-    return metrics_.fires_skipped.WithLabels({"paused"}).Value();
-  }
+  double Skipped() { return metrics_.fires_skipped.WithLabels({"paused"}).Value(); }
   testing::SimulatedClock clock_{kT0};
   metrics::Registry registry_;
   SchedulerMetrics metrics_{registry_};
@@ -105,7 +103,8 @@ TEST_F(PausedFiresTest, ThePlainSchedulerSkipsAndCountsThem) {
   service.Step(kT0 + seconds(2));
   producer.Poll(std::chrono::milliseconds(0));
   std::vector<std::string> fired;
-  for (const auto& r : producer.Acked("t.tasks.alpha")) fired.push_back(messages::DecodeTask(r.value)->job);
+  for (const auto& r : producer.Acked("t.tasks.alpha"))
+    fired.push_back(messages::DecodeTask(r.value)->job);
   EXPECT_EQ(fired, (std::vector<std::string>{"a", "a"}));
   EXPECT_EQ(Skipped(), 2.0);
   // Resumed: b fires from the next instant on; what it missed stays skipped.
@@ -143,7 +142,8 @@ TEST_F(PausedFiresTest, TheHaSchedulerRecordsSkippedFiresAsFiredInItsState) {
   EXPECT_EQ(state["a"], kT0 + seconds(3));
   EXPECT_EQ(state["b"], kT0 + seconds(3)) << "a skipped fire advances the state";
   size_t b_tasks = 0;
-  for (const auto& m : log.Topic("t.tasks.alpha")) b_tasks += messages::DecodeTask(m.value)->job == "b";
+  for (const auto& m : log.Topic("t.tasks.alpha"))
+    b_tasks += messages::DecodeTask(m.value)->job == "b";
   EXPECT_EQ(b_tasks, 0u);
   EXPECT_EQ(Skipped(), 3.0);
   // A failover after the resume owes b nothing for the paused time (catch_up: all).
@@ -153,7 +153,8 @@ TEST_F(PausedFiresTest, TheHaSchedulerRecordsSkippedFiresAsFiredInItsState) {
   next.SetLeader(true);
   clock_.Set(kT0 + seconds(3) + std::chrono::milliseconds(500));
   next.Step(clock_.Now());
-  for (const auto& m : log.Topic("t.tasks.alpha")) b_tasks += messages::DecodeTask(m.value)->job == "b";
+  for (const auto& m : log.Topic("t.tasks.alpha"))
+    b_tasks += messages::DecodeTask(m.value)->job == "b";
   EXPECT_EQ(b_tasks, 0u);
 }
 

@@ -103,11 +103,12 @@ TEST_F(HistoryStoreTest, CreatesAVersionedSchemaAndKeepsItsId) {
 
 TEST_F(HistoryStoreTest, SummarisesEachJobOnIngestAndIgnoresRecordsReadTwice) {
   auto store = Open({.recent_runs = 3});
-  std::vector<Record> records = {Catalog("backup"), Catalog("report", "b"),
-                                 Task("backup", "r1", 0), Result("backup", "r1", 0, Outcome::kSucceeded),
-                                 Task("backup", "r2", 60), Result("backup", "r2", 60, Outcome::kFailed),
-                                 Task("backup", "r3", 120), Result("backup", "r3", 120, Outcome::kSucceeded),
-                                 Task("backup", "r4", 180), Result("backup", "r4", 180, Outcome::kSucceeded)};
+  std::vector<Record> records = {
+      Catalog("backup"),         Catalog("report", "b"),
+      Task("backup", "r1", 0),   Result("backup", "r1", 0, Outcome::kSucceeded),
+      Task("backup", "r2", 60),  Result("backup", "r2", 60, Outcome::kFailed),
+      Task("backup", "r3", 120), Result("backup", "r3", 120, Outcome::kSucceeded),
+      Task("backup", "r4", 180), Result("backup", "r4", 180, Outcome::kSucceeded)};
   auto applied = store->Apply(records);
   ASSERT_TRUE(applied) << applied.error().message;
   EXPECT_EQ(*applied, records.size());
@@ -138,8 +139,9 @@ TEST_F(HistoryStoreTest, ARetriedRunCountsOnceWithItsLatestOutcome) {
   retry.run_id = "r1";
   retry.job = "backup";
   retry.produced_at = At(0) + std::chrono::milliseconds(400);
-  ASSERT_TRUE(store->Apply({Catalog("backup"), Task("backup", "r1", 0),
-                            Result("backup", "r1", 0, Outcome::kFailed, 1), TaskSeen{retry, true}}));
+  ASSERT_TRUE(
+      store->Apply({Catalog("backup"), Task("backup", "r1", 0),
+                    Result("backup", "r1", 0, Outcome::kFailed, 1), TaskSeen{retry, true}}));
   EXPECT_EQ((*store->GetRun("r1"))->status, "retrying");
   ASSERT_TRUE(store->Apply({Result("backup", "r1", 0, Outcome::kSucceeded, 2)}));
   auto run = store->GetRun("r1");
@@ -161,7 +163,8 @@ TEST_F(HistoryStoreTest, RunsArePagedNewestFirstByKeyset) {
   for (int i = 0; i < 25; ++i) {
     records.push_back(Task("j", "run-" + std::to_string(100 + i), i * 60,
                            i == 24 ? messages::Trigger::kManual : messages::Trigger::kSchedule));
-    if (i % 2 == 0) records.push_back(Result("j", "run-" + std::to_string(100 + i), i * 60, Outcome::kSucceeded));
+    if (i % 2 == 0)
+      records.push_back(Result("j", "run-" + std::to_string(100 + i), i * 60, Outcome::kSucceeded));
   }
   ASSERT_TRUE(store->Apply(records));
   std::vector<std::string> seen;
@@ -194,11 +197,13 @@ TEST_F(HistoryStoreTest, JobsAreFilteredSortedAndPaged) {
   for (int i = 0; i < 30; ++i) {
     const std::string name = "job-" + std::to_string(10 + i);
     records.push_back(Catalog(name, i % 3 == 0 ? "b" : "a"));
-    records.push_back(Result(name, "r" + std::to_string(i), i, i % 5 == 0 ? Outcome::kFailed : Outcome::kSucceeded));
+    records.push_back(Result(name, "r" + std::to_string(i), i,
+                             i % 5 == 0 ? Outcome::kFailed : Outcome::kSucceeded));
   }
   records.push_back(Catalog("never-ran"));
   ASSERT_TRUE(store->Apply(records));
-  ASSERT_TRUE(store->Apply({ControlSeen{{"job-12", true, "alice", At(5), "fixing"}, {"t.control", 0, 0}}}));
+  ASSERT_TRUE(
+      store->Apply({ControlSeen{{"job-12", true, "alice", At(5), "fixing"}, {"t.control", 0, 0}}}));
 
   auto all = store->ListJobs({.limit = 1000});
   ASSERT_TRUE(all) << all.error().message;
@@ -210,12 +215,14 @@ TEST_F(HistoryStoreTest, JobsAreFilteredSortedAndPaged) {
   EXPECT_EQ(store->ListJobs({.name_contains = "-2"})->total, 10);
 
   // Every sort pages through every job exactly once, in order.
-  for (JobSort sort : {JobSort::kName, JobSort::kCluster, JobSort::kLastRun, JobSort::kSuccessRate}) {
+  for (JobSort sort :
+       {JobSort::kName, JobSort::kCluster, JobSort::kLastRun, JobSort::kSuccessRate}) {
     for (bool descending : {false, true}) {
       std::vector<std::string> names;
       std::string cursor;
       do {
-        auto page = store->ListJobs({.sort = sort, .descending = descending, .limit = 7, .cursor = cursor});
+        auto page =
+            store->ListJobs({.sort = sort, .descending = descending, .limit = 7, .cursor = cursor});
         ASSERT_TRUE(page) << page.error().message;
         for (const auto& j : page->jobs) names.push_back(j.name);
         cursor = page->next_cursor;
@@ -258,8 +265,9 @@ TEST_F(HistoryStoreTest, DeadLettersReplaysAndTheAuditTrail) {
   ASSERT_TRUE(entry && *entry);
   EXPECT_EQ((*entry)->replayed_by, "carol");
 
-  ASSERT_TRUE(store->Apply({ControlSeen{{"backup", true, "alice", At(10), "db work"}, {"t.control", 0, 0}},
-                            ControlSeen{{"backup", false, "bob", At(20), ""}, {"t.control", 0, 1}}}));
+  ASSERT_TRUE(
+      store->Apply({ControlSeen{{"backup", true, "alice", At(10), "db work"}, {"t.control", 0, 0}},
+                    ControlSeen{{"backup", false, "bob", At(20), ""}, {"t.control", 0, 1}}}));
   auto trail = store->ControlHistory("backup", 10);
   ASSERT_EQ(trail->size(), 2u);
   EXPECT_EQ((*trail)[0].by, "bob");
@@ -288,7 +296,8 @@ TEST_F(HistoryStoreTest, ARebuiltStoreServesTheSameHistory) {
   std::vector<Record> records = {Catalog("j")};
   for (int i = 0; i < 10; ++i) {
     records.push_back(Task("j", "r" + std::to_string(i), i));
-    records.push_back(Result("j", "r" + std::to_string(i), i, i == 3 ? Outcome::kFailed : Outcome::kSucceeded));
+    records.push_back(
+        Result("j", "r" + std::to_string(i), i, i == 3 ? Outcome::kFailed : Outcome::kSucceeded));
   }
   auto first = Open({}, "first.db");
   ASSERT_TRUE(first->Apply(records));
