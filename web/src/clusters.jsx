@@ -4,7 +4,7 @@
 import {useEffect, useState} from 'preact/hooks';
 import {get} from './api.js';
 import {ErrorNote, Head} from './components.jsx';
-import {absolute, percent, relative} from './format.js';
+import {absolute, ago, percent} from './format.js';
 import {href} from './route.js';
 
 export function ClustersPage() {
@@ -31,7 +31,7 @@ export function ClustersPage() {
         <>
           <p class="muted">
             Over the last {Math.round(health.window_seconds / 60)} minutes of results; newest result{' '}
-            {health.last_result_at ? `${relative(health.last_result_at)} (${absolute(health.last_result_at)})` : 'none yet'}.
+            {health.last_result_at ? `${ago(health.last_result_at)} (${absolute(health.last_result_at)})` : 'none yet'}.
           </p>
           {(health.grafana_url || health.prometheus_url) && (
             <ul class="links">

@@ -4,7 +4,7 @@
 import {useEffect, useRef, useState} from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import {absolute, duration, outcomeClass, outcomeText, relative, FAILED} from './format.js';
+import {absolute, duration, outcomeClass, outcomeText, relative, runCount, FAILED} from './format.js';
 import {describeError} from './api.js';
 
 export function Outcome({outcome}) {
@@ -25,7 +25,7 @@ export function PausedBadge({job}) {
 export function Strip({recent}) {
   if (!recent || !recent.length) return <span class="muted">no runs</span>;
   const failed = recent.filter((r) => FAILED.has(r.outcome)).length;
-  const label = `last ${recent.length} runs: ${recent.length - failed} not failed, ${failed} failed`;
+  const label = `last ${runCount(recent.length)}: ${recent.length - failed} not failed, ${failed} failed`;
   return (
     <ol class="strip" aria-label={label} title={label}>
       {recent.map((r) => (
@@ -185,7 +185,7 @@ export function DurationChart({points}) {
     <figure class="chart">
       <div ref={box} />
       <figcaption>
-        Duration of the last {points.length} runs ({failed} failed, in red); median{' '}
+        Duration of the last {runCount(points.length)} ({failed} failed, in red); median{' '}
         {duration(median)}.
       </figcaption>
     </figure>

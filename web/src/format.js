@@ -56,6 +56,17 @@ export function relative(iso, now = Date.now()) {
   return '—';
 }
 
+// "5 seconds ago" for an event that has happened: never "in 1 second" when the server's clock
+// is a little ahead of the viewer's, or when `now` was taken before the data arrived.
+export function ago(iso, now = Date.now()) {
+  return iso ? relative(iso, Math.max(now, new Date(iso).getTime())) : '—';
+}
+
+// "1 run", "20 runs".
+export function runCount(n) {
+  return `${n.toLocaleString('en')} ${n === 1 ? 'run' : 'runs'}`;
+}
+
 // "850 ms", "12.3 s", "4 min 05 s", "2 h 03 min".
 export function duration(ms) {
   if (ms === null || ms === undefined) return '—';

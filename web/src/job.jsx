@@ -3,7 +3,7 @@
 import {useEffect, useState} from 'preact/hooks';
 import {get, post, query, subscribe} from './api.js';
 import {Confirm, DurationChart, ErrorNote, Outcome, Pager, PausedBadge, When, useNow, Head} from './components.jsx';
-import {absolute, duration, percent, viewerZone} from './format.js';
+import {absolute, duration, percent, runCount, viewerZone} from './format.js';
 import {href} from './route.js';
 
 const RUNS_PAGE = 50;
@@ -339,7 +339,7 @@ export function JobPage({name, operator}) {
         {job.name} <PausedBadge job={job} />
       </h1>
       <p class="summary">
-        Last run: <Outcome outcome={job.last_run && job.last_run.outcome} /> · success {percent(job.success_rate)} over the last {job.recent.length} runs · next fire{' '}
+        Last run: <Outcome outcome={job.last_run && job.last_run.outcome} /> · success {percent(job.success_rate)} over the last {runCount(job.recent.length)} · next fire{' '}
         {job.paused ? 'skipped (paused)' : <When iso={job.next[0]} zone={job.timezone} now={now} inline />}
       </p>
       {job.paused && (

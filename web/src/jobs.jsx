@@ -4,7 +4,7 @@
 import {useEffect, useState} from 'preact/hooks';
 import {get, query} from './api.js';
 import {ErrorNote, Outcome, Pager, PausedBadge, Strip, When, useNow} from './components.jsx';
-import {percent, relative} from './format.js';
+import {ago, percent} from './format.js';
 import {href} from './route.js';
 
 const PAGE_SIZE = 50;
@@ -168,7 +168,7 @@ export function JobsPage({params}) {
                     <td>{j.paused ? <span class="muted">paused</span> : <When iso={j.next[0]} zone={j.timezone} now={now} />}</td>
                     <td>
                       <Outcome outcome={j.last_run && j.last_run.outcome} />
-                      {j.last_run && <span class="sub">{relative(j.last_run.started_at, now)}</span>}
+                      {j.last_run && <span class="sub">{ago(j.last_run.started_at, now)}</span>}
                     </td>
                     <td>
                       <Strip recent={j.recent} />
