@@ -24,6 +24,7 @@
 #include <tuple>
 #include <utility>
 
+#include "common/byte_size.h"
 #include "common/duration.h"
 #include "common/time_format.h"
 #include "config/job_storage.h"
@@ -54,10 +55,14 @@ constexpr std::string_view kTopLevelKeys[] = {"clusters", "defaults", "jobs"};
 // command.
 constexpr std::string_view kDefaultsKeys[] = {"timezone",    "timeout",  "retry",
                                               "concurrency", "catch_up", "starting_deadline",
-                                              "sandbox",     "network"};
-constexpr std::string_view kJobKeys[] = {"name",     "schedule",          "timezone", "cluster",
-                                         "command",  "timeout",           "retry",    "concurrency",
-                                         "catch_up", "starting_deadline", "sandbox",  "network"};
+                                              "sandbox",     "network",  "microvm"};
+constexpr std::string_view kJobKeys[] = {
+    "name",        "schedule", "timezone",          "cluster", "command", "timeout", "retry",
+    "concurrency", "catch_up", "starting_deadline", "sandbox", "network", "microvm"};
+constexpr std::string_view kMicroVmKeys[] = {"memory", "vcpus"};
+constexpr uint64_t kMinMicroVmMemoryMib = 64;
+constexpr uint64_t kMaxMicroVmMemoryMib = 16 * 1024;
+constexpr int kMaxMicroVmVcpus = 16;
 constexpr std::string_view kRequiredJobKeys[] = {"name", "schedule", "cluster", "command"};
 constexpr std::string_view kRetryKeys[] = {"max_attempts", "backoff", "max_backoff",
                                            "multiplier",   "jitter",  "retry_on"};
@@ -75,7 +80,8 @@ constexpr EnumName<ConcurrencyPolicy> kConcurrencyNames[] = {
 constexpr EnumName<CatchUpPolicy> kCatchUpNames[] = {
     {"none", CatchUpPolicy::kNone}, {"last", CatchUpPolicy::kLast}, {"all", CatchUpPolicy::kAll}};
 constexpr EnumName<SandboxMode> kSandboxNames[] = {{"none", SandboxMode::kNone},
-                                                   {"bubblewrap", SandboxMode::kBubblewrap}};
+                                                   {"bubblewrap", SandboxMode::kBubblewrap},
+                                                   {"microvm", SandboxMode::kMicroVm}};
 
 template <class E, size_t N>
 std::string_view NameOf(const EnumName<E> (&names)[N], E value) {
@@ -201,6 +207,8 @@ struct Settings {
   std::optional<milliseconds> starting_deadline;
   SandboxMode sandbox = SandboxMode::kNone;
   bool network = false;
+  uint8_t microvm_vcpus = 0;
+  uint16_t microvm_memory_mib = 0;
 };
 
 // Checks a job file read as a stream of top-level entries and jobs (see TreeBuilder), and
@@ -226,7 +234,7 @@ class Parser final : public DocumentSink {
   // reading of a file (see Parse) finds again outside the jobs.
   enum Part : size_t { kTopLevel, kClusters, kDefaults, kJobs, kIgnored, kParts };
   // Where each known key of one mapping was first seen.
-  using FirstKeys = std::array<std::optional<YAML::Mark>, 12>;
+  using FirstKeys = std::array<std::optional<YAML::Mark>, 13>;
   static_assert(std::size(kJobKeys) <= std::tuple_size_v<FirstKeys>);
 
   void Report(const YAML::Mark& mark, std::string message) {
@@ -289,6 +297,7 @@ class Parser final : public DocumentSink {
   // Applies the inheritable keys present in `m` on top of `settings`.
   void ReadSettings(const Mapping& m, Settings& settings);
   void ReadRetry(const Entry& e, RetryPolicy& retry);
+  void ReadMicroVm(const Entry& e, Settings& settings);
   const date::time_zone* ReadZone(const Entry& e);
   std::optional<Job> ReadJob(const Node& node);
 
@@ -622,9 +631,38 @@ void Parser::ReadSettings(const Mapping& m, Settings& settings) {
       // worth pointing out.
       if (*v && settings.sandbox == SandboxMode::kNone) {
         Report(ValueMark(*e),
-               "network: true has no effect without sandbox: bubblewrap "
+               "network: true has no effect without sandbox: bubblewrap or microvm "
                "(unsandboxed commands always have the network)");
       }
+    }
+  }
+  if (const Entry* e = m.Find("microvm")) ReadMicroVm(*e, settings);
+}
+
+void Parser::ReadMicroVm(const Entry& e, Settings& settings) {
+  std::optional<Mapping> m = ReadMapping(*e.value, ValueMark(e), "microvm", kMicroVmKeys);
+  if (!m) return;
+  if (settings.sandbox != SandboxMode::kMicroVm) {
+    Report(ValueMark(e), "microvm: has no effect without sandbox: microvm");
+  }
+  if (const Entry* f = m->Find("vcpus")) {
+    if (auto v = ReadInt(*f, "microvm.vcpus", 1, kMaxMicroVmVcpus)) {
+      settings.microvm_vcpus = static_cast<uint8_t>(*v);
+    }
+  }
+  if (const Entry* f = m->Find("memory")) {
+    const std::string range = " (allowed 64MiB..16GiB, in whole MiB)";
+    std::optional<uint64_t> bytes;
+    if (f->value->IsScalar()) bytes = ParseByteSize(f->value->Scalar());
+    if (!bytes) {
+      Report(ValueMark(*f), "microvm.memory: expected a size such as 256MiB or 1GiB" + range +
+                                (f->value->IsScalar() ? ", got " + Quote(f->value->Scalar())
+                                                      : ", got " + std::string(KindOf(*f->value))));
+    } else if (*bytes % (1 << 20) != 0 || *bytes / (1 << 20) < kMinMicroVmMemoryMib ||
+               *bytes / (1 << 20) > kMaxMicroVmMemoryMib) {
+      Report(ValueMark(*f), "microvm.memory: " + f->value->Scalar() + " is out of range" + range);
+    } else {
+      settings.microvm_memory_mib = static_cast<uint16_t>(*bytes / (1 << 20));
     }
   }
 }
@@ -659,6 +697,11 @@ std::optional<Job> Parser::ReadJob(const Node& node) {
   Settings settings = defaults_;
   ReadSettings(*m, settings);
   if (settings.sandbox == SandboxMode::kNone) settings.network = false;
+  // Sizes inherited from `defaults:` apply only to the jobs that run in a microVM.
+  if (settings.sandbox != SandboxMode::kMicroVm) {
+    settings.microvm_vcpus = 0;
+    settings.microvm_memory_mib = 0;
+  }
 
   std::optional<std::string> cluster;
   if (const Entry* e = m->Find("cluster")) {
@@ -719,7 +762,9 @@ std::optional<Job> Parser::ReadJob(const Node& node) {
              .concurrency = settings.concurrency,
              .catch_up = settings.catch_up,
              .sandbox = settings.sandbox,
-             .network = settings.network};
+             .network = settings.network,
+             .microvm_vcpus = settings.microvm_vcpus,
+             .microvm_memory_mib = settings.microvm_memory_mib};
 }
 
 bool Parser::OnTopKey(const Node& key) {

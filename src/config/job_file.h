@@ -42,7 +42,7 @@ enum class ConcurrencyPolicy : uint8_t { kAllow, kForbid, kReplace };
 enum class CatchUpPolicy : uint8_t { kNone, kLast, kAll };
 
 // How the worker isolates the command (docs/jobfile.md).
-enum class SandboxMode : uint8_t { kNone, kBubblewrap };
+enum class SandboxMode : uint8_t { kNone, kBubblewrap, kMicroVm };
 
 // The spelling used in the job file, e.g. "forbid", "last", "bubblewrap".
 std::string_view ToString(ConcurrencyPolicy policy);
@@ -52,8 +52,9 @@ std::string_view ToString(SandboxMode mode);
 // One job of the job file. Every field is validated by LoadJobFile.
 //
 // A scheduler holds one per job, up to a million (docs/benchmarks.md, "One million
-// schedules"), so the fields are ordered to leave no padding and the small enums are one
-// byte: 280 bytes plus whatever strings do not fit in std::string's inline buffer.
+// schedules"), so the fields are ordered to leave no padding and the small enums share one
+// byte as bit-fields: 280 bytes plus whatever strings do not fit in std::string's inline
+// buffer.
 struct Job {
   // Unique in the file. Requires: [a-z0-9._-], 1..100 chars.
   std::string name;
@@ -77,15 +78,20 @@ struct Job {
   // Where it was defined, for messages: line of the `- name:` entry (1-based).
   int line = 0;
   // Overlapping runs of the same job. Default: allow.
-  ConcurrencyPolicy concurrency = ConcurrencyPolicy::kAllow;
+  ConcurrencyPolicy concurrency : 2 = ConcurrencyPolicy::kAllow;
   // Fires missed while no scheduler ran: none (skip them), last (run the latest one once) or
   // all (run each, oldest first). Default: last.
-  CatchUpPolicy catch_up = CatchUpPolicy::kLast;
+  CatchUpPolicy catch_up : 2 = CatchUpPolicy::kLast;
   // Default: none (the command runs as the worker's user with its full view of the host).
-  SandboxMode sandbox = SandboxMode::kNone;
+  SandboxMode sandbox : 2 = SandboxMode::kNone;
   // Whether a sandboxed command may use the network. Default: false.
-  // Requires: sandbox == kBubblewrap when true (unsandboxed commands always have it).
-  bool network = false;
+  // Requires: sandbox != kNone when true (unsandboxed commands always have it).
+  bool network : 1 = false;
+  // `microvm: {vcpus, memory}`: the VM's virtual CPUs and memory in MiB.
+  // Default: 0 = the worker's default (1 vCPU, 256 MiB). Requires: sandbox == kMicroVm when
+  // set; vcpus 1..16, memory 64 MiB..16 GiB in whole MiB.
+  uint8_t microvm_vcpus = 0;
+  uint16_t microvm_memory_mib = 0;
 };
 
 struct JobFile {

@@ -384,7 +384,7 @@ http::Response Api::Dispatch(Context& c) {
       for (SystemTime at : instants) {
         messages::TaskMessage task = messages::NewRun(entry->task, at, now, trigger, c.who.name);
         runs.push_back({{"run_id", task.run_id}, {"scheduled_at", FormatRfc3339Utc(at)}});
-        out.push_back({topics_.Tasks(task.cluster), task.run_id, messages::Encode(task)});
+        out.push_back(TaskRecord(topics_, task));
       }
       if (auto ok = publisher_.PublishAndWait(out); !ok) {
         spdlog::warn("{} of {} by {} not confirmed: {}", messages::TriggerName(trigger),
@@ -467,7 +467,7 @@ http::Response Api::Dispatch(Context& c) {
       const messages::ReplayMarker marker{(*entry)->position, task->run_id, now, c.who.name};
       // The task first, then the marker: a failure in between replays again, never loses.
       if (auto ok = publisher_.PublishAndWait(
-              {{topics_.Tasks(task->cluster), task->run_id, messages::Encode(*task)},
+              {TaskRecord(topics_, *task),
                {topics_.Dead(c.route.cluster), task->run_id, messages::Encode(marker)}});
           !ok) {
         return Problem(503, ok.error().message);

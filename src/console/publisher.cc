@@ -4,6 +4,11 @@
 
 namespace krond::console {
 
+Outgoing TaskRecord(const messages::TopicNames& topics, const messages::TaskMessage& task) {
+  return {topics.Tasks(task.cluster), task.run_id, messages::Encode(task),
+          std::string(messages::PartitionKeyOf(task))};
+}
+
 Status KafkaPublisher::PublishAndWait(const std::vector<Outgoing>& records) {
   std::lock_guard lock(mu_);
   struct State {
@@ -12,8 +17,8 @@ Status KafkaPublisher::PublishAndWait(const std::vector<Outgoing>& records) {
   };
   auto state = std::make_shared<State>();
   for (const Outgoing& r : records) {
-    kafka::ProduceStatus queued =
-        producer_.Produce(r.topic, r.key, r.value, [state](const kafka::DeliveryReport& report) {
+    kafka::ProduceStatus queued = producer_.ProduceRouted(
+        r.topic, r.partition_key, r.key, r.value, [state](const kafka::DeliveryReport& report) {
           if (report.status) {
             ++state->acked;
           } else if (state->error.empty()) {

@@ -8,6 +8,8 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "kafka/kafka.h"
+#include "messages/run_messages.h"
+#include "messages/topics.h"
 
 namespace krond::console {
 
@@ -16,7 +18,14 @@ struct Outgoing {
   std::string topic;
   std::string key;
   std::string value;
+  // kafka::Producer::ProduceRouted's partition key; empty: the key chooses the partition.
+  std::string partition_key{};
 };
+
+// The record of a task (run now, backfill, replay): on its cluster's task topic, keyed by its
+// run id and routed by its job (messages::PartitionKeyOf) like every other producer of tasks,
+// so one worker at a time owns the job.
+Outgoing TaskRecord(const messages::TopicNames& topics, const messages::TaskMessage& task);
 
 // Where the API's state changes go: Kafka, which stays the source of truth. The store only
 // learns of them when the ingester reads them back.

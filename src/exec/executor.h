@@ -17,8 +17,8 @@ class PendingRun {
 
 // Runs one command to completion and reports what happened. This is the seam between the
 // worker and the operating system: ProcessExecutor runs commands directly,
-// BubblewrapExecutor inside a bubblewrap sandbox, a microVM executor could run them in a
-// Firecracker VM, and worker tests use a fake.
+// BubblewrapExecutor inside a bubblewrap sandbox, MicroVmExecutor in a virtual machine of
+// their own, and worker tests use a fake.
 //
 // Run() blocks the calling thread (a worker slot) until the command and everything it left
 // behind are gone. Implementations are thread-safe: a worker calls Run() from N slot

@@ -38,8 +38,14 @@ std::string_view ToString(OutcomeKind kind) {
       return "spawn_failed";
     case OutcomeKind::kCancelled:
       return "cancelled";
+    case OutcomeKind::kBootFailed:
+      return "boot_failed";
   }
   return "unknown";
+}
+
+std::string_view ToString(Accelerator accelerator) {
+  return accelerator == Accelerator::kKvm ? "kvm" : "tcg";
 }
 
 }  // namespace krond::exec

@@ -43,8 +43,12 @@ struct ResourceLimits {
 // must be routed to one).
 struct SandboxSpec {
   // Keep the host's network namespace. Default: false (the sandbox has only a loopback
-  // interface that is down).
+  // interface that is down). In a microVM: give the VM a user-mode NIC (MicroVmExecutor).
   bool allow_network = false;
+  // Size of a microVM in MiB and its virtual CPUs (MicroVmExecutor; ignored elsewhere).
+  // Default: 0 = the executor's default (256 MiB, 1 vCPU).
+  std::uint32_t vm_memory_mib = 0;
+  std::uint32_t vm_vcpus = 0;
 };
 
 // What to run. A plain struct: set the fields you need, then Validate(). (GCC 12 warns
@@ -85,6 +89,18 @@ enum class OutcomeKind {
   kKilledBySignal,  // Died of a signal we did not send (signal), e.g. SIGSEGV, SIGXCPU.
   kSpawnFailed,     // Could not be started: bad spec, missing binary or cwd, no pipes...
   kCancelled,       // The CancelToken fired and we killed the group.
+  kBootFailed,      // A microVM did not get as far as starting the command (MicroVmExecutor).
+};
+
+// How a microVM executes its guest: hardware virtualization, or QEMU's emulator.
+enum class Accelerator { kKvm, kTcg };
+std::string_view ToString(Accelerator accelerator);
+
+// What MicroVmExecutor adds to an outcome.
+struct VmReport {
+  Accelerator accelerator = Accelerator::kTcg;
+  // Guest uptime when the command started (kernel and agent start-up); absent if unknown.
+  std::optional<std::chrono::milliseconds> boot;
 };
 
 std::string_view ToString(OutcomeKind kind);
@@ -113,6 +129,8 @@ struct RunOutcome {
   // Members of the command's process group were still alive after the command exited
   // (daemons, forgotten background jobs) and were SIGKILLed.
   bool descendants_killed = false;
+  // Set for runs in a microVM (MicroVmExecutor), absent otherwise.
+  std::optional<VmReport> vm;
 
   std::chrono::milliseconds Duration() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(finished - started);

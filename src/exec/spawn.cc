@@ -36,6 +36,18 @@ void UniqueFd::Reset() {
 
 std::string ErrnoText(int err) { return std::generic_category().message(err); }
 
+void AppendShellQuoted(std::string& out, std::string_view text) {
+  out += '\'';
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  out += '\'';
+}
+
 int PidfdOpen(pid_t pid) {
 #ifdef SYS_pidfd_open
   return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));

@@ -3,6 +3,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -42,6 +43,10 @@ class UniqueFd {
 };
 
 std::string ErrnoText(int err);
+
+// Appends `text` as one single-quoted shell word ('it'\''s'): a script that a shell runs
+// (a warm shell's, a microVM's run.sh) can then hold any bytes but NUL.
+void AppendShellQuoted(std::string& out, std::string_view text);
 
 // pidfd_open(2); -1 with errno set where the kernel has none.
 int PidfdOpen(pid_t pid);

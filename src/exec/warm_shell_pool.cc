@@ -39,18 +39,6 @@ bool IsShellName(const std::string& name) {
   });
 }
 
-void AppendQuoted(std::string& out, const std::string& value) {
-  out += '\'';
-  for (char c : value) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  out += '\'';
-}
-
 // write(2) that reports a closed pipe as EPIPE without raising SIGPIPE in a process that
 // has not ignored it: the signal is blocked on this thread and any pending one is consumed.
 ssize_t WriteNoSigpipe(int fd, const std::string& data) {
@@ -113,7 +101,7 @@ std::string WarmShellPool::Script(const RunSpec& spec) {
       script += ' ';
       script += name;
       script += '=';
-      AppendQuoted(script, value);
+      internal::AppendShellQuoted(script, value);
     }
     script += ';';
   }

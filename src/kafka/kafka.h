@@ -30,12 +30,39 @@ struct ClientConfig {
 };
 
 struct TopicPartition {
+  TopicPartition() = default;
+  // Not an aggregate, so {topic, partition, offset} needs no metadata initializer.
+  TopicPartition(std::string topic_name, int32_t partition_id, int64_t position = -1,
+                 std::string commit_metadata = {})
+      : topic(std::move(topic_name)),
+        partition(partition_id),
+        offset(position),
+        metadata(std::move(commit_metadata)) {}
+
   std::string topic;
   int32_t partition = 0;
   // Next offset to read (for Commit) or a position; -1 when unknown.
   int64_t offset = -1;
+  // Offset commits only: a string stored with the committed offset and read back by
+  // Consumer::Committed (the worker records which runs it started, docs/messages.md).
+  // Requires: at most kMaxCommitMetadataBytes.
+  std::string metadata;
   bool operator==(const TopicPartition&) const = default;
 };
+
+// The broker refuses a commit whose metadata is longer than its offset.metadata.max.bytes
+// (4096 by default), failing the whole commit: callers keep theirs under this.
+inline constexpr size_t kMaxCommitMetadataBytes = 4000;
+
+// The partition of a message with partition key `key` among `partitions`: the Java client's
+// default partitioner, toPositive(murmur2(key)) % partitions, so any Kafka client can tell
+// where a key goes. krond routes every run of a job by its job name with it (docs/
+// messages.md, "Partitions"); changing the function would move every job to another
+// partition, and during a rolling upgrade two workers could run one job at once, so it must
+// never change. Requires: partitions >= 1.
+int32_t PartitionForKey(std::string_view key, int32_t partitions);
+// Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), as a signed 32-bit value.
+int32_t Murmur2(std::string_view data);
 
 // Why a produce failed, after librdkafka's error code. Only kRetriable can pass by itself
 // (a broker restarting, a leader moving, the local queue full); producing the same record
@@ -73,13 +100,24 @@ class Producer {
  public:
   virtual ~Producer() = default;
   // Queues one message; never waits for the network. A `value` whose data() is null (a
-  // default std::string_view) is written as a null value: a tombstone on a compacted topic. Fails
-  // when the local queue is full (kRetriable: call Poll, then try again), the record is too large,
-  // or the topic is unknown to the client. `on_delivery` runs exactly once, from Poll or Flush,
-  // when the broker acknowledged (acks=all) or the message failed for good.
-  [[nodiscard]] virtual ProduceStatus Produce(std::string_view topic, std::string_view key,
-                                              std::string_view value,
-                                              DeliveryCallback on_delivery) = 0;
+  // default std::string_view) is written as a null value: a tombstone on a compacted topic.
+  // Fails when the local queue is full (kRetriable: call Poll, then try again), the record is
+  // too large, or the topic is unknown to the client. `on_delivery` runs exactly once, from Poll or
+  // Flush, when the broker acknowledged (acks=all) or the message failed for good.
+  //
+  // The partition is PartitionForKey(partition_key, the topic's partition count, from the
+  // client's metadata) when `partition_key` is not empty, so messages with one partition key
+  // land on one partition whatever their keys; else the client's default partitioner
+  // chooses from `key`.
+  [[nodiscard]] virtual ProduceStatus ProduceRouted(std::string_view topic,
+                                                    std::string_view partition_key,
+                                                    std::string_view key, std::string_view value,
+                                                    DeliveryCallback on_delivery) = 0;
+  // ProduceRouted without a partition key.
+  [[nodiscard]] ProduceStatus Produce(std::string_view topic, std::string_view key,
+                                      std::string_view value, DeliveryCallback on_delivery) {
+    return ProduceRouted(topic, {}, key, value, std::move(on_delivery));
+  }
   // Serves delivery callbacks; waits up to `timeout` for one.
   virtual void Poll(std::chrono::milliseconds timeout) = 0;
   // Waits until every queued message has its callback, or `timeout`.
@@ -110,6 +148,11 @@ using TxnStatus = tl::expected<void, TxnError>;
 // owns it. The blocking calls wait at most `timeout`.
 class TransactionalProducer : public Producer {
  public:
+  // Looks up the partitions of `topics` now. librdkafka learns a topic's metadata on first
+  // use from a scan that runs once a second, so without this the first transaction of a new
+  // producer waits up to a second per batch of new topics: a takeover's. Does not fence.
+  [[nodiscard]] virtual Status WarmUp(const std::vector<std::string>& topics,
+                                      std::chrono::milliseconds timeout) = 0;
   [[nodiscard]] virtual TxnStatus InitTransactions(std::chrono::milliseconds timeout) = 0;
   [[nodiscard]] virtual TxnStatus BeginTransaction() = 0;
   // Flushes the transaction's messages, then commits it.
@@ -123,6 +166,9 @@ struct ConsumedMessage {
   int64_t offset = 0;
   std::string key;
   std::string value;
+  // The record's timestamp (ms since the epoch; the producer's clock unless the topic uses
+  // LogAppendTime); -1 when unknown.
+  int64_t timestamp_ms = -1;
 };
 
 // Told about partition assignment changes, on the thread that calls Consumer::Poll.
@@ -130,8 +176,14 @@ class RebalanceListener {
  public:
   virtual ~RebalanceListener() = default;
   virtual void OnAssigned(const std::vector<TopicPartition>& partitions) = 0;
-  // Called before the partitions are taken away: last chance to commit them.
+  // Called before the partitions are taken away: last chance to commit them. The group
+  // waits for this to return (up to the rebalance timeout, max.poll.interval.ms) before
+  // another member gets them, so work on them can be finished or stopped here.
   virtual void OnRevoked(const std::vector<TopicPartition>& partitions) = 0;
+  // The partitions were lost rather than handed over (this member's session expired, e.g.
+  // it was cut off from the group coordinator): another member may own them already, and
+  // committing for them fails. Default: OnRevoked.
+  virtual void OnLost(const std::vector<TopicPartition>& partitions) { OnRevoked(partitions); }
 };
 
 // A group member. Not thread-safe: one thread owns it (the worker's poll loop).
@@ -144,8 +196,12 @@ class Consumer {
   // least every few seconds even when paused.
   [[nodiscard]] virtual Result<std::optional<ConsumedMessage>> Poll(
       std::chrono::milliseconds timeout) = 0;
-  // Commits the given next-offsets synchronously.
+  // Commits the given next-offsets, each with its metadata.
   [[nodiscard]] virtual Status Commit(const std::vector<TopicPartition>& offsets) = 0;
+  // The committed offset (-1 when none) and metadata of each partition, from the group
+  // coordinator; waits up to `timeout`. May be called from a RebalanceListener.
+  [[nodiscard]] virtual Result<std::vector<TopicPartition>> Committed(
+      const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) = 0;
   [[nodiscard]] virtual Status Pause(const std::vector<TopicPartition>& partitions) = 0;
   [[nodiscard]] virtual Status Resume(const std::vector<TopicPartition>& partitions) = 0;
   // Moves the read position of an assigned partition (e.g. back to a held message).
@@ -153,6 +209,21 @@ class Consumer {
   virtual std::vector<TopicPartition> Assignment() = 0;
   // Leaves the group cleanly (revokes, so the listener can commit). Idempotent.
   virtual void Close() = 0;
+};
+
+// Follows one partition, without joining a group, from a position chosen at creation (e.g.
+// a few records before its end), read_committed: only committed transactional records are
+// returned. Not thread-safe.
+class PartitionFollower {
+ public:
+  virtual ~PartitionFollower() = default;
+  // The next record, nullopt when none arrived within `timeout`, or a transient error (a
+  // broker down) that the caller logs before polling again.
+  [[nodiscard]] virtual Result<std::optional<ConsumedMessage>> Poll(
+      std::chrono::milliseconds timeout) = 0;
+  // Whether the last Poll found the end of the partition (as read_committed sees it): no
+  // record is waiting. False until the end was reached once.
+  virtual bool AtEnd() const = 0;
 };
 
 struct TopicSpec {
@@ -169,16 +240,51 @@ struct EnsureReport {
   int partitions = 0;
 };
 
+// Why topics could not be ensured, after librdkafka's error codes: only kUnreachable can pass
+// by itself, so it is the only kind worth retrying.
+enum class TopicErrorKind {
+  // No answer, a timeout, no controller, or fewer live brokers than the replication factor
+  // (a cluster restarting): try again later.
+  kUnreachable,
+  // The topic exists with another partition count: an operator must change --partitions or
+  // migrate the topic (krond never changes partitions itself).
+  kPartitionMismatch,
+  // The cluster refused the request for good: authorization, invalid config, policy.
+  kRejected,
+  // The caller stopped waiting (EnsureTopicsPatiently).
+  kCancelled,
+};
+// "unreachable", "partition_mismatch", "rejected", "cancelled".
+std::string_view TopicErrorName(TopicErrorKind kind);
+struct TopicError {
+  TopicErrorKind kind = TopicErrorKind::kUnreachable;
+  std::string message;
+};
+using EnsureResult = tl::expected<std::vector<EnsureReport>, TopicError>;
+
 class Admin {
  public:
   virtual ~Admin() = default;
   // Creates missing topics; existing ones are fine. A topic whose partition count differs
-  // from the spec is an error naming both counts (krond never changes partitions itself).
-  [[nodiscard]] virtual Result<std::vector<EnsureReport>> EnsureTopics(
-      const std::vector<TopicSpec>& specs, std::chrono::milliseconds timeout) = 0;
+  // from the spec is a kPartitionMismatch naming both counts.
+  [[nodiscard]] virtual EnsureResult EnsureTopics(const std::vector<TopicSpec>& specs,
+                                                  std::chrono::milliseconds timeout) = 0;
   // Partition count of a topic, or an error if it does not exist.
   [[nodiscard]] virtual Result<int> PartitionCount(const std::string& topic,
                                                    std::chrono::milliseconds timeout) = 0;
 };
+
+// How EnsureTopicsPatiently waits `delay` between attempts; returns false when the caller
+// wants to stop (e.g. SIGTERM), true to try again.
+using RetryWait = std::function<bool(std::chrono::milliseconds delay)>;
+
+// The one retry loop for topic creation: calls admin.EnsureTopics (each attempt bounded by
+// `attempt_timeout`) until it succeeds or fails with a kind other than kUnreachable, logging
+// one warning per failed attempt and waiting `delay` in between. Returns kCancelled when
+// `wait` says stop.
+[[nodiscard]] EnsureResult EnsureTopicsPatiently(Admin& admin, const std::vector<TopicSpec>& specs,
+                                                 const RetryWait& wait,
+                                                 std::chrono::milliseconds attempt_timeout,
+                                                 std::chrono::milliseconds delay);
 
 }  // namespace krond::kafka

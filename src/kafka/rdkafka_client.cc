@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <thread>
@@ -31,7 +33,15 @@ struct QueueDeleter {
 struct EventDeleter {
   void operator()(rd_kafka_event_t* e) const { rd_kafka_event_destroy(e); }
 };
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+};
+struct MetadataDeleter {
+  void operator()(const rd_kafka_metadata_t* md) const { rd_kafka_metadata_destroy(md); }
+};
 using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
+using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
 using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
@@ -150,11 +160,41 @@ tl::unexpected<ProduceError> ProduceFailure(rd_kafka_resp_err_t err, const std::
       ProduceError{ClassifyProduceError(err), what + ": " + rd_kafka_err2str(err)});
 }
 
+TopicErrorKind ClassifyTopicError(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_INVALID_CONFIG:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_INVALID_PARTITIONS:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+    case RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+      return TopicErrorKind::kRejected;
+    default:
+      // Timeouts, transport errors, no controller, and INVALID_REPLICATION_FACTOR: a 3-node
+      // cluster with a node restarting has fewer live brokers than the replication factor
+      // for a moment.
+      return TopicErrorKind::kUnreachable;
+  }
+}
+
+tl::unexpected<TopicError> TopicFailure(TopicErrorKind kind, std::string message) {
+  return tl::unexpected(TopicError{kind, std::move(message)});
+}
+
 PartitionListPtr ToList(const std::vector<TopicPartition>& partitions) {
   PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
   for (const auto& tp : partitions) {
-    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
-        tp.offset;
+    rd_kafka_topic_partition_t* elem =
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+    elem->offset = tp.offset;
+    if (!tp.metadata.empty()) {
+      // Freed by the list with free(): allocated with malloc.
+      elem->metadata = malloc(tp.metadata.size());
+      memcpy(elem->metadata, tp.metadata.data(), tp.metadata.size());
+      elem->metadata_size = tp.metadata.size();
+    }
   }
   return list;
 }
@@ -163,9 +203,69 @@ std::vector<TopicPartition> FromList(const rd_kafka_topic_partition_list_t* list
   std::vector<TopicPartition> out;
   if (list == nullptr) return out;
   for (int i = 0; i < list->cnt; ++i) {
-    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+    const rd_kafka_topic_partition_t& e = list->elems[i];
+    TopicPartition tp{e.topic, e.partition, e.offset, {}};
+    if (e.metadata != nullptr && e.metadata_size > 0) {
+      tp.metadata.assign(static_cast<const char*>(e.metadata), e.metadata_size);
+    }
+    out.push_back(std::move(tp));
   }
   return out;
+}
+
+// A consumed message's copy; `m` must be a message, not an error event.
+ConsumedMessage ToConsumed(const rd_kafka_message_t* m) {
+  ConsumedMessage out;
+  out.topic = rd_kafka_topic_name(m->rkt);
+  out.partition = m->partition;
+  out.offset = m->offset;
+  out.timestamp_ms = rd_kafka_message_timestamp(m, nullptr);
+  if (m->key != nullptr) out.key.assign(static_cast<const char*>(m->key), m->key_len);
+  if (m->payload != nullptr) out.value.assign(static_cast<const char*>(m->payload), m->len);
+  return out;
+}
+
+// The partition count of `topic`, or an error if it does not exist.
+Result<int> CountPartitions(rd_kafka_t* h, const std::string& topic, int timeout_ms) {
+  std::unique_ptr<rd_kafka_topic_t, TopicDeleter> rkt(
+      rd_kafka_topic_new(h, topic.c_str(), nullptr));
+  const rd_kafka_metadata_t* raw = nullptr;
+  if (auto e = rd_kafka_metadata(h, 0, rkt.get(), &raw, timeout_ms)) {
+    return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
+  }
+  MetadataPtr md(raw);
+  if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return MakeError("topic " + topic + " does not exist");
+  }
+  return md->topics[0].partition_cnt;
+}
+
+// ": t[0], t[1]" for a rebalance log line (empty for no partitions).
+std::string Describe(const std::vector<TopicPartition>& partitions) {
+  std::string out;
+  for (const auto& tp : partitions) {
+    out += (out.empty() ? ": " : ", ") + tp.topic + "[" + std::to_string(tp.partition) + "]";
+  }
+  return out;
+}
+
+// What a produced message carries through librdkafka (its opaque) until its delivery report:
+// the caller's callback, and the partition key the partitioner hashes.
+struct MessageContext {
+  DeliveryCallback on_delivery;
+  std::string partition_key;
+};
+
+// The partitioner of every krond producer: a message with a partition key goes to
+// PartitionForKey (all runs of a job on one partition); others keep librdkafka's default.
+int32_t Partition(const rd_kafka_topic_t* rkt, const void* key, size_t keylen,
+                  int32_t partition_cnt, void* rkt_opaque, void* msg_opaque) {
+  const auto* ctx = static_cast<const MessageContext*>(msg_opaque);
+  if (ctx != nullptr && !ctx->partition_key.empty()) {
+    return PartitionForKey(ctx->partition_key, partition_cnt);
+  }
+  return rd_kafka_msg_partitioner_consistent_random(rkt, key, keylen, partition_cnt, rkt_opaque,
+                                                    msg_opaque);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -181,9 +281,10 @@ class RdKafkaProducer final : public Producer {
     rd_kafka_flush(rk_.get(), 1000);
   }
 
-  ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
-                        DeliveryCallback on_delivery) override {
-    auto* cb = new DeliveryCallback(std::move(on_delivery));
+  ProduceStatus ProduceRouted(std::string_view topic, std::string_view partition_key,
+                              std::string_view key, std::string_view value,
+                              DeliveryCallback on_delivery) override {
+    auto* cb = new MessageContext{std::move(on_delivery), std::string(partition_key)};
     const std::string topic_name(topic);
     rd_kafka_vu_t vus[5];
     vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
@@ -223,7 +324,7 @@ class RdKafkaProducer final : public Producer {
 
   static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
     auto* ctx = static_cast<ClientContext*>(opaque);
-    std::unique_ptr<DeliveryCallback> cb(static_cast<DeliveryCallback*>(m->_private));
+    std::unique_ptr<MessageContext> cb(static_cast<MessageContext*>(m->_private));
     ctx->in_flight.fetch_sub(1, std::memory_order_relaxed);
     DeliveryReport report;
     report.topic = rd_kafka_topic_name(m->rkt);
@@ -233,7 +334,7 @@ class RdKafkaProducer final : public Producer {
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       report.status = ProduceFailure(m->err, "deliver to " + report.topic);
     }
-    if (cb && *cb && !ctx->discarding) (*cb)(report);
+    if (cb && cb->on_delivery && !ctx->discarding) cb->on_delivery(report);
   }
 
  private:
@@ -269,13 +370,28 @@ class RdKafkaTransactionalProducer final : public TransactionalProducer {
   explicit RdKafkaTransactionalProducer(std::unique_ptr<RdKafkaProducer> inner)
       : inner_(std::move(inner)) {}
 
-  ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
-                        DeliveryCallback on_delivery) override {
-    return inner_->Produce(topic, key, value, std::move(on_delivery));
+  ProduceStatus ProduceRouted(std::string_view topic, std::string_view partition_key,
+                              std::string_view key, std::string_view value,
+                              DeliveryCallback on_delivery) override {
+    return inner_->ProduceRouted(topic, partition_key, key, value, std::move(on_delivery));
   }
   void Poll(std::chrono::milliseconds timeout) override { inner_->Poll(timeout); }
   Status Flush(std::chrono::milliseconds timeout) override { return inner_->Flush(timeout); }
   int InFlight() const override { return inner_->InFlight(); }
+
+  Status WarmUp(const std::vector<std::string>& topics,
+                std::chrono::milliseconds timeout) override {
+    for (const std::string& topic : topics) {
+      // Kept for the producer's life, so librdkafka keeps the topic's metadata current.
+      warm_.emplace_back(rd_kafka_topic_new(inner_->handle(), topic.c_str(), nullptr));
+      const rd_kafka_metadata_t* raw = nullptr;
+      if (auto e = rd_kafka_metadata(inner_->handle(), 0, warm_.back().get(), &raw, Ms(timeout))) {
+        return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
+      }
+      MetadataPtr md(raw);
+    }
+    return {};
+  }
 
   TxnStatus InitTransactions(std::chrono::milliseconds timeout) override {
     return TxnResult(rd_kafka_init_transactions(inner_->handle(), Ms(timeout)),
@@ -295,7 +411,9 @@ class RdKafkaTransactionalProducer final : public TransactionalProducer {
 
  private:
   static int Ms(std::chrono::milliseconds t) { return static_cast<int>(t.count()); }
+  // Declared first: topic handles go before the client they belong to.
   std::unique_ptr<RdKafkaProducer> inner_;
+  std::vector<TopicPtr> warm_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -324,13 +442,7 @@ class RdKafkaConsumer final : public Consumer {
           m->rkt != nullptr ? std::string(" (") + rd_kafka_topic_name(m->rkt) + ")" : std::string();
       return MakeError(std::string(rd_kafka_message_errstr(m.get())) + where);
     }
-    ConsumedMessage out;
-    out.topic = rd_kafka_topic_name(m->rkt);
-    out.partition = m->partition;
-    out.offset = m->offset;
-    if (m->key != nullptr) out.key.assign(static_cast<const char*>(m->key), m->key_len);
-    if (m->payload != nullptr) out.value.assign(static_cast<const char*>(m->payload), m->len);
-    return std::optional<ConsumedMessage>(std::move(out));
+    return std::optional<ConsumedMessage>(ToConsumed(m.get()));
   }
 
   // Asynchronous. A synchronous commit is a broker round trip, and the worker commits once
@@ -341,9 +453,29 @@ class RdKafkaConsumer final : public Consumer {
   // partitions still assigned synchronously, so a clean stop loses no commit.
   Status Commit(const std::vector<TopicPartition>& offsets) override {
     if (offsets.empty()) return {};
-    for (const auto& tp : offsets) last_commit_[{tp.topic, tp.partition}] = tp.offset;
+    for (const auto& tp : offsets) last_commit_[{tp.topic, tp.partition}] = tp;
     auto list = ToList(offsets);
     return ErrorStatus(rd_kafka_commit(rk_.get(), list.get(), /*async=*/1), "commit");
+  }
+
+  Result<std::vector<TopicPartition>> Committed(const std::vector<TopicPartition>& partitions,
+                                                std::chrono::milliseconds timeout) override {
+    if (partitions.empty()) return std::vector<TopicPartition>();
+    auto list = ToList(partitions);
+    if (auto err = rd_kafka_committed(rk_.get(), list.get(), static_cast<int>(timeout.count()))) {
+      return MakeError(std::string("committed offsets: ") + rd_kafka_err2str(err));
+    }
+    std::vector<TopicPartition> out = FromList(list.get());
+    for (int i = 0; i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& e = list->elems[i];
+      if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return MakeError("committed offset of " + std::string(e.topic) + "[" +
+                         std::to_string(e.partition) + "]: " + rd_kafka_err2str(e.err));
+      }
+      // RD_KAFKA_OFFSET_INVALID (-1001): nothing committed yet.
+      if (out[static_cast<size_t>(i)].offset < 0) out[static_cast<size_t>(i)].offset = -1;
+    }
+    return out;
   }
 
   Status Pause(const std::vector<TopicPartition>& partitions) override {
@@ -380,7 +512,7 @@ class RdKafkaConsumer final : public Consumer {
     std::vector<TopicPartition> final_offsets;
     for (const auto& tp : Assignment()) {
       auto it = last_commit_.find({tp.topic, tp.partition});
-      if (it != last_commit_.end()) final_offsets.push_back({tp.topic, tp.partition, it->second});
+      if (it != last_commit_.end()) final_offsets.push_back(it->second);
     }
     if (!final_offsets.empty()) {
       auto list = ToList(final_offsets);
@@ -407,7 +539,7 @@ class RdKafkaConsumer final : public Consumer {
     const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
     auto list = FromList(partitions);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      spdlog::info("kafka {}: assigned {} partition(s)", ctx->name, list.size());
+      spdlog::info("kafka {}: assigned {} partition(s){}", ctx->name, list.size(), Describe(list));
       if (cooperative) {
         if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions)) {
           rd_kafka_error_destroy(e);
@@ -416,16 +548,24 @@ class RdKafkaConsumer final : public Consumer {
         rd_kafka_assign(rk, partitions);
       }
       if (ctx->listener != nullptr) ctx->listener->OnAssigned(list);
+      return;
+    }
+    // Read before unassigning, which resets it.
+    const bool lost = rd_kafka_assignment_lost(rk) != 0;
+    if (lost) {
+      spdlog::warn("kafka {}: lost {} partition(s) (session expired){}", ctx->name, list.size(),
+                   Describe(list));
+      if (ctx->listener != nullptr) ctx->listener->OnLost(list);
     } else {
-      spdlog::info("kafka {}: revoked {} partition(s)", ctx->name, list.size());
+      spdlog::info("kafka {}: revoked {} partition(s){}", ctx->name, list.size(), Describe(list));
       if (ctx->listener != nullptr) ctx->listener->OnRevoked(list);
-      if (cooperative) {
-        if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, partitions)) {
-          rd_kafka_error_destroy(e);
-        }
-      } else {
-        rd_kafka_assign(rk, nullptr);
+    }
+    if (cooperative) {
+      if (rd_kafka_error_t* e = rd_kafka_incremental_unassign(rk, partitions)) {
+        rd_kafka_error_destroy(e);
       }
+    } else {
+      rd_kafka_assign(rk, nullptr);
     }
   }
 
@@ -433,8 +573,9 @@ class RdKafkaConsumer final : public Consumer {
   std::unique_ptr<ClientContext> ctx_;
   HandlePtr rk_;
   bool closed_ = false;
-  // The offset last committed per partition, for the synchronous commit in Close().
-  std::map<std::pair<std::string, int32_t>, int64_t> last_commit_;
+  // The offset (and metadata) last committed per partition, for the synchronous commit in
+  // Close().
+  std::map<std::pair<std::string, int32_t>, TopicPartition> last_commit_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -443,8 +584,8 @@ class RdKafkaAdmin final : public Admin {
   RdKafkaAdmin(std::unique_ptr<ClientContext> ctx, HandlePtr rk)
       : ctx_(std::move(ctx)), rk_(std::move(rk)) {}
 
-  Result<std::vector<EnsureReport>> EnsureTopics(const std::vector<TopicSpec>& specs,
-                                                 std::chrono::milliseconds timeout) override {
+  EnsureResult EnsureTopics(const std::vector<TopicSpec>& specs,
+                            std::chrono::milliseconds timeout) override {
     std::vector<rd_kafka_NewTopic_t*> topics;
     char err[512];
     for (const auto& spec : specs) {
@@ -452,7 +593,7 @@ class RdKafkaAdmin final : public Admin {
                                                      spec.replication_factor, err, sizeof err);
       if (t == nullptr) {
         for (auto* done : topics) rd_kafka_NewTopic_destroy(done);
-        return MakeError("topic " + spec.name + ": " + err);
+        return TopicFailure(TopicErrorKind::kRejected, "topic " + spec.name + ": " + err);
       }
       for (const auto& [k, v] : spec.configs) rd_kafka_NewTopic_set_config(t, k.c_str(), v.c_str());
       topics.push_back(t);
@@ -469,9 +610,13 @@ class RdKafkaAdmin final : public Admin {
     for (auto* t : topics) rd_kafka_NewTopic_destroy(t);
 
     EventPtr event(rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 2000));
-    if (!event) return MakeError("create topics: no answer from " + brokers_hint());
-    if (rd_kafka_event_error(event.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return MakeError(std::string("create topics: ") + rd_kafka_event_error_string(event.get()));
+    if (!event) {
+      return TopicFailure(TopicErrorKind::kUnreachable,
+                          "create topics: no answer from the brokers (is Kafka up?)");
+    }
+    if (const rd_kafka_resp_err_t e = rd_kafka_event_error(event.get())) {
+      return TopicFailure(ClassifyTopicError(e), std::string("create topics: ") +
+                                                     rd_kafka_event_error_string(event.get()));
     }
     const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event.get());
     size_t count = 0;
@@ -487,19 +632,22 @@ class RdKafkaAdmin final : public Admin {
       EnsureReport report{name, EnsureOutcome::kCreated, spec != nullptr ? spec->partitions : 0};
       if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         auto partitions = PartitionCount(name, timeout);
-        if (!partitions) return tl::unexpected(partitions.error());
+        if (!partitions)
+          return TopicFailure(TopicErrorKind::kUnreachable, partitions.error().message);
         report.outcome = EnsureOutcome::kExisted;
         report.partitions = *partitions;
         if (spec != nullptr && *partitions != spec->partitions) {
-          return MakeError("topic " + name + " exists with " + std::to_string(*partitions) +
-                           " partition(s) but " + std::to_string(spec->partitions) +
-                           " are configured: change --partitions, or migrate the topic "
-                           "(docs/operations.md)");
+          return TopicFailure(TopicErrorKind::kPartitionMismatch,
+                              "topic " + name + " exists with " + std::to_string(*partitions) +
+                                  " partition(s) but " + std::to_string(spec->partitions) +
+                                  " are configured: change --partitions, or migrate the topic "
+                                  "(docs/operations.md)");
         }
       } else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         const char* msg = rd_kafka_topic_result_error_string(results[i]);
-        return MakeError("create topic " + name + ": " +
-                         (msg != nullptr ? msg : rd_kafka_err2str(e)));
+        return TopicFailure(
+            ClassifyTopicError(e),
+            "create topic " + name + ": " + (msg != nullptr ? msg : rd_kafka_err2str(e)));
       }
       reports.push_back(report);
     }
@@ -507,24 +655,10 @@ class RdKafkaAdmin final : public Admin {
   }
 
   Result<int> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout) override {
-    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_.get(), topic.c_str(), nullptr);
-    const rd_kafka_metadata_t* md = nullptr;
-    rd_kafka_resp_err_t e =
-        rd_kafka_metadata(rk_.get(), 0, rkt, &md, static_cast<int>(timeout.count()));
-    rd_kafka_topic_destroy(rkt);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
-    }
-    std::unique_ptr<const rd_kafka_metadata_t, void (*)(const rd_kafka_metadata_t*)> guard(
-        md, rd_kafka_metadata_destroy);
-    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return MakeError("topic " + topic + " does not exist");
-    }
-    return md->topics[0].partition_cnt;
+    return CountPartitions(rk_.get(), topic, static_cast<int>(timeout.count()));
   }
 
  private:
-  std::string brokers_hint() const { return "the brokers (is Kafka up?)"; }
   std::unique_ptr<ClientContext> ctx_;
   HandlePtr rk_;
 };
@@ -565,6 +699,14 @@ Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
   }
   if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
   rd_kafka_conf_set_dr_msg_cb(conf->get(), RdKafkaProducer::OnDelivery);
+  // On the default topic configuration that the topic-level settings above (acks, ...)
+  // created: replacing it would drop them. Overrides the `partitioner` setting.
+  rd_kafka_topic_conf_t* topic_conf = rd_kafka_conf_get_default_topic_conf(conf->get());
+  if (topic_conf == nullptr) {
+    topic_conf = rd_kafka_topic_conf_new();
+    rd_kafka_conf_set_default_topic_conf(conf->get(), topic_conf);
+  }
+  rd_kafka_topic_conf_set_partitioner_cb(topic_conf, Partition);
   auto rk = NewHandle(RD_KAFKA_PRODUCER, std::move(*conf));
   if (!rk) return tl::unexpected(rk.error());
   return std::unique_ptr<Producer>(new RdKafkaProducer(std::move(ctx), std::move(*rk)));
@@ -603,9 +745,15 @@ Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
       // rewound partition again, which made every full-slots cycle cost half a second.
       {"fetch.error.backoff.ms", "10"},
       {"allow.auto.create.topics", "false"},
+      {"max.poll.interval.ms", std::to_string(options.max_poll_interval.count())},
   };
   for (const auto& [k, v] : settings) {
     if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
+  }
+  if (!options.group_instance_id.empty()) {
+    if (auto ok = Set(conf->get(), "group.instance.id", options.group_instance_id); !ok) {
+      return tl::unexpected(ok.error());
+    }
   }
   if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
   rd_kafka_conf_set_rebalance_cb(conf->get(), RdKafkaConsumer::OnRebalance);
@@ -626,106 +774,189 @@ Result<std::unique_ptr<Admin>> NewRdKafkaAdmin(const ClientConfig& config) {
   return std::unique_ptr<Admin>(new RdKafkaAdmin(std::move(ctx), std::move(*rk)));
 }
 
-Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& config,
-                                                       const std::string& topic,
-                                                       std::chrono::milliseconds timeout) {
-  std::vector<ConsumedMessage> out;
-  Status read = VisitTopicSnapshot(config, topic, timeout,
-                                   [&out](ConsumedMessage&& m) { out.push_back(std::move(m)); });
-  if (!read) return tl::unexpected(read.error());
-  return out;
-}
+namespace {
 
-Status VisitTopicSnapshot(const ClientConfig& config, const std::string& topic,
-                          std::chrono::milliseconds timeout,
-                          const std::function<void(ConsumedMessage&&)>& visit) {
-  auto ctx = std::make_unique<ClientContext>();
-  ctx->name = config.client_id;
-  auto conf = BaseConf(config, ctx.get());
+// A consumer handle that never joins a group: it is assigned partitions by the caller.
+// read_committed; `eof` reports the end of each partition (ScanTopic needs it: a log that
+// ends with transaction control records has no last message to recognise the end by).
+Result<HandlePtr> NewReader(const ClientConfig& config, bool eof) {
+  auto conf = BaseConf(config, /*ctx=*/nullptr);  // no callback of a reader needs one
   if (!conf) return tl::unexpected(conf.error());
   for (const auto& [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
-           {"group.id", "krond-snapshot"},  // required by librdkafka; never joined or committed
+           {"group.id", "krond-reader"},  // required by librdkafka; never joined or committed
            {"enable.auto.commit", "false"},
-           // Reaching the end is reported even when the log ends with transaction control
-           // records (an aborted transaction), which are never returned as messages.
-           {"enable.partition.eof", "true"},
+           {"enable.auto.offset.store", "false"},
+           {"enable.partition.eof", eof ? "true" : "false"},
+           {"fetch.wait.max.ms", "100"},
            {"isolation.level", "read_committed"}}) {
     if (auto ok = Set(conf->get(), k, v); !ok) return tl::unexpected(ok.error());
   }
+  if (auto ok = ApplyOverrides(conf->get(), config); !ok) return tl::unexpected(ok.error());
   auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(*conf));
   if (!rk) return tl::unexpected(rk.error());
-  rd_kafka_t* h = rk->get();
-  rd_kafka_poll_set_consumer(h);
-  const int ms = static_cast<int>(timeout.count());
+  rd_kafka_poll_set_consumer(rk->get());
+  return rk;
+}
 
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(h, topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t e = rd_kafka_metadata(h, 0, rkt, &md, ms);
-  rd_kafka_topic_destroy(rkt);
-  if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-    return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
-  const int partitions =
-      md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR ? md->topics[0].partition_cnt : -1;
-  rd_kafka_metadata_destroy(md);
-  if (partitions < 0) return MakeError("topic " + topic + " does not exist");
+// Where a scan of each partition starts: the beginning, or the first offset at or after
+// `since` (RD_KAFKA_OFFSET_END when every message is older).
+Result<std::vector<int64_t>> StartOffsets(rd_kafka_t* h, const std::string& topic, int partitions,
+                                          std::optional<SystemTime> since, int timeout_ms) {
+  std::vector<int64_t> starts(static_cast<size_t>(partitions), RD_KAFKA_OFFSET_BEGINNING);
+  if (!since) return starts;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
+  for (int p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset =
+        since->time_since_epoch().count();
+  }
+  if (auto e = rd_kafka_offsets_for_times(h, list.get(), timeout_ms)) {
+    return MakeError("offsets of " + topic + " by time: " + rd_kafka_err2str(e));
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& elem = list->elems[i];
+    if (elem.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return MakeError("offsets of " + topic + " by time: " + rd_kafka_err2str(elem.err));
+    }
+    starts[static_cast<size_t>(elem.partition)] =
+        elem.offset < 0 ? RD_KAFKA_OFFSET_END : elem.offset;
+  }
+  return starts;
+}
+
+}  // namespace
+
+Status ScanTopic(const ClientConfig& config, const std::string& topic, const ScanOptions& options,
+                 const std::function<bool(const ConsumedMessage&)>& on_message) {
+  auto rk = NewReader(config, /*eof=*/true);
+  if (!rk) return tl::unexpected(rk.error());
+  rd_kafka_t* h = rk->get();
+  const int ms = static_cast<int>(options.timeout.count());
+  auto partitions = CountPartitions(h, topic, ms);
+  if (!partitions) return tl::unexpected(partitions.error());
+  auto starts = StartOffsets(h, topic, *partitions, options.since, ms);
+  if (!starts) return tl::unexpected(starts.error());
 
   std::vector<TopicPartition> wanted;
-  std::vector<int64_t> ends(static_cast<size_t>(partitions), 0);
-  for (int p = 0; p < partitions; ++p) {
+  std::vector<int64_t> ends(static_cast<size_t>(*partitions), 0);
+  for (int p = 0; p < *partitions; ++p) {
     int64_t low = 0, high = 0;
     if (auto err = rd_kafka_query_watermark_offsets(h, topic.c_str(), p, &low, &high, ms)) {
       return MakeError("offsets of " + topic + ": " + rd_kafka_err2str(err));
     }
     ends[static_cast<size_t>(p)] = high;
-    if (high > low) wanted.push_back({topic, p, RD_KAFKA_OFFSET_BEGINNING});
+    const int64_t start = (*starts)[static_cast<size_t>(p)];
+    if (high > low && start != RD_KAFKA_OFFSET_END && (start < 0 || start < high)) {
+      wanted.push_back({topic, p, start});
+    }
   }
   if (wanted.empty()) return {};
   auto list = ToList(wanted);
-  if (auto err = rd_kafka_assign(h, list.get()))
+  if (auto err = rd_kafka_assign(h, list.get())) {
     return MakeError(std::string("assign: ") + rd_kafka_err2str(err));
+  }
   size_t done = 0;
-  std::vector<bool> finished(static_cast<size_t>(partitions), false);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<bool> finished(static_cast<size_t>(*partitions), false);
+  auto finish = [&](int32_t partition) {
+    if (partition < 0 || partition >= *partitions || finished[static_cast<size_t>(partition)]) {
+      return;
+    }
+    finished[static_cast<size_t>(partition)] = true;
+    ++done;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
   while (done < wanted.size()) {
     if (std::chrono::steady_clock::now() > deadline) {
       return MakeError("reading " + topic + " timed out after " + std::to_string(ms) + " ms");
     }
     MessagePtr m(rd_kafka_consumer_poll(h, 200));
     if (!m) continue;
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && m->partition >= 0 &&
-        m->partition < partitions && !finished[static_cast<size_t>(m->partition)]) {
-      finished[static_cast<size_t>(m->partition)] = true;
-      ++done;
+    // The end of a partition as read_committed sees it: its last stable offset.
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      finish(m->partition);
       continue;
     }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     const auto p = static_cast<size_t>(m->partition);
-    if (!finished[p]) {
-      ConsumedMessage c;
-      c.topic = topic;
-      c.partition = m->partition;
-      c.offset = m->offset;
-      if (m->key != nullptr) c.key.assign(static_cast<const char*>(m->key), m->key_len);
-      if (m->payload != nullptr) c.value.assign(static_cast<const char*>(m->payload), m->len);
-      visit(std::move(c));
+    if (finished[p]) continue;
+    if (!on_message(ToConsumed(m.get()))) {
+      rd_kafka_consumer_close(h);
+      return MakeError("reading " + topic + " stopped");
     }
     // With transactions, control records occupy offsets: the last data message can be
     // before high-1, so finish on position rather than on the message offset.
     int64_t pos = m->offset + 1;
-    if (!finished[p] && pos >= ends[p] - 1) {
-      rd_kafka_topic_partition_list_t* positions = rd_kafka_topic_partition_list_new(1);
-      rd_kafka_topic_partition_list_add(positions, topic.c_str(), m->partition);
-      rd_kafka_position(h, positions);
+    if (pos >= ends[p] - 1) {
+      PartitionListPtr positions(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(positions.get(), topic.c_str(), m->partition);
+      rd_kafka_position(h, positions.get());
       pos = std::max(pos, positions->elems[0].offset);
-      rd_kafka_topic_partition_list_destroy(positions);
     }
-    if (!finished[p] && pos >= ends[p]) {
-      finished[p] = true;
-      ++done;
-    }
+    if (pos >= ends[p]) finish(m->partition);
   }
   rd_kafka_consumer_close(h);
   return {};
+}
+
+Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(const ClientConfig& config,
+                                                       const std::string& topic,
+                                                       std::chrono::milliseconds timeout) {
+  std::vector<ConsumedMessage> out;
+  ScanOptions options;
+  options.timeout = timeout;
+  if (auto ok = ScanTopic(config, topic, options,
+                          [&out](const ConsumedMessage& m) {
+                            out.push_back(m);
+                            return true;
+                          });
+      !ok) {
+    return tl::unexpected(ok.error());
+  }
+  return out;
+}
+
+namespace {
+
+// Follows one partition of a topic from `tail` messages before its end (read_committed).
+class RdKafkaPartitionFollower final : public PartitionFollower {
+ public:
+  explicit RdKafkaPartitionFollower(HandlePtr rk) : rk_(std::move(rk)) {}
+  ~RdKafkaPartitionFollower() override { rd_kafka_consumer_close(rk_.get()); }
+
+  Result<std::optional<ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
+    MessagePtr m(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
+    if (!m) return std::optional<ConsumedMessage>();
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      at_end_ = true;
+      return std::optional<ConsumedMessage>();
+    }
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return MakeError(std::string("follow: ") + rd_kafka_message_errstr(m.get()));
+    }
+    at_end_ = false;
+    return std::optional<ConsumedMessage>(ToConsumed(m.get()));
+  }
+  bool AtEnd() const override { return at_end_; }
+
+ private:
+  HandlePtr rk_;
+  bool at_end_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PartitionFollower>> NewRdKafkaPartitionFollower(const ClientConfig& config,
+                                                                       const std::string& topic,
+                                                                       int32_t partition,
+                                                                       int64_t tail) {
+  auto rk = NewReader(config, /*eof=*/true);
+  if (!rk) return tl::unexpected(rk.error());
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition)->offset =
+      RD_KAFKA_OFFSET_TAIL(tail);
+  if (auto err = rd_kafka_assign(rk->get(), list.get())) {
+    return MakeError("follow " + topic + ": assign: " + rd_kafka_err2str(err));
+  }
+  return std::unique_ptr<PartitionFollower>(new RdKafkaPartitionFollower(std::move(*rk)));
 }
 
 }  // namespace krond::kafka

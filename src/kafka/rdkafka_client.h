@@ -1,7 +1,9 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "kafka/kafka.h"
@@ -24,6 +26,16 @@ struct ConsumerOptions {
   bool read_committed = true;
   RebalanceListener* listener = nullptr;  // not owned; may be null
   ErrorHook on_error;
+  // librdkafka's max.poll.interval.ms, which is also the group's rebalance timeout: the
+  // longest the owner may take between polls, or in OnRevoked, before the group drops it
+  // and gives its partitions to others. Default: 300 s. Requires: > the longest OnRevoked.
+  std::chrono::milliseconds max_poll_interval{300'000};
+  // Static membership (KIP-345, group.instance.id): a member that comes back with the same
+  // id within session.timeout.ms gets its partitions back without a rebalance, and one that
+  // stops does not leave the group (its partitions wait out the session timeout). Requires:
+  // unique in the group (a second member with the id fences the first). Default: "" =
+  // dynamic membership.
+  std::string group_instance_id;
 };
 
 // Producers are idempotent with acks=all, retry forever (message.timeout.ms=0: a run is
@@ -40,15 +52,30 @@ struct ConsumerOptions {
                                                                    ConsumerOptions options);
 [[nodiscard]] Result<std::unique_ptr<Admin>> NewRdKafkaAdmin(const ClientConfig& config);
 
-// Reads every message present in `topic` when called (up to each partition's high
-// watermark), without joining a group. For operator commands such as `krond dead list`.
+struct ScanOptions {
+  // Start each partition at the first record with a timestamp at or after this instant
+  // (Kafka's offsets-for-times); unset: from the beginning.
+  std::optional<SystemTime> since;
+  // Longest the whole scan may take. Default: 30 s.
+  std::chrono::milliseconds timeout{30'000};
+};
+
+// Calls `on_message` for every record of `topic` present when called (up to each
+// partition's last stable offset), read_committed, without joining a group; partitions are
+// read concurrently, so records of different partitions interleave. `on_message` returns
+// false to stop early (an error). For the scheduler's state restore, `krond audit` and
+// operator commands. Memory: one record at a time.
+[[nodiscard]] Status ScanTopic(const ClientConfig& config, const std::string& topic,
+                               const ScanOptions& options,
+                               const std::function<bool(const ConsumedMessage&)>& on_message);
+
+// ScanTopic from the beginning, collected: for small topics such as a dead-letter topic.
 [[nodiscard]] Result<std::vector<ConsumedMessage>> ReadTopicSnapshot(
     const ClientConfig& config, const std::string& topic, std::chrono::milliseconds timeout);
-// The same, handing each message to `visit` as it is read instead of holding them all
-// (e.g. the keys of a catalog of a million jobs). A null value (a tombstone) arrives as an
-// empty `value`.
-[[nodiscard]] Status VisitTopicSnapshot(const ClientConfig& config, const std::string& topic,
-                                        std::chrono::milliseconds timeout,
-                                        const std::function<void(ConsumedMessage&&)>& visit);
+
+// A PartitionFollower of `topic`'s `partition`, starting `tail` records before its end (or
+// at its beginning when it holds fewer).
+[[nodiscard]] Result<std::unique_ptr<PartitionFollower>> NewRdKafkaPartitionFollower(
+    const ClientConfig& config, const std::string& topic, int32_t partition, int64_t tail);
 
 }  // namespace krond::kafka

@@ -12,12 +12,13 @@ ReliablePublisher::ReliablePublisher(
       retry_delay_(retry_delay) {}
 
 void ReliablePublisher::Publish(std::string topic, std::string key, std::string value,
-                                AckCallback on_acked) {
-  Produce(Message{std::move(topic), std::move(key), std::move(value), std::move(on_acked)});
+                                AckCallback on_acked, std::string partition_key) {
+  Produce(Message{std::move(topic), std::move(key), std::move(value), std::move(on_acked),
+                  std::move(partition_key)});
 }
 
 void ReliablePublisher::PublishTombstone(std::string topic, std::string key, AckCallback on_acked) {
-  Produce(Message{std::move(topic), std::move(key), {}, std::move(on_acked), true});
+  Produce(Message{std::move(topic), std::move(key), {}, std::move(on_acked), {}, true});
 }
 
 void ReliablePublisher::Produce(Message m) {
@@ -26,17 +27,20 @@ void ReliablePublisher::Produce(Message m) {
   auto shared = std::make_shared<Message>(std::move(m));
   // A default string_view has a null data pointer, which Producer writes as a null value.
   const std::string_view value = shared->tombstone ? std::string_view() : shared->value;
-  ProduceStatus queued = producer_.Produce(
-      shared->topic, shared->key, value, [this, shared](const DeliveryReport& report) {
-        --in_flight_;
-        if (!report.status) {
-          if (on_failure_) on_failure_(shared->topic, report.status.error().message);
-          if (waiting_.empty()) next_retry_ = clock_.MonoNow() + retry_delay_;
-          waiting_.push_back(std::move(*shared));
-          return;
-        }
-        if (shared->on_acked) shared->on_acked(report);
-      });
+  ProduceStatus queued =
+      producer_.ProduceRouted(shared->topic, shared->partition_key, shared->key, value,
+                              [this, shared](const DeliveryReport& report) {
+                                --in_flight_;
+                                if (!report.status) {
+                                  if (on_failure_)
+                                    on_failure_(shared->topic, report.status.error().message);
+                                  if (waiting_.empty())
+                                    next_retry_ = clock_.MonoNow() + retry_delay_;
+                                  waiting_.push_back(std::move(*shared));
+                                  return;
+                                }
+                                if (shared->on_acked) shared->on_acked(report);
+                              });
   if (!queued) {
     if (on_failure_) on_failure_(shared->topic, queued.error().message);
     if (waiting_.empty()) next_retry_ = clock_.MonoNow() + retry_delay_;

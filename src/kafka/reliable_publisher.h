@@ -24,7 +24,9 @@ class ReliablePublisher {
       std::function<void(const std::string& topic, const std::string& error)> on_failure,
       std::chrono::milliseconds retry_delay = std::chrono::milliseconds(500));
 
-  void Publish(std::string topic, std::string key, std::string value, AckCallback on_acked);
+  // `partition_key`: see Producer::ProduceRouted; empty = the key chooses the partition.
+  void Publish(std::string topic, std::string key, std::string value, AckCallback on_acked,
+               std::string partition_key = {});
   // Publishes a null value for `key`: on a compacted topic, the key's deletion.
   void PublishTombstone(std::string topic, std::string key, AckCallback on_acked);
   // Serves delivery reports (waiting up to `timeout` for one) and re-produces failed
@@ -41,6 +43,7 @@ class ReliablePublisher {
   struct Message {
     std::string topic, key, value;
     AckCallback on_acked;
+    std::string partition_key;
     bool tombstone = false;
   };
   void Produce(Message m);

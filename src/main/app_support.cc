@@ -65,33 +65,45 @@ std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
   return specs;
 }
 
-Status EnsureTopicsPatiently(const KafkaFlags& flags, const std::vector<std::string>& clusters,
+std::vector<kafka::TopicSpec> SchedulerTopics(const KafkaFlags& flags) {
+  const messages::TopicNames names = flags.Topics();
+  const std::string min_isr = flags.replication_factor >= 3 ? "2" : "1";
+  // Compacted: only each key's latest record matters (a job's last fire, the lease). Segments
+  // roll hourly so the cleaner can compact them: a takeover reads the whole state topic.
+  const std::map<std::string, std::string> compacted = {
+      {"cleanup.policy", "compact"}, {"segment.ms", "3600000"}, {"min.insync.replicas", min_isr}};
+  return {
+      {names.Leader(), 1, flags.replication_factor, compacted},
+      {names.State(), 1, flags.replication_factor, compacted},
+      // What was not fired and why, for `krond audit`; kept as long as a week of tasks.
+      {names.Skips(),
+       1,
+       flags.replication_factor,
+       {{"retention.ms", "604800000"}, {"min.insync.replicas", min_isr}}},
+  };
+}
+
+Status EnsureTopicsPatiently(const KafkaFlags& flags, const std::vector<kafka::TopicSpec>& specs,
                              const SignalWatcher& signals) {
   auto config = flags.Client("krond-admin-" + ProcessId());
   if (!config) return tl::unexpected(config.error());
   auto admin = kafka::NewRdKafkaAdmin(*config);
   if (!admin) return tl::unexpected(admin.error());
-  const auto specs = ClusterTopics(flags, clusters);
-  for (int attempt = 1; !signals.stop_requested(); ++attempt) {
-    auto reports = (*admin)->EnsureTopics(specs, std::chrono::seconds(10));
-    if (reports) {
-      for (const auto& r : *reports) {
-        spdlog::info("topic {} {} ({} partitions)", r.topic,
-                     r.outcome == kafka::EnsureOutcome::kCreated ? "created" : "exists",
-                     r.partitions);
-      }
-      return {};
-    }
-    if (reports.error().message.find("partition(s) but") != std::string::npos) {
-      return tl::unexpected(reports.error());
-    }
-    spdlog::warn("cannot ensure topics yet (attempt {}), retrying in 2s: {}", attempt,
-                 reports.error().message);
-    for (int i = 0; i < 20 && !signals.stop_requested(); ++i) {
+  auto wait = [&signals](std::chrono::milliseconds delay) {
+    for (auto waited = std::chrono::milliseconds(0); waited < delay && !signals.stop_requested();
+         waited += std::chrono::milliseconds(100)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    return !signals.stop_requested();
+  };
+  auto reports = kafka::EnsureTopicsPatiently(**admin, specs, wait, std::chrono::seconds(5),
+                                              std::chrono::seconds(2));
+  if (!reports) return MakeError(reports.error().message);
+  for (const auto& r : *reports) {
+    spdlog::info("topic {} {} ({} partitions)", r.topic,
+                 r.outcome == kafka::EnsureOutcome::kCreated ? "created" : "exists", r.partitions);
   }
-  return MakeError("stopped before topics were ensured");
+  return {};
 }
 
 http::AdminServerOptions LoopHealth::Probes() {
@@ -99,7 +111,7 @@ http::AdminServerOptions LoopHealth::Probes() {
   options.liveness = [this]() -> Status {
     // Waiting for Kafka at start-up is not a stuck loop: restarting would not help.
     if (!ready_.load()) return {};
-    const int64_t idle = clock_.Now().time_since_epoch().count() - last_progress_ms_.load();
+    const int64_t idle = MonoMs() - last_progress_ms_.load();
     if (idle > 30'000) return MakeError("main loop stuck for " + std::to_string(idle) + "ms");
     return {};
   };

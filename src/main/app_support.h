@@ -34,30 +34,41 @@ struct KafkaFlags {
 std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
                                             const std::vector<std::string>& clusters);
 
-// Creates missing topics, retrying every 2 s while Kafka is unreachable, until done or a
-// stop is requested. A partition-count mismatch is returned (not retried).
+// The scheduler's own topics: <prefix>.leader (the lease), <prefix>.state (last fire per
+// job), <prefix>.skips (fires not made and why), one partition each.
+std::vector<kafka::TopicSpec> SchedulerTopics(const KafkaFlags& flags);
+
+// Creates missing topics through kafka::EnsureTopicsPatiently, retrying every 2 s while Kafka
+// is unreachable, until done or a stop is requested; logs each topic. A partition-count
+// mismatch or a refusal is returned at once.
 [[nodiscard]] Status EnsureTopicsPatiently(const KafkaFlags& flags,
-                                           const std::vector<std::string>& clusters,
+                                           const std::vector<kafka::TopicSpec>& specs,
                                            const SignalWatcher& signals);
 
 // host:pid, the identity of this process in results and client ids.
 std::string ProcessId();
 
 // Liveness and readiness of a process's main loop, for /healthz and /readyz: live while
-// starting up and then while the loop marked progress within the last 30 s; ready once
-// MarkReady was called. Thread-safe.
+// starting up and then while the loop marked progress within the last 30 s (monotonic time,
+// so a wall-clock step neither kills nor hides a stuck loop); ready once MarkReady was
+// called. Thread-safe.
 class LoopHealth {
  public:
   LoopHealth(const Clock& clock, std::string not_ready_reason)
       : clock_(clock), not_ready_reason_(std::move(not_ready_reason)) {
     MarkProgress();
   }
-  void MarkProgress() { last_progress_ms_ = clock_.Now().time_since_epoch().count(); }
+  void MarkProgress() { last_progress_ms_ = MonoMs(); }
   void MarkReady() { ready_ = true; }
   // Callbacks reading this object: it must outlive the admin server.
   http::AdminServerOptions Probes();
 
  private:
+  int64_t MonoMs() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               clock_.MonoNow().time_since_epoch())
+        .count();
+  }
   const Clock& clock_;
   const std::string not_ready_reason_;
   std::atomic<int64_t> last_progress_ms_{0};

@@ -160,7 +160,7 @@ int RunConsole(const ConsoleFlags& flags) {
 
   // Reads work from here on; writes and fresh history need Kafka.
   int rc = 0;
-  if (auto ok = EnsureTopicsPatiently(flags.kafka, {}, signals); !ok) {
+  if (auto ok = EnsureTopicsPatiently(flags.kafka, ClusterTopics(flags.kafka, {}), signals); !ok) {
     if (!signals.stop_requested()) {
       spdlog::error("{}", ok.error().message);
       rc = 1;

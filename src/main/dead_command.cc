@@ -141,7 +141,8 @@ int RunReplay(const DeadFlags& flags) {
       continue;
     }
     // The task first, then the marker: a crash in between replays again rather than never.
-    publisher.Publish(topics.Tasks(task->cluster), task->run_id, messages::Encode(*task), nullptr);
+    publisher.Publish(topics.Tasks(task->cluster), task->run_id, messages::Encode(*task), nullptr,
+                      std::string(messages::PartitionKeyOf(*task)));
     publisher.Publish(
         topics.Dead(flags.cluster), task->run_id,
         messages::Encode(messages::ReplayMarker{e.position, task->run_id, now, task->requested_by}),

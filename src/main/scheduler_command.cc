@@ -1,23 +1,26 @@
-// `krond scheduler`: fires every due run of a job file into Kafka.
+// `krond scheduler`: fires every due run of a job file into Kafka, exactly once, with any
+// number of replicas (scheduler::SchedulerService; docs/architecture.md).
 #include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <atomic>
+#include <future>
 #include <optional>
+#include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
+#include "audit/periodic_audit.h"
 #include "common/clock.h"
+#include "common/duration.h"
 #include "common/signals.h"
 #include "config/job_file.h"
 #include "kafka/rdkafka_client.h"
 #include "main/app_support.h"
 #include "main/command.h"
-#include "scheduler/ha_scheduler.h"
 #include "scheduler/job_catalog.h"
-#include "scheduler/leader_election.h"
 #include "scheduler/pause_set.h"
 #include "scheduler/scheduler_service.h"
 
@@ -27,8 +30,11 @@ namespace {
 struct SchedulerFlags {
   std::string jobs;
   std::string metrics_addr = "127.0.0.1:0";
-  // Leader election + transactional exactly-once firing (docs/architecture.md).
-  bool ha = false;
+  bool ha = false;  // deprecated: every scheduler is highly available now
+  std::string lease_timeout = "2500ms";
+  std::string heartbeat_interval = "500ms";
+  std::string shutdown_timeout = "5s";
+  std::string audit_interval = "5m";
   KafkaFlags kafka;
 };
 
@@ -41,36 +47,6 @@ int64_t ModifiedNs(const std::string& path) {
 
 void LogProblems(const std::vector<config::Problem>& problems) {
   for (const auto& p : problems) spdlog::error("{}", p.ToString());
-}
-
-// The topics only the HA scheduler uses: the one-partition leader-election topic and the
-// compacted state topic. Retries every 2 s while Kafka is unreachable.
-Status EnsureHaTopics(const KafkaFlags& flags, const SignalWatcher& signals) {
-  auto config = flags.Client("krond-admin-" + ProcessId());
-  if (!config) return tl::unexpected(config.error());
-  auto admin = kafka::NewRdKafkaAdmin(*config);
-  if (!admin) return tl::unexpected(admin.error());
-  const messages::TopicNames names = flags.Topics();
-  const std::string min_isr = flags.replication_factor >= 3 ? "2" : "1";
-  const std::vector<kafka::TopicSpec> specs = {
-      {names.prefix() + ".leader", 1, flags.replication_factor, {{"min.insync.replicas", min_isr}}},
-      {names.State(),
-       1,
-       flags.replication_factor,
-       {{"cleanup.policy", "compact"}, {"min.insync.replicas", min_isr}}},
-  };
-  while (!signals.stop_requested()) {
-    auto reports = (*admin)->EnsureTopics(specs, std::chrono::seconds(10));
-    if (reports) return {};
-    if (reports.error().message.find("partition(s) but") != std::string::npos) {
-      return tl::unexpected(reports.error());
-    }
-    spdlog::warn("cannot ensure HA topics yet, retrying in 2s: {}", reports.error().message);
-    for (int i = 0; i < 20 && !signals.stop_requested(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  return MakeError("stopped before topics were ensured");
 }
 
 // Hands what a load or a replaced job set freed back to the OS. Since the loader streams the
@@ -91,7 +67,9 @@ std::optional<config::JobFile> Reload(const SchedulerFlags& flags, const SignalW
     metrics.reloads.WithLabels({"failed"}).Inc();
     return std::nullopt;
   }
-  if (auto ok = EnsureTopicsPatiently(flags.kafka, reloaded->clusters, signals); !ok) {
+  if (auto ok = EnsureTopicsPatiently(flags.kafka, ClusterTopics(flags.kafka, reloaded->clusters),
+                                      signals);
+      !ok) {
     spdlog::error("reload of {} rejected: {}", flags.jobs, ok.error().message);
     metrics.reloads.WithLabels({"failed"}).Inc();
     return std::nullopt;
@@ -100,14 +78,46 @@ std::optional<config::JobFile> Reload(const SchedulerFlags& flags, const SignalW
   return std::move(*reloaded);
 }
 
+// --audit-interval: "0" turns the periodic audit off (ParseDuration takes only positive
+// durations), anything else must be one.
+Result<std::chrono::milliseconds> ParseAuditInterval(const std::string& text) {
+  if (text == "0" || text == "0s") return std::chrono::milliseconds(0);
+  return ParseDuration(text);
+}
+
+// The service's options from the flags, or nullopt after logging a usage error.
+std::optional<scheduler::ServiceOptions> Options(const SchedulerFlags& flags) {
+  scheduler::ServiceOptions options;
+  for (auto [flag, text, out] :
+       {std::tuple{"--lease-timeout", &flags.lease_timeout, &options.lease.timeout},
+        std::tuple{"--heartbeat-interval", &flags.heartbeat_interval,
+                   &options.lease.heartbeat_interval}}) {
+    auto parsed = ParseDuration(*text);
+    if (!parsed) {
+      spdlog::error("{} {}", flag, parsed.error().message);
+      return std::nullopt;
+    }
+    *out = *parsed;
+  }
+  if (auto ok = options.lease.Validate(); !ok) {
+    spdlog::error("--lease-timeout/--heartbeat-interval: {}", ok.error().message);
+    return std::nullopt;
+  }
+  std::random_device random;
+  options.seed = (uint64_t{random()} << 32) | random();
+  // Unique per process, also across restarts with a reused pid.
+  options.owner = ProcessId() + ":" + std::to_string(options.seed % 0x1000000);
+  return options;
+}
+
 // The scheduler's side of the control plane (docs/control.md): the pauses read from the
-// control topic, and the job catalog it publishes. Built once per process; the loops call
-// Poll, and Publish on start (or takeover) and after each reload.
+// control topic, and the job catalog it publishes while active. Built once per process.
 struct ControlPlane {
   scheduler::PauseSet pauses;
   std::unique_ptr<kafka::Consumer> consumer;
   std::unique_ptr<scheduler::ControlFeed> feed;
-  std::unique_ptr<kafka::Producer> producer;  // the catalog's; may be the firing producer
+  // Not the firing producer: that one is transactional and belongs to the service.
+  std::unique_ptr<kafka::Producer> producer;
   std::unique_ptr<scheduler::CatalogPublisher> catalog;
 
   void Poll() {
@@ -118,12 +128,10 @@ struct ControlPlane {
 
 // Reads the control topic to its end before the first fire (so a paused job never fires
 // at start), then follows it with a consumer of a group of its own that never commits.
-// `catalog_producer` null: a producer of its own is made for the catalog.
 Result<std::unique_ptr<ControlPlane>> StartControlPlane(const KafkaFlags& flags,
                                                         const SignalWatcher& signals,
                                                         scheduler::SchedulerMetrics& metrics,
-                                                        const Clock& clock,
-                                                        kafka::Producer* catalog_producer) {
+                                                        const Clock& clock) {
   auto plane = std::make_unique<ControlPlane>();
   const messages::TopicNames names = flags.Topics();
   auto client = flags.Client("krond-scheduler-control-" + ProcessId());
@@ -151,146 +159,65 @@ Result<std::unique_ptr<ControlPlane>> StartControlPlane(const KafkaFlags& flags,
   plane->feed = std::make_unique<scheduler::ControlFeed>(*plane->consumer, plane->pauses, metrics,
                                                          names.Control());
   if (auto ok = plane->feed->Start(); !ok) return tl::unexpected(ok.error());
-  if (catalog_producer == nullptr) {
-    kafka::ProducerOptions producer_options;
-    producer_options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
-    auto producer = kafka::NewRdKafkaProducer(*client, producer_options);
-    if (!producer) return tl::unexpected(producer.error());
-    plane->producer = std::move(*producer);
-    catalog_producer = plane->producer.get();
-  }
-  plane->catalog = std::make_unique<scheduler::CatalogPublisher>(*catalog_producer, clock,
-                                                                 names.Jobs(), metrics);
+  kafka::ProducerOptions producer_options;
+  producer_options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
+  auto producer = kafka::NewRdKafkaProducer(*client, producer_options);
+  if (!producer) return tl::unexpected(producer.error());
+  plane->producer = std::move(*producer);
+  plane->catalog =
+      std::make_unique<scheduler::CatalogPublisher>(*plane->producer, clock, names.Jobs(), metrics);
   return plane;
 }
 
-// Catalog keys of jobs that are not in `jobs` (removed while no scheduler ran): they get
-// tombstones. Reads the catalog topic keeping only those keys.
+// Catalog keys of jobs not in `current` (sorted names; jobs removed while no scheduler was
+// active): they get tombstones. Reads the catalog topic keeping only those keys. Runs on a
+// thread of its own: a large catalog takes longer to read than a lease lasts.
 std::vector<std::string> StaleCatalogKeys(const KafkaFlags& flags,
-                                          const std::vector<config::Job>& jobs) {
-  std::vector<std::string_view> current;
-  current.reserve(jobs.size());
-  for (const auto& job : jobs) current.push_back(job.name);
-  std::sort(current.begin(), current.end());
+                                          const std::vector<std::string>& current) {
   std::set<std::string> stale;
   auto client = flags.Client("krond-scheduler-catalog-" + ProcessId());
   if (!client) return {};
-  Status read = kafka::VisitTopicSnapshot(
-      *client, flags.Topics().Jobs(), std::chrono::seconds(60), [&](kafka::ConsumedMessage&& m) {
+  kafka::ScanOptions scan;
+  scan.timeout = std::chrono::seconds(60);
+  Status read =
+      kafka::ScanTopic(*client, flags.Topics().Jobs(), scan, [&](const kafka::ConsumedMessage& m) {
         if (m.value.empty()) {
           stale.erase(m.key);
-        } else if (!std::binary_search(current.begin(), current.end(), std::string_view(m.key))) {
-          stale.insert(std::move(m.key));
+        } else if (!std::binary_search(current.begin(), current.end(), m.key)) {
+          stale.insert(m.key);
         }
+        return true;
       });
-  if (!read)
+  if (!read) {
     spdlog::warn("catalog: cannot read {}: {}", flags.Topics().Jobs(), read.error().message);
+  }
   return {stale.begin(), stale.end()};
 }
 
-// `krond scheduler --ha`: any number of replicas; the elected one fires, exactly once.
-int RunHaScheduler(const SchedulerFlags& flags, config::JobFile file, SignalWatcher& signals,
-                   const Clock& clock, scheduler::SchedulerMetrics& metrics, LoopHealth& health) {
-  if (auto ok = EnsureHaTopics(flags.kafka, signals); !ok) {
-    spdlog::error("{}", ok.error().message);
-    return 1;
-  }
-  const messages::TopicNames names = flags.kafka.Topics();
-  auto client = flags.kafka.Client("krond-scheduler-" + ProcessId());
-  if (!client) {
-    spdlog::error("{}", client.error().message);
-    return 1;
-  }
-  scheduler::LeaderElector* elector_ptr = nullptr;
-  kafka::ConsumerOptions consumer_options;
-  consumer_options.group_id = names.prefix() + ".scheduler-leader";
-  consumer_options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
-  // The elector is the listener; it is created right after the consumer.
-  struct Forward : kafka::RebalanceListener {
-    scheduler::LeaderElector** target;
-    void OnAssigned(const std::vector<kafka::TopicPartition>& p) override {
-      if (*target) (*target)->OnAssigned(p);
-    }
-    void OnRevoked(const std::vector<kafka::TopicPartition>& p) override {
-      if (*target) (*target)->OnRevoked(p);
-    }
-  } forward;
-  forward.target = &elector_ptr;
-  consumer_options.listener = &forward;
-  auto consumer = kafka::NewRdKafkaConsumer(*client, consumer_options);
-  if (!consumer) {
-    spdlog::error("{}", consumer.error().message);
-    return 1;
-  }
-  scheduler::LeaderElector elector(**consumer, names.prefix() + ".leader");
-  elector_ptr = &elector;
-  if (auto ok = elector.Start(); !ok) {
-    spdlog::error("{}", ok.error().message);
-    return 1;
-  }
-  const kafka::ClientConfig kafka_client = *client;
-  auto new_producer = [&]() {
-    kafka::ProducerOptions options;
-    // Shared by every replica: a new active replica fences the old one.
-    options.transactional_id = names.prefix() + ".scheduler";
-    options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
-    return kafka::NewRdKafkaTransactionalProducer(kafka_client, options);
-  };
-  auto read_state = [&]() {
-    return kafka::ReadTopicSnapshot(kafka_client, names.State(), std::chrono::seconds(30));
-  };
-  auto plane = StartControlPlane(flags.kafka, signals, metrics, clock, nullptr);
-  if (!plane) {
-    spdlog::error("{}", plane.error().message);
-    return 1;
-  }
-  const size_t jobs = file.jobs.size();
-  scheduler::HaScheduler service(clock, new_producer, read_state, metrics, names, std::move(file));
-  service.set_pauses(&(*plane)->pauses);
-  bool was_active = false;
-  ReleaseFreedMemory();
-  spdlog::info("scheduler started (HA, standby until elected): {} job(s) from {}", jobs,
-               flags.jobs);
-
-  int64_t seen_mtime = ModifiedNs(flags.jobs);
-  auto last_hook = clock.MonoNow();
-  while (!signals.stop_requested()) {
-    service.SetLeader(elector.Poll(std::chrono::milliseconds(0)));
-    (*plane)->Poll();
-    const SystemTime wake = service.Step(clock.Now());
-    if (service.active() && !was_active) {
-      (*plane)->catalog->Publish(&service.jobs(), StaleCatalogKeys(flags.kafka, service.jobs()));
-    }
-    was_active = service.active();
-    const auto wait = std::clamp(wake - clock.Now(), std::chrono::milliseconds(0),
-                                 std::chrono::milliseconds(100));
-    if (wait.count() > 0) elector.Poll(wait);
-    if (clock.MonoNow() - last_hook >= std::chrono::seconds(1)) {
-      last_hook = clock.MonoNow();
-      health.MarkProgress();
-      const int64_t mtime = ModifiedNs(flags.jobs);
-      const bool hup = signals.TakeReloadRequest();
-      if (hup || mtime != seen_mtime) {
-        seen_mtime = mtime;
-        spdlog::info("reloading {} ({})", flags.jobs, hup ? "SIGHUP" : "file changed");
-        if (auto reloaded = Reload(flags, signals, metrics, service.jobs().size())) {
-          std::vector<std::string> removed = scheduler::RemovedJobs(service.jobs(), reloaded->jobs);
-          service.Replace(std::move(*reloaded), clock.Now());
-          if (service.active()) (*plane)->catalog->Publish(&service.jobs(), std::move(removed));
-          ReleaseFreedMemory();
-        }
-      }
-    }
-  }
-  service.Stop();
-  elector.Close();  // leave the group: a standby takes over at once
-  spdlog::info("scheduler stopped cleanly after firing {} run(s)", service.fired());
-  return 0;
+std::vector<std::string> SortedNames(const std::vector<config::Job>& jobs) {
+  std::vector<std::string> names;
+  names.reserve(jobs.size());
+  for (const auto& job : jobs) names.push_back(job.name);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 int RunScheduler(const SchedulerFlags& flags) {
   SignalWatcher signals;
   RealClock clock;
+  if (flags.ha) {
+    spdlog::warn(
+        "--ha is deprecated and does nothing: every scheduler elects a leader and "
+        "fires exactly once (docs/architecture.md); it will be removed");
+  }
+  auto options = Options(flags);
+  auto shutdown_timeout = ParseDuration(flags.shutdown_timeout);
+  auto audit_interval = ParseAuditInterval(flags.audit_interval);
+  if (!options || !shutdown_timeout || !audit_interval) {
+    if (!shutdown_timeout) spdlog::error("--shutdown-timeout {}", shutdown_timeout.error().message);
+    if (!audit_interval) spdlog::error("--audit-interval {}", audit_interval.error().message);
+    return 2;
+  }
   auto file = config::LoadJobFile(flags.jobs);
   if (!file) {
     LogProblems(file.error());
@@ -305,74 +232,132 @@ int RunScheduler(const SchedulerFlags& flags) {
     spdlog::error("{}", server.error().message);
     return 1;
   }
-  if (auto ok = EnsureTopicsPatiently(flags.kafka, file->clusters, signals); !ok) {
+  std::vector<kafka::TopicSpec> topics = ClusterTopics(flags.kafka, file->clusters);
+  for (auto& spec : SchedulerTopics(flags.kafka)) topics.push_back(std::move(spec));
+  if (auto ok = EnsureTopicsPatiently(flags.kafka, topics, signals); !ok) {
     spdlog::error("{}", ok.error().message);
     return 1;
   }
-  health.MarkReady();
-  if (flags.ha) {
-    const int rc = RunHaScheduler(flags, std::move(*file), signals, clock, metrics, health);
-    (*server)->Stop();
-    return rc;
-  }
+  const messages::TopicNames names = flags.kafka.Topics();
   auto client = flags.kafka.Client("krond-scheduler-" + ProcessId());
   if (!client) {
     spdlog::error("{}", client.error().message);
     return 1;
   }
-  kafka::ProducerOptions producer_options;
-  producer_options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
-  auto producer = kafka::NewRdKafkaProducer(*client, producer_options);
-  if (!producer) {
-    spdlog::error("{}", producer.error().message);
+  // The tail holds the latest heartbeats: whether someone leads, or resigned.
+  auto lease = kafka::NewRdKafkaPartitionFollower(*client, names.Leader(), 0, /*tail=*/16);
+  if (!lease) {
+    spdlog::error("{}", lease.error().message);
     return 1;
   }
+  const kafka::ClientConfig kafka_client = *client;
+  auto new_producer = [&]() {
+    kafka::ProducerOptions producer;
+    // Shared by every replica: a new active scheduler fences the old one.
+    producer.transactional_id = names.prefix() + ".scheduler";
+    producer.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
+    return kafka::NewRdKafkaTransactionalProducer(kafka_client, producer);
+  };
+  auto read_state = [&](const std::function<bool(const kafka::ConsumedMessage&)>& record) {
+    kafka::ScanOptions scan;
+    scan.timeout = options->state_read_timeout;
+    return kafka::ScanTopic(kafka_client, names.State(), scan, record);
+  };
+  audit::AuditMetrics audit_metrics(registry);
+  audit::PeriodicAuditOptions audit_options;
+  audit_options.interval = *audit_interval;
+  auto scan = [&](const std::string& topic, std::optional<SystemTime> since,
+                  const std::function<bool(const kafka::ConsumedMessage&)>& record) {
+    kafka::ScanOptions scan_options;
+    scan_options.since = since;
+    scan_options.timeout = std::chrono::minutes(5);
+    return kafka::ScanTopic(kafka_client, topic, scan_options, record);
+  };
+  audit::PeriodicAudit periodic_audit(clock, scan, names, audit_metrics, audit_options);
+  periodic_audit.SetJobs(file->jobs, file->clusters);
   const size_t jobs = file->jobs.size();
   const size_t clusters = file->clusters.size();
-  auto plane = StartControlPlane(flags.kafka, signals, metrics, clock, producer->get());
+  auto plane = StartControlPlane(flags.kafka, signals, metrics, clock);
   if (!plane) {
     spdlog::error("{}", plane.error().message);
     return 1;
   }
-  std::vector<std::string> stale = StaleCatalogKeys(flags.kafka, file->jobs);
-  scheduler::SchedulerService service(clock, **producer, metrics, flags.kafka.Topics(),
-                                      std::move(*file));
+  scheduler::SchedulerService service(clock, new_producer, read_state, **lease, metrics, names,
+                                      std::move(*file), *options);
   service.set_pauses(&(*plane)->pauses);
-  (*plane)->catalog->Publish(&service.jobs(), std::move(stale));
-  metrics.active.Set(1);
   ReleaseFreedMemory();
-  spdlog::info("scheduler started: {} job(s) on {} cluster(s) from {}", jobs, clusters, flags.jobs);
+  periodic_audit.Start();
+  health.MarkReady();
+  spdlog::info(
+      "scheduler started as {}: {} job(s) on {} cluster(s) from {}; standby until it "
+      "holds the lease",
+      options->owner, jobs, clusters, flags.jobs);
 
+  // A reload is read and its topics ensured on a thread of its own: a large file takes
+  // seconds to load, and the loop must renew the lease every 500 ms or a standby takes over.
   int64_t seen_mtime = ModifiedNs(flags.jobs);
-  auto maybe_reload = [&] {
+  std::future<std::optional<config::JobFile>> reloading;
+  // On becoming active the catalog is published once the stale keys are known.
+  std::future<std::vector<std::string>> stale_keys;
+  std::vector<std::string> removed_meanwhile;  // by reloads while stale_keys is read
+  bool was_active = false;
+  auto between_steps = [&] {
     health.MarkProgress();
+    periodic_audit.SetActive(service.active(), clock.Now());
     (*plane)->Poll();
+    if (service.active() && !was_active) {
+      // At once, so the console knows the jobs; tombstones follow when the scan is done.
+      (*plane)->catalog->Publish(&service.jobs(), {});
+      (*plane)->catalog->Poll();
+      stale_keys = std::async(std::launch::async, StaleCatalogKeys, std::cref(flags.kafka),
+                              SortedNames(service.jobs()));
+    }
+    was_active = service.active();
+    if (stale_keys.valid() &&
+        stale_keys.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      std::vector<std::string> stale = stale_keys.get();
+      stale.insert(stale.end(), removed_meanwhile.begin(), removed_meanwhile.end());
+      removed_meanwhile.clear();
+      // Published again with them: rare (jobs removed while no scheduler was active).
+      if (service.active() && !stale.empty()) {
+        (*plane)->catalog->Publish(&service.jobs(), std::move(stale));
+      }
+    }
+    if (reloading.valid()) {
+      if (reloading.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+      if (auto reloaded = reloading.get()) {
+        periodic_audit.SetJobs(reloaded->jobs, reloaded->clusters);
+        std::vector<std::string> removed = scheduler::RemovedJobs(service.jobs(), reloaded->jobs);
+        service.Replace(std::move(*reloaded), clock.Now());
+        // While the stale keys are read, their publication takes these with it too.
+        if (stale_keys.valid()) {
+          removed_meanwhile.insert(removed_meanwhile.end(), removed.begin(), removed.end());
+        }
+        if (service.active()) (*plane)->catalog->Publish(&service.jobs(), std::move(removed));
+        ReleaseFreedMemory();
+      }
+    }
     const int64_t mtime = ModifiedNs(flags.jobs);
     const bool hup = signals.TakeReloadRequest();
     if (!hup && mtime == seen_mtime) return;
     seen_mtime = mtime;
     spdlog::info("reloading {} ({})", flags.jobs, hup ? "SIGHUP" : "file changed");
-    if (auto reloaded = Reload(flags, signals, metrics, service.jobs().size())) {
-      std::vector<std::string> removed = scheduler::RemovedJobs(service.jobs(), reloaded->jobs);
-      service.Replace(std::move(*reloaded), clock.Now());
-      (*plane)->catalog->Publish(&service.jobs(), std::move(removed));
-      ReleaseFreedMemory();
-    }
+    reloading = std::async(std::launch::async, [&, running = service.jobs().size()] {
+      return Reload(flags, signals, metrics, running);
+    });
   };
-  Status done =
-      service.Run([&] { return signals.stop_requested(); }, maybe_reload, std::chrono::seconds(30));
-  metrics.active.Set(0);
+  service.Run([&] { return signals.stop_requested(); }, between_steps, *shutdown_timeout);
+  // No wait for the catalog: the stop must stay fast (a hand-over is measured in ms), and the
+  // next active scheduler publishes it again.
   (*server)->Stop();
-  if (!done) {
-    spdlog::error("{}", done.error().message);
-    return 1;
-  }
-  spdlog::info("scheduler stopped cleanly after firing {} run(s)", service.fired());
+  spdlog::info("scheduler stopped after firing {} run(s)", service.fired());
   return 0;
 }
 
 KROND_REGISTER_COMMAND(Command{
-    "scheduler", "Fire every due run of a job file into Kafka",
+    "scheduler",
+    "Fire every due run of a job file into Kafka, exactly once, from any number "
+    "of replicas",
     [](CLI::App& sub) -> std::function<int()> {
       auto flags = std::make_shared<SchedulerFlags>();
       sub.add_option("--jobs", flags->jobs, "Job file (YAML)")
@@ -381,9 +366,24 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")
           ->capture_default_str();
+      sub.add_option("--lease-timeout", flags->lease_timeout,
+                     "A standby takes over after seeing no heartbeat of the active scheduler "
+                     "for this long")
+          ->capture_default_str();
+      sub.add_option("--heartbeat-interval", flags->heartbeat_interval,
+                     "How often the active scheduler renews its lease when idle")
+          ->capture_default_str();
+      sub.add_option("--shutdown-timeout", flags->shutdown_timeout,
+                     "On SIGTERM, longest wait to commit what was taken from the schedule "
+                     "and hand over")
+          ->capture_default_str();
+      sub.add_option("--audit-interval", flags->audit_interval,
+                     "While active, audit the fires of each interval (0: never; off above "
+                     "100,000 jobs)")
+          ->capture_default_str();
       sub.add_flag("--ha", flags->ha,
-                   "Run as one of several replicas: leader election and exactly-once firing "
-                   "with Kafka transactions (docs/architecture.md)");
+                   "Deprecated, does nothing: every scheduler elects a leader and fires exactly "
+                   "once");
       flags->kafka.Add(sub);
       return [flags] { return RunScheduler(*flags); };
     }});

@@ -41,8 +41,9 @@ int RunEnsure(const TopicsFlags& flags) {
     std::cerr << admin.error().message << "\n";
     return 1;
   }
-  auto reports =
-      (*admin)->EnsureTopics(ClusterTopics(flags.kafka, clusters), std::chrono::seconds(15));
+  std::vector<kafka::TopicSpec> specs = ClusterTopics(flags.kafka, clusters);
+  for (auto& spec : SchedulerTopics(flags.kafka)) specs.push_back(std::move(spec));
+  auto reports = (*admin)->EnsureTopics(specs, std::chrono::seconds(15));
   if (!reports) {
     std::cerr << "krond topics ensure: " << reports.error().message << "\n";
     return 1;
@@ -60,7 +61,9 @@ KROND_REGISTER_COMMAND(Command{
       auto flags = std::make_shared<TopicsFlags>();
       sub.require_subcommand(1);
       CLI::App* ensure = sub.add_subcommand(
-          "ensure", "Create the task, retry, dead-letter and results topics (existing: fine)");
+          "ensure",
+          "Create the task, retry, dead-letter and results topics, and the scheduler's lease, "
+          "state and skips topics (existing: fine)");
       ensure->add_option("--jobs", flags->jobs, "Job file whose clusters to cover");
       ensure->add_option("--cluster", flags->clusters, "A cluster (repeatable)");
       flags->kafka.Add(*ensure);

@@ -3,15 +3,15 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <charconv>
 #include <optional>
 #include <tuple>
 
+#include "common/byte_size.h"
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/signals.h"
 #include "exec/bubblewrap_executor.h"
+#include "exec/microvm_executor.h"
 #include "exec/process_executor.h"
 #include "kafka/rdkafka_client.h"
 #include "main/app_support.h"
@@ -33,6 +33,10 @@ struct WorkerFlags {
   // -1: as many as --slots, at most kDefaultMaxWarmShells.
   int warm_shells = -1;
   std::string sandbox = "none";
+  std::string microvm_image = "var/microvm";
+  std::string microvm_accelerator = "auto";
+  std::string microvm_memory = "256MiB";
+  uint32_t microvm_vcpus = 1;
   std::string drain_timeout = "30s";
   std::string max_timeout = "24h";
   std::string kill_grace = "5s";
@@ -43,24 +47,9 @@ struct WorkerFlags {
   uint64_t limit_procs = 0;
   double max_load = 0;
   std::string metrics_addr = "127.0.0.1:0";
+  std::string instance_id;
   KafkaFlags kafka;
 };
-
-// "1048576", "512KiB", "100MiB", "2GiB" (also K/M/G, KB/MB/GB as powers of 1024).
-std::optional<uint64_t> ParseBytes(std::string_view text) {
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || end == text.data() || n == 0) return std::nullopt;
-  std::string unit(end, text.data() + text.size());
-  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  uint64_t scale = 0;
-  if (unit.empty() || unit == "b") scale = 1;
-  if (unit == "k" || unit == "kb" || unit == "kib") scale = uint64_t{1} << 10;
-  if (unit == "m" || unit == "mb" || unit == "mib") scale = uint64_t{1} << 20;
-  if (unit == "g" || unit == "gb" || unit == "gib") scale = uint64_t{1} << 30;
-  if (scale == 0 || n > UINT64_MAX / scale) return std::nullopt;
-  return n * scale;
-}
 
 int RunWorker(const WorkerFlags& flags) {
   SignalWatcher signals;
@@ -91,7 +80,7 @@ int RunWorker(const WorkerFlags& flags) {
   if (flags.limit_files > 0) options.limits.open_files = flags.limit_files;
   if (flags.limit_procs > 0) options.limits.processes = flags.limit_procs;
   if (!flags.limit_memory.empty()) {
-    auto bytes = ParseBytes(flags.limit_memory);
+    auto bytes = ParseByteSize(flags.limit_memory);
     if (!bytes) {
       spdlog::error("--limit-memory: expected a size such as 512MiB, got \"{}\"",
                     flags.limit_memory);
@@ -104,6 +93,11 @@ int RunWorker(const WorkerFlags& flags) {
     spdlog::error("{}", ok.error().message);
     return 2;
   }
+
+  // Before the executors: the microVM accelerator probe may still report into it while they
+  // are destroyed.
+  metrics::Registry registry;
+  worker::WorkerMetrics metrics(registry);
 
   exec::ProcessExecutorOptions exec_options;
   // Warm shells serve unsandboxed runs without limits only (WarmShellPool::Eligible).
@@ -131,8 +125,45 @@ int RunWorker(const WorkerFlags& flags) {
     sandboxed = &sandbox;
   }
 
-  metrics::Registry registry;
-  worker::WorkerMetrics metrics(registry);
+  // Runs of jobs with `sandbox: microvm` boot a VM each. Like bubblewrap, a worker that
+  // runs everything in VMs checks at start-up and refuses to start without them; otherwise
+  // the first microvm run finds out, and such runs fail (spawn_failed) if VMs are unusable.
+  exec::MicroVmOptions vm_options;
+  vm_options.image_dir = flags.microvm_image;
+  if (flags.microvm_accelerator == "kvm") vm_options.accelerator = exec::Accelerator::kKvm;
+  if (flags.microvm_accelerator == "tcg") vm_options.accelerator = exec::Accelerator::kTcg;
+  const std::optional<uint64_t> vm_memory = ParseByteSize(flags.microvm_memory);
+  if (!vm_memory || *vm_memory % (1 << 20) != 0 || *vm_memory < (uint64_t{64} << 20)) {
+    spdlog::error("--microvm-memory: expected a whole number of MiB, at least 64MiB, got \"{}\"",
+                  flags.microvm_memory);
+    return 2;
+  }
+  vm_options.default_memory_mib = static_cast<uint32_t>(*vm_memory >> 20);
+  vm_options.default_vcpus = flags.microvm_vcpus;
+  vm_options.on_accelerator_chosen = [&metrics](exec::Accelerator accelerator,
+                                                const std::string& reason) {
+    const std::string_view name = exec::ToString(accelerator);
+    spdlog::info("microVMs use {}: {}", name, reason);
+    metrics.microvm_accelerator.WithLabels({name}).Set(1);
+  };
+  exec::MicroVmExecutor microvm(process_executor, vm_options);
+  worker::LazySandboxExecutor lazy_microvm(microvm, [&microvm] { return microvm.CheckUsable(); });
+  exec::Executor* microvm_executor = &lazy_microvm;
+  if (flags.sandbox == "microvm") {
+    if (Status usable = microvm.CheckUsable(); !usable) {
+      spdlog::error("--sandbox microvm unusable on this host: {}", usable.error().message);
+      return 1;
+    }
+    executor = &microvm;
+    sandboxed = &microvm;
+    microvm_executor = &microvm;
+  }
+
+  // KVM or TCG is decided once, by booting a guest (up to 5 s where KVM hangs): at start-up
+  // on a worker that runs everything in VMs (in the background: the first run waits for
+  // it), otherwise on the first microvm run, so that other workers never pay for it.
+  if (flags.sandbox == "microvm") microvm.StartAcceleratorProbe();
+
   LoopHealth health(clock, "not subscribed yet");
   auto server = StartAdminServer(registry, flags.metrics_addr, health.Probes());
   if (!server) {
@@ -175,10 +206,20 @@ int RunWorker(const WorkerFlags& flags) {
     void OnRevoked(const std::vector<kafka::TopicPartition>& p) override {
       if (target != nullptr) target->OnRevoked(p);
     }
+    void OnLost(const std::vector<kafka::TopicPartition>& p) override {
+      if (target != nullptr) target->OnLost(p);
+    }
   } forward;
   kafka::ConsumerOptions consumer_options;
   consumer_options.group_id = flags.kafka.Topics().WorkerGroup(options.queue, flags.cluster);
   consumer_options.listener = &forward;
+  consumer_options.group_instance_id = flags.instance_id;
+  // A revoke may wait out the drain timeout and a kill grace (Worker::OnRevoked) before the
+  // group may move on: the rebalance timeout must be longer, or the group would drop this
+  // worker and hand its partitions over while their runs still go on.
+  consumer_options.max_poll_interval = std::max<std::chrono::milliseconds>(
+      consumer_options.max_poll_interval,
+      options.drain_timeout + options.kill_grace + std::chrono::seconds(60));
   consumer_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };
   auto consumer = kafka::NewRdKafkaConsumer(*client, consumer_options);
   if (!consumer) {
@@ -186,7 +227,7 @@ int RunWorker(const WorkerFlags& flags) {
     return 1;
   }
   worker::Worker worker(clock, **consumer, **producer, *executor, metrics, flags.kafka.Topics(),
-                        options, sandboxed);
+                        options, sandboxed, microvm_executor);
   forward.target = &worker;
   if (auto ok = worker.Start(); !ok) {
     spdlog::error("{}", ok.error().message);
@@ -221,8 +262,24 @@ KROND_REGISTER_COMMAND(Command{
                      "Shells started ahead of their runs, so a due run starts without a "
                      "spawn (default: --slots, at most 64; 0: spawn every run)")
           ->check(CLI::Range(0, 1024));
-      sub.add_option("--sandbox", flags->sandbox, "none or bubblewrap")
-          ->check(CLI::IsMember({"none", "bubblewrap"}))
+      sub.add_option("--sandbox", flags->sandbox,
+                     "Isolation of every run: none, bubblewrap or microvm (jobs may ask for "
+                     "more with `sandbox:`)")
+          ->check(CLI::IsMember({"none", "bubblewrap", "microvm"}))
+          ->capture_default_str();
+      sub.add_option("--microvm-image", flags->microvm_image,
+                     "Directory with vmlinuz and initrd.img from scripts/microvm-image")
+          ->capture_default_str();
+      sub.add_option("--microvm-accelerator", flags->microvm_accelerator,
+                     "auto (KVM if a probe guest boots, else TCG), kvm or tcg")
+          ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
+          ->capture_default_str();
+      sub.add_option("--microvm-memory", flags->microvm_memory,
+                     "Memory of a microVM whose job sets none")
+          ->capture_default_str();
+      sub.add_option("--microvm-vcpus", flags->microvm_vcpus,
+                     "Virtual CPUs of a microVM whose job sets none")
+          ->check(CLI::Range(1, 16))
           ->capture_default_str();
       sub.add_option("--drain-timeout", flags->drain_timeout,
                      "On SIGTERM, how long running commands may finish")
@@ -256,6 +313,12 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")
           ->capture_default_str();
+      sub.add_option("--instance-id", flags->instance_id,
+                     "Static group membership: a worker restarted with the same id within "
+                     "the session timeout (6 s) keeps its partitions, without a rebalance. "
+                     "Unique per worker of a cluster and queue, e.g. a StatefulSet pod name "
+                     "(docs/operations.md)")
+          ->envname("KROND_WORKER_INSTANCE_ID");
       flags->kafka.Add(sub);
       return [flags] { return RunWorker(*flags); };
     }});

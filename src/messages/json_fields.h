@@ -75,6 +75,17 @@ class FieldReader {
     }
     return out;
   }
+  // Reads the nested object `name` with `read`, given a reader of it, if it is present and
+  // not null. Not an object, or a problem inside it, is a problem of field `name`.
+  template <class ReadFn>
+  void Object(const char* name, ReadFn read) {
+    const json* v = Find(name, false);
+    if (v == nullptr) return;
+    if (!v->is_object()) return Fail(name, "expected an object");
+    FieldReader inner(*v);
+    read(inner);
+    if (!inner.ok()) Fail(name, inner.error());
+  }
   bool Has(const char* name) const {
     auto it = object_.find(name);
     return it != object_.end() && !it->is_null();

@@ -11,6 +11,7 @@
 
 #include "common/time_format.h"
 #include "messages/json_fields.h"
+#include "messages/json_writer.h"
 #include "messages/topics.h"
 
 namespace krond::messages {
@@ -20,134 +21,10 @@ using internal::FieldReader;
 using internal::ParseObject;
 using nlohmann::json;
 
-constexpr std::string_view kOutcomeNames[] = {"succeeded",    "failed",    "timed_out", "killed",
-                                              "spawn_failed", "cancelled", "invalid",   "skipped"};
+constexpr std::string_view kOutcomeNames[] = {"succeeded", "failed",       "timed_out",
+                                              "killed",    "spawn_failed", "cancelled",
+                                              "invalid",   "skipped",      "boot_failed"};
 constexpr std::string_view kTriggerNames[] = {"schedule", "manual", "backfill", "replay"};
-
-// Formats like FormatRfc3339Utc, remembering the last instant. Consecutive tasks mostly
-// share their times (every run due at one second, all produced in the same scheduler step),
-// and formatting through date's streams cost more than the rest of a task's encoding.
-class TimeText {
- public:
-  const std::string& Format(SystemTime t) {
-    if (text_.empty() || t != time_) {
-      time_ = t;
-      text_ = FormatRfc3339Utc(t);
-    }
-    return text_;
-  }
-
- private:
-  SystemTime time_{};
-  std::string text_;
-};
-
-// Appends `text` (valid UTF-8) as a JSON string, escaping what RFC 8259 requires.
-void AppendEscaped(std::string& out, std::string_view text) {
-  out += '"';
-  size_t plain = 0;  // start of the run of bytes that need no escaping
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text, plain, i - plain);
-    plain = i + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default: {
-        char code[7];
-        std::snprintf(code, sizeof code, "\\u%04x", c);
-        out += code;
-      }
-    }
-  }
-  out.append(text, plain);
-  out += '"';
-}
-
-void AppendString(std::string& out, std::string_view text) {
-  // Invalid UTF-8 cannot travel in JSON; only text with non-ASCII bytes needs the check.
-  if (std::any_of(text.begin(), text.end(), [](char c) { return c & 0x80; })) {
-    AppendEscaped(out, SanitizeUtf8(text));
-  } else {
-    AppendEscaped(out, text);
-  }
-}
-
-// Writes one JSON object, field by field, straight into a string. Tasks are encoded with it
-// rather than through a nlohmann::json tree: the scheduler encodes one per fire, and building
-// and dumping the tree was most of its CPU (docs/benchmarks.md, "Scheduler fire rate").
-// Keys are literals of plain ASCII, written as they are.
-class ObjectWriter {
- public:
-  explicit ObjectWriter(std::string& out) : out_(out) { out_ += '{'; }
-  void String(std::string_view key, std::string_view value) {
-    Key(key);
-    AppendString(out_, value);
-  }
-  void Int(std::string_view key, int64_t value) {
-    Key(key);
-    char digits[24];
-    out_.append(digits, std::to_chars(digits, std::end(digits), value).ptr);
-  }
-  // Shortest text that reads back as the same double; "2.0" rather than "2", so typed
-  // decoders see a float, and null for NaN and infinities, which JSON cannot express (both
-  // as nlohmann::json writes them).
-  void Double(std::string_view key, double value) {
-    Key(key);
-    if (!std::isfinite(value)) {
-      out_ += "null";
-      return;
-    }
-    char text[32];
-    const std::string_view written(text, std::to_chars(text, std::end(text), value).ptr - text);
-    out_ += written;
-    if (written.find_first_of(".e") == std::string_view::npos) out_ += ".0";
-  }
-  void Bool(std::string_view key, bool value) {
-    Key(key);
-    out_ += value ? "true" : "false";
-  }
-  void Strings(std::string_view key, const std::vector<std::string>& values) {
-    Key(key);
-    out_ += '[';
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (i > 0) out_ += ',';
-      AppendString(out_, values[i]);
-    }
-    out_ += ']';
-  }
-  // A nested object; End() it before writing the next field of this one.
-  ObjectWriter Object(std::string_view key) {
-    Key(key);
-    return ObjectWriter(out_);
-  }
-  void End() { out_ += '}'; }
-
- private:
-  void Key(std::string_view key) {
-    if (!first_) out_ += ',';
-    first_ = false;
-    out_ += '"';
-    out_ += key;
-    out_ += "\":";
-  }
-  std::string& out_;
-  bool first_ = true;
-};
 
 }  // namespace
 
@@ -162,6 +39,7 @@ Result<TaskMessage> TaskFromJson(const json& doc, bool job_fields_only) {
   m.command = r.String("command");
   m.scheduled_at = r.Time("scheduled_at", !job_fields_only);
   m.produced_at = r.Time("produced_at", false);
+  if (r.Has("fence")) m.fence = r.Int("fence");
   m.attempt = static_cast<int>(r.Int("attempt", false, 1));
   m.max_attempts = static_cast<int>(r.Int("max_attempts", false, 1));
   m.timeout = std::chrono::milliseconds(r.Int("timeout_ms", false, m.timeout.count()));
@@ -182,20 +60,21 @@ Result<TaskMessage> TaskFromJson(const json& doc, bool job_fields_only) {
     }
   }
   m.requested_by = r.String("requested_by", false);
-  if (r.Has("retry")) {
-    const json& retry = doc.at("retry");
-    if (!retry.is_object()) {
-      r.Fail("retry", "expected an object");
-    } else {
-      FieldReader rr(retry);
-      m.retry.backoff = std::chrono::milliseconds(rr.Int("backoff_ms", false, 2000));
-      m.retry.max_backoff = std::chrono::milliseconds(rr.Int("max_backoff_ms", false, 300'000));
-      m.retry.multiplier = rr.Double("multiplier", m.retry.multiplier);
-      m.retry.jitter = rr.Double("jitter", m.retry.jitter);
-      m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
-      if (!rr.ok()) r.Fail("retry", rr.error());
+  r.Object("microvm", [&m](FieldReader& rv) {
+    const int64_t memory = rv.Int("memory_mib", false, 0);
+    const int64_t vcpus = rv.Int("vcpus", false, 0);
+    for (auto [name, value] : {std::pair{"memory_mib", memory}, std::pair{"vcpus", vcpus}}) {
+      if (value < 0 || value > UINT32_MAX) rv.Fail(name, "out of range");
     }
-  }
+    m.microvm = TaskMessage::MicroVm{static_cast<uint32_t>(memory), static_cast<uint32_t>(vcpus)};
+  });
+  r.Object("retry", [&m](FieldReader& rr) {
+    m.retry.backoff = std::chrono::milliseconds(rr.Int("backoff_ms", false, 2000));
+    m.retry.max_backoff = std::chrono::milliseconds(rr.Int("max_backoff_ms", false, 300'000));
+    m.retry.multiplier = rr.Double("multiplier", m.retry.multiplier);
+    m.retry.jitter = rr.Double("jitter", m.retry.jitter);
+    m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
+  });
   if (!r.ok()) return MakeError(r.error());
   if (m.run_id.empty() && !job_fields_only) return MakeError("field \"run_id\": empty");
   if (m.attempt < 1 || m.max_attempts < 1 || m.attempt > m.max_attempts) {
@@ -204,6 +83,7 @@ Result<TaskMessage> TaskFromJson(const json& doc, bool job_fields_only) {
         std::to_string(m.attempt) + "/" + std::to_string(m.max_attempts));
   }
   if (m.timeout.count() <= 0) return MakeError("field \"timeout_ms\": must be positive");
+  if (m.fence && *m.fence < 1) return MakeError("field \"fence\": must be positive");
   if (m.starting_deadline && m.starting_deadline->count() <= 0) {
     return MakeError("field \"starting_deadline_ms\": must be positive");
   }
@@ -236,6 +116,10 @@ json ResultToJson(const ResultMessage& m) {
   if (!m.source.empty()) j["source"] = m.source;
   j["trigger"] = TriggerName(m.trigger);
   if (!m.requested_by.empty()) j["requested_by"] = m.requested_by;
+  if (m.vm) {
+    j["vm"] = {{"accelerator", m.vm->accelerator}};
+    if (m.vm->boot_ms) j["vm"]["boot_ms"] = *m.vm->boot_ms;
+  }
   return j;
 }
 
@@ -260,6 +144,9 @@ Result<ResultMessage> ResultFromJson(const json& doc) {
   m.source = r.String("source", false);
   m.requested_by = r.String("requested_by", false);
   const std::string trigger = r.String("trigger", false);
+  r.Object("vm", [&m](FieldReader& rv) {
+    m.vm = ResultMessage::Vm{rv.String("accelerator", false), rv.OptionalInt("boot_ms")};
+  });
   if (!r.ok()) return MakeError(r.error());
   if (!trigger.empty()) {
     auto parsed_trigger = ParseTrigger(trigger);
@@ -308,6 +195,7 @@ std::string Encode(const TaskMessage& m) {
   w.String("command", m.command);
   w.String("scheduled_at", scheduled_at.Format(m.scheduled_at));
   w.String("produced_at", produced_at.Format(m.produced_at));
+  if (m.fence) w.Int("fence", *m.fence);
   w.Int("attempt", m.attempt);
   w.Int("max_attempts", m.max_attempts);
   w.Int("timeout_ms", m.timeout.count());
@@ -323,6 +211,12 @@ std::string Encode(const TaskMessage& m) {
   w.String("concurrency", m.concurrency);
   w.String("sandbox", m.sandbox);
   w.Bool("network", m.network);
+  if (m.microvm) {
+    ObjectWriter vm = w.Object("microvm");
+    vm.Int("memory_mib", m.microvm->memory_mib);
+    vm.Int("vcpus", m.microvm->vcpus);
+    vm.End();
+  }
   if (m.replayed_from) w.String("replayed_from", *m.replayed_from);
   w.String("trigger", TriggerName(m.trigger));
   if (!m.requested_by.empty()) w.String("requested_by", m.requested_by);
@@ -381,6 +275,9 @@ TaskMessage NewRun(TaskMessage job_fields, SystemTime scheduled_at, SystemTime n
   t.attempt = 1;
   t.not_before.reset();
   t.replayed_from.reset();
+  // A fence belongs to one scheduled fire of the transactional fire log; only a replay (the
+  // same run again) keeps it.
+  if (trigger != Trigger::kReplay) t.fence.reset();
   t.trigger = trigger;
   t.requested_by = std::move(requested_by);
   if (trigger == Trigger::kBackfill || trigger == Trigger::kReplay) t.starting_deadline.reset();

@@ -42,6 +42,10 @@ struct TaskMessage {
   std::string command;  // run with /bin/sh -c
   SystemTime scheduled_at{};
   SystemTime produced_at{};
+  // The fire's fencing token, KROND_FENCE for the command: >= 1, greater than the fence of
+  // every earlier fire of the same job (and of every fire committed before it), the same
+  // for every attempt of one run. Absent in messages of schedulers before it existed.
+  std::optional<int64_t> fence;
   int attempt = 1;  // 1-based
   int max_attempts = 1;
   std::chrono::milliseconds timeout{3'600'000};
@@ -52,8 +56,14 @@ struct TaskMessage {
   std::optional<std::chrono::milliseconds> starting_deadline;
   RetrySpec retry;
   std::string concurrency = "allow";  // allow | forbid | replace
-  std::string sandbox = "none";       // none | bubblewrap
+  std::string sandbox = "none";       // none | bubblewrap | microvm
   bool network = false;
+  // The job's `microvm:` size, when it set one (absent: the worker's default).
+  struct MicroVm {
+    uint32_t memory_mib = 0;
+    uint32_t vcpus = 0;
+  };
+  std::optional<MicroVm> microvm;
   // Set by `krond dead replay`: why and when this run was put back.
   std::optional<std::string> replayed_from;
   Trigger trigger = Trigger::kSchedule;
@@ -61,6 +71,12 @@ struct TaskMessage {
   // empty for scheduled runs.
   std::string requested_by;
 };
+
+// The partition key of a task message (kafka::Producer::ProduceRouted), wherever it is
+// produced (scheduler, retries, `krond dead replay`): the job name, so every run of a job
+// goes to one partition of each topic, and one worker at a time owns the job
+// (docs/messages.md, "Partitions"). The Kafka key stays the run id.
+inline std::string_view PartitionKeyOf(const TaskMessage& task) { return task.job; }
 
 // How an attempt ended. `invalid` is a message that could not be decoded.
 enum class Outcome {
@@ -71,7 +87,9 @@ enum class Outcome {
   kSpawnFailed,
   kCancelled,
   kInvalid,
-  kSkipped
+  kSkipped,
+  // The run's microVM did not get as far as starting the command (docs/execution.md).
+  kBootFailed
 };
 std::string_view OutcomeName(Outcome o);
 [[nodiscard]] Result<Outcome> ParseOutcome(std::string_view name);
@@ -98,6 +116,12 @@ struct ResultMessage {
   // Copied from the task, so history readers need not join results with tasks.
   Trigger trigger = Trigger::kSchedule;
   std::string requested_by;
+  // Runs in a microVM: how it ran. Absent for other runs (and from older workers).
+  struct Vm {
+    std::string accelerator;         // kvm | tcg
+    std::optional<int64_t> boot_ms;  // guest uptime when the command started
+  };
+  std::optional<Vm> vm;
 };
 
 // A run that exhausted its attempts (or could not be decoded): the value of a message on
@@ -134,10 +158,10 @@ std::string Encode(const ReplayMarker& m);
 // The one way a run comes into being, for the scheduler, the console's "run now" and
 // backfill, and replays: the first attempt of a job due at `scheduled_at`, produced `now`.
 // `job_fields` carries what comes from the job (job, cluster, command, timeout,
-// max_attempts, starting_deadline, retry, concurrency, sandbox, network); everything else
-// is set here: a new run id, attempt 1, no not_before or replayed_from, the trigger and
-// who asked. Backfilled and replayed runs drop the starting_deadline: an operator asked for
-// that past instant on purpose, so the worker must not skip it as missed.
+// max_attempts, starting_deadline, retry, concurrency, sandbox, network, microvm);
+// everything else is set here: a new run id, attempt 1, no not_before or replayed_from, the
+// trigger and who asked. Backfilled and replayed runs drop the starting_deadline: an operator asked
+// for that past instant on purpose, so the worker must not skip it as missed.
 TaskMessage NewRun(TaskMessage job_fields, SystemTime scheduled_at, SystemTime now,
                    Trigger trigger = Trigger::kSchedule, std::string requested_by = {});
 

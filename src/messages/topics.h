@@ -11,8 +11,8 @@ std::string_view QueueName(Queue q);  // "main" | "retry"
 
 // Topic names derive from one prefix (default "krond") so tests and tenants can share a
 // broker: <prefix>.tasks.<cluster>, <prefix>.retry.<cluster>, <prefix>.dead.<cluster>,
-// <prefix>.results, <prefix>.state, <prefix>.jobs (the job catalog), <prefix>.control
-// (pause and resume).
+// <prefix>.results, the scheduler's <prefix>.state, <prefix>.leader, <prefix>.skips, and the
+// control plane's <prefix>.jobs (the job catalog) and <prefix>.control (pause and resume).
 class TopicNames {
  public:
   explicit TopicNames(std::string prefix = "krond") : prefix_(std::move(prefix)) {}
@@ -25,6 +25,8 @@ class TopicNames {
   }
   std::string Results() const { return prefix_ + ".results"; }
   std::string State() const { return prefix_ + ".state"; }
+  std::string Leader() const { return prefix_ + ".leader"; }
+  std::string Skips() const { return prefix_ + ".skips"; }
   // Compacted, key = job name: each job's definition as the active scheduler published it.
   std::string Jobs() const { return prefix_ + ".jobs"; }
   // Compacted, key = job name: pause and resume requests (docs/control.md).

@@ -24,12 +24,17 @@ messages::TaskMessage JobFields(const config::Job& job) {
   t.concurrency = std::string(config::ToString(job.concurrency));
   t.sandbox = std::string(config::ToString(job.sandbox));
   t.network = job.network;
+  if (job.microvm_vcpus != 0 || job.microvm_memory_mib != 0) {
+    t.microvm = messages::TaskMessage::MicroVm{job.microvm_memory_mib, job.microvm_vcpus};
+  }
   return t;
 }
 
 messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime scheduled_at,
-                                      SystemTime now) {
-  return messages::NewRun(JobFields(job), scheduled_at, now);
+                                      SystemTime now, int64_t fence) {
+  messages::TaskMessage t = messages::NewRun(JobFields(job), scheduled_at, now);
+  if (fence != 0) t.fence = fence;
+  return t;
 }
 
 messages::CatalogEntry CatalogEntryOf(const config::Job& job, SystemTime now, size_t next_count) {

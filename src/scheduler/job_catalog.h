@@ -21,9 +21,9 @@ namespace krond::scheduler {
 messages::TaskMessage JobFields(const config::Job& job);
 
 // The task of the first attempt of `job`'s scheduled run due at `scheduled_at`, with a new
-// run id: messages::NewRun of JobFields.
+// run id and `fence` (0: none): messages::NewRun of JobFields.
 messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime scheduled_at,
-                                      SystemTime now);
+                                      SystemTime now, int64_t fence = 0);
 
 // `job`'s catalog entry at `now`, with its next `next_count` fire times. `@every` jobs are
 // shown anchored at `now` (the scheduler anchors them at its own start).

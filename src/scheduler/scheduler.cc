@@ -60,13 +60,12 @@ std::optional<SystemTime> Scheduler::NextFireOf(const std::string& job) const {
   return std::nullopt;
 }
 
-void Scheduler::StartAfter(const std::unordered_map<std::string, SystemTime>& last_fired,
-                           SystemTime now) {
+void Scheduler::StartAfter(std::span<const std::optional<SystemTime>> handled, SystemTime now) {
+  anchor_ = now;
   std::vector<std::optional<SystemTime>> kept(jobs_.size());
-  for (uint32_t i = 0; i < jobs_.size(); ++i) {
-    auto it = last_fired.find(jobs_[i].name);
-    if (it == last_fired.end() || it->second <= now) continue;
-    kept[i] = jobs_[i].schedule.AnchoredAt(anchor_).Next(it->second);
+  for (uint32_t i = 0; i < jobs_.size() && i < handled.size(); ++i) {
+    if (!handled[i] || *handled[i] <= now) continue;
+    kept[i] = jobs_[i].schedule.AnchoredAt(anchor_).Next(*handled[i]);
   }
   Rebuild(now, kept);
 }

@@ -4,7 +4,6 @@
 #include <optional>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -44,10 +43,11 @@ class Scheduler {
   // new or changed jobs fire strictly after `now`.
   void Replace(std::vector<config::Job> jobs, SystemTime now);
 
-  // Restarts every job's schedule after `now`, except jobs whose entry in `last_fired` is
-  // later than now (a previous scheduler's clock ran ahead): those resume after that entry,
-  // so no scheduled instant is fired twice.
-  void StartAfter(const std::unordered_map<std::string, SystemTime>& last_fired, SystemTime now);
+  // Restarts every job's schedule after `now`, re-anchoring `@every` jobs there, except
+  // jobs whose `handled` instant (same index as jobs(); may be shorter) is later than now (a
+  // previous scheduler's clock ran ahead): those resume after it, so no scheduled instant is
+  // fired twice.
+  void StartAfter(std::span<const std::optional<SystemTime>> handled, SystemTime now);
 
   const std::vector<config::Job>& jobs() const { return jobs_; }
 

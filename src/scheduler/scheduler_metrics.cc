@@ -37,19 +37,30 @@ SchedulerMetrics::SchedulerMetrics(metrics::Registry& r)
                             "Fires missed while no scheduler was active, by what catch-up did "
                             "(fired, skipped by catch_up, dropped by starting_deadline).",
                             {"result"})),
+      fires_skipped(r.AddCounter("krond_scheduler_fires_skipped_total",
+                                 "Scheduled instants not fired, by job and reason (catch_up, "
+                                 "starting_deadline, catch_up_limit, paused).",
+                                 {"job", "reason"})),
+      fires_rejected(r.AddCounter("krond_scheduler_fires_rejected_total",
+                                  "Fires the broker can never accept (too_large, unauthorized, "
+                                  "unknown_topic, invalid), left out so the others fire.",
+                                  {"reason"})),
+      lease_age(r.AddGauge("krond_scheduler_lease_age_seconds",
+                           "Seconds since the lease was renewed: the last commit of the active "
+                           "scheduler, or the last heartbeat a standby saw.")
+                    .Get()),
       txn_aborts(r.AddCounter("krond_scheduler_transaction_aborts_total",
                               "Fire transactions aborted; their runs are sent again.")
                      .Get()),
       fenced(r.AddCounter("krond_scheduler_fenced_total",
                           "Times this replica was fenced by a newer active scheduler.")
-                 .Get()),
-      fires_skipped(r.AddCounter("krond_scheduler_fires_skipped_total",
-                                 "Fires not fired, by reason (paused: the job is paused).",
-                                 {"reason"})) {
-  fires_skipped.WithLabels({"paused"});
+                 .Get()) {
   reloads.WithLabels({"ok"});
   reloads.WithLabels({"failed"});
   for (const char* result : {"fired", "skipped", "dropped"}) catch_up.WithLabels({result});
+  for (const char* reason : {"too_large", "unauthorized", "unknown_topic", "invalid"}) {
+    fires_rejected.WithLabels({reason});
+  }
 }
 
 }  // namespace krond::scheduler

@@ -31,11 +31,19 @@ struct SchedulerMetrics {
   // Fires missed while no scheduler was active, by what catch-up did with them
   // {result="fired"|"skipped"|"dropped"}.
   metrics::Family<metrics::Counter>& catch_up;
+  // Scheduled instants not fired, by job and why {job, reason="catch_up"|
+  // "starting_deadline"|"catch_up_limit"|"paused"} (at most 1,000 jobs, then
+  // __overflow__; paused: docs/control.md).
+  metrics::Family<metrics::Counter>& fires_skipped;
+  // Fires the broker can never accept, taken out of their transaction so the others fire
+  // {reason="too_large"|"unauthorized"|"unknown_topic"|"invalid"}.
+  metrics::Family<metrics::Counter>& fires_rejected;
+  // Seconds since the lease was last renewed: on the active scheduler since its last commit,
+  // on a standby since it last saw a heartbeat.
+  metrics::Gauge& lease_age;
   // Fire transactions aborted (each batch is sent again) and fences (another replica won).
   metrics::Counter& txn_aborts;
   metrics::Counter& fenced;
-  // Fires not fired because their job is paused (docs/control.md) {reason="paused"}.
-  metrics::Family<metrics::Counter>& fires_skipped;
 };
 
 }  // namespace krond::scheduler

@@ -21,9 +21,8 @@ int64_t Ms(SystemTime t) { return t.time_since_epoch().count(); }
 constexpr const char* kMigrations[] = {
     R"sql(
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
--- One row per job seen in the catalog or in results: the pause state and a summary kept up
--- to date on ingest, so the jobs page never aggregates runs. Kept narrow (the wide columns
--- are in job_details): pages scan it in index order, filtering as they go.
+-- One row per job seen in the catalog or in results: the catalog's definition, the pause
+-- state, and a summary kept up to date on ingest so the jobs page never aggregates runs.
 CREATE TABLE jobs(
   name TEXT PRIMARY KEY,
   cluster TEXT NOT NULL DEFAULT '',
@@ -31,6 +30,7 @@ CREATE TABLE jobs(
   timezone TEXT NOT NULL DEFAULT '',
   description TEXT NOT NULL DEFAULT '',
   catch_up TEXT NOT NULL DEFAULT '',
+  definition TEXT NOT NULL DEFAULT '',
   in_catalog INTEGER NOT NULL DEFAULT 0,
   paused INTEGER NOT NULL DEFAULT 0,
   paused_by TEXT NOT NULL DEFAULT '',
@@ -40,19 +40,11 @@ CREATE TABLE jobs(
   last_outcome TEXT NOT NULL DEFAULT '',
   last_started_ms INTEGER NOT NULL DEFAULT 0,
   last_duration_ms INTEGER NOT NULL DEFAULT 0,
+  recent TEXT NOT NULL DEFAULT '[]',
   success_rate REAL NOT NULL DEFAULT -1,
   runs_total INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
--- The catalog record and the last runs' outcomes (about 2 KB a job), read for the 50 rows of
--- a page only.
-CREATE TABLE job_details(
-  job TEXT PRIMARY KEY,
-  definition TEXT NOT NULL DEFAULT '',
-  recent TEXT NOT NULL DEFAULT '[]'
-) WITHOUT ROWID;
 CREATE INDEX jobs_by_cluster ON jobs(cluster, name);
--- Covering for the list's count.
-CREATE INDEX jobs_catalog ON jobs(in_catalog, cluster, last_outcome, paused, name);
 CREATE INDEX jobs_by_last_run ON jobs(last_started_ms, name);
 CREATE INDEX jobs_by_success ON jobs(success_rate, name);
 -- One row per run; its attempts below. The job index serves the keyset-paginated history.
@@ -114,18 +106,93 @@ CREATE TABLE control(
 CREATE INDEX control_by_job ON control(job, at_ms);
 CREATE INDEX control_by_time ON control(at_ms);
 )sql",
+    // 2: the jobs table made narrow: list pages walk it in index order, filtering as they go,
+    // and its wide columns (the catalog record, the recent outcomes: about 2 KB a job) made
+    // every page read seconds of rows at 100,000 jobs. They move to job_details, read for the
+    // rows of a page only. Rebuilding the table drops all its indexes, so this also serves
+    // the schema-1 files that have jobs_catalog (made by builds before the version bump).
+    R"sql(
+CREATE TABLE job_details(
+  job TEXT PRIMARY KEY,
+  definition TEXT NOT NULL DEFAULT '',
+  recent TEXT NOT NULL DEFAULT '[]'
+) WITHOUT ROWID;
+INSERT INTO job_details(job, definition, recent) SELECT name, definition, recent FROM jobs;
+CREATE TABLE jobs_narrow(
+  name TEXT PRIMARY KEY,
+  cluster TEXT NOT NULL DEFAULT '',
+  schedule TEXT NOT NULL DEFAULT '',
+  timezone TEXT NOT NULL DEFAULT '',
+  description TEXT NOT NULL DEFAULT '',
+  catch_up TEXT NOT NULL DEFAULT '',
+  in_catalog INTEGER NOT NULL DEFAULT 0,
+  paused INTEGER NOT NULL DEFAULT 0,
+  paused_by TEXT NOT NULL DEFAULT '',
+  pause_reason TEXT NOT NULL DEFAULT '',
+  paused_at_ms INTEGER NOT NULL DEFAULT 0,
+  last_run_id TEXT NOT NULL DEFAULT '',
+  last_outcome TEXT NOT NULL DEFAULT '',
+  last_started_ms INTEGER NOT NULL DEFAULT 0,
+  last_duration_ms INTEGER NOT NULL DEFAULT 0,
+  success_rate REAL NOT NULL DEFAULT -1,
+  runs_total INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+INSERT INTO jobs_narrow SELECT name, cluster, schedule, timezone, description, catch_up,
+  in_catalog, paused, paused_by, pause_reason, paused_at_ms, last_run_id, last_outcome,
+  last_started_ms, last_duration_ms, success_rate, runs_total FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_narrow RENAME TO jobs;
+CREATE INDEX jobs_by_cluster ON jobs(cluster, name);
+-- Covering for the list's count.
+CREATE INDEX jobs_catalog ON jobs(in_catalog, cluster, last_outcome, paused, name);
+CREATE INDEX jobs_by_last_run ON jobs(last_started_ms, name);
+CREATE INDEX jobs_by_success ON jobs(success_rate, name);
+)sql",
+    // 3: name search by an index of every name's trigrams (SQLite FTS5), so a search that
+    // matches few of 100,000 jobs reads those few instead of walking every name. Jobs rows are
+    // never deleted (a job removed from the catalog keeps its history), so only inserts are
+    // mirrored; queries join back to jobs in any case.
+    R"sql(
+CREATE VIRTUAL TABLE job_names USING fts5(name, tokenize='trigram case_sensitive 1');
+INSERT INTO job_names(name) SELECT name FROM jobs;
+CREATE TRIGGER job_names_insert AFTER INSERT ON jobs BEGIN
+  INSERT INTO job_names(name) VALUES(new.name);
+END;
+)sql",
 };
 constexpr int kMigrationCount = static_cast<int>(std::size(kMigrations));
 static_assert(kMigrationCount == HistoryStore::kSchemaVersion);
 
-// The columns ReadJob reads, from jobs joined with job_details; `definition` false leaves
-// the definition out (list pages).
+// The columns ReadJob reads; `definition` false leaves the definition out (list pages).
 std::string JobColumns(bool definition) {
   return std::string("name, cluster, schedule, timezone, description, catch_up, ") +
          (definition ? "COALESCE(d.definition, '')" : "''") +
          ", in_catalog, paused, paused_by, pause_reason, paused_at_ms, last_run_id, last_outcome, "
-         "last_started_ms, last_duration_ms, COALESCE(d.recent, '[]'), success_rate, runs_total "
-         "FROM jobs LEFT JOIN job_details d ON d.job = jobs.name";
+         "last_started_ms, last_duration_ms, COALESCE(d.recent, '[]'), success_rate, runs_total";
+}
+// Joined to `jobs` (or the rows standing for it) by the queries reading JobColumns.
+constexpr const char* kDetailsJoin = " LEFT JOIN job_details d ON d.job = jobs.name";
+
+// Name searches matching at most this many jobs are answered from the trigram index
+// (job_names): the matches are fetched and sorted. Broader ones walk the sort order's index
+// instead, where matches are dense enough to fill a page early.
+constexpr int kIndexedSearchMax = 2000;
+
+// The FTS5 query matching `text` anywhere in a name: one quoted phrase, whose trigrams must
+// follow each other, i.e. a substring.
+std::string SubstringPhrase(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    out += c;
+    if (c == '"') out += '"';
+  }
+  return out + "\"";
+}
+
+// Code points in UTF-8 `text`: the trigram index answers substrings of three or more.
+size_t CodePoints(std::string_view text) {
+  return static_cast<size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
 
 JobSummary ReadJob(const Statement& s) {
@@ -293,8 +360,20 @@ class HistoryStore::Impl {
     if (!version_stmt) return tl::unexpected(version_stmt.error());
     auto row = (*version_stmt)->Step();
     if (!row) return tl::unexpected(row.error());
-    const int version = static_cast<int>((*version_stmt)->Int(0));
+    int version = static_cast<int>((*version_stmt)->Int(0));
     (*version_stmt)->Reset();
+    if (version == 1) {
+      // Development builds wrote schema 2's layout (job_details) as version 1.
+      auto narrow = writer->Prepare("SELECT 1 FROM sqlite_schema WHERE name='job_details'");
+      if (!narrow) return tl::unexpected(narrow.error());
+      auto found = (*narrow)->Step();
+      if (!found) return tl::unexpected(found.error());
+      (*narrow)->Reset();
+      if (*found) {
+        if (auto ok = writer->Exec("PRAGMA user_version=2"); !ok) return ok;
+        version = 2;
+      }
+    }
     if (version > kMigrationCount) {
       return MakeError("schema version " + std::to_string(version) +
                        " is newer than this krond's (" + std::to_string(kMigrationCount) +
@@ -667,13 +746,32 @@ Result<int64_t> HistoryStore::Prune(int64_t now_ms) {
 Result<JobPage> HistoryStore::ListJobs(const JobQuery& q) const {
   auto db = impl_->Read();
   if (!db) return tl::unexpected(db.error());
+  // A name search narrow enough for the trigram index starts from its matches.
+  std::string jobs = "jobs";
+  std::vector<std::string> args;
+  if (CodePoints(q.name_contains) >= 3) {
+    const std::string phrase = SubstringPhrase(q.name_contains);
+    auto probe = (*db)->Prepare("SELECT 1 FROM job_names WHERE job_names MATCH ? LIMIT 1 OFFSET " +
+                                std::to_string(kIndexedSearchMax));
+    if (!probe) return tl::unexpected(probe.error());
+    (*probe)->Bind(1, phrase);
+    auto many = (*probe)->Step();
+    if (!many) return tl::unexpected(many.error());
+    (*probe)->Reset();
+    if (!*many) {
+      // CROSS JOIN keeps the matches as the outer loop.
+      jobs =
+          "(SELECT name AS hit FROM job_names WHERE job_names MATCH ?) h CROSS JOIN jobs "
+          "ON jobs.name = h.hit";
+      args.push_back(phrase);
+    }
+  }
   // Two forms of the filters: `where` for the count (jobs_catalog covers it), and `page`
   // with unary + on every filtered column, which keeps the planner off the filters' indexes
   // (it would fetch and sort every match): the page walks the sort order's index and stops
   // after `limit` matches.
   std::string where = q.include_removed ? "1" : "in_catalog=1";
   std::string page_where = q.include_removed ? "1" : "+in_catalog=1";
-  std::vector<std::string> args;
   auto add = [&](const std::string& column, const std::string& test) {
     where += " AND " + column + test;
     page_where += " AND +" + column + test;
@@ -705,7 +803,7 @@ Result<JobPage> HistoryStore::ListJobs(const JobQuery& q) const {
 
   JobPage page;
   {
-    auto count = (*db)->Prepare("SELECT count(*) FROM jobs WHERE " + where);
+    auto count = (*db)->Prepare("SELECT count(*) FROM " + jobs + " WHERE " + where);
     if (!count) return tl::unexpected(count.error());
     for (size_t i = 0; i < args.size(); ++i) (*count)->Bind(static_cast<int>(i + 1), args[i]);
     auto row = (*count)->Step();
@@ -714,7 +812,8 @@ Result<JobPage> HistoryStore::ListJobs(const JobQuery& q) const {
     (*count)->Reset();
   }
   // The definition is left out of list pages: only a job's own page shows it.
-  std::string sql = "SELECT " + JobColumns(false) + " WHERE " + page_where;
+  std::string sql =
+      "SELECT " + JobColumns(false) + " FROM " + jobs + kDetailsJoin + " WHERE " + page_where;
   json cursor;
   if (!q.cursor.empty()) {
     auto text = Unhex(q.cursor);
@@ -768,7 +867,8 @@ Result<JobPage> HistoryStore::ListJobs(const JobQuery& q) const {
 Result<std::optional<JobSummary>> HistoryStore::GetJob(const std::string& name) const {
   auto db = impl_->Read();
   if (!db) return tl::unexpected(db.error());
-  auto s = (*db)->Prepare("SELECT " + JobColumns(true) + " WHERE name=?");
+  auto s =
+      (*db)->Prepare("SELECT " + JobColumns(true) + " FROM jobs" + kDetailsJoin + " WHERE name=?");
   if (!s) return tl::unexpected(s.error());
   (*s)->Bind(1, name);
   auto row = (*s)->Step();

@@ -188,7 +188,7 @@ class HistoryStore {
                                                                   StoreOptions options = {});
   ~HistoryStore();
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 3;
   // A random id made when the file was created: the console's consumer group derives from
   // it, so a new (rebuilt) database reads the topics from their start.
   const std::string& database_id() const { return database_id_; }

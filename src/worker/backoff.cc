@@ -16,6 +16,8 @@ std::chrono::milliseconds RetryDelay(const messages::RetrySpec& spec, int next_a
 }
 
 bool IsRetried(const messages::RetrySpec& spec, messages::Outcome outcome) {
+  // The command never started, so another attempt cannot repeat its side effects.
+  if (outcome == messages::Outcome::kBootFailed) return true;
   const std::string_view name = messages::OutcomeName(outcome);
   return std::find(spec.retry_on.begin(), spec.retry_on.end(), name) != spec.retry_on.end();
 }

@@ -12,7 +12,8 @@ namespace krond::worker {
 // result capped at max_backoff again. Never negative.
 std::chrono::milliseconds RetryDelay(const messages::RetrySpec& spec, int next_attempt, double u);
 
-// Whether an attempt that ended with `outcome` is retried under `spec` (given attempts left).
+// Whether an attempt that ended with `outcome` is retried under `spec` (given attempts left):
+// an outcome listed in retry_on, and boot_failed always (the command never ran).
 bool IsRetried(const messages::RetrySpec& spec, messages::Outcome outcome);
 
 }  // namespace krond::worker

@@ -45,6 +45,8 @@ messages::Outcome ToOutcome(exec::OutcomeKind kind) {
       return messages::Outcome::kSpawnFailed;
     case exec::OutcomeKind::kCancelled:
       return messages::Outcome::kCancelled;
+    case exec::OutcomeKind::kBootFailed:
+      return messages::Outcome::kBootFailed;
   }
   return messages::Outcome::kFailed;
 }
@@ -78,6 +80,8 @@ struct Worker::Run {
   SystemTime started_at{};
   // Set when a newer run of the same job (concurrency "replace") cancelled this one.
   std::string replaced_by;
+  // "revoked" or "lost" when cancelled to give its partition up (left for redelivery).
+  std::string handed_over;
 };
 
 struct Worker::Completion {
@@ -88,11 +92,12 @@ struct Worker::Completion {
 
 Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& producer,
                exec::Executor& executor, WorkerMetrics& metrics, messages::TopicNames topics,
-               WorkerOptions options, exec::Executor* sandboxed)
+               WorkerOptions options, exec::Executor* sandboxed, exec::Executor* microvm)
     : clock_(clock),
       consumer_(consumer),
       executor_(executor),
       sandboxed_(sandboxed),
+      microvm_(microvm),
       metrics_(metrics),
       topics_(std::move(topics)),
       options_(std::move(options)),
@@ -115,6 +120,12 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
   metrics_.runs_missed_deadline.WithLabels({options_.cluster});
   for (const char* reason : {"exhausted", "not_retried", "invalid"}) {
     metrics_.dead_letters_published.WithLabels({options_.cluster, reason});
+  }
+  for (const char* state : {"started", "finished"}) {
+    metrics_.runs_redelivered.WithLabels({options_.cluster, queue, state});
+  }
+  for (const char* reason : {"shutdown", "revoked", "lost"}) {
+    metrics_.runs_handed_over.WithLabels({options_.cluster, queue, reason});
   }
   for (auto outcome :
        {messages::Outcome::kSucceeded, messages::Outcome::kFailed, messages::Outcome::kTimedOut}) {
@@ -205,6 +216,16 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
   // A message of a parked partition was already in the local queue: it will be fetched
   // again from the rewound position, so dropping this copy loses nothing.
   if (deferred_.count(key) != 0 || stopped_) return;
+  const std::string_view queue = messages::QueueName(options_.queue);
+  if (tracker_.FinishedBefore(message.topic, message.partition, message.offset)) {
+    // Its result (and retry or dead letter) is in Kafka already: only the commit was lost.
+    metrics_.runs_redelivered.WithLabels({options_.cluster, queue, "finished"}).Inc();
+    spdlog::info("run {} at {} was finished by the partition's previous owner; not run again",
+                 message.key, Where(message));
+    tracker_.Started(message.topic, message.partition, message.offset);
+    tracker_.Finished(message.topic, message.partition, message.offset);
+    return;
+  }
   auto task = messages::DecodeTask(message.value);
   if (!task) return OnInvalid(message, task.error().message);
   if (task->cluster != options_.cluster) {
@@ -213,32 +234,14 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
   }
   const SystemTime now = clock_.Now();
   if (task->not_before && *task->not_before > now) return Defer(message, *task->not_before);
-  // Before the concurrency policy: a run that will not start must not replace one that runs.
-  if (auto missed = MissedStartingDeadline(*task, now)) {
-    return SkipMissed(message, *task, *missed);
+  if (tracker_.StartedBefore(message.topic, message.partition, message.offset)) {
+    metrics_.runs_redelivered.WithLabels({options_.cluster, queue, "started"}).Inc();
+    spdlog::info(
+        "{} run {} was started by the partition's previous owner, which gave it up or died: "
+        "running it again (its starting_deadline does not apply)",
+        task->job, task->run_id);
   }
-  // Overlapping runs of one job (Kubernetes CronJob's concurrencyPolicy), among the runs of
-  // this worker process only: see docs/execution.md for what that means in a cluster.
-  if (auto same = running_by_job_.find(task->job); same != running_by_job_.end()) {
-    const uint64_t other_id = *same->second.begin();
-    const std::string& other = runs_.at(other_id)->task.run_id;
-    if (task->concurrency == "forbid") {
-      return Skip(message, *task,
-                  "concurrency forbid: run " + other + " of job " + task->job +
-                      " is still running on this worker");
-    }
-    if (task->concurrency == "replace") {
-      for (uint64_t id : same->second) {
-        Run& old = *runs_.at(id);
-        if (old.replaced_by.empty()) {
-          old.replaced_by = task->run_id;
-          spdlog::info("{} run {} replaces run {} (concurrency replace)", task->job, task->run_id,
-                       old.task.run_id);
-        }
-        old.cancel.Cancel();
-      }
-    }
-  }
+  if (!Admit(message, *task)) return;
   if (!CanTake() || !held_.empty()) {
     tracker_.Started(message.topic, message.partition, message.offset);
     held_.push_back({std::move(message), std::move(*task)});
@@ -248,14 +251,47 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
   Launch(std::move(message), std::move(*task));
 }
 
+bool Worker::Admit(const kafka::ConsumedMessage& message, const messages::TaskMessage& task) {
+  // Before the concurrency policy: a run that will not start must not replace one that runs.
+  // A run that already started on the partition's previous owner did start in time (like a
+  // Kubernetes Job whose pod is restarted), so the deadline is not held against it.
+  if (!tracker_.StartedBefore(message.topic, message.partition, message.offset)) {
+    if (auto missed = MissedStartingDeadline(task, clock_.Now())) {
+      SkipMissed(message, task, *missed);
+      return false;
+    }
+  }
+  // Overlapping runs of one job (Kubernetes CronJob's concurrencyPolicy). Every run of a job
+  // comes through one partition, so the runs of this worker are all the job's runs.
+  auto same = running_by_job_.find(task.job);
+  if (same == running_by_job_.end()) return true;
+  const uint64_t other_id = *same->second.begin();
+  const std::string& other = runs_.at(other_id)->task.run_id;
+  if (task.concurrency == "forbid") {
+    Skip(message, task,
+         "concurrency forbid: run " + other + " of job " + task.job + " is still running");
+    return false;
+  }
+  if (task.concurrency == "replace") {
+    for (uint64_t id : same->second) {
+      Run& old = *runs_.at(id);
+      if (old.replaced_by.empty()) {
+        old.replaced_by = task.run_id;
+        spdlog::info("{} run {} replaces run {} (concurrency replace)", task.job, task.run_id,
+                     old.task.run_id);
+      }
+      old.cancel.Cancel();
+    }
+  }
+  return true;
+}
+
 void Worker::TakeHeld() {
   while (!held_.empty() && CanTake() && !stopped_) {
     Held next = std::move(held_.front());
     held_.pop_front();
-    if (auto missed = MissedStartingDeadline(next.task, clock_.Now())) {
-      SkipMissed(next.message, next.task, *missed);
-      continue;
-    }
+    // Checked again: time passed, and a run of the same job may have started meanwhile.
+    if (!Admit(next.message, next.task)) continue;
     Launch(std::move(next.message), std::move(next.task));
   }
   ReleaseLaunched();
@@ -299,6 +335,7 @@ void Worker::UpdateLoad() {
 
 void Worker::Skip(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
                   const std::string& reason) {
+  // A held run is taken already; Started again is a no-op.
   tracker_.Started(message.topic, message.partition, message.offset);
   messages::ResultMessage result = BaseResult(task);
   result.started_at = result.finished_at = clock_.Now();
@@ -309,7 +346,7 @@ void Worker::Skip(const kafka::ConsumedMessage& message, const messages::TaskMes
                    messages::OutcomeName(result.outcome)})
       .Inc();
   spdlog::info("skip {} run {}: {}", task.job, task.run_id, reason);
-  PublishThenFinish(message, task.run_id, {{topics_.Results(), messages::Encode(result)}});
+  PublishThenFinish(message, task.run_id, {{topics_.Results(), messages::Encode(result), {}}});
 }
 
 void Worker::SkipMissed(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
@@ -337,12 +374,15 @@ void Worker::OnInvalid(const kafka::ConsumedMessage& message, const std::string&
   dead.reason = "invalid message: " + error;
   metrics_.dead_letters_published.WithLabels({options_.cluster, "invalid"}).Inc();
   PublishThenFinish(message, result.run_id,
-                    {{topics_.Results(), messages::Encode(result)},
-                     {topics_.Dead(options_.cluster), messages::Encode(dead)}});
+                    {{topics_.Results(), messages::Encode(result), {}},
+                     {topics_.Dead(options_.cluster), messages::Encode(dead), {}}});
 }
 
 void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) {
   tracker_.Started(message.topic, message.partition, message.offset);
+  // Committed with the next commit (commit_interval), so that the partition's next owner
+  // knows this run started even if this worker dies while it runs.
+  tracker_.Launched(message.topic, message.partition, message.offset);
   const uint64_t id = next_run_++;
   auto run = std::make_unique<Run>();
   run->message = std::move(message);
@@ -367,6 +407,7 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
               {"KROND_JOB", t.job},
               {"KROND_ATTEMPT", std::to_string(t.attempt)},
               {"KROND_SCHEDULED_AT", FormatRfc3339Utc(t.scheduled_at)}};
+  if (t.fence) spec.env.emplace_back("KROND_FENCE", std::to_string(*t.fence));
   spec.timeout = std::min(t.timeout, options_.max_timeout);
   spec.kill_grace = options_.kill_grace;
   spec.output_tail_bytes = options_.output_tail_bytes;
@@ -378,6 +419,13 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
   if (t.sandbox == "bubblewrap") {
     executor = sandboxed_;
     if (executor == nullptr) refused = "sandbox bubblewrap requested but this worker has none";
+  } else if (t.sandbox == "microvm") {
+    executor = microvm_;
+    if (executor == nullptr) refused = "sandbox microvm requested but this worker has none";
+    if (t.microvm) {
+      spec.sandbox.vm_memory_mib = t.microvm->memory_mib;
+      spec.sandbox.vm_vcpus = t.microvm->vcpus;
+    }
   } else if (t.sandbox != "none") {
     executor = nullptr;
     refused = "unknown sandbox \"" + t.sandbox + "\"";
@@ -445,9 +493,14 @@ void Worker::Finish(Completion done) {
   const exec::RunOutcome& o = done.outcome;
   const messages::TaskMessage& task = run->task;
   const std::string_view queue = messages::QueueName(options_.queue);
-  if (o.kind == exec::OutcomeKind::kCancelled && stopped_ && run->replaced_by.empty()) {
-    // Shutdown cut this run short: leave it uncommitted so another worker runs it again.
-    spdlog::warn("{} run {} cancelled by shutdown; it will be redelivered", task.job, task.run_id);
+  if (o.kind == exec::OutcomeKind::kCancelled && run->replaced_by.empty() &&
+      (stopped_ || !run->handed_over.empty())) {
+    // Shutdown or a rebalance cut this run short: leave it uncommitted so that the
+    // partition's next owner runs it again.
+    const std::string reason = run->handed_over.empty() ? "shutdown" : run->handed_over;
+    metrics_.runs_handed_over.WithLabels({options_.cluster, queue, reason}).Inc();
+    spdlog::warn("{} run {} cancelled by {}; it will be redelivered", task.job, task.run_id,
+                 reason == "shutdown" ? "shutdown" : "a rebalance (partition " + reason + ")");
     return;
   }
   messages::ResultMessage result = BaseResult(task);
@@ -468,6 +521,14 @@ void Worker::Finish(Completion done) {
   if (replaced) {
     result.error = "replaced by run " + run->replaced_by + " (concurrency replace)";
   }
+  if (o.vm) {
+    const std::string_view accelerator = exec::ToString(o.vm->accelerator);
+    result.vm = messages::ResultMessage::Vm{std::string(accelerator), std::nullopt};
+    if (o.vm->boot) {
+      result.vm->boot_ms = o.vm->boot->count();
+      metrics_.microvm_boot.WithLabels({accelerator}).ObserveDuration(*o.vm->boot);
+    }
+  }
   if (o.descendants_killed) {
     result.error += (result.error.empty() ? "" : "; ") +
                     std::string("processes left behind by the command were killed");
@@ -480,8 +541,7 @@ void Worker::Finish(Completion done) {
                task.attempt, task.max_attempts, messages::OutcomeName(result.outcome), o.exit_code,
                o.Duration().count());
 
-  std::vector<std::pair<std::string, std::string>> out = {
-      {topics_.Results(), messages::Encode(result)}};
+  std::vector<Outgoing> out = {{topics_.Results(), messages::Encode(result), {}}};
   // A replaced run is superseded by the newer run: neither retried nor dead-lettered.
   if (result.outcome != messages::Outcome::kSucceeded && !replaced) {
     const bool retried = IsRetried(task.retry, result.outcome);
@@ -492,7 +552,10 @@ void Worker::Finish(Completion done) {
       const auto delay = RetryDelay(task.retry, next.attempt, u(rng_));
       next.not_before = done.finished_at + delay;
       next.produced_at = done.finished_at;
-      out.emplace_back(topics_.Retry(task.cluster), messages::Encode(next));
+      // Routed by job like first attempts, so that the retries of a job go to one retry
+      // worker and its concurrency policy holds among them (docs/retries.md).
+      out.push_back({topics_.Retry(task.cluster), messages::Encode(next),
+                     std::string(messages::PartitionKeyOf(next))});
       metrics_.retries_published.WithLabels({options_.cluster}).Inc();
       spdlog::info("retry {} run {} as attempt {}/{} after {}ms", task.job, task.run_id,
                    next.attempt, next.max_attempts, delay.count());
@@ -505,7 +568,7 @@ void Worker::Finish(Completion done) {
                             : std::string("outcome ") +
                                   std::string(messages::OutcomeName(result.outcome)) +
                                   " is not retried";
-      out.emplace_back(topics_.Dead(task.cluster), messages::Encode(dead));
+      out.push_back({topics_.Dead(task.cluster), messages::Encode(dead), {}});
       metrics_.dead_letters_published
           .WithLabels({options_.cluster, retried ? "exhausted" : "not_retried"})
           .Inc();
@@ -516,14 +579,16 @@ void Worker::Finish(Completion done) {
 }
 
 void Worker::PublishThenFinish(const kafka::ConsumedMessage& source, const std::string& key,
-                               std::vector<std::pair<std::string, std::string>> values) {
+                               std::vector<Outgoing> values) {
   auto remaining = std::make_shared<size_t>(values.size());
-  for (auto& [topic, value] : values) {
-    publisher_.Publish(topic, key, std::move(value),
-                       [this, remaining, t = source.topic, p = source.partition,
-                        off = source.offset](const kafka::DeliveryReport&) {
-                         if (--*remaining == 0) tracker_.Finished(t, p, off);
-                       });
+  for (Outgoing& out : values) {
+    publisher_.Publish(
+        std::move(out.topic), key, std::move(out.value),
+        [this, remaining, t = source.topic, p = source.partition,
+         off = source.offset](const kafka::DeliveryReport&) {
+          if (--*remaining == 0) tracker_.Finished(t, p, off);
+        },
+        std::move(out.partition_key));
   }
 }
 
@@ -564,38 +629,121 @@ void Worker::SetAllPaused(bool paused) {
 }
 
 void Worker::Commit() {
-  auto offsets = tracker_.TakeCommittable();
-  if (offsets.empty()) return;
-  if (auto ok = consumer_.Commit(offsets); !ok) {
+  OffsetTracker::Commits commits = tracker_.TakeCommittable();
+  if (commits.truncated > 0) {
+    metrics_.commit_metadata_errors.WithLabels({"truncated"}).Add(commits.truncated);
+    if (!warned_truncated_) {
+      warned_truncated_ = true;
+      spdlog::warn(
+          "commit metadata over {} bytes: the highest started or finished runs are left out of "
+          "it (a new owner would take them as new); counted in "
+          "krond_worker_commit_metadata_errors_total, not logged again",
+          kafka::kMaxCommitMetadataBytes);
+    }
+  }
+  if (commits.offsets.empty()) return;
+  if (auto ok = consumer_.Commit(commits.offsets); !ok) {
     metrics_.commit_errors.Inc();
     spdlog::warn("{} (those runs may run again)", ok.error().message);
     return;
   }
-  for (const auto& tp : offsets) {
+  for (const auto& tp : commits.offsets) {
     metrics_.committed_offset.WithLabels({tp.topic, std::to_string(tp.partition)})
         .Set(static_cast<double>(tp.offset));
   }
 }
 
+void Worker::ReadCommitNotes(const std::vector<kafka::TopicPartition>& partitions) {
+  auto committed = consumer_.Committed(partitions, std::chrono::seconds(10));
+  if (!committed) {
+    metrics_.commit_metadata_errors.WithLabels({"read"}).Inc();
+    spdlog::warn(
+        "cannot read the last commit of {} new partition(s): {}; their redelivered runs are "
+        "taken as new (a run started before may miss its starting_deadline, a finished one "
+        "runs again)",
+        partitions.size(), committed.error().message);
+    return;
+  }
+  for (const auto& tp : *committed) {
+    if (auto ok = tracker_.Inherit(tp); !ok) {
+      metrics_.commit_metadata_errors.WithLabels({"decode"}).Inc();
+      spdlog::warn("{}[{}]@{}: {}; its redelivered runs are taken as new", tp.topic, tp.partition,
+                   tp.offset, ok.error().message);
+    }
+  }
+}
+
 void Worker::OnAssigned(const std::vector<kafka::TopicPartition>& partitions) {
   for (const auto& tp : partitions) assigned_.push_back(tp);
+  ReadCommitNotes(partitions);
   if (all_paused_) SetAllPaused(true);
 }
 
 void Worker::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {
-  // Last chance to commit what finished on these partitions.
-  publisher_.Poll(std::chrono::milliseconds(0));
-  Commit();
-  tracker_.Forget(partitions);
+  GiveUp(partitions, /*lost=*/false);
+}
+
+void Worker::OnLost(const std::vector<kafka::TopicPartition>& partitions) {
+  GiveUp(partitions, /*lost=*/true);
+}
+
+void Worker::GiveUp(const std::vector<kafka::TopicPartition>& partitions, bool lost) {
+  auto on_them = [&](const kafka::ConsumedMessage& m) {
+    return std::any_of(partitions.begin(), partitions.end(), [&](const kafka::TopicPartition& tp) {
+      return tp.topic == m.topic && tp.partition == m.partition;
+    });
+  };
+  // Held and parked messages never started: the next owner reads them again.
+  std::erase_if(held_, [&](const Held& h) { return on_them(h.message); });
   for (const auto& tp : partitions) {
     deferred_.erase({tp.topic, tp.partition});
-    std::erase_if(held_, [&](const Held& h) {
-      return h.message.topic == tp.topic && h.message.partition == tp.partition;
-    });
     std::erase_if(assigned_, [&](const kafka::TopicPartition& a) {
       return a.topic == tp.topic && a.partition == tp.partition;
     });
   }
+  // The next owner gets the partitions when this returns: until then their runs may end
+  // here (and be committed), after that none may still run, or a forbid job would overlap.
+  // Runs launched in this Step are handed to their slot threads first, so that they end.
+  ReleaseLaunched();
+  auto running_on_them = [&] {
+    return std::count_if(runs_.begin(), runs_.end(),
+                         [&](const auto& entry) { return on_them(entry.second->message); });
+  };
+  const auto wait = lost ? std::chrono::milliseconds(0) : options_.drain_timeout;
+  if (const auto n = running_on_them(); n > 0) {
+    spdlog::warn("{} partition(s) {}: {} run(s) still going; {}", partitions.size(),
+                 lost ? "lost" : "revoked", n,
+                 lost ? "cancelling them at once (another worker may own the partitions already)"
+                      : "waiting up to " + FormatDuration(wait) +
+                            " for them to finish before cancelling them for redelivery");
+  }
+  const MonoTime deadline = clock_.MonoNow() + wait;
+  const MonoTime give_up = deadline + options_.kill_grace + std::chrono::seconds(10);
+  bool cancelled = false;
+  // Also waits for the results of what finished, so that their offsets are committed and
+  // the next owner does not run them again (not for lost partitions: no commit is possible).
+  while (running_on_them() > 0 || (!lost && publisher_.Pending() > 0)) {
+    const MonoTime now = clock_.MonoNow();
+    if (!cancelled && now >= deadline && running_on_them() > 0) {
+      for (auto& [id, run] : runs_) {
+        if (!on_them(run->message)) continue;
+        run->handed_over = lost ? "lost" : "revoked";
+        run->cancel.Cancel();
+      }
+      cancelled = true;
+    }
+    if (now >= give_up) {
+      spdlog::error(
+          "gave up waiting for {} run(s) and {} result(s) of the {} partition(s); a run still "
+          "going may overlap with its redelivery on the next owner",
+          running_on_them(), publisher_.Pending(), lost ? "lost" : "revoked");
+      break;
+    }
+    DrainCompletions();
+    publisher_.Poll(std::chrono::milliseconds(20));
+  }
+  if (!lost) Commit();
+  tracker_.Forget(partitions);
 }
 
 void Worker::Stop() {

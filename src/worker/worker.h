@@ -35,8 +35,9 @@ struct WorkerOptions {
   int slots = 1;
   // Identifies the worker in results. Default: host:pid (set by the command).
   std::string worker_id = "worker";
-  // On stop, how long running commands may finish before they are cancelled (and their
-  // runs left uncommitted, so another worker runs them again). Default: 30 s.
+  // On stop, and when a rebalance takes a partition away, how long its running commands may
+  // finish before they are cancelled (and their runs left uncommitted, so the partition's
+  // next owner runs them again). Default: 30 s.
   std::chrono::milliseconds drain_timeout{30'000};
   // SIGTERM-to-SIGKILL grace when a run times out or is cancelled. Default: 5 s.
   std::chrono::milliseconds kill_grace{5'000};
@@ -79,18 +80,29 @@ struct WorkerOptions {
 //
 // Delivery is at least once: a run's offset is committed only after its result (and its
 // retry or dead letter) is acknowledged by Kafka, and commits never pass an unfinished run
-// (OffsetTracker). Not thread-safe: one thread calls Start, Step and Stop.
+// (OffsetTracker). Each commit also records which runs past it were started or finished, so
+// that the partition's next owner runs a started run again even past its starting_deadline,
+// and does not run a finished one again.
+//
+// One worker runs a job at a time in the whole cluster: the scheduler routes every run of a
+// job to one partition (its job name is the partition key), so the concurrency policy
+// (forbid, replace), applied here among this worker's runs, holds cluster-wide. A partition
+// changes owner only after its runs here have ended: a revoke waits up to drain_timeout for
+// them, then cancels them and waits for them to exit, leaving them uncommitted; the next
+// owner starts after that. Not thread-safe: one thread calls Start, Step and Stop.
 class Worker : public kafka::RebalanceListener {
  public:
   //
   // Runs go to `executor`, except runs whose task asks for sandbox "bubblewrap", which go to
   // `sandboxed` (the same executor when the worker sandboxes everything; a
-  // LazySandboxExecutor otherwise). A run that asks for a sandbox when `sandboxed` is null,
-  // or for a sandbox kind this worker does not know, is reported as spawn_failed and never
-  // started. All references must outlive the worker.
+  // LazySandboxExecutor otherwise), and runs that ask for "microvm", which go to `microvm`.
+  // A run that asks for a sandbox whose executor is null, or for a sandbox kind this worker
+  // does not know, is reported as spawn_failed and never started. All references must
+  // outlive the worker.
   Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& producer,
          exec::Executor& executor, WorkerMetrics& metrics, messages::TopicNames topics,
-         WorkerOptions options, exec::Executor* sandboxed = nullptr);
+         WorkerOptions options, exec::Executor* sandboxed = nullptr,
+         exec::Executor* microvm = nullptr);
   ~Worker() override;
 
   // Subscribes to the topic. The topic may not exist yet: runs start flowing within
@@ -110,9 +122,13 @@ class Worker : public kafka::RebalanceListener {
   uint64_t completed() const { return completed_; }
   bool ready() const { return subscribed_; }
 
-  // RebalanceListener
+  // RebalanceListener. OnAssigned reads the partitions' commit metadata. OnRevoked returns
+  // once the runs of the partitions have ended (finished within drain_timeout, or cancelled)
+  // and what finished is committed; OnLost cancels them at once and commits nothing (the
+  // partitions may have a new owner already).
   void OnAssigned(const std::vector<kafka::TopicPartition>& partitions) override;
   void OnRevoked(const std::vector<kafka::TopicPartition>& partitions) override;
+  void OnLost(const std::vector<kafka::TopicPartition>& partitions) override;
 
  private:
   struct Run;
@@ -120,6 +136,12 @@ class Worker : public kafka::RebalanceListener {
   using PartitionKey = std::pair<std::string, int32_t>;
 
   void OnMessage(kafka::ConsumedMessage message);
+  // The starting deadline and the concurrency policy, applied when a run is taken and again
+  // when a held run gets its slot. False: the run was skipped (reported and finished).
+  bool Admit(const kafka::ConsumedMessage& message, const messages::TaskMessage& task);
+  // Revoked or lost partitions: drops their held and parked messages, ends their runs
+  // (waiting up to `wait`, then cancelling), commits unless lost, forgets them.
+  void GiveUp(const std::vector<kafka::TopicPartition>& partitions, bool lost);
   void OnInvalid(const kafka::ConsumedMessage& message, const std::string& error);
   // Concurrency policy "forbid": reports the run as skipped (committed, never retried).
   void Skip(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
@@ -144,18 +166,27 @@ class Worker : public kafka::RebalanceListener {
   void ResumeDue();
   void SetAllPaused(bool paused);
   void Commit();
+  // Inherits the commit metadata of newly assigned partitions (OffsetTracker::Inherit).
+  void ReadCommitNotes(const std::vector<kafka::TopicPartition>& partitions);
   // Commit() once commit_interval has passed since the last one.
   void CommitIfDue();
   messages::ResultMessage BaseResult(const messages::TaskMessage& task) const;
-  // Publishes `values` (topic, value) keyed by run id; marks the offset finished once all
-  // are acknowledged.
+  // One message of a run's outcome: its topic, value and partition key (empty: the run id
+  // key chooses the partition).
+  struct Outgoing {
+    std::string topic;
+    std::string value;
+    std::string partition_key;
+  };
+  // Publishes `values` keyed by run id; marks the offset finished once all are acknowledged.
   void PublishThenFinish(const kafka::ConsumedMessage& source, const std::string& key,
-                         std::vector<std::pair<std::string, std::string>> values);
+                         std::vector<Outgoing> values);
 
   const Clock& clock_;
   kafka::Consumer& consumer_;
   exec::Executor& executor_;
   exec::Executor* sandboxed_;
+  exec::Executor* microvm_;
   WorkerMetrics& metrics_;
   messages::TopicNames topics_;
   WorkerOptions options_;
@@ -202,8 +233,10 @@ class Worker : public kafka::RebalanceListener {
   std::vector<Completion> completions_;  // guarded by mu_
   std::vector<std::thread> slot_threads_;
   std::map<uint64_t, std::unique_ptr<Run>> runs_;
-  // Runs in progress by job name, for the concurrency policy (per worker process).
+  // Runs in progress by job name, for the concurrency policy (cluster-wide, as every run of
+  // a job comes through the one partition this worker owns).
   std::map<std::string, std::set<uint64_t>> running_by_job_;
+  bool warned_truncated_ = false;
   bool overloaded_ = false;
   std::optional<MonoTime> next_load_check_;
   std::optional<MonoTime> next_commit_;

@@ -38,6 +38,22 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
       commit_errors(r.AddCounter("krond_worker_commit_errors_total",
                                  "Offset commits that failed (the runs may be redelivered).")
                         .Get()),
+      runs_redelivered(r.AddCounter(
+          "krond_worker_runs_redelivered_total",
+          "Runs redelivered after their partition changed owner, by what the previous owner "
+          "had done: started (run again, exempt from starting_deadline) or finished (not run "
+          "again).",
+          {"cluster", "queue", "state"})),
+      runs_handed_over(r.AddCounter(
+          "krond_worker_runs_handed_over_total",
+          "Runs cancelled and left uncommitted for another worker, by why: shutdown (drain "
+          "timeout), revoked (rebalance drain timeout), lost (session expired).",
+          {"cluster", "queue", "reason"})),
+      commit_metadata_errors(r.AddCounter(
+          "krond_worker_commit_metadata_errors_total",
+          "Commit metadata about started and finished runs that could not be read (read, "
+          "decode) or did not fit (truncated).",
+          {"reason"})),
       last_poll(r.AddGauge("krond_worker_last_poll_timestamp_seconds",
                            "Unix time of the worker's last Kafka poll.")
                     .Get()),
@@ -47,6 +63,14 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
                      .Get()),
       committed_offset(r.AddGauge("krond_worker_committed_offset",
                                   "Offset last committed per partition (the next offset to read).",
-                                  {"topic", "partition"})) {}
+                                  {"topic", "partition"})),
+      microvm_accelerator(r.AddGauge("krond_worker_microvm_accelerator",
+                                     "1 for the accelerator of this worker's microVMs: kvm, or "
+                                     "tcg (emulation) when KVM does not work here.",
+                                     {"accelerator"})),
+      microvm_boot(r.AddHistogram("krond_worker_microvm_boot_seconds",
+                                  "Guest boot time of microVM runs (kernel start to command "
+                                  "start).",
+                                  {"accelerator"}, metrics::DefaultLatencyBuckets())) {}
 
 }  // namespace krond::worker

@@ -23,6 +23,14 @@ struct WorkerMetrics {
   metrics::Counter& consumer_errors;
   metrics::Counter& publish_errors;
   metrics::Counter& commit_errors;
+  // Runs whose partition's previous owner had started them (run again, exempt from
+  // starting_deadline) or finished them (not run again).
+  metrics::Family<metrics::Counter>& runs_redelivered;  // {cluster, queue, state}
+  // Runs cut short and left uncommitted for another worker: shutdown, revoked, lost.
+  metrics::Family<metrics::Counter>& runs_handed_over;  // {cluster, queue, reason}
+  // Commit metadata (the started/finished note) that could not be read (read, decode) or
+  // did not fit (truncated): those runs are treated as new by the next owner.
+  metrics::Family<metrics::Counter>& commit_metadata_errors;  // {reason}
   // Unix time of the last successful poll of Kafka (liveness of the consume loop).
   metrics::Gauge& last_poll;
   // 1 while the worker takes no new runs because its host is overloaded (--max-load).
@@ -30,6 +38,10 @@ struct WorkerMetrics {
   // Offset last committed per partition (the next one to read). Consumer lag is the broker's
   // log end offset minus this; the series outlives a dead worker in Prometheus' max_over_time.
   metrics::Family<metrics::Gauge>& committed_offset;  // {topic, partition}
+  // 1 for the accelerator this worker's microVMs use (kvm or tcg), once it is known.
+  metrics::Family<metrics::Gauge>& microvm_accelerator;  // {accelerator}
+  // Guest boot time of each microVM run (kernel start to command start).
+  metrics::Family<metrics::Histogram>& microvm_boot;  // {accelerator}
 };
 
 }  // namespace krond::worker

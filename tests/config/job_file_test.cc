@@ -257,6 +257,58 @@ jobs:
   EXPECT_FALSE(overrides.network);
 }
 
+TEST(JobFileTest, MicroVmSizeIsReadAndInheritedOnlyByMicroVmJobs) {
+  JobFile file = MustParse(R"(clusters: [a]
+defaults:
+  sandbox: microvm
+  microvm: {memory: 512MiB, vcpus: 2}
+jobs:
+  - name: inherits
+    schedule: "* * * * *"
+    cluster: a
+    command: "true"
+    network: true
+  - name: own
+    schedule: "* * * * *"
+    cluster: a
+    command: "true"
+    microvm: {memory: 1GiB}
+  - name: plain
+    schedule: "* * * * *"
+    cluster: a
+    command: "true"
+    sandbox: none
+)");
+  ASSERT_THAT(file.jobs, SizeIs(3));
+  EXPECT_EQ(file.jobs[0].sandbox, SandboxMode::kMicroVm);
+  EXPECT_TRUE(file.jobs[0].network);
+  EXPECT_EQ(file.jobs[0].microvm_memory_mib, 512);
+  EXPECT_EQ(file.jobs[0].microvm_vcpus, 2);
+  // The mapping replaces the defaults' one key by key, like retry.
+  EXPECT_EQ(file.jobs[1].microvm_memory_mib, 1024);
+  EXPECT_EQ(file.jobs[1].microvm_vcpus, 2);
+  EXPECT_EQ(file.jobs[2].sandbox, SandboxMode::kNone);
+  EXPECT_EQ(file.jobs[2].microvm_memory_mib, 0);
+  EXPECT_EQ(file.jobs[2].microvm_vcpus, 0);
+  EXPECT_EQ(ToString(SandboxMode::kMicroVm), "microvm");
+}
+
+TEST(JobFileTest, MicroVmProblemsHaveTheirPosition) {
+  EXPECT_THAT(Problems(OneJob("    sandbox: microvm\n    microvm: {memory: 32MiB, vcpus: 99}\n")),
+              ElementsAre("jobs.yaml:8:23: microvm.memory: 32MiB is out of range (allowed "
+                          "64MiB..16GiB, in whole MiB)",
+                          "jobs.yaml:8:37: microvm.vcpus: 99 is out of range (allowed 1..16)"));
+  EXPECT_THAT(Problems(OneJob("    sandbox: microvm\n    microvm: {memory: lots, cpus: 1}\n")),
+              ElementsAre("jobs.yaml:8:23: microvm.memory: expected a size such as 256MiB or "
+                          "1GiB (allowed 64MiB..16GiB, in whole MiB), got \"lots\"",
+                          "jobs.yaml:8:29: unknown key \"cpus\" in microvm; did you mean "
+                          "\"vcpus\"?"));
+  EXPECT_THAT(Problems(OneJob("    microvm: {memory: 256MiB}\n")),
+              ElementsAre("jobs.yaml:7:14: microvm: has no effect without sandbox: microvm"));
+  EXPECT_THAT(Problems(OneJob("    sandbox: microvm\n    microvm: 256MiB\n")),
+              ElementsAre("jobs.yaml:8:14: microvm: expected a mapping, got a scalar"));
+}
+
 TEST(JobFileTest, EmptyDefaultsIsAllowed) {
   EXPECT_THAT(MustParse("clusters: [a]\ndefaults:\njobs: []\n").clusters, SizeIs(1));
 }
@@ -337,7 +389,7 @@ TEST(JobFileTest, UnknownKeyFarFromAnyListsTheKnownKeys) {
   EXPECT_THAT(Problems(OneJob("    owner: me\n")),
               ElementsAre("jobs.yaml:7:5: unknown key \"owner\" in job (known keys: name, "
                           "schedule, timezone, cluster, command, timeout, retry, concurrency, "
-                          "catch_up, starting_deadline, sandbox, network)"));
+                          "catch_up, starting_deadline, sandbox, network, microvm)"));
 }
 
 TEST(JobFileTest, DuplicateKeys) {
@@ -409,8 +461,9 @@ jobs:
 TEST(JobFileTest, EmptyValuePointsAtItsKey) {
   EXPECT_THAT(
       Problems(OneJob("    timeout:\n    sandbox:\n")),
-      ElementsAre("jobs.yaml:7:5: timeout: expected a duration such as 30s or 1h30m, got nothing",
-                  "jobs.yaml:8:5: sandbox: expected one of none, bubblewrap, got nothing"));
+      ElementsAre(
+          "jobs.yaml:7:5: timeout: expected a duration such as 30s or 1h30m, got nothing",
+          "jobs.yaml:8:5: sandbox: expected one of none, bubblewrap, microvm, got nothing"));
 }
 
 // ---- Names and clusters ------------------------------------------------------------------
@@ -594,7 +647,7 @@ TEST(JobFileTest, BadEnumValues) {
       ElementsAre("jobs.yaml:7:18: concurrency: \"forbidd\" is not one of allow, forbid, "
                   "replace; did you mean \"forbid\"?",
                   "jobs.yaml:8:15: catch_up: \"sometimes\" is not one of none, last, all",
-                  "jobs.yaml:9:14: sandbox: \"docker\" is not one of none, bubblewrap"));
+                  "jobs.yaml:9:14: sandbox: \"docker\" is not one of none, bubblewrap, microvm"));
 }
 
 TEST(JobFileTest, NetworkIsABooleanAndNeedsTheSandbox) {
@@ -602,7 +655,7 @@ TEST(JobFileTest, NetworkIsABooleanAndNeedsTheSandbox) {
               ElementsAre("jobs.yaml:8:14: network: expected true or false, got \"yes\""));
   EXPECT_THAT(Problems(OneJob("    network: true\n")),
               ElementsAre("jobs.yaml:7:14: network: true has no effect without sandbox: "
-                          "bubblewrap (unsandboxed commands always have the network)"));
+                          "bubblewrap or microvm (unsandboxed commands always have the network)"));
   EXPECT_THAT(Problems(OneJob("    network: false\n")), IsEmpty());
 }
 

@@ -45,8 +45,10 @@ TEST_F(ApiFixture, RunNowProducesATaskLikeAScheduledOne) {
   EXPECT_EQ(reply.body["requested_by"], "olga");
   ASSERT_EQ(publisher_.sent.size(), 1u);
   EXPECT_EQ(publisher_.sent[0].topic, "t.tasks.a");
+  EXPECT_EQ(publisher_.sent[0].partition_key, "backup") << "routed by job, like scheduled runs";
   auto task = messages::DecodeTask(publisher_.sent[0].value);
   ASSERT_TRUE(task);
+  EXPECT_EQ(publisher_.sent[0].key, task->run_id);
   EXPECT_EQ(task->run_id, reply.body["run_id"]);
   EXPECT_EQ(task->command, "echo backup");
   EXPECT_EQ(task->trigger, messages::Trigger::kManual);
@@ -103,6 +105,7 @@ TEST_F(ApiFixture, BackfillIsOneRunPerInstantAndBounded) {
   ASSERT_EQ(reply.status, 202) << reply.body;
   EXPECT_EQ(reply.body["count"], 4);
   ASSERT_EQ(publisher_.sent.size(), 4u);
+  for (const Outgoing& sent : publisher_.sent) EXPECT_EQ(sent.partition_key, "hourly");
   auto first = messages::DecodeTask(publisher_.sent[0].value);
   EXPECT_EQ(FormatRfc3339Utc(first->scheduled_at), "2026-03-01T00:00:00.000Z");
   EXPECT_EQ(first->trigger, messages::Trigger::kBackfill);
@@ -189,6 +192,7 @@ TEST_F(ApiFixture, ReplayOfADeadLetterOnceUnlessAskedAgain) {
   auto task = messages::DecodeTask(publisher_.sent[0].value);
   EXPECT_EQ(task->run_id, d.task->run_id);
   EXPECT_EQ(task->trigger, messages::Trigger::kReplay);
+  EXPECT_EQ(publisher_.sent[0].partition_key, task->job);
   auto marker = messages::DecodeReplayMarker(publisher_.sent[1].value);
   ASSERT_TRUE(marker);
   EXPECT_EQ(marker->replay_of, "t.dead.a[0]@3");

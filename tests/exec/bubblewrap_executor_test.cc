@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "exec/loopback_listener.h"
 #include "exec/process_executor.h"
 
 namespace krond::exec {
@@ -101,16 +102,9 @@ TEST_F(BubblewrapExecutorTest, OnlyTmpIsWritable) {
 }
 
 TEST_F(BubblewrapExecutorTest, NoNetworkUnlessAllowed) {
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
-  ASSERT_EQ(listen(listener, 8), 0);
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  const std::string port = std::to_string(ntohs(address.sin_port));
+  LoopbackListener listener;
+  ASSERT_TRUE(listener.Valid());
+  const std::string& port = listener.port();
   RunSpec spec = Argv({"/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + port});
 
   RunOutcome isolated = Run(spec);
@@ -120,7 +114,6 @@ TEST_F(BubblewrapExecutorTest, NoNetworkUnlessAllowed) {
   spec.sandbox.allow_network = true;
   RunOutcome shared = Run(spec);
   EXPECT_EQ(shared.kind, OutcomeKind::kSucceeded) << shared.output_tail;
-  close(listener);
 }
 
 TEST_F(BubblewrapExecutorTest, EnvironmentAndCwdReachTheCommand) {

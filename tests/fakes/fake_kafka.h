@@ -42,11 +42,17 @@ class FakeProducer final : public kafka::Producer {
     std::string key;
     std::string value;  // empty when keep_values(false)
     State state = State::kInFlight;
-    int64_t offset = -1;  // in its topic's single partition 0, once acknowledged
+    // Counted per topic (across its partitions), in acknowledgement order.
+    int64_t offset = -1;
+    std::string partition_key;
+    // kafka::PartitionForKey(partition_key) when the topic has SetPartitions and a partition
+    // key was given; else 0.
+    int32_t partition = 0;
   };
 
-  kafka::ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
-                               kafka::DeliveryCallback on_delivery) override {
+  kafka::ProduceStatus ProduceRouted(std::string_view topic, std::string_view partition_key,
+                                     std::string_view key, std::string_view value,
+                                     kafka::DeliveryCallback on_delivery) override {
     std::lock_guard lock(mu_);
     ++produce_calls_;
     if (fail_produces_ > 0) {
@@ -54,9 +60,14 @@ class FakeProducer final : public kafka::Producer {
       return tl::unexpected(
           kafka::ProduceError{kafka::ProduceErrorKind::kRetriable, "fake: Local: Queue full"});
     }
+    int32_t partition = 0;
+    if (auto count = partitions_.find(std::string(topic));
+        count != partitions_.end() && !partition_key.empty()) {
+      partition = kafka::PartitionForKey(partition_key, count->second);
+    }
     records_.push_back(Record{std::string(topic), std::string(key),
                               keep_values_ ? std::string(value) : std::string(), State::kInFlight,
-                              -1});
+                              -1, std::string(partition_key), partition});
     queue_.push_back(Pending{records_.size() - 1, std::move(on_delivery)});
     return {};
   }
@@ -109,6 +120,11 @@ class FakeProducer final : public kafka::Producer {
   void AdvanceClockOnIdlePoll(SimulatedClock* clock) { clock_ = clock; }
   // Called at the start of every Poll, e.g. to act at a point of a loop under test.
   void SetPollHook(std::function<void()> hook) { poll_hook_ = std::move(hook); }
+  // `topic` has `n` partitions: messages with a partition key are routed among them.
+  void SetPartitions(const std::string& topic, int32_t n) {
+    std::lock_guard lock(mu_);
+    partitions_[topic] = n;
+  }
 
   // ---- Inspection ---------------------------------------------------------------------
   // Every accepted message, in produce order.
@@ -158,7 +174,7 @@ class FakeProducer final : public kafka::Producer {
         Record& r = records_[p.record];
         kafka::DeliveryReport report;
         report.topic = r.topic;
-        report.partition = 0;
+        report.partition = r.partition;
         if (fail_deliveries_ > 0) {
           --fail_deliveries_;
           r.state = State::kFailed;
@@ -182,6 +198,7 @@ class FakeProducer final : public kafka::Producer {
   std::vector<Record> records_;
   std::deque<Pending> queue_;
   std::map<std::string, int64_t> next_offset_;
+  std::map<std::string, int32_t> partitions_;
   int produce_calls_ = 0;
   int fail_produces_ = 0;
   int fail_deliveries_ = 0;
@@ -197,6 +214,7 @@ class FakeProducer final : public kafka::Producer {
 struct FakeTxnLog {
   struct Message {
     std::string topic, key, value;
+    std::string partition_key;
   };
   std::vector<Message> committed;
   int epoch = 0;
@@ -209,30 +227,86 @@ struct FakeTxnLog {
   }
 };
 
+// A PartitionFollower over one topic of a FakeTxnLog: returns the topic's committed messages
+// in commit order, starting `tail` messages before the end the log had at construction.
+// A poll that finds nothing lets `timeout` pass on an attached clock. Not thread-safe.
+class FakePartitionFollower final : public kafka::PartitionFollower {
+ public:
+  FakePartitionFollower(const FakeTxnLog& log, std::string topic, size_t tail,
+                        SimulatedClock* clock = nullptr)
+      : log_(log), topic_(std::move(topic)), clock_(clock) {
+    const size_t present = log_.Topic(topic_).size();
+    next_ = present > tail ? present - tail : 0;
+  }
+
+  Result<std::optional<kafka::ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
+    if (fail_polls_ > 0) {
+      --fail_polls_;
+      return MakeError("fake: broker down");
+    }
+    const auto messages = log_.Topic(topic_);
+    if (next_ < messages.size()) {
+      const auto& m = messages[next_];
+      kafka::ConsumedMessage out{m.topic, 0, static_cast<int64_t>(next_), m.key, m.value};
+      ++next_;
+      at_end_ = false;
+      return std::optional<kafka::ConsumedMessage>(std::move(out));
+    }
+    at_end_ = true;
+    if (clock_ != nullptr) clock_->Advance(timeout);
+    return std::optional<kafka::ConsumedMessage>();
+  }
+  bool AtEnd() const override { return at_end_; }
+
+  void FailNextPolls(int n) { fail_polls_ = n; }
+
+ private:
+  const FakeTxnLog& log_;
+  std::string topic_;
+  SimulatedClock* clock_;
+  size_t next_ = 0;
+  int fail_polls_ = 0;
+  bool at_end_ = false;
+};
+
 // A TransactionalProducer over a FakeTxnLog: messages of a transaction reach the log only
-// on a successful commit. Knobs fail the next commits with a given kind. Callbacks are never
-// needed by transactional users and are run at commit. Not thread-safe.
+// on a successful commit, which runs their delivery callbacks (as the real commit's flush
+// does). Knobs fail the next commits or inits with a given kind, or every record of a topic
+// at Produce (synchronously) or at commit (its callback gets the error and the commit fails
+// abortable, as librdkafka does for a permanent delivery error). With a clock attached, a
+// call that fails as retriable lets its timeout pass (a real call blocks that long). Not
+// thread-safe.
 class FakeTransactionalProducer final : public kafka::TransactionalProducer {
  public:
   explicit FakeTransactionalProducer(FakeTxnLog& log) : log_(log) {}
 
-  kafka::ProduceStatus Produce(std::string_view topic, std::string_view key, std::string_view value,
-                               kafka::DeliveryCallback) override {
+  kafka::ProduceStatus ProduceRouted(std::string_view topic, std::string_view partition_key,
+                                     std::string_view key, std::string_view value,
+                                     kafka::DeliveryCallback on_delivery) override {
     if (!open_) {
       return tl::unexpected(kafka::ProduceError{kafka::ProduceErrorKind::kInvalid,
                                                 "fake: produce outside a transaction"});
     }
-    open_messages_.push_back({std::string(topic), std::string(key), std::string(value)});
+    if (auto it = fail_produce_.find(std::string(topic)); it != fail_produce_.end()) {
+      return tl::unexpected(kafka::ProduceError{it->second, "fake: refused at produce"});
+    }
+    open_messages_.push_back(
+        {std::string(topic), std::string(key), std::string(value), std::string(partition_key)});
+    callbacks_.push_back(std::move(on_delivery));
     return {};
   }
   void Poll(std::chrono::milliseconds) override {}
   Status Flush(std::chrono::milliseconds) override { return {}; }
   int InFlight() const override { return static_cast<int>(open_messages_.size()); }
 
-  kafka::TxnStatus InitTransactions(std::chrono::milliseconds) override {
+  Status WarmUp(const std::vector<std::string>& topics, std::chrono::milliseconds) override {
+    warmed_.insert(warmed_.end(), topics.begin(), topics.end());
+    return {};
+  }
+  kafka::TxnStatus InitTransactions(std::chrono::milliseconds timeout) override {
     if (fail_inits_ > 0) {
       --fail_inits_;
-      return tl::unexpected(kafka::TxnError{kafka::TxnErrorKind::kRetriable, "fake: timed out"});
+      return Timeout(timeout);
     }
     epoch_ = ++log_.epoch;
     return {};
@@ -242,22 +316,42 @@ class FakeTransactionalProducer final : public kafka::TransactionalProducer {
     open_ = true;
     return {};
   }
-  kafka::TxnStatus CommitTransaction(std::chrono::milliseconds) override {
+  kafka::TxnStatus CommitTransaction(std::chrono::milliseconds timeout) override {
     if (auto fenced = CheckEpoch(); !fenced) return fenced;
     if (!fail_commits_.empty()) {
       auto kind = fail_commits_.front();
       fail_commits_.pop_front();
+      if (kind == kafka::TxnErrorKind::kRetriable) return Timeout(timeout);
       return tl::unexpected(kafka::TxnError{kind, "fake: commit failed"});
     }
-    for (auto& m : open_messages_) log_.committed.push_back(std::move(m));
-    open_messages_.clear();
-    open_ = false;
+    bool failed = false;
+    for (size_t i = 0; i < open_messages_.size(); ++i) {
+      auto it = fail_delivery_.find(open_messages_[i].topic);
+      if (it == fail_delivery_.end()) continue;
+      failed = true;
+      kafka::DeliveryReport report;
+      report.topic = open_messages_[i].topic;
+      report.status = tl::unexpected(kafka::ProduceError{it->second, "fake: refused by broker"});
+      if (callbacks_[i]) callbacks_[i](report);
+    }
+    if (failed) {
+      return tl::unexpected(
+          kafka::TxnError{kafka::TxnErrorKind::kAbortable, "fake: a record failed delivery"});
+    }
+    for (size_t i = 0; i < open_messages_.size(); ++i) {
+      kafka::DeliveryReport report;
+      report.topic = open_messages_[i].topic;
+      report.partition = 0;
+      report.offset = static_cast<int64_t>(log_.committed.size());
+      log_.committed.push_back(std::move(open_messages_[i]));
+      if (callbacks_[i]) callbacks_[i](report);
+    }
+    Clear();
     ++commits_;
     return {};
   }
   kafka::TxnStatus AbortTransaction(std::chrono::milliseconds) override {
-    open_messages_.clear();
-    open_ = false;
+    Clear();
     ++aborts_;
     return {};
   }
@@ -265,8 +359,17 @@ class FakeTransactionalProducer final : public kafka::TransactionalProducer {
   // The next commits fail with these kinds, in order.
   void FailNextCommits(std::deque<kafka::TxnErrorKind> kinds) { fail_commits_ = std::move(kinds); }
   void FailNextInits(int n) { fail_inits_ = n; }
+  void FailProducesTo(std::string topic, kafka::ProduceErrorKind kind) {
+    fail_produce_[std::move(topic)] = kind;
+  }
+  void FailDeliveriesTo(std::string topic, kafka::ProduceErrorKind kind) {
+    fail_delivery_[std::move(topic)] = kind;
+  }
+  void AdvanceClockOnTimeout(SimulatedClock* clock) { clock_ = clock; }
   int commits() const { return commits_; }
   int aborts() const { return aborts_; }
+  bool initialized() const { return epoch_ != 0; }
+  const std::vector<std::string>& warmed() const { return warmed_; }
 
  private:
   kafka::TxnStatus CheckEpoch() {
@@ -276,11 +379,25 @@ class FakeTransactionalProducer final : public kafka::TransactionalProducer {
     }
     return {};
   }
+  kafka::TxnStatus Timeout(std::chrono::milliseconds timeout) {
+    if (clock_ != nullptr) clock_->Advance(timeout);
+    return tl::unexpected(kafka::TxnError{kafka::TxnErrorKind::kRetriable, "fake: timed out"});
+  }
+  void Clear() {
+    open_messages_.clear();
+    callbacks_.clear();
+    open_ = false;
+  }
   FakeTxnLog& log_;
   int epoch_ = 0;
   bool open_ = false;
   std::vector<FakeTxnLog::Message> open_messages_;
+  std::vector<kafka::DeliveryCallback> callbacks_;
   std::deque<kafka::TxnErrorKind> fail_commits_;
+  std::map<std::string, kafka::ProduceErrorKind> fail_produce_;
+  std::map<std::string, kafka::ProduceErrorKind> fail_delivery_;
+  SimulatedClock* clock_ = nullptr;
+  std::vector<std::string> warmed_;
   int fail_inits_ = 0;
   int commits_ = 0;
   int aborts_ = 0;
@@ -337,8 +454,24 @@ class FakeConsumer final : public kafka::Consumer {
       return MakeError("fake: commit failed");
     }
     commits_.push_back(offsets);
-    for (const auto& tp : offsets) committed_[{tp.topic, tp.partition}] = tp.offset;
+    for (const auto& tp : offsets) committed_[{tp.topic, tp.partition}] = tp;
     return {};
+  }
+
+  Result<std::vector<kafka::TopicPartition>> Committed(
+      const std::vector<kafka::TopicPartition>& partitions, std::chrono::milliseconds) override {
+    ++committed_reads_;
+    if (fail_committed_reads_ > 0) {
+      --fail_committed_reads_;
+      return MakeError("fake: committed offsets: timed out");
+    }
+    std::vector<kafka::TopicPartition> out;
+    for (const auto& tp : partitions) {
+      auto it = committed_.find({tp.topic, tp.partition});
+      out.push_back(it != committed_.end() ? it->second
+                                           : kafka::TopicPartition{tp.topic, tp.partition, -1});
+    }
+    return out;
   }
 
   Status Pause(const std::vector<kafka::TopicPartition>& partitions) override {
@@ -391,7 +524,7 @@ class FakeConsumer final : public kafka::Consumer {
     for (const auto& tp : partitions) {
       assignment_.push_back({tp.topic, tp.partition, -1});
       auto c = committed_.find({tp.topic, tp.partition});
-      logs_[{tp.topic, tp.partition}].position = c != committed_.end() ? c->second : 0;
+      logs_[{tp.topic, tp.partition}].position = c != committed_.end() ? c->second.offset : 0;
       paused_.erase({tp.topic, tp.partition});
     }
     if (listener_ != nullptr) listener_->OnAssigned(partitions);
@@ -400,15 +533,16 @@ class FakeConsumer final : public kafka::Consumer {
   // Tells the listener first (its last chance to commit), then takes the partitions away.
   void Revoke(const std::vector<kafka::TopicPartition>& partitions) {
     if (listener_ != nullptr) listener_->OnRevoked(partitions);
-    for (const auto& tp : partitions) {
-      std::erase_if(assignment_, [&](const kafka::TopicPartition& a) {
-        return a.topic == tp.topic && a.partition == tp.partition;
-      });
-      std::erase_if(fetched_, [&](const kafka::ConsumedMessage& m) {
-        return m.topic == tp.topic && m.partition == tp.partition;
-      });
-      paused_.erase({tp.topic, tp.partition});
-    }
+    Unassign(partitions);
+  }
+  // The same for partitions lost with an expired session (RebalanceListener::OnLost).
+  void Lose(const std::vector<kafka::TopicPartition>& partitions) {
+    if (listener_ != nullptr) listener_->OnLost(partitions);
+    Unassign(partitions);
+  }
+  // Another member (or a test) commits for a partition, e.g. a previous owner's last commit.
+  void SetCommitted(kafka::TopicPartition committed) {
+    committed_[{committed.topic, committed.partition}] = std::move(committed);
   }
 
   // The next Poll returns this error (before any message).
@@ -419,6 +553,8 @@ class FakeConsumer final : public kafka::Consumer {
   void SetPrefetch(size_t n) { prefetch_ = n; }
   // The next `n` Commit calls fail.
   void FailNextCommits(int n) { fail_commits_ = n; }
+  // The next `n` Committed calls fail.
+  void FailNextCommittedReads(int n) { fail_committed_reads_ = n; }
   // An empty Poll lets its timeout pass on `clock`.
   void AdvanceClockOnIdlePoll(SimulatedClock* clock) { clock_ = clock; }
 
@@ -428,8 +564,14 @@ class FakeConsumer final : public kafka::Consumer {
   // Last committed next-offset of a partition, or -1.
   int64_t Committed(const std::string& topic, int32_t partition) const {
     auto it = committed_.find({topic, partition});
-    return it == committed_.end() ? -1 : it->second;
+    return it == committed_.end() ? -1 : it->second.offset;
   }
+  // Metadata of the last commit of a partition ("" if none).
+  std::string CommittedMetadata(const std::string& topic, int32_t partition) const {
+    auto it = committed_.find({topic, partition});
+    return it == committed_.end() ? "" : it->second.metadata;
+  }
+  int committed_reads() const { return committed_reads_; }
   bool IsPaused(const std::string& topic, int32_t partition) const {
     return paused_.count({topic, partition}) != 0;
   }
@@ -455,6 +597,18 @@ class FakeConsumer final : public kafka::Consumer {
     std::vector<kafka::ConsumedMessage> messages;
     int64_t position = 0;  // next offset to fetch
   };
+
+  void Unassign(const std::vector<kafka::TopicPartition>& partitions) {
+    for (const auto& tp : partitions) {
+      std::erase_if(assignment_, [&](const kafka::TopicPartition& a) {
+        return a.topic == tp.topic && a.partition == tp.partition;
+      });
+      std::erase_if(fetched_, [&](const kafka::ConsumedMessage& m) {
+        return m.topic == tp.topic && m.partition == tp.partition;
+      });
+      paused_.erase({tp.topic, tp.partition});
+    }
+  }
 
   bool Assigned(const PartitionKey& key) const {
     return std::any_of(assignment_.begin(), assignment_.end(), [&](const auto& tp) {
@@ -489,16 +643,53 @@ class FakeConsumer final : public kafka::Consumer {
   std::deque<Result<std::optional<kafka::ConsumedMessage>>> scripted_;
   size_t prefetch_ = 1;
   int fail_commits_ = 0;
+  int fail_committed_reads_ = 0;
+  int committed_reads_ = 0;
   SimulatedClock* clock_ = nullptr;
 
   std::vector<std::vector<kafka::TopicPartition>> commits_;
-  std::map<PartitionKey, int64_t> committed_;
+  std::map<PartitionKey, kafka::TopicPartition> committed_;
   std::vector<std::vector<kafka::TopicPartition>> pause_calls_;
   std::vector<std::vector<kafka::TopicPartition>> resume_calls_;
   std::vector<kafka::TopicPartition> seeks_;
   std::vector<kafka::ConsumedMessage> returned_;
   int polls_ = 0;
   bool closed_ = false;
+};
+
+// An Admin whose EnsureTopics answers are scripted: each call takes the next answer (the
+// last one repeats). Records the timeouts it was called with. Not thread-safe.
+class FakeAdmin final : public kafka::Admin {
+ public:
+  kafka::EnsureResult EnsureTopics(const std::vector<kafka::TopicSpec>& specs,
+                                   std::chrono::milliseconds timeout) override {
+    timeouts_.push_back(timeout);
+    if (answers_.empty()) {
+      std::vector<kafka::EnsureReport> reports;
+      for (const auto& spec : specs) {
+        reports.push_back({spec.name, kafka::EnsureOutcome::kCreated, spec.partitions});
+      }
+      return reports;
+    }
+    kafka::EnsureResult next = answers_.front();
+    if (answers_.size() > 1) answers_.pop_front();
+    return next;
+  }
+  Result<int> PartitionCount(const std::string&, std::chrono::milliseconds) override {
+    return MakeError("fake: not scripted");
+  }
+
+  // Answers of the next calls, in order; with none, every topic is created.
+  void Script(std::deque<kafka::EnsureResult> answers) { answers_ = std::move(answers); }
+  // Shorthand for a failed answer.
+  static kafka::EnsureResult Fail(kafka::TopicErrorKind kind, std::string message) {
+    return tl::unexpected(kafka::TopicError{kind, std::move(message)});
+  }
+  const std::vector<std::chrono::milliseconds>& timeouts() const { return timeouts_; }
+
+ private:
+  std::deque<kafka::EnsureResult> answers_;
+  std::vector<std::chrono::milliseconds> timeouts_;
 };
 
 }  // namespace krond::testing

@@ -225,6 +225,16 @@ def wait_until(predicate: Callable[[], T], timeout: float = 30, interval: float 
         time.sleep(interval)
 
 
+def owned_partitions(worker_log: str) -> set[str]:
+    """The partitions a worker owns now, from the assigned/revoked/lost lines of its log."""
+    owned: set[str] = set()
+    for verb, names in re.findall(
+            r"(assigned|revoked|lost) \d+ partition\(s\)(?: \([^)]*\))?:? ?([^\n]*)", worker_log):
+        parts = {p.strip() for p in names.split(",") if p.strip()}
+        owned = owned | parts if verb == "assigned" else owned - parts
+    return owned
+
+
 def free_port() -> int:
     """A TCP port that was free on 127.0.0.1 a moment ago (for --metrics-addr)."""
     with socket.socket() as s:

@@ -1,13 +1,18 @@
-"""High availability and exactly-once firing (issue 7, docs/architecture.md): several
-`krond scheduler --ha` replicas, one active by consumer-group leadership; the task topics are
-read read_committed and every expected (job, scheduled_at) must appear exactly once."""
+"""One scheduler mode (issue 15, docs/architecture.md): every `krond scheduler` elects a
+leader by lease and fires in Kafka transactions, whether one replica runs or several, with no
+flag. The task topics are read read_committed and every expected (job, scheduled_at) must
+appear exactly once, whatever happens to the schedulers: SIGKILL, SIGSTOP/SIGCONT, SIGTERM,
+or all of them down for a while (then each job's catch_up and starting_deadline apply)."""
 import collections
 import datetime as dt
+import json
 import os
 import re
+import signal
+import subprocess
 import time
 
-from conftest import wait_until
+from conftest import krond_bin, wait_until
 
 ACTIVE = re.compile(r"scheduler active: took over in (\d+) ms")
 
@@ -32,8 +37,8 @@ def gaps(times):
     return [(a, b) for a, b in zip(times, times[1:]) if (b - a).total_seconds() != 1.0]
 
 
-def is_active(proc):
-    return ACTIVE.search(proc.log()) is not None
+def takeovers(proc):
+    return len(ACTIVE.findall(proc.log()))
 
 
 def currently_active(proc):
@@ -41,8 +46,16 @@ def currently_active(proc):
     return log.rfind("scheduler active:") > log.rfind("scheduler standby:")
 
 
-def fired_lines(proc):
-    return len(re.findall(r"\bfired \S+ run ", proc.log()))
+def the_active(procs):
+    """The one replica that logged a takeover last and has not stood down since."""
+    active = [p for p in procs if p.alive() and currently_active(p)]
+    return active[0] if len(active) == 1 else None
+
+
+def send(proc, sig):
+    """Sends `sig` to a krond process (conftest's Proc has no signal helper)."""
+    if proc.alive():
+        proc.popen.send_signal(sig)
 
 
 def wait_results(env, run_ids, timeout=90):
@@ -52,179 +65,169 @@ def wait_results(env, run_ids, timeout=90):
     return wait_until(done, timeout, what="a result for every fired run")
 
 
+def every_second(*policies, deadline=None):
+    text = "clusters: [c]\njobs:\n"
+    for policy in policies:
+        text += (f"  - name: {policy}\n    schedule: \"* * * * * *\"\n    cluster: c\n"
+                 f"    command: \"true\"\n    catch_up: {policy}\n")
+        if deadline:
+            text += f"    starting_deadline: {deadline}\n"
+    return text
+
+
+def audit(env, jobs, since="10m", *extra):
+    """`krond audit --output json` over the test's topics: (exit code, report)."""
+    out = subprocess.run([krond_bin(), "audit", "--jobs", str(jobs), "--since", since,
+                          "--output", "json", *env.kafka_args(), *extra],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode in (0, 1), out.stderr
+    return out.returncode, json.loads(out.stdout)
+
+
 def test_failover_fires_every_run_exactly_once(env):
-    jobs = env.write_jobs("""
-clusters: [c]
-jobs:
-  - name: tick
-    schedule: "* * * * * *"
-    cluster: c
-    command: "true"
-    catch_up: all
-""")
+    """Two replicas with the same flags; the active one is SIGKILLed repeatedly."""
+    jobs = env.write_jobs(every_second("all"))
     env.ensure_topics("c")
     env.worker("c", "worker")
-    replicas = [env.scheduler(jobs, "sched-a", "--ha"), env.scheduler(jobs, "sched-b", "--ha")]
-    first = wait_until(lambda: next((p for p in replicas if is_active(p)), None), 60,
-                       what="one active scheduler")
-    standby = next(p for p in replicas if p is not first)
-    wait_until(lambda: len(env.read(env.topic("tasks", "c"))) >= 5, 30, what="first fires")
-    assert not is_active(standby) and fired_lines(standby) == 0, "two active schedulers"
+    replicas = [env.scheduler(jobs, "sched-a"), env.scheduler(jobs, "sched-b")]
+    wait_until(lambda: the_active(replicas), 60, what="one active scheduler")
+    wait_until(lambda: len(env.read(env.topic("tasks", "c"))) >= 4, 30, what="first fires")
 
     failovers = []
-    for round_ in range(int(os.environ.get("KROND_HA_KILLS", "2"))):
+    for round_ in range(int(os.environ.get("KROND_HA_KILLS", "3"))):
+        active = wait_until(lambda: the_active(replicas), 30, what="one active scheduler")
+        standby = next(p for p in replicas if p is not active and p.alive())
+        before = takeovers(standby)
         killed_at = time.monotonic()
-        first.kill()
-        wait_until(lambda: is_active(standby), 30, interval=0.05, what="standby takeover")
-        failovers.append(time.monotonic() - killed_at)
+        active.kill()
+        wait_until(lambda: takeovers(standby) > before, 30, interval=0.05,
+                   what="the standby's takeover")
+        failovers.append(round(time.monotonic() - killed_at, 2))
         # The killed one comes back as the new standby.
-        first, standby = standby, env.scheduler(jobs, f"sched-{round_}-restarted", "--ha")
-        wait_until(lambda: len(env.read(env.topic("tasks", "c"))) >= 8 * (round_ + 2), 40,
-                   what="fires after takeover")
-    time.sleep(2)
-    for p in env.procs:
-        if p.name.startswith("sched"):
-            p.stop()
+        replicas = [standby, env.scheduler(jobs, f"sched-r{round_}")]
+        fired = len(env.read(env.topic("tasks", "c")))
+        wait_until(lambda: len(env.read(env.topic("tasks", "c"))) >= fired + 3, 30,
+                   what="fires after the takeover")
+    for p in replicas:
+        assert p.stop() == 0
     tasks = env.read(env.topic("tasks", "c"))
-    times = by_job(tasks)["tick"]
+    times = by_job(tasks)["all"]
     print(f"expected {int((times[-1] - times[0]).total_seconds()) + 1} fired {len(times)} "
           f"duplicates {len(duplicates(times))} missing {len(gaps(times))} "
-          f"failover seconds {[round(f, 2) for f in failovers]}")
+          f"failover seconds {failovers}")
     assert not duplicates(times), duplicates(times)
     assert not gaps(times), gaps(times)
-    assert all(f < 10 for f in failovers), failovers
-    results = wait_results(env, {t["run_id"] for t in tasks})
-    assert {r["run_id"] for r in results} >= {t["run_id"] for t in tasks}
+    fences = [t["fence"] for t in sorted(tasks, key=lambda t: t["scheduled_at"])]
+    assert fences == sorted(fences) and len(set(fences)) == len(fences), fences
+    wait_results(env, {t["run_id"] for t in tasks})
 
 
-def test_catch_up_policies_after_an_outage(env):
-    jobs_yaml = "clusters: [c]\njobs:\n" + "".join(f"""
-  - name: {policy}
-    schedule: "* * * * * *"
-    cluster: c
-    command: "true"
-    catch_up: {policy}
-""" for policy in ("none", "last", "all"))
-    jobs = env.write_jobs(jobs_yaml)
+def test_a_frozen_scheduler_is_fenced_when_it_wakes(env):
+    """SIGSTOP the active scheduler (a zombie: paused, or cut off), let a standby take over,
+    SIGCONT it: it must not fire again, and nothing is doubled or missed."""
+    jobs = env.write_jobs(every_second("all"))
     env.ensure_topics("c")
-    sched = env.scheduler(jobs, "sched-1", "--ha")
-    wait_until(lambda: is_active(sched), 60, what="active scheduler")
-    wait_until(lambda: len(env.read(env.topic("tasks", "c"))) >= 9, 30, what="first fires")
-    sched.kill()
-    time.sleep(8)  # every scheduler down: about 8 fires of each job are missed
-    sched = env.scheduler(jobs, "sched-2", "--ha")
-    wait_until(lambda: is_active(sched), 60, what="active scheduler after the outage")
+    replicas = [env.scheduler(jobs, "sched-a"), env.scheduler(jobs, "sched-b")]
+    zombie = wait_until(lambda: the_active(replicas), 60, what="one active scheduler")
+    standby = next(p for p in replicas if p is not zombie)
+    wait_until(lambda: len(env.read(env.topic("tasks", "c"))) >= 3, 30, what="first fires")
+    send(zombie, signal.SIGSTOP)
+    try:
+        wait_until(lambda: takeovers(standby) > 0, 30, interval=0.05, what="takeover")
+        time.sleep(4)  # the standby fires; the zombie holds an open transaction, or none
+    finally:
+        send(zombie, signal.SIGCONT)
+    wait_until(lambda: not currently_active(zombie), 15, what="the zombie standing down")
     time.sleep(3)
-    sched.stop()
-    fires = by_job(env.read(env.topic("tasks", "c")))
+    assert currently_active(standby) and not currently_active(zombie)
+    log = zombie.log()
+    assert "fenced" in log, log[-2000:]
+    for p in replicas:
+        p.stop()
+    times = by_job(env.read(env.topic("tasks", "c")))["all"]
+    print(f"zombie: fired {len(times)}, duplicates {duplicates(times)}, gaps {gaps(times)}")
+    assert not duplicates(times) and not gaps(times)
+
+
+def test_sigterm_hands_over_at_once_and_skips_nothing(env):
+    """A clean stop commits a resigned heartbeat: the standby takes over without waiting for
+    the lease to expire, and what fell due meanwhile fires though catch_up is none."""
+    jobs = env.write_jobs(every_second("none"))
+    env.ensure_topics("c")
+    replicas = [env.scheduler(jobs, "sched-a"), env.scheduler(jobs, "sched-b")]
+    handovers = []
+    for _ in range(2):
+        active = wait_until(lambda: the_active(replicas), 60, what="one active scheduler")
+        standby = next(p for p in replicas if p is not active)
+        wait_until(lambda: len(env.read(env.topic("tasks", "c"))) >= 3, 30, what="fires")
+        before = takeovers(standby)
+        stopped_at = time.monotonic()
+        send(active, signal.SIGTERM)
+        wait_until(lambda: takeovers(standby) > before, 10, interval=0.02, what="hand-over")
+        handovers.append(round(time.monotonic() - stopped_at, 3))
+        assert active.stop() == 0
+        assert "resigned the lease" in active.log()
+        replicas = [standby, env.scheduler(jobs, f"sched-{len(handovers)}")]
+        time.sleep(3)
+    for p in replicas:
+        p.stop()
+    times = by_job(env.read(env.topic("tasks", "c")))["none"]
+    print(f"hand-over seconds after SIGTERM {handovers}; fired {len(times)}, "
+          f"duplicates {duplicates(times)}, gaps {gaps(times)}")
+    assert not duplicates(times) and not gaps(times)
+    # The target (< 1 s) is measured by `scripts/bench failover`; this bounds the test only.
+    assert all(h < 2.5 for h in handovers), handovers
+
+
+def test_catch_up_policies_after_a_30_second_outage(env):
+    """One scheduler, stopped for 30 s, then started again: `all` fires each missed instant
+    once, `last` one, `none` none; with a starting_deadline of 10 s only the last 10 s are
+    owed. `krond audit` reports every skipped instant with its reason."""
+    text = every_second("none", "last", "all") + (
+        "  - name: deadline\n    schedule: \"* * * * * *\"\n    cluster: c\n"
+        "    command: \"true\"\n    catch_up: all\n    starting_deadline: 10s\n")
+    jobs = env.write_jobs(text)
+    env.ensure_topics("c")
+    env.worker("c", "worker")
+    sched = env.scheduler(jobs, "sched-1")
+    wait_until(lambda: takeovers(sched) > 0, 60, what="active scheduler")
+    wait_until(lambda: len(env.read(env.topic("tasks", "c"))) >= 4 * 3, 30, what="first fires")
+    assert sched.stop() == 0
+    time.sleep(30)
+    sched = env.scheduler(jobs, "sched-2")
+    wait_until(lambda: takeovers(sched) > 0, 60, what="active scheduler after the outage")
+    time.sleep(4)
+    tasks = env.read(env.topic("tasks", "c"))
+    fires = by_job(tasks)
     for job, times in fires.items():
         assert not duplicates(times), (job, duplicates(times))
     assert not gaps(fires["all"]), gaps(fires["all"])
     none_gaps = gaps(fires["none"])
-    assert len(none_gaps) == 1 and (none_gaps[0][1] - none_gaps[0][0]).total_seconds() >= 5, \
+    assert len(none_gaps) == 1 and (none_gaps[0][1] - none_gaps[0][0]).total_seconds() >= 29, \
         none_gaps
-    # `last` fires what `none` fires, plus the latest missed fire, one second before `none`
-    # resumes.
-    resumed = none_gaps[0][1]
-    assert set(fires["last"]) == set(fires["none"]) | {resumed - dt.timedelta(seconds=1)}
-    assert set(fires["all"]) >= set(fires["last"])
-    print(f"outage {none_gaps[0][0]} .. {resumed}: none fired {len(fires['none'])}, "
-          f"last {len(fires['last'])}, all {len(fires['all'])}")
+    down, resumed = none_gaps[0]
+    # `last` fires what `none` fires, plus the latest missed instant.
+    last_extra = sorted(set(fires["last"]) - set(fires["none"]))
+    assert len(last_extra) == 1 and down < last_extra[0] < resumed, last_extra
+    # `deadline` (all, 10 s): only the missed instants within 10 s of the takeover.
+    deadline_gaps = gaps(fires["deadline"])
+    assert len(deadline_gaps) == 1, deadline_gaps
+    caught_up = [t for t in fires["deadline"] if down < t < resumed]
+    assert 8 <= len(caught_up) <= 11, caught_up
+    print(f"outage {down} .. {resumed}: none {len(fires['none'])}, last {len(fires['last'])}, "
+          f"all {len(fires['all'])}, deadline caught up {len(caught_up)}")
 
-
-def test_chaos_on_three_brokers(tmp_path, monkeypatch):
-    """Seeded chaos on a 3-node KRaft cluster of its own (RF 3, min ISR 2): repeatedly
-    SIGKILL the active scheduler, a worker and a broker; at the end every expected
-    (job, scheduled_at) is in the task topic exactly once (read_committed) and every run has
-    a result. KROND_CHAOS_SEED and KROND_CHAOS_SECONDS (default 120) tune it."""
-    import random
-    import subprocess
-
-    from conftest import ROOT, Env
-
-    seed = int(os.environ.get("KROND_CHAOS_SEED", "7"))
-    duration = float(os.environ.get("KROND_CHAOS_SECONDS", "120"))
-    rng = random.Random(seed)
-    monkeypatch.setenv("KROND_KAFKA_DIR", str(tmp_path / "kafka"))
-
-    def kafka_local(*args):
-        subprocess.run([str(ROOT / "scripts/kafka-local"), *args], check=True, timeout=300,
-                       capture_output=True)
-
-    kafka_local("up", "--brokers", "3")
-    env = None
-    try:
-        env = Env(tmp_path)
-        rf = ["--replication-factor", "3"]
-        jobs = env.write_jobs("clusters: [c]\njobs:\n" + "".join(f"""
-  - name: job{i}
-    schedule: "* * * * * *"
-    cluster: c
-    command: "true"
-    catch_up: all
-""" for i in range(3)))
-        subprocess.run([os.environ.get("KROND_BIN", str(ROOT / "build/krond")), "topics",
-                        "ensure", *env.kafka_args(), *rf, "--cluster", "c"], check=True,
-                       capture_output=True, timeout=120)
-        workers = [env.worker("c", f"worker-{i}", *rf) for i in range(2)]
-        scheds = [env.scheduler(jobs, f"sched-{i}", "--ha", *rf) for i in range(2)]
-        wait_until(lambda: any(is_active(p) for p in scheds), 90, what="an active scheduler")
-        failovers, actions, broker_down = [], collections.Counter(), None
-        started = time.monotonic()
-        n = 0
-        while time.monotonic() - started < duration:
-            time.sleep(rng.uniform(6, 12))
-            if broker_down is not None:
-                kafka_local("start-broker", str(broker_down))
-                broker_down = None
-            action = rng.choice(["scheduler", "worker", "broker"])
-            actions[action] += 1
-            n += 1
-            if action == "scheduler":
-                live = [p for p in scheds if p.alive()]
-                active = next((p for p in live if currently_active(p)), None)
-                if active is None:
-                    continue
-                standby = [p for p in live if p is not active]
-                killed_at = time.monotonic()
-                active.kill()
-                scheds = standby + [env.scheduler(jobs, f"sched-r{n}", "--ha", *rf)]
-                before = {id(p): len(ACTIVE.findall(p.log())) for p in scheds}
-                wait_until(lambda: any(len(ACTIVE.findall(p.log())) > before[id(p)]
-                                       for p in scheds), 60, interval=0.05,
-                           what="takeover after killing the active scheduler")
-                failovers.append(round(time.monotonic() - killed_at, 2))
-            elif action == "worker":
-                victim = rng.choice(workers)
-                victim.kill()
-                workers = [w for w in workers if w is not victim] + \
-                    [env.worker("c", f"worker-r{n}", *rf)]
-            else:
-                broker_down = rng.randint(1, 3)
-                kafka_local("kill-broker", str(broker_down))
-        if broker_down is not None:
-            kafka_local("start-broker", str(broker_down))
-        time.sleep(8)
-        for p in scheds:
-            p.stop()
-        tasks = env.read(env.topic("tasks", "c"))
-        fires = by_job(tasks)
-        expected = fired = dups = missing = 0
-        for job, times in sorted(fires.items()):
-            expected += int((times[-1] - times[0]).total_seconds()) + 1
-            fired += len(times)
-            dups += len(duplicates(times))
-            missing += sum(int((b - a).total_seconds()) - 1 for a, b in gaps(times))
-        run_ids = {t["run_id"] for t in tasks}
-        results = wait_results(env, run_ids, timeout=120)
-        without = run_ids - {r["run_id"] for r in results}
-        print(f"chaos seed {seed} {duration:.0f}s actions {dict(actions)}: expected {expected} "
-              f"fired {fired} duplicates {dups} missing {missing} runs without result "
-              f"{len(without)} failover seconds {failovers}")
-        assert len(fires) == 3
-        assert dups == 0 and missing == 0
-        assert not without
-    finally:
-        if env is not None:
-            env.close()
-        kafka_local("down")
+    # The audit runs while the scheduler still fires: instants after a stop would be missing.
+    wait_results(env, {t["run_id"] for t in tasks})
+    code, report = audit(env, jobs, "5m", "--settle", "3s")
+    problems = collections.Counter((p["job"], p["problem"], p.get("reason")) for p in
+                                   report["findings"])
+    sched.stop()
+    print(f"audit: {dict(problems)}")
+    missed = int((resumed - down).total_seconds()) - 1
+    assert problems[("none", "skipped", "catch_up")] == missed, problems
+    assert problems[("last", "skipped", "catch_up")] == missed - 1, problems
+    assert problems[("deadline", "skipped", "starting_deadline")] == missed - len(caught_up), \
+        problems
+    assert not [k for k in problems if k[1] in ("missing", "doubled", "late")], problems
+    assert code == 0, report

@@ -27,7 +27,7 @@ var longFlag = regexp.MustCompile(`--[a-z][a-z0-9-]*`)
 
 // Every subcommand and flag the manifests pass to krond exists in the binary built from this
 // tree (its --help), so a renamed or removed flag fails here and not in a crash-looping pod.
-// Two scheduler replicas are only safe with --ha (leader election, exactly-once firing).
+// --ha is deprecated and does nothing (every scheduler elects a leader): manifests leave it out.
 func TestKrondArgsAreKnownToTheBinary(t *testing.T) {
 	bin := krondBin(t)
 	help := map[string]string{}
@@ -66,10 +66,8 @@ func TestKrondArgsAreKnownToTheBinary(t *testing.T) {
 							t.Errorf("%s: `krond %s` has no flag %s (%s)", w, key, name, bin)
 						}
 					}
-					if key == "scheduler" && w.Replicas > 1 {
-						if !slices.Contains(c.Args, "--ha") {
-							t.Errorf("%s: %d scheduler replicas without --ha would fire every run %d times", w, w.Replicas, w.Replicas)
-						}
+					if key == "scheduler" && slices.Contains(c.Args, "--ha") {
+						t.Errorf("%s: --ha is deprecated and does nothing; remove it", w)
 					}
 				}
 			}

@@ -457,7 +457,8 @@ func containerPort(c corev1.Container, name string) int32 {
 }
 
 // A worker drains for up to --drain-timeout on SIGTERM; the kubelet must not SIGKILL it
-// before. The scheduler waits up to 30 s for Kafka's acknowledgements on SIGTERM.
+// before. The scheduler gives up committing after --shutdown-timeout (default 5 s), plus one
+// blocking transactional call (2 s) and the producer's purge (1 s).
 func TestGracefulTermination(t *testing.T) {
 	for _, overlay := range Overlays(t) {
 		t.Run(overlay, func(t *testing.T) {
@@ -480,7 +481,15 @@ func TestGracefulTermination(t *testing.T) {
 							need = d
 						}
 					case "scheduler":
-						need = 30 * time.Second
+						need = 5*time.Second + 3*time.Second
+						if v, ok := flag(c.Args, "--shutdown-timeout"); ok {
+							d, err := time.ParseDuration(expand(v, envKeys(t, r, c)))
+							if err != nil {
+								t.Errorf("%s: --shutdown-timeout %q: %v", w, v, err)
+								continue
+							}
+							need = d + 3*time.Second
+						}
 					default:
 						continue
 					}
@@ -514,7 +523,7 @@ func jobFileClusters(t *testing.T, r *Rendered) []string {
 
 // Every cluster of the shipped job file has a worker Deployment and a retry-worker Deployment;
 // each worker Deployment is covered by exactly one PodDisruptionBudget that selects no other
-// workload; the scheduler runs 2 replicas.
+// workload; the scheduler runs 2 replicas (one fires, the other takes over within seconds).
 func TestWorkersPDBsAndScheduler(t *testing.T) {
 	for _, overlay := range Overlays(t) {
 		t.Run(overlay, func(t *testing.T) {

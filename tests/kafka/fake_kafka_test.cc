@@ -22,6 +22,9 @@ class Recorder : public kafka::RebalanceListener {
   void OnRevoked(const std::vector<kafka::TopicPartition>& p) override {
     events.push_back("revoked " + std::to_string(p.size()));
   }
+  void OnLost(const std::vector<kafka::TopicPartition>& p) override {
+    events.push_back("lost " + std::to_string(p.size()));
+  }
   std::vector<std::string> events;
 };
 
@@ -88,6 +91,25 @@ TEST(FakeConsumerTest, ReassignmentStartsAtTheCommittedOffsetAndCloseRevokes) {
   EXPECT_THAT(listener.events, ElementsAre("assigned 1", "revoked 1", "assigned 1", "revoked 1"));
 }
 
+TEST(FakeConsumerTest, CommitMetadataIsReadBackWithTheOffset) {
+  FakeConsumer c;
+  Recorder listener;
+  c.SetListener(&listener);
+  c.Assign({{"t", 0, -1}, {"t", 1, -1}});
+  ASSERT_TRUE(c.Commit({{"t", 0, 4, "started 4"}}).has_value());
+  auto committed = c.Committed({{"t", 0, -1}, {"t", 1, -1}}, milliseconds(100));
+  ASSERT_TRUE(committed.has_value());
+  EXPECT_THAT(*committed, ElementsAre(kafka::TopicPartition{"t", 0, 4, "started 4"},
+                                      kafka::TopicPartition{"t", 1, -1, ""}));
+  c.FailNextCommittedReads(1);
+  EXPECT_FALSE(c.Committed({{"t", 0, -1}}, milliseconds(100)).has_value());
+  EXPECT_EQ(c.committed_reads(), 2);
+  // Lost partitions go to OnLost and are unassigned like revoked ones.
+  c.Lose({{"t", 1, -1}});
+  EXPECT_THAT(c.Assignment(), ElementsAre(kafka::TopicPartition{"t", 0, -1}));
+  EXPECT_THAT(listener.events, ElementsAre("assigned 2", "lost 1"));
+}
+
 TEST(FakeConsumerTest, ScriptedErrorsComeFirst) {
   FakeConsumer c;
   c.Append("t", 0, "a", "");
@@ -116,6 +138,22 @@ TEST(FakeProducerTest, DeliversOnPollAndHonoursFailureKnobs) {
   EXPECT_EQ(p.AckedCount("t"), 1u);
 }
 
+TEST(FakeProducerTest, RoutesByPartitionKeyOnTopicsWithPartitions) {
+  FakeProducer p;
+  p.SetPartitions("t", 12);
+  std::vector<int32_t> partitions;
+  auto cb = [&](const kafka::DeliveryReport& r) { partitions.push_back(r.partition); };
+  ASSERT_TRUE(p.ProduceRouted("t", "nightly", "run-1", "v", cb).has_value());
+  ASSERT_TRUE(p.ProduceRouted("t", "nightly", "run-2", "v", cb).has_value());
+  ASSERT_TRUE(p.Produce("t", "run-3", "v", cb).has_value());
+  ASSERT_TRUE(p.ProduceRouted("other", "nightly", "run-4", "v", cb).has_value());
+  p.Poll(milliseconds(0));
+  const int32_t nightly = kafka::PartitionForKey("nightly", 12);
+  EXPECT_THAT(partitions, ElementsAre(nightly, nightly, 0, 0));
+  EXPECT_EQ(p.Records()[0].partition_key, "nightly");
+  EXPECT_EQ(p.Records()[2].partition_key, "");
+}
+
 TEST(FakeProducerTest, HeldDeliveriesMakeFlushFailAndLetTimePass) {
   SimulatedClock clock;
   FakeProducer p;
@@ -129,6 +167,31 @@ TEST(FakeProducerTest, HeldDeliveriesMakeFlushFailAndLetTimePass) {
   p.HoldDeliveries(false);
   EXPECT_TRUE(p.Flush(milliseconds(300)).has_value());
   EXPECT_EQ(clock.Now(), SystemTime(milliseconds(320)));
+}
+
+TEST(FakePartitionFollowerTest, StartsTailMessagesBeforeTheEndAndSeesOnlyCommits) {
+  SimulatedClock clock;
+  FakeTxnLog log;
+  log.committed = {{"lease", "k", "1", ""}, {"other", "k", "x", ""}, {"lease", "k", "2", ""}};
+  FakePartitionFollower follower(log, "lease", 1, &clock);
+  auto first = follower.Poll(milliseconds(50));
+  ASSERT_TRUE(first.has_value() && first->has_value());
+  EXPECT_EQ((*first)->value, "2");
+  auto none = follower.Poll(milliseconds(50));
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(clock.Now(), SystemTime(milliseconds(50)));
+
+  FakeTransactionalProducer producer(log);
+  ASSERT_TRUE(producer.InitTransactions(milliseconds(10)).has_value());
+  ASSERT_TRUE(producer.BeginTransaction().has_value());
+  ASSERT_TRUE(producer.Produce("lease", "k", "3", nullptr).has_value());
+  EXPECT_FALSE(follower.Poll(milliseconds(0))->has_value()) << "uncommitted is invisible";
+  ASSERT_TRUE(producer.CommitTransaction(milliseconds(10)).has_value());
+  EXPECT_EQ((*follower.Poll(milliseconds(0)))->value, "3");
+
+  follower.FailNextPolls(1);
+  EXPECT_FALSE(follower.Poll(milliseconds(0)).has_value());
 }
 
 }  // namespace

@@ -111,6 +111,19 @@ TEST_F(ReliablePublisherTest, FailedDeliveryIsProducedAgainUnchanged) {
   EXPECT_EQ(producer_.produce_calls(), 2);
 }
 
+TEST_F(ReliablePublisherTest, PartitionKeyIsKeptWhenProducedAgain) {
+  producer_.FailNextDeliveries(1);
+  publisher_.Publish("t", "run-1", "v", nullptr, "nightly");
+  publisher_.Poll(milliseconds(0));
+  clock_.Advance(kDelay);
+  publisher_.Poll(milliseconds(0));
+  const auto records = producer_.Records();
+  ASSERT_THAT(records, SizeIs(2));
+  EXPECT_EQ(records[0].partition_key, "nightly");
+  EXPECT_EQ(records[1].partition_key, "nightly");
+  EXPECT_EQ(records[1].state, FakeProducer::State::kAcked);
+}
+
 TEST_F(ReliablePublisherTest, RepeatedFailuresKeepRetryingAndPreserveOrder) {
   producer_.FailNextProduces(1);
   Publish("a");

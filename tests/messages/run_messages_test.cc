@@ -23,6 +23,7 @@ TaskMessage SampleTask() {
   t.command = "echo \"hi\" && date";
   t.scheduled_at = At("2026-03-08T07:00:00Z");
   t.produced_at = At("2026-03-08T07:00:00.004Z");
+  t.fence = 4'000'000'017;
   t.attempt = 2;
   t.max_attempts = 3;
   t.timeout = std::chrono::seconds(30);
@@ -42,6 +43,7 @@ TEST(TaskMessage, RoundTripsEveryField) {
   EXPECT_EQ(back->command, t.command);
   EXPECT_EQ(back->scheduled_at, t.scheduled_at);
   EXPECT_EQ(back->produced_at, t.produced_at);
+  EXPECT_EQ(back->fence, 4'000'000'017);
   EXPECT_EQ(back->attempt, 2);
   EXPECT_EQ(back->max_attempts, 3);
   EXPECT_EQ(back->timeout, std::chrono::seconds(30));
@@ -50,6 +52,27 @@ TEST(TaskMessage, RoundTripsEveryField) {
   EXPECT_EQ(back->retry.backoff, std::chrono::seconds(1));
   EXPECT_EQ(back->retry.retry_on, std::vector<std::string>{"failed"});
   EXPECT_EQ(back->concurrency, "forbid");
+  EXPECT_FALSE(back->microvm);
+}
+
+TEST(TaskMessage, MicroVmSizeRoundTripsAndIsValidated) {
+  TaskMessage t = SampleTask();
+  t.sandbox = "microvm";
+  t.microvm = TaskMessage::MicroVm{512, 2};
+  const std::string json = Encode(t);
+  EXPECT_NE(json.find("\"microvm\":{\"memory_mib\":512,\"vcpus\":2}"), std::string::npos);
+  auto back = DecodeTask(json);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->sandbox, "microvm");
+  ASSERT_TRUE(back->microvm);
+  EXPECT_EQ(back->microvm->memory_mib, 512u);
+  EXPECT_EQ(back->microvm->vcpus, 2u);
+  std::string bad = json;
+  bad.replace(bad.find("512"), 3, "-12");
+  EXPECT_FALSE(DecodeTask(bad));
+  bad = json;
+  bad.replace(bad.find("{\"memory_mib\""), 29, "7");
+  EXPECT_FALSE(DecodeTask(bad));
 }
 
 TEST(TaskMessage, WireFormatIsDocumentedShape) {
@@ -74,6 +97,7 @@ TEST(TaskMessage, EncodesEveryDocumentedFieldWithItsType) {
       {"command", "echo \"hi\" && date"},
       {"scheduled_at", "2026-03-08T07:00:00.000Z"},
       {"produced_at", "2026-03-08T07:00:00.004Z"},
+      {"fence", 4'000'000'017},
       {"attempt", 2},
       {"max_attempts", 3},
       {"timeout_ms", 30000},
@@ -102,13 +126,24 @@ TEST(TaskMessage, OptionalFieldsAreLeftOutWhenUnset) {
   TaskMessage t = SampleTask();
   t.not_before.reset();
   t.starting_deadline.reset();
+  t.fence.reset();
   const auto doc = nlohmann::json::parse(Encode(t));
   EXPECT_FALSE(doc.contains("not_before"));
+  EXPECT_FALSE(doc.contains("fence"));
   EXPECT_FALSE(doc.contains("starting_deadline_ms"));
   auto back = DecodeTask(Encode(t));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_FALSE(back->starting_deadline.has_value());
+  EXPECT_FALSE(back->fence.has_value()) << "a task of an older scheduler has no fence";
   EXPECT_FALSE(doc.contains("replayed_from"));
+}
+
+TEST(TaskMessage, RejectsAFenceBelowOne) {
+  nlohmann::json doc = nlohmann::json::parse(Encode(SampleTask()));
+  doc["fence"] = 0;
+  auto back = DecodeTask(doc.dump());
+  ASSERT_FALSE(back.has_value());
+  EXPECT_THAT(back.error().message, ::testing::HasSubstr("fence"));
 }
 
 TEST(TaskMessage, EscapesStringsAndReplacesInvalidUtf8) {
@@ -207,6 +242,27 @@ TEST(ResultMessage, RoundTrips) {
   EXPECT_EQ(back->finished_at, r.finished_at);
   EXPECT_EQ(back->output_bytes, 1234);
   EXPECT_EQ(back->error, r.error);
+  EXPECT_FALSE(back->vm);  // Results of unsandboxed runs (and of older workers) have none.
+}
+
+TEST(ResultMessage, VmFieldRoundTrips) {
+  ResultMessage r;
+  r.run_id = "id";
+  r.outcome = Outcome::kBootFailed;
+  r.vm = ResultMessage::Vm{"tcg", 1840};
+  const std::string json = Encode(r);
+  EXPECT_NE(json.find("\"vm\":{\"accelerator\":\"tcg\",\"boot_ms\":1840}"), std::string::npos);
+  EXPECT_NE(json.find("\"outcome\":\"boot_failed\""), std::string::npos);
+  auto back = DecodeResult(json);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->outcome, Outcome::kBootFailed);
+  ASSERT_TRUE(back->vm);
+  EXPECT_EQ(back->vm->accelerator, "tcg");
+  EXPECT_EQ(back->vm->boot_ms, 1840);
+  r.vm->boot_ms.reset();
+  back = DecodeResult(Encode(r));
+  ASSERT_TRUE(back && back->vm);
+  EXPECT_FALSE(back->vm->boot_ms);
 }
 
 TEST(DeadLetter, RoundTripsWithAndWithoutTask) {
@@ -234,9 +290,9 @@ TEST(DeadLetter, RoundTripsWithAndWithoutTask) {
 }
 
 TEST(Outcome, NamesRoundTrip) {
-  for (Outcome o :
-       {Outcome::kSucceeded, Outcome::kFailed, Outcome::kTimedOut, Outcome::kKilled,
-        Outcome::kSpawnFailed, Outcome::kCancelled, Outcome::kInvalid, Outcome::kSkipped}) {
+  for (Outcome o : {Outcome::kSucceeded, Outcome::kFailed, Outcome::kTimedOut, Outcome::kKilled,
+                    Outcome::kSpawnFailed, Outcome::kCancelled, Outcome::kInvalid,
+                    Outcome::kSkipped, Outcome::kBootFailed}) {
     EXPECT_EQ(*ParseOutcome(OutcomeName(o)), o);
   }
   EXPECT_FALSE(ParseOutcome("exploded"));

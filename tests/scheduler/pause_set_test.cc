@@ -4,11 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include "fakes/fake_kafka.h"
-#include "fakes/simulated_clock.h"
 #include "messages/catalog.h"
 #include "metrics/registry.h"
-#include "scheduler/ha_scheduler.h"
-#include "scheduler/scheduler_service.h"
 #include "scheduler/test_jobs.h"
 
 namespace krond::scheduler {
@@ -83,80 +80,7 @@ TEST(ControlFeedTest, AppliesWhatArrives) {
   EXPECT_TRUE(pauses.Paused("b"));
 }
 
-class PausedFiresTest : public ::testing::Test {
- protected:
-  PausedFiresTest() { spdlog::set_level(spdlog::level::warn); }
-  double Skipped() { return metrics_.fires_skipped.WithLabels({"paused"}).Value(); }
-  testing::SimulatedClock clock_{kT0};
-  metrics::Registry registry_;
-  SchedulerMetrics metrics_{registry_};
-  PauseSet pauses_;
-};
-
-TEST_F(PausedFiresTest, ThePlainSchedulerSkipsAndCountsThem) {
-  testing::FakeProducer producer;
-  SchedulerService service(clock_, producer, metrics_, messages::TopicNames("t"),
-                           test_support::Jobs({{"a", "* * * * * *"}, {"b", "* * * * * *"}}));
-  service.set_pauses(&pauses_);
-  ASSERT_TRUE(pauses_.Apply(Control(0, "b", true)));
-  clock_.Set(kT0 + seconds(2));
-  service.Step(kT0 + seconds(2));
-  producer.Poll(std::chrono::milliseconds(0));
-  std::vector<std::string> fired;
-  for (const auto& r : producer.Acked("t.tasks.alpha"))
-    fired.push_back(messages::DecodeTask(r.value)->job);
-  EXPECT_EQ(fired, (std::vector<std::string>{"a", "a"}));
-  EXPECT_EQ(Skipped(), 2.0);
-  // Resumed: b fires from the next instant on; what it missed stays skipped.
-  ASSERT_TRUE(pauses_.Apply(Control(1, "b", false)));
-  clock_.Set(kT0 + seconds(3));
-  service.Step(kT0 + seconds(3));
-  producer.Poll(std::chrono::milliseconds(0));
-  EXPECT_EQ(producer.AckedCount("t.tasks.alpha"), 4u);
-  EXPECT_EQ(Skipped(), 2.0);
-}
-
-TEST_F(PausedFiresTest, TheHaSchedulerRecordsSkippedFiresAsFiredInItsState) {
-  testing::FakeTxnLog log;
-  auto factory = [&log]() -> Result<std::unique_ptr<kafka::TransactionalProducer>> {
-    return std::unique_ptr<kafka::TransactionalProducer>(
-        std::make_unique<testing::FakeTransactionalProducer>(log));
-  };
-  auto reader = [&log]() -> Result<std::vector<kafka::ConsumedMessage>> {
-    std::vector<kafka::ConsumedMessage> out;
-    for (const auto& m : log.Topic("t.state")) out.push_back({m.topic, 0, 0, m.key, m.value});
-    return out;
-  };
-  auto file = test_support::Jobs({{"a", "* * * * * *"}, {"b", "* * * * * *"}});
-  for (auto& job : file.jobs) job.catch_up = config::CatchUpPolicy::kAll;
-  HaScheduler s(clock_, factory, reader, metrics_, messages::TopicNames("t"), file);
-  s.set_pauses(&pauses_);
-  ASSERT_TRUE(pauses_.Apply(Control(0, "b", true)));
-  s.SetLeader(true);
-  for (int i = 0; i <= 3; ++i) {
-    clock_.Set(kT0 + seconds(i));
-    s.Step(kT0 + seconds(i));
-  }
-  std::map<std::string, SystemTime> state;
-  for (const auto& m : log.Topic("t.state")) state[m.key] = DecodeFireState(m.value)->last_fired;
-  EXPECT_EQ(state["a"], kT0 + seconds(3));
-  EXPECT_EQ(state["b"], kT0 + seconds(3)) << "a skipped fire advances the state";
-  size_t b_tasks = 0;
-  for (const auto& m : log.Topic("t.tasks.alpha"))
-    b_tasks += messages::DecodeTask(m.value)->job == "b";
-  EXPECT_EQ(b_tasks, 0u);
-  EXPECT_EQ(Skipped(), 3.0);
-  // A failover after the resume owes b nothing for the paused time (catch_up: all).
-  ASSERT_TRUE(pauses_.Apply(Control(1, "b", false)));
-  HaScheduler next(clock_, factory, reader, metrics_, messages::TopicNames("t"), file);
-  next.set_pauses(&pauses_);
-  next.SetLeader(true);
-  clock_.Set(kT0 + seconds(3) + std::chrono::milliseconds(500));
-  next.Step(clock_.Now());
-  for (const auto& m : log.Topic("t.tasks.alpha"))
-    b_tasks += messages::DecodeTask(m.value)->job == "b";
-  EXPECT_EQ(b_tasks, 0u);
-}
+// Paused fires in the service loop: SchedulerServiceTest.PausedFiresAreSkipped...
 
 }  // namespace
 }  // namespace krond::scheduler

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 
@@ -99,6 +101,86 @@ TEST_F(HistoryStoreTest, CreatesAVersionedSchemaAndKeepsItsId) {
   auto newer = HistoryStore::Open((dir_ / "h.db").string());
   ASSERT_FALSE(newer);
   EXPECT_NE(newer.error().message.find("schema version 99"), std::string::npos);
+}
+
+// Rewrites the file at `path` (closed) with `sql`.
+void Rewrite(const fs::path& path, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);
+  EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+int64_t UserVersion(const fs::path& path) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr), SQLITE_OK);
+  EXPECT_EQ(sqlite3_step(s), SQLITE_ROW);
+  const int64_t version = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return version;
+}
+
+// Files of older schemas, made from a current one by undoing the later migrations: schema 1
+// had the definition and recent outcomes in the jobs table (and, in later builds, the
+// jobs_catalog index); development builds wrote schema 2's layout as version 1.
+constexpr const char* kBackToSchema1 = R"sql(
+  CREATE TABLE wide AS SELECT jobs.*, d.definition, d.recent FROM jobs JOIN job_details d
+    ON d.job = jobs.name;
+  DROP TABLE jobs; DROP TABLE job_details; DROP TABLE job_names;
+  ALTER TABLE wide RENAME TO jobs;
+  CREATE INDEX jobs_by_cluster ON jobs(cluster, name);
+  PRAGMA user_version=1;)sql";
+constexpr const char* kBackToSchema1WithCatalogIndex = R"sql(
+  CREATE INDEX jobs_catalog ON jobs(in_catalog, cluster, last_outcome, paused, name);)sql";
+constexpr const char* kBackToNarrowSchema1 = R"sql(
+  DROP TABLE job_names; DROP TRIGGER IF EXISTS job_names_insert; PRAGMA user_version=1;)sql";
+
+TEST_F(HistoryStoreTest, MigratesOlderSchemasKeepingTheHistory) {
+  for (const auto& downgrade :
+       {std::string(kBackToSchema1), std::string(kBackToSchema1) + kBackToSchema1WithCatalogIndex,
+        std::string(kBackToNarrowSchema1)}) {
+    SCOPED_TRACE(downgrade);
+    const fs::path path = dir_ / "h.db";
+    fs::remove(path);
+    std::string id, definition;
+    {
+      auto store = Open();
+      ASSERT_TRUE(store);
+      ASSERT_TRUE(
+          store->Apply({Catalog("backup"), Catalog("report", "b"), Task("backup", "r1", 0),
+                        Result("backup", "r1", 0, Outcome::kSucceeded), Task("backup", "r2", 60),
+                        Result("backup", "r2", 60, Outcome::kFailed)}));
+      id = store->database_id();
+      definition = (*store->GetJob("backup"))->definition;
+      ASSERT_FALSE(definition.empty());
+    }
+    Rewrite(path, downgrade.c_str());
+    ASSERT_EQ(UserVersion(path), 1);
+
+    auto store = Open();
+    ASSERT_TRUE(store);
+    EXPECT_EQ(UserVersion(path), HistoryStore::kSchemaVersion);
+    EXPECT_EQ(store->database_id(), id);
+    auto job = store->GetJob("backup");
+    ASSERT_TRUE(job && *job);
+    EXPECT_EQ((*job)->definition, definition);
+    EXPECT_EQ((*job)->last_outcome, "failed");
+    EXPECT_EQ((*job)->runs_total, 2);
+    ASSERT_EQ((*job)->recent.size(), 2u);
+    EXPECT_DOUBLE_EQ((*job)->success_rate, 0.5);
+    EXPECT_EQ(store->ListJobs({.cluster = "b"})->total, 1);
+    EXPECT_EQ(store->ListRuns("backup", 50, "")->runs.size(), 2u);
+    // The names from before the migration are in the search index, and new ones join them.
+    EXPECT_EQ(store->ListJobs({.name_contains = "ackup"})->total, 1);
+    ASSERT_TRUE(store->Apply({Catalog("backup-2")}));
+    EXPECT_EQ(store->ListJobs({.name_contains = "ackup"})->total, 2);
+  }
 }
 
 TEST_F(HistoryStoreTest, SummarisesEachJobOnIngestAndIgnoresRecordsReadTwice) {
@@ -239,6 +321,55 @@ TEST_F(HistoryStoreTest, JobsAreFilteredSortedAndPaged) {
   ASSERT_TRUE(store->Apply({CatalogRemoval{"job-10"}}));
   EXPECT_EQ(store->ListJobs({})->total, 30);
   EXPECT_TRUE(*store->GetJob("job-10"));
+}
+
+// Searches narrow enough for the trigram index and broader ones (which walk the sort
+// order) must both give every match, and only matches, in order.
+TEST_F(HistoryStoreTest, NameSearchFindsEverySubstringWhateverItsBreadth) {
+  auto store = Open();
+  std::vector<std::string> names = {"we\"ird-job", "nightly-backup", "日本語ジョブ", "ab"};
+  for (int i = 0; i < 2500; ++i) {
+    char name[16];
+    std::snprintf(name, sizeof name, "job-%04d", i);
+    names.push_back(name);
+  }
+  std::vector<Record> records;
+  for (size_t i = 0; i < names.size(); ++i) {
+    records.push_back(Catalog(names[i], i % 2 ? "a" : "b"));
+    records.push_back(
+        Result(names[i], "r" + std::to_string(i), static_cast<int>(i) % 600, Outcome::kSucceeded));
+  }
+  ASSERT_TRUE(store->Apply(records));
+
+  for (const std::string search :
+       {"job-", "job-0", "b-01", "job-2499", "ob", "ird\"", "\"", "本語ジ", "ab", "JOB", "zzz"}) {
+    SCOPED_TRACE(search);
+    std::set<std::string> expected;
+    for (const auto& n : names) {
+      if (n.find(search) != std::string::npos) expected.insert(n);
+    }
+    for (JobSort sort : {JobSort::kName, JobSort::kLastRun}) {
+      std::vector<std::string> found;
+      std::string cursor;
+      int64_t total = -1;
+      do {
+        auto page = store->ListJobs(
+            {.name_contains = search, .sort = sort, .limit = 400, .cursor = cursor});
+        ASSERT_TRUE(page) << page.error().message;
+        total = page->total;
+        for (const auto& j : page->jobs) found.push_back(j.name);
+        cursor = page->next_cursor;
+      } while (!cursor.empty());
+      EXPECT_EQ(total, static_cast<int64_t>(expected.size()));
+      EXPECT_EQ(std::set<std::string>(found.begin(), found.end()), expected);
+      EXPECT_EQ(found.size(), expected.size()) << "a job on two pages";
+      if (sort == JobSort::kName) {
+        EXPECT_TRUE(std::is_sorted(found.begin(), found.end()));
+      }
+    }
+  }
+  // Filters apply to indexed matches too.
+  EXPECT_EQ(store->ListJobs({.name_contains = "job-0", .cluster = "a"})->total, 500);
 }
 
 TEST_F(HistoryStoreTest, DeadLettersReplaysAndTheAuditTrail) {

@@ -30,11 +30,13 @@ using messages::Outcome;
 using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::_;
 using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+using ::testing::Pair;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
 using ::testing::UnorderedElementsAre;
@@ -45,6 +47,11 @@ constexpr char kTasks[] = "test.tasks.alpha";
 constexpr char kRetry[] = "test.retry.alpha";
 constexpr char kDead[] = "test.dead.alpha";
 constexpr char kResults[] = "test.results";
+
+messages::TaskMessage WithDeadline(messages::TaskMessage t, std::chrono::milliseconds deadline) {
+  t.starting_deadline = deadline;
+  return t;
+}
 
 class WorkerTest : public ::testing::Test {
  protected:
@@ -71,7 +78,7 @@ class WorkerTest : public ::testing::Test {
     o.load_source = [this] { return load_; };
     topic_ = queue == messages::Queue::kMain ? kTasks : kRetry;
     worker_ = std::make_unique<Worker>(clock_, consumer_, producer_, executor_, metrics_,
-                                       messages::TopicNames("test"), o, sandboxed_);
+                                       messages::TopicNames("test"), o, sandboxed_, microvm_);
     consumer_.SetListener(worker_.get());
     EXPECT_TRUE(worker_->Start().has_value());
     EXPECT_THAT(consumer_.subscribed(), ElementsAre(topic_));
@@ -116,6 +123,24 @@ class WorkerTest : public ::testing::Test {
       std::this_thread::yield();
     }
     return true;
+  }
+  // Lets `run_id` succeed once `after` (simulated time) has passed from now, from inside
+  // whatever loop polls the producer (a drain). With `returned` > 0, then waits until that
+  // many runs have returned: slot threads are real, and must catch up with simulated time.
+  // The flag says whether it happened.
+  std::shared_ptr<bool> ReleaseAfter(const std::string& run_id, milliseconds after,
+                                     size_t returned = 0) {
+    auto released = std::make_shared<bool>(false);
+    const MonoTime from = clock_.MonoNow();
+    producer_.SetPollHook([this, released, from, after, run_id, returned] {
+      if (*released || clock_.MonoNow() - from < after) return;
+      *released = true;
+      executor_.Release(run_id, FakeExecutor::Succeeded());
+      if (returned > 0) {
+        EXPECT_TRUE(executor_.WaitReturned(returned));
+      }
+    });
+    return released;
   }
   // Releases a blocked run and steps until the worker has taken its completion.
   void Finish(const std::string& run_id, exec::RunOutcome outcome) {
@@ -170,6 +195,7 @@ class WorkerTest : public ::testing::Test {
   double max_load_ = 0;
   std::optional<double> load_ = 0.0;  // what the injected load source reports
   exec::Executor* sandboxed_ = nullptr;
+  exec::Executor* microvm_ = nullptr;
   milliseconds drain_timeout_{seconds(30)};
   milliseconds kill_grace_{seconds(5)};
   std::string topic_ = kTasks;
@@ -197,6 +223,7 @@ TEST_F(WorkerTest, RunsATaskAndCommitsOnlyAfterItsResultIsAcknowledged) {
   EXPECT_THAT(spec.env, Contains(std::pair<std::string, std::string>("KROND_ATTEMPT", "1")));
   EXPECT_THAT(spec.env, Contains(std::pair<std::string, std::string>("KROND_SCHEDULED_AT",
                                                                      "2026-03-08T00:00:00.000Z")));
+  EXPECT_THAT(spec.env, Not(Contains(Pair("KROND_FENCE", _)))) << "a task without a fence";
   EXPECT_EQ(spec.timeout, seconds(90));
   EXPECT_EQ(worker_->running(), 1u);
   EXPECT_THAT(Metrics(), HasSubstr("krond_worker_runs_in_flight 1\n"));
@@ -239,6 +266,18 @@ TEST_F(WorkerTest, RunsATaskAndCommitsOnlyAfterItsResultIsAcknowledged) {
   // Started 1.5 s after it was due.
   EXPECT_THAT(text, HasSubstr("krond_worker_run_start_delay_seconds_sum{cluster=\"alpha\","
                               "queue=\"main\"} 1.5\n"));
+}
+
+TEST_F(WorkerTest, PassesTheFireFenceToTheCommand) {
+  MakeWorker();
+  messages::TaskMessage t = Task("r1");
+  t.fence = 41;
+  Add(t);
+  clock_.Set(kT0 + milliseconds(10));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  EXPECT_THAT(executor_.specs().at(0).env, Contains(Pair("KROND_FENCE", "41")));
+  Finish("r1", FakeExecutor::Succeeded());
 }
 
 TEST_F(WorkerTest, JobTimeoutIsCappedByTheWorkersMaximum) {
@@ -310,12 +349,14 @@ TEST_F(WorkerTest, FullSlotsPauseThePartitionAndCommitsWaitForTheLowestUnfinishe
   EXPECT_FALSE(consumer_.IsPaused(kTasks, 0));
   // Every run ran exactly once.
   EXPECT_THAT(executor_.started(), SizeIs(3));
-  // Commits only ever move forward.
-  int64_t last = -1;
+  // Commits only ever move forward (a commit at the same offset only says more about the
+  // runs past it).
+  kafka::TopicPartition last{kTasks, 0, -1};
   for (const auto& commit : consumer_.commits()) {
     for (const auto& tp : commit) {
-      EXPECT_GT(tp.offset, last);
-      last = tp.offset;
+      EXPECT_GE(tp.offset, last.offset);
+      EXPECT_NE(tp, last);
+      last = tp;
     }
   }
 }
@@ -494,6 +535,9 @@ TEST_F(WorkerTest, FailedRunWithAttemptsLeftIsRetriedAfterBackoff) {
   EXPECT_EQ(next.not_before, kT0 + seconds(14));
   EXPECT_EQ(next.produced_at, kT0 + seconds(10));
   EXPECT_EQ(producer_.Acked(kRetry)[0].key, "r1");
+  // Retries of a job go to one partition of the retry topic, as its first attempts do.
+  EXPECT_EQ(producer_.Acked(kRetry)[0].partition_key, "backup");
+  EXPECT_EQ(producer_.Acked(kResults)[0].partition_key, "") << "results spread by run id";
   EXPECT_THAT(DeadLetters(), IsEmpty());
   EXPECT_THAT(Metrics(), HasSubstr("krond_worker_retries_published_total{cluster=\"alpha\"} 1\n"));
 }
@@ -583,7 +627,9 @@ TEST_F(WorkerTest, RetryQueueDefersARunUntilItsNotBefore) {
 
 // ---- Rebalances ------------------------------------------------------------------------
 
-TEST_F(WorkerTest, RevokeCommitsWhatFinishedAndForgetsThePartition) {
+TEST_F(WorkerTest, RevokeWaitsForTheRunsOfThePartitionAndCommitsThem) {
+  drain_timeout_ = hours(1);
+  producer_.AdvanceClockOnIdlePoll(&clock_);
   MakeWorker(/*slots=*/3, messages::Queue::kMain, {0, 1});
   Add(Task("p0-a"), 0);
   Add(Task("p0-b"), 0);
@@ -596,19 +642,18 @@ TEST_F(WorkerTest, RevokeCommitsWhatFinishedAndForgetsThePartition) {
   Finish("p0-a", FakeExecutor::Succeeded());
   EXPECT_LE(Committed(0), 0);
   producer_.HoldDeliveries(false);
+  // p0-b ends 3 s into the revoke: the partition is handed over only after that, so its
+  // next owner can never run a job of it while this worker still does.
+  const MonoTime revoke_at = clock_.MonoNow();
+  auto released = ReleaseAfter("p0-b", seconds(3), /*returned=*/2);
   consumer_.Revoke({{kTasks, 0, -1}});
-  // The revoke was the last chance: offset 1 (p0-b still running) is committed.
-  EXPECT_EQ(Committed(0), 1);
-
-  // p0-b finishes after the partition is gone: its result is still published, but
-  // nothing more is committed for a partition this worker no longer owns.
-  const size_t commits_before = consumer_.commits().size();
-  Finish("p0-b", FakeExecutor::Succeeded());
-  Step();
-  Step();
-  EXPECT_EQ(Committed(0), 1);
-  EXPECT_THAT(Results(), SizeIs(2));
-  EXPECT_EQ(consumer_.commits().size(), commits_before);
+  EXPECT_TRUE(*released);
+  EXPECT_GE(clock_.MonoNow() - revoke_at, seconds(3));
+  EXPECT_EQ(Committed(0), 2) << "both results acknowledged and committed before the hand-over";
+  ASSERT_EQ(Results().size(), 2u);
+  EXPECT_EQ(Results()[1].run_id, "p0-b");
+  EXPECT_EQ(Results()[1].outcome, Outcome::kSucceeded) << "finished, not cancelled";
+  EXPECT_EQ(worker_->running(), 1u) << "p1-a, of a partition still owned, goes on";
 
   // Pausing for full slots touches only partitions still assigned.
   Add(Task("p1-b"), 1);
@@ -621,7 +666,87 @@ TEST_F(WorkerTest, RevokeCommitsWhatFinishedAndForgetsThePartition) {
   EXPECT_EQ(Committed(1), 3);
 }
 
+TEST_F(WorkerTest, RevokeCancelsRunsPastTheDrainTimeoutAndTheNextOwnerRunsThemAgain) {
+  drain_timeout_ = seconds(5);
+  // The revoke gives up on runs that ignore the cancel after drain + kill grace + 10 s of
+  // simulated time; the fake returns at once on cancel, so make that limit unreachable.
+  kill_grace_ = hours(24);
+  producer_.AdvanceClockOnIdlePoll(&clock_);
+  MakeWorker(/*slots=*/1);
+  // A 20-minute job with a 5-minute starting deadline, started on time.
+  Add(WithDeadline(Task("r1"), std::chrono::minutes(5)));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  Step();
+  EXPECT_EQ(consumer_.CommittedMetadata(kTasks, 0), R"({"v":1,"started":[0]})")
+      << "the start is committed before the run ends";
+
+  clock_.Set(kT0 + std::chrono::minutes(10));
+  const MonoTime revoke_at = clock_.MonoNow();
+  consumer_.Revoke({{kTasks, 0, -1}});
+  EXPECT_GE(clock_.MonoNow() - revoke_at, seconds(5)) << "waited the drain timeout";
+  EXPECT_THAT(executor_.returned(), ElementsAre("r1")) << "cancelled, and ended, before";
+  EXPECT_EQ(worker_->running(), 0u);
+  EXPECT_THAT(Results(), IsEmpty()) << "no result for a run handed over";
+  EXPECT_EQ(Committed(), 0);
+  EXPECT_EQ(consumer_.CommittedMetadata(kTasks, 0), R"({"v":1,"started":[0]})");
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_runs_handed_over_total{cluster=\"alpha\","
+                                   "queue=\"main\",reason=\"revoked\"} 1\n"));
+
+  // The partition comes back (as to any next owner): 10 minutes late, r1 runs again,
+  // because it had started in time.
+  consumer_.Assign({{kTasks, 0, -1}});
+  ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 2; }));
+  Finish("r1", FakeExecutor::Succeeded());
+  // The result is acknowledged on a later poll than the one that saw the run complete.
+  ASSERT_TRUE(StepUntil([&] { return !Results().empty(); }));
+  ASSERT_THAT(Results(), SizeIs(1));
+  EXPECT_EQ(Results()[0].outcome, Outcome::kSucceeded);
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_runs_redelivered_total{cluster=\"alpha\","
+                                   "queue=\"main\",state=\"started\"} 1\n"));
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_worker_runs_missed_deadline_total{cluster=\"alpha\"} 0\n"));
+  Step();
+  EXPECT_EQ(Committed(), 1);
+  EXPECT_EQ(consumer_.CommittedMetadata(kTasks, 0), "");
+}
+
+TEST_F(WorkerTest, LostPartitionCancelsItsRunsAtOnceAndCommitsNothing) {
+  drain_timeout_ = hours(1);
+  kill_grace_ = hours(24);  // see RevokeCancelsRunsPastTheDrainTimeout...
+  producer_.AdvanceClockOnIdlePoll(&clock_);
+  MakeWorker(/*slots=*/2, messages::Queue::kMain, {0, 1});
+  Add(Task("lost"), 0);
+  Add(Task("kept"), 1);
+  Step();
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("lost"));
+  ASSERT_TRUE(executor_.WaitBlocked("kept"));
+  Step();
+  const size_t commits_before = consumer_.commits().size();
+  const MonoTime lost_at = clock_.MonoNow();
+  // When (in simulated time) the command was seen to end; each poll of the wait loop lets
+  // the (real) slot thread catch up first.
+  std::optional<MonoTime> ended_at;
+  producer_.SetPollHook([&] {
+    if (!ended_at && executor_.WaitReturned(1, milliseconds(100))) ended_at = clock_.MonoNow();
+  });
+  consumer_.Lose({{kTasks, 0, -1}});
+  // No drain (an hour here): the partition may have a new owner already.
+  ASSERT_TRUE(ended_at.has_value());
+  EXPECT_LT(*ended_at - lost_at, seconds(1));
+  EXPECT_THAT(executor_.returned(), ElementsAre("lost"));
+  EXPECT_EQ(consumer_.commits().size(), commits_before);
+  EXPECT_THAT(Metrics(), HasSubstr("reason=\"lost\"} 1\n"));
+  Finish("kept", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(1), 1);
+}
+
 TEST_F(WorkerTest, RevokedUnfinishedRunIsRedeliveredOnReassignment) {
+  drain_timeout_ = seconds(1);
+  kill_grace_ = hours(24);  // see RevokeCancelsRunsPastTheDrainTimeout...
+  producer_.AdvanceClockOnIdlePoll(&clock_);
   MakeWorker(/*slots=*/1);
   Add(Task("r1"));
   Step();
@@ -630,10 +755,68 @@ TEST_F(WorkerTest, RevokedUnfinishedRunIsRedeliveredOnReassignment) {
   consumer_.Assign({{kTasks, 0, -1}});
   // Fetching resumes from the committed offset: r1 comes again (at least once).
   EXPECT_EQ(consumer_.Position(kTasks, 0), 0);
-  Finish("r1", FakeExecutor::Succeeded());
   ASSERT_TRUE(StepUntil([&] { return executor_.started().size() == 2; }));
+  Finish("r1", FakeExecutor::Succeeded());
   EXPECT_THAT(executor_.started(), ElementsAre("r1", "r1"));
+  EXPECT_THAT(executor_.returned(), ElementsAre("r1", "r1"));
   EXPECT_EQ(ReturnedCount("r1"), 2u);
+}
+
+// ---- What the next owner of a partition learns from the last commit ---------------------
+
+TEST_F(WorkerTest, RunStartedByADeadOwnerRunsAgainPastItsDeadline) {
+  // The previous owner started offset 0 and died; offset 1 was never taken.
+  consumer_.SetCommitted({kTasks, 0, 0, R"({"v":1,"started":[0]})"});
+  MakeWorker(/*slots=*/2);
+  EXPECT_EQ(consumer_.committed_reads(), 1);
+  Add(WithDeadline(Task("started"), std::chrono::minutes(5)));
+  Add(WithDeadline(Task("never-taken"), std::chrono::minutes(5)));
+  clock_.Set(kT0 + std::chrono::minutes(20));
+  Step();
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("started"));
+  ASSERT_TRUE(StepUntil([&] { return Results().size() == 1; }));
+  EXPECT_EQ(Results()[0].run_id, "never-taken");
+  EXPECT_EQ(Results()[0].outcome, Outcome::kSkipped) << "the deadline holds for a new run";
+  Finish("started", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 2);
+}
+
+TEST_F(WorkerTest, RunFinishedByADeadOwnerIsNotRunAgain) {
+  // The previous owner finished offset 1 (its result is in Kafka) but died while offset 0
+  // still ran, so its commit stayed at 0.
+  consumer_.SetCommitted({kTasks, 0, 0, R"({"v":1,"started":[0],"done":[1]})"});
+  MakeWorker(/*slots=*/2);
+  Add(Task("r0"));
+  Add(Task("r1"));
+  Step();
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r0"));
+  Step();
+  EXPECT_THAT(executor_.started(), ElementsAre("r0"));
+  EXPECT_EQ(consumer_.CommittedMetadata(kTasks, 0), R"({"v":1,"started":[0],"done":[1]})")
+      << "passed on while r0 runs";
+  Finish("r0", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 2);
+  EXPECT_THAT(Results(), SizeIs(1));
+  EXPECT_THAT(Metrics(), HasSubstr("state=\"finished\"} 1\n"));
+}
+
+TEST_F(WorkerTest, UnreadableCommitMetadataIsCountedAndRunsAreTakenAsNew) {
+  consumer_.SetCommitted({kTasks, 0, 0, "written by another tool"});
+  MakeWorker();
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_worker_commit_metadata_errors_total{reason=\"decode\"} 1\n"));
+  consumer_.FailNextCommittedReads(1);
+  consumer_.Assign({{kTasks, 1, -1}});
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_worker_commit_metadata_errors_total{reason=\"read\"} 1\n"));
+  Add(WithDeadline(Task("late"), seconds(30)));
+  clock_.Set(kT0 + seconds(31));
+  ASSERT_TRUE(StepUntil([&] { return Results().size() == 1; }));
+  EXPECT_EQ(Results()[0].outcome, Outcome::kSkipped);
 }
 
 // ---- Stop ------------------------------------------------------------------------------
@@ -678,16 +861,10 @@ TEST_F(WorkerTest, StopWaitsForRunningCommandsAndStopsFetching) {
 
   // The command ends 3 s into the drain.
   const MonoTime stop_at = clock_.MonoNow();
-  bool released = false;
-  producer_.SetPollHook([&] {
-    if (!released && clock_.MonoNow() - stop_at >= seconds(3)) {
-      released = true;
-      executor_.Release("r1", FakeExecutor::Succeeded());
-    }
-  });
+  auto released = ReleaseAfter("r1", seconds(3), /*returned=*/1);
   const size_t resumes_before = consumer_.resume_calls().size();
   worker_->Stop();
-  EXPECT_TRUE(released);
+  EXPECT_TRUE(*released);
   EXPECT_LT(clock_.MonoNow() - stop_at, hours(1)) << "no cancel needed";
   std::vector<messages::ResultMessage> results = Results();
   ASSERT_THAT(results, SizeIs(1));
@@ -765,6 +942,71 @@ TEST_F(WorkerTest, SandboxedJobOnAWorkerWithoutSandboxFailsAndNeverRunsUnsandbox
   EXPECT_EQ(results[1].outcome, Outcome::kSpawnFailed);
   EXPECT_THAT(results[1].error, HasSubstr("unknown sandbox \"gvisor\""));
   EXPECT_EQ(Committed(), 2);
+}
+
+TEST_F(WorkerTest, MicroVmJobRunsOnTheMicroVmExecutorWithItsSizeAndReportsTheVm) {
+  FakeExecutor microvm(&clock_);
+  exec::RunOutcome booted = FakeExecutor::Succeeded("in a vm");
+  booted.vm = exec::VmReport{exec::Accelerator::kTcg, milliseconds(1840)};
+  microvm.SetDefaultOutcome(booted);
+  microvm_ = &microvm;
+  MakeWorker();
+  messages::TaskMessage vm = Task("vm");
+  vm.sandbox = "microvm";
+  vm.network = true;
+  vm.microvm = messages::TaskMessage::MicroVm{512, 2};
+  Add(vm);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  ASSERT_THAT(microvm.started(), ElementsAre("vm"));
+  const exec::SandboxSpec spec = microvm.specs().at(0).sandbox;  // specs() is a copy
+  EXPECT_TRUE(spec.allow_network);
+  EXPECT_EQ(spec.vm_memory_mib, 512u);
+  EXPECT_EQ(spec.vm_vcpus, 2u);
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  ASSERT_TRUE(results[0].vm);
+  EXPECT_EQ(results[0].vm->accelerator, "tcg");
+  EXPECT_EQ(results[0].vm->boot_ms, 1840);
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_worker_microvm_boot_seconds_count{accelerator=\"tcg\"} 1"));
+}
+
+TEST_F(WorkerTest, MicroVmJobOnAWorkerWithoutOneFailsAndNeverRunsOutsideAVm) {
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  MakeWorker();
+  messages::TaskMessage vm = Task("vm");
+  vm.sandbox = "microvm";
+  Add(vm);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].outcome, Outcome::kSpawnFailed);
+  EXPECT_THAT(results[0].error, HasSubstr("sandbox microvm requested"));
+}
+
+TEST_F(WorkerTest, BootFailureIsRetriedWhateverRetryOnSays) {
+  FakeExecutor microvm(&clock_);
+  exec::RunOutcome failed;
+  failed.kind = exec::OutcomeKind::kBootFailed;
+  failed.error = "the VM stopped before starting the command";
+  microvm.SetDefaultOutcome(failed);
+  microvm_ = &microvm;
+  MakeWorker();
+  messages::TaskMessage vm = Task("vm", /*attempt=*/1, /*max_attempts=*/2);
+  vm.sandbox = "microvm";
+  vm.retry.retry_on = {};
+  Add(vm);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].outcome, Outcome::kBootFailed);
+  ASSERT_THAT(RetryTasks(), SizeIs(1));
+  EXPECT_EQ(RetryTasks()[0].attempt, 2);
 }
 
 TEST(LazySandboxExecutorTest, ProbesOnceAndRefusesEveryRunIfTheSandboxIsUnusable) {
@@ -847,6 +1089,36 @@ TEST_F(WorkerTest, ForbidSkipsANewRunWhileARunOfTheSameJobIsRunning) {
   EXPECT_THAT(executor_.started(), UnorderedElementsAre("r1", "other", "r3"));
 }
 
+TEST_F(WorkerTest, ForbidHoldsForRunsThatWaitedForASlotTogether) {
+  // Two runs of a forbid job arrive while both slots are busy with other jobs: neither is
+  // running when it is taken, so the policy is applied again when the slots free.
+  consumer_.SetPrefetch(10);
+  max_held_ = 4;
+  MakeWorker(/*slots=*/2);
+  Add(WithPolicy(Task("busy-a"), "allow", "report"));
+  Add(WithPolicy(Task("busy-b"), "allow", "report"));
+  Add(WithPolicy(Task("r1"), "forbid"));
+  Add(WithPolicy(Task("r2"), "forbid"));
+  for (int i = 0; i < 4; ++i) Step();
+  ASSERT_TRUE(executor_.WaitBlocked("busy-a"));
+  ASSERT_TRUE(executor_.WaitBlocked("busy-b"));
+  executor_.Release("busy-a", FakeExecutor::Succeeded());
+  executor_.Release("busy-b", FakeExecutor::Succeeded());
+  ASSERT_TRUE(executor_.WaitReturned(2));
+  ASSERT_TRUE(StepUntil([&] { return Results().size() == 3; }));
+  EXPECT_EQ(Results()[2].run_id, "r2");
+  EXPECT_EQ(Results()[2].outcome, Outcome::kSkipped);
+  // The two slot threads start busy-a and busy-b in either order; r1 only once they ended.
+  const std::vector<std::string> started = executor_.started();
+  ASSERT_THAT(started, SizeIs(3));
+  EXPECT_THAT(std::vector(started.begin(), started.begin() + 2),
+              UnorderedElementsAre("busy-a", "busy-b"));
+  EXPECT_EQ(started[2], "r1");
+  Finish("r1", FakeExecutor::Succeeded());
+  Step();
+  EXPECT_EQ(Committed(), 4);
+}
+
 TEST_F(WorkerTest, AllowRunsOverlappingRunsOfTheSameJob) {
   MakeWorker(/*slots=*/2);
   Add(WithPolicy(Task("r1"), "allow"));
@@ -906,11 +1178,6 @@ TEST_F(WorkerTest, ReplaceWithAFreeSlotStartsTheNewRunAtOnce) {
 // ---- Load shedding ---------------------------------------------------------------------
 
 // ---- starting_deadline -----------------------------------------------------------------
-
-messages::TaskMessage WithDeadline(messages::TaskMessage t, std::chrono::milliseconds deadline) {
-  t.starting_deadline = deadline;
-  return t;
-}
 
 TEST_F(WorkerTest, FirstAttemptPastItsStartingDeadlineIsSkippedNotRun) {
   MakeWorker(/*slots=*/3);
