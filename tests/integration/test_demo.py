@@ -4,9 +4,13 @@ import re
 import subprocess
 from pathlib import Path
 
+from playwright.sync_api import expect
+
+from krond_browser import chromium, sign_in
 from krond_testlib import api, http_get
 
 ROOT = Path(__file__).resolve().parents[2]
+DEMO_JOBS = re.findall(r"^  - name: (\S+)", (ROOT / "examples/jobs.yaml").read_text(), re.M)
 
 
 def test_demo_shows_both_workers_of_each_cluster(tmp_path):
@@ -25,6 +29,13 @@ def test_demo_shows_both_workers_of_each_cluster(tmp_path):
     assert api(url, "GET", "/api/v1/whoami", token)[1] == {"name": "demo-operator",
                                                           "role": "operator", "auth": True}
     assert "<title>krond console</title>" in http_get(url + "/")
+    # The web console, in headless Chromium with the printed token, lists the demo's jobs.
+    with chromium() as context:
+        page = context.new_page()
+        sign_in(page, url, token)
+        names = page.locator("table.jobs tbody th a")
+        expect(names).to_have_count(len(DEMO_JOBS), timeout=20_000)
+        assert sorted(names.all_inner_texts()) == sorted(DEMO_JOBS)
     stdout, rest = demo.communicate(timeout=240)
     out = subprocess.CompletedProcess(demo.args, demo.returncode, stdout, stderr + rest)
     print(out.stdout[-4000:], out.stderr[-4000:])
