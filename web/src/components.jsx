@@ -192,15 +192,29 @@ export function DurationChart({points}) {
   );
 }
 
-// Keyset paging: `cursors` is the stack of cursors of the pages before this one.
-export function Pager({label, hasPrevious, hasNext, onPrevious, onNext, children}) {
+// Keyset paging: the stack of cursors of the pages before this one, back to the first page
+// whenever `key` (the filters and sort, the job) changes.
+export function useCursors(key) {
+  const [state, setState] = useState({key, cursors: ['']});
+  const cursors = state.key === key ? state.cursors : [''];
+  return {
+    cursor: cursors[cursors.length - 1],
+    number: cursors.length,
+    previous: () => setState({key, cursors: cursors.slice(0, -1)}),
+    next: (cursor) => setState({key, cursors: [...cursors, cursor]}),
+  };
+}
+
+// Previous / Next over `paging` (useCursors); `next` is the server's cursor of the next page,
+// none on the last.
+export function Pager({label, paging, next, children}) {
   return (
     <nav class="pager" aria-label={label}>
-      <button type="button" onClick={onPrevious} disabled={!hasPrevious}>
+      <button type="button" onClick={paging.previous} disabled={paging.number === 1}>
         ← Previous
       </button>
       <span>{children}</span>
-      <button type="button" onClick={onNext} disabled={!hasNext}>
+      <button type="button" onClick={() => paging.next(next)} disabled={!next}>
         Next →
       </button>
     </nav>

@@ -2,7 +2,7 @@
 // history with every attempt, and the pause/resume audit trail.
 import {useEffect, useState} from 'preact/hooks';
 import {get, post, query, subscribe} from './api.js';
-import {Confirm, DurationChart, ErrorNote, Outcome, Pager, PausedBadge, When, useNow, Head} from './components.jsx';
+import {Confirm, DurationChart, ErrorNote, Outcome, Pager, PausedBadge, When, useCursors, useNow, Head} from './components.jsx';
 import {absolute, duration, percent, runCount, viewerZone} from './format.js';
 import {href} from './route.js';
 
@@ -157,11 +157,11 @@ function RunRow({run, open, onToggle}) {
 }
 
 function History({name, refresh}) {
-  const [cursors, setCursors] = useState(['']);
+  const paging = useCursors(name);
   const [page, setPage] = useState(null);
   const [error, setError] = useState(null);
   const [open, setOpen] = useState(new Set());
-  const before = cursors[cursors.length - 1];
+  const before = paging.cursor;
   useEffect(() => {
     let current = true;
     get(`${path(name)}/runs${query({limit: RUNS_PAGE, before})}`)
@@ -194,14 +194,8 @@ function History({name, refresh}) {
               </tbody>
             </table>
           </div>
-          <Pager
-            label="Run history pages"
-            hasPrevious={cursors.length > 1}
-            hasNext={!!page.next_before}
-            onPrevious={() => setCursors(cursors.slice(0, -1))}
-            onNext={() => setCursors([...cursors, page.next_before])}
-          >
-            Page {cursors.length}
+          <Pager label="Run history pages" paging={paging} next={page.next_before}>
+            Page {paging.number}
           </Pager>
         </>
       )}

@@ -3,7 +3,7 @@
 // in the URL: a filtered view can be bookmarked and shared.
 import {useEffect, useState} from 'preact/hooks';
 import {get, query} from './api.js';
-import {ErrorNote, Outcome, Pager, PausedBadge, Strip, When, useNow} from './components.jsx';
+import {ErrorNote, Outcome, Pager, PausedBadge, Strip, When, useCursors, useNow} from './components.jsx';
 import {ago, percent} from './format.js';
 import {href} from './route.js';
 
@@ -47,11 +47,9 @@ export function JobsPage({params}) {
   const clusters = useClusters();
   const now = useNow();
   const filterKey = JSON.stringify([params.name, params.cluster, params.outcome, params.sort, params.order]);
-  // The cursors of the pages before this one; a new filter or sort starts from the first.
-  const [paging, setPaging] = useState({key: filterKey, cursors: ['']});
-  const cursors = paging.key === filterKey ? paging.cursors : [''];
-  const setCursors = (c) => setPaging({key: filterKey, cursors: c});
-  const cursor = cursors[cursors.length - 1];
+  // A new filter or sort starts from the first page.
+  const paging = useCursors(filterKey);
+  const cursor = paging.cursor;
   // The page refreshes itself, so outcomes and next runs stay current on a wall screen.
   const [tick, setTick] = useState(0);
   useEffect(() => {
@@ -84,7 +82,7 @@ export function JobsPage({params}) {
     return () => clearTimeout(id);
   }, [search]);
 
-  const first = (cursors.length - 1) * PAGE_SIZE;
+  const first = (paging.number - 1) * PAGE_SIZE;
   return (
     <>
       <h1>Jobs</h1>
@@ -179,14 +177,8 @@ export function JobsPage({params}) {
               </tbody>
             </table>
           </div>
-          <Pager
-            label="Job pages"
-            hasPrevious={cursors.length > 1}
-            hasNext={!!page.next_cursor}
-            onPrevious={() => setCursors(cursors.slice(0, -1))}
-            onNext={() => setCursors([...cursors, page.next_cursor])}
-          >
-            Page {cursors.length} of {Math.max(1, Math.ceil(page.total / PAGE_SIZE)).toLocaleString('en')}
+          <Pager label="Job pages" paging={paging} next={page.next_cursor}>
+            Page {paging.number} of {Math.max(1, Math.ceil(page.total / PAGE_SIZE)).toLocaleString('en')}
           </Pager>
         </>
       )}
