@@ -20,25 +20,29 @@ COPY cmake/ cmake/
 COPY src/ src/
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DBUILD_TESTING=OFF -DKROND_BENCH=OFF -DKROND_FUZZ=OFF -DKROND_WERROR=OFF \
- && cmake --build /build --target krond \
- && strip /build/krond \
+ && cmake --build /build --target krond krond-guard \
+ && strip /build/krond /build/krond-guard \
  && /build/krond --version
 
 FROM debian:bookworm-slim
 # Runtime libraries of krond (librdkafka, yaml-cpp, date-tz, spdlog, fmt, uuid, cpp-httplib),
 # time zone data for job timezones, CA certificates for TLS brokers, bubblewrap for
-# `worker --sandbox bubblewrap` (needs user namespaces in the container).
+# `worker --sandbox bubblewrap` (needs user namespaces in the container), and tini as PID 1:
+# it reaps whatever is reparented to it and forwards signals to krond. (The worker reaps
+# the orphans of its commands itself, as a child subreaper; tini covers the rest.)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       librdkafka1 libyaml-cpp0.7 libdate-tz3 libspdlog1.10 libfmt9 libuuid1 libcpp-httplib0.11 \
-      tzdata ca-certificates bubblewrap \
+      tzdata ca-certificates bubblewrap tini \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/krond \
       --shell /usr/sbin/nologin krond
-COPY --from=build /build/krond /usr/local/bin/krond
+# krond-guard beside krond: the worker runs every command under it (--run-guard auto), so a
+# worker that dies takes its commands with it (docs/execution.md).
+COPY --from=build /build/krond /build/krond-guard /usr/local/bin/
 USER krond
 WORKDIR /var/lib/krond
 # /metrics, /healthz, /readyz when started with --metrics-addr 0.0.0.0:9100.
 EXPOSE 9100
-ENTRYPOINT ["krond"]
+ENTRYPOINT ["/usr/bin/tini", "--", "krond"]
 CMD ["--help"]

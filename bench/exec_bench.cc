@@ -52,6 +52,24 @@ void BM_ProcessExecutor_ShTrue(benchmark::State& state) {
   RunThrough(state, {"/bin/sh", "-c", "true"});
 }
 
+// The same under krond-guard, as `krond worker` runs every command: one more exec (of the
+// small static guard) and a fork.
+void BM_ProcessExecutor_ShTrueGuarded(benchmark::State& state) {
+  static ProcessExecutor guarded(kClock, {.guard_path = KROND_GUARD_PATH});
+  RunSpec spec;
+  spec.argv = {"/bin/sh", "-c", "true"};
+  spec.timeout = std::chrono::seconds(10);
+  CancelToken token;
+  for (auto _ : state) {
+    RunOutcome outcome = guarded.Run(spec, token);
+    if (outcome.kind != OutcomeKind::kSucceeded) {
+      state.SkipWithError(("run failed: " + outcome.error).c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // The same with rlimits set: one extra exec of prlimit(1).
 void BM_ProcessExecutor_TrueWithRlimits(benchmark::State& state) {
   RunSpec spec;
@@ -106,6 +124,7 @@ void BM_VforkExecWaitpid(benchmark::State& state) {
 
 BENCHMARK(BM_ProcessExecutor_True)->ThreadRange(1, 8)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_ProcessExecutor_ShTrue)->ThreadRange(1, 8)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_ProcessExecutor_ShTrueGuarded)->ThreadRange(1, 8)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_ProcessExecutor_TrueWithRlimits)->Threads(1)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_PosixSpawnWaitpid)->ThreadRange(1, 8)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_VforkExecWaitpid)->ThreadRange(1, 8)->UseRealTime()->MinTime(1.0);

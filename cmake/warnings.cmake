@@ -5,8 +5,10 @@ if(KROND_WERROR)
   add_compile_options(-Werror)
 endif()
 if(KROND_SANITIZE)
+  # _GLIBCXX_ASSERTIONS: libstdc++'s precondition checks (std::clamp's bounds, operator[]
+  # ranges), which the sanitizers do not see.
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
-                      -fno-sanitize-recover=undefined)
+                      -fno-sanitize-recover=undefined -D_GLIBCXX_ASSERTIONS)
   add_link_options(-fsanitize=address,undefined)
 endif()
 

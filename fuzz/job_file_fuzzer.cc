@@ -3,8 +3,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 
+#include "common/utf8.h"
 #include "config/job_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -16,6 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const krond::config::Job& job : file->jobs) {
       if (job.name.empty() || job.command.empty() || job.line < 1) std::abort();
       if (job.retry.max_backoff < job.retry.backoff) std::abort();
+      // What workers run is what the file says: bounded, UTF-8, no NUL (issue 19).
+      if (job.command.size() > krond::config::kMaxCommandBytes) std::abort();
+      if (job.command.find('\0') != std::string::npos) std::abort();
+      if (krond::SanitizeUtf8(job.command) != job.command) std::abort();
     }
   } else {
     if (file.error().empty()) std::abort();

@@ -4,7 +4,6 @@
 #include <date/tz.h>
 
 #include <cstdio>
-#include <sstream>
 
 namespace krond {
 
@@ -47,40 +46,74 @@ std::string FormatRfc3339InZone(SystemTime t, const date::time_zone* zone) {
   return out + buf;
 }
 
+namespace {
+
+// Reads `count` decimal digits at `pos`; -1 if any is not a digit.
+int Digits(std::string_view s, size_t pos, size_t count) {
+  if (pos + count > s.size()) return -1;
+  int value = 0;
+  for (size_t i = pos; i < pos + count; ++i) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    value = value * 10 + (s[i] - '0');
+  }
+  return value;
+}
+
+}  // namespace
+
 Result<SystemTime> ParseRfc3339(std::string_view text) {
-  const std::string s(text);
+  // Read by hand, every field checked before any arithmetic: date::parse turned some
+  // malformed input (found by fuzz/rfc3339_fuzzer) into NaN seconds or a negated INT64_MIN
+  // offset, undefined behaviour in a decoder of untrusted messages.
   auto fail = [&] {
-    return MakeError("\"" + s + "\" is not an RFC 3339 time (e.g. 2026-03-08T03:00:00Z)");
+    constexpr size_t kMaxQuoted = 64;
+    const std::string shown(text.substr(0, kMaxQuoted));
+    return MakeError("\"" + shown + (text.size() > kMaxQuoted ? "...\"" : "\"") +
+                     " is not an RFC 3339 time (e.g. 2026-03-08T03:00:00Z)");
   };
-  if (s.size() < 20 || (s[10] != 'T' && s[10] != 't' && s[10] != ' ')) return fail();
-  // The fixed part YYYY-MM-DDTHH:MM:SS, checked first: date::parse reads "00:.00" as a
-  // NaN number of seconds (found by fuzz/api_request_fuzzer).
-  for (size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u, 11u, 12u, 14u, 15u, 17u, 18u}) {
-    if (s[i] < '0' || s[i] > '9') return fail();
-  }
-  if (s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':') return fail();
-  // An optional fraction of digits, then the zone.
-  size_t end = 19;
-  if (s[end] == '.') {
-    do ++end;
-    while (end < s.size() && s[end] >= '0' && s[end] <= '9');
-    if (end == 20) return fail();
-  }
-  if (end >= s.size() || (s[end] != 'Z' && s[end] != 'z' && s[end] != '+' && s[end] != '-')) {
+  // YYYY-MM-DDTHH:MM:SS
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || text[13] != ':' || text[16] != ':') {
     return fail();
   }
-  std::istringstream in(s);
-  date::sys_time<std::chrono::milliseconds> tp;
-  std::string rest;
-  if (s.back() == 'Z' || s.back() == 'z') {
-    std::istringstream zin(s.substr(0, s.size() - 1));
-    zin >> date::parse("%FT%T", tp);
-    if (zin.fail() || zin.peek() != EOF) return fail();
-    return tp;
+  if (text[10] != 'T' && text[10] != 't' && text[10] != ' ') return fail();
+  const int year = Digits(text, 0, 4), month = Digits(text, 5, 2), day = Digits(text, 8, 2);
+  const int hour = Digits(text, 11, 2), minute = Digits(text, 14, 2), second = Digits(text, 17, 2);
+  if (year < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return fail();
+  const date::year_month_day ymd{date::year(year), date::month(static_cast<unsigned>(month)),
+                                 date::day(static_cast<unsigned>(day))};
+  if (!ymd.ok() || hour > 23 || minute > 59 || second > 59) return fail();
+  size_t pos = 19;
+  // An optional fraction of any length; kept to the millisecond.
+  int64_t millis = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    const size_t start = ++pos;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      if (pos - start < 3) millis = millis * 10 + (text[pos] - '0');
+      ++pos;
+    }
+    if (pos == start) return fail();
+    for (size_t n = pos - start; n < 3; ++n) millis *= 10;
   }
-  in >> date::parse("%FT%T%Ez", tp);
-  if (in.fail() || in.peek() != EOF) return fail();
-  return tp;
+  // Z, or an offset ±HH:MM.
+  int offset_minutes = 0;
+  if (pos + 1 == text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    pos += 1;
+  } else if (pos + 6 == text.size() && (text[pos] == '+' || text[pos] == '-') &&
+             text[pos + 3] == ':') {
+    const int oh = Digits(text, pos + 1, 2), om = Digits(text, pos + 4, 2);
+    if (oh < 0 || om < 0 || oh > 23 || om > 59) return fail();
+    offset_minutes = (text[pos] == '-' ? -1 : 1) * (oh * 60 + om);
+    pos += 6;
+  }
+  if (pos != text.size()) return fail();
+  using std::chrono::hours, std::chrono::minutes, std::chrono::seconds, std::chrono::milliseconds;
+  const SystemTime t(date::sys_days(ymd) + hours(hour) + minutes(minute) + seconds(second) +
+                     milliseconds(millis) - minutes(offset_minutes));
+  // In UTC too the year has four digits, so that FormatRfc3339Utc writes it back.
+  static const SystemTime kFirst(date::sys_days(date::year(0) / 1 / 1));
+  static const SystemTime kEnd(date::sys_days(date::year(10000) / 1 / 1));
+  if (t < kFirst || t >= kEnd) return fail();
+  return t;
 }
 
 Result<const date::time_zone*> LocateZone(std::string_view name) {

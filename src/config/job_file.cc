@@ -27,6 +27,7 @@
 #include "common/byte_size.h"
 #include "common/duration.h"
 #include "common/time_format.h"
+#include "common/utf8.h"
 #include "config/job_storage.h"
 #include "config/yaml_tree.h"
 
@@ -215,7 +216,9 @@ struct Settings {
 // keeps the jobs. One per parse; not thread-safe.
 class Parser final : public DocumentSink {
  public:
-  explicit Parser(std::string_view path) : path_(path) {}
+  // `source_bytes`: the size of the text, which bounds what its jobs may hold (kMaxJobBytes).
+  Parser(std::string_view path, size_t source_bytes)
+      : path_(path), max_job_bytes_(source_bytes + kMaxAliasExpansionBytes) {}
 
   // Parses what `source` holds, of at most kMaxFileBytes.
   std::optional<JobFile> Parse(Source& source);
@@ -268,6 +271,10 @@ class Parser final : public DocumentSink {
 
   static int Line(const Node& node) { return node.Mark().is_null() ? 1 : node.Mark().line + 1; }
 
+  // Reports every NUL byte and byte that is not well-formed UTF-8 (up to a few), with its
+  // position; false if there was any. yaml-cpp would replace invalid bytes with U+FFFD
+  // silently, and workers would then run a different command than the file says.
+  bool CheckEncoding(Source& source);
   // Parses the first document of `source`, checking it on the way; false after a syntax
   // problem.
   bool ReadDocument(Source& source);
@@ -321,6 +328,9 @@ class Parser final : public DocumentSink {
   bool read_jobs_again_ = false;
 
   JobFile file_;
+  // Bytes of the strings the kept jobs hold, and the most they may hold.
+  size_t job_bytes_ = 0;
+  const size_t max_job_bytes_;
   std::set<std::string, std::less<>> cluster_set_;
   Settings defaults_;
   NameLines job_lines_;
@@ -722,6 +732,11 @@ std::optional<Job> Parser::ReadJob(const Node& node) {
     command = ReadString(*e, "command");
     if (command && command->find_first_not_of(" \t\r\n") == std::string::npos) {
       Report(ValueMark(*e), "command: must not be empty");
+    } else if (command && command->size() > kMaxCommandBytes) {
+      Report(ValueMark(*e), "command: " + std::to_string(command->size()) + " bytes, at most " +
+                                std::to_string(kMaxCommandBytes) +
+                                " (a run travels in one Kafka message)");
+      command.reset();
     }
   }
 
@@ -816,8 +831,20 @@ void Parser::OnJob(const Node& item) {
   part_ = kJobs;
   std::optional<Job> job = ReadJob(item);
   if (!keep_jobs_) return;
+  if (job) {
+    // Anchors and aliases let a small file repeat a large string in every job; each Job
+    // holds its own copy. Checked before the copy is kept, so memory stays bounded.
+    job_bytes_ += job->name.size() + job->cluster.size() + job->command.size();
+    if (job_bytes_ > max_job_bytes_) {
+      Report(item.Mark(), "the jobs up to here hold " + std::to_string(job_bytes_) +
+                              " bytes of names and commands, more than the file's size plus " +
+                              std::to_string(kMaxAliasExpansionBytes >> 20) +
+                              " MiB: anchors and aliases repeat too much text");
+      job.reset();
+    }
+  }
   if (!job || HasProblems()) {
-    // The file is rejected: free what was kept for it.
+    // The file is rejected: free what was kept for it, and stop keeping.
     keep_jobs_ = false;
     jobs_.Clear();
     return;
@@ -865,6 +892,49 @@ void Parser::CheckSingleDocument(YAML::Parser& parser, Source& source) {
   }
 }
 
+bool Parser::CheckEncoding(Source& source) {
+  constexpr size_t kMaxReported = 10;
+  size_t reported = 0;
+  std::streambuf& in = source.Rewind();
+  // A character may straddle two chunks: `pending` holds the start of one.
+  std::string pending;
+  std::array<char, 64 * 1024> chunk;
+  int line = 1;
+  int column = 1;
+  bool at_end = false;
+  while (!at_end && reported < kMaxReported) {
+    const std::streamsize n = in.sgetn(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    at_end = n < static_cast<std::streamsize>(chunk.size());
+    pending.append(chunk.data(), static_cast<size_t>(std::max<std::streamsize>(n, 0)));
+    std::string_view text = pending;
+    while (!text.empty() && reported < kMaxReported) {
+      // Wait for the rest of a character cut by the chunk's end (at most 3 more bytes).
+      if (!at_end && text.size() < 4 && static_cast<unsigned char>(text[0]) >= 0x80) break;
+      size_t length = Utf8SequenceLength(text);
+      if (length == 0 || text[0] == '\0') {
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[0]));
+        problems_[kTopLevel].push_back(Problem{
+            path_, line, column,
+            text[0] == '\0'
+                ? std::string("NUL byte: a job file must be text")
+                : std::string("invalid UTF-8 (byte ") + hex + "): a job file must be UTF-8 text"});
+        ++reported;
+        length = 1;
+      }
+      if (text[0] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+      text.remove_prefix(length);
+    }
+    pending.erase(0, pending.size() - text.size());
+  }
+  return reported == 0;
+}
+
 bool Parser::ReadDocument(Source& source) {
   std::istream stream(&source.Rewind());
   TreeBuilder builder(*this);
@@ -884,6 +954,7 @@ bool Parser::ReadDocument(Source& source) {
 std::optional<JobFile> Parser::Parse(Source& source) {
   file_.path = path_;
   if (Result<const date::time_zone*> utc = LocateZone(defaults_.timezone)) defaults_.zone = *utc;
+  if (!CheckEncoding(source)) return std::nullopt;
   if (!ReadDocument(source)) return std::nullopt;
   if (read_jobs_again_) {
     // `clusters` or `defaults` came after `jobs`. Reading the file a second time, for the
@@ -914,8 +985,9 @@ std::string Problem::ToString() const {
 
 namespace {
 
-tl::expected<JobFile, std::vector<Problem>> Parse(Source& source, std::string_view path) {
-  Parser parser(path);
+tl::expected<JobFile, std::vector<Problem>> Parse(Source& source, size_t size,
+                                                  std::string_view path) {
+  Parser parser(path, size);
   std::optional<JobFile> file;
   try {
     file = parser.Parse(source);
@@ -946,7 +1018,7 @@ tl::expected<JobFile, std::vector<Problem>> ParseJobFile(std::string_view text,
                     std::to_string(kMaxFileBytes) + ")"}});
   }
   TextSource source(text);
-  return Parse(source, path);
+  return Parse(source, text.size(), path);
 }
 
 tl::expected<JobFile, std::vector<Problem>> LoadJobFile(const std::string& path) {
@@ -959,7 +1031,7 @@ tl::expected<JobFile, std::vector<Problem>> LoadJobFile(const std::string& path)
   if (fstat(fileno(f.get()), &st) == 0 && S_ISREG(st.st_mode)) {
     if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes) return fail(TooLarge());
     FileSource source(fileno(f.get()));
-    auto file = Parse(source, path);
+    auto file = Parse(source, static_cast<size_t>(st.st_size), path);
     // Whatever was parsed of a file that could not be read whole is beside the point.
     if (source.error() != 0)
       return fail(std::string("cannot read: ") + std::strerror(source.error()));

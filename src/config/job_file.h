@@ -12,6 +12,14 @@
 
 namespace krond::config {
 
+// The longest command: a run travels in one Kafka message (docs/messages.md, "Size"), and a
+// 64 KiB command is at most 384 KiB of JSON even if every byte needs a \u escape.
+inline constexpr size_t kMaxCommandBytes = 64 * 1024;
+// Anchors and aliases let a small file repeat a large string in many jobs, and every Job
+// holds its own copy: the names and commands of a file's jobs may hold at most the file's
+// own size plus this much.
+inline constexpr size_t kMaxAliasExpansionBytes = 64 * 1024 * 1024;
+
 // Retry policy of a job (docs/jobfile.md, docs/retries.md).
 struct RetryPolicy {
   // Delay before the second attempt. Default: 2s.
@@ -66,7 +74,7 @@ struct Job {
   std::string_view timezone = "UTC";
   // Requires: one of JobFile::clusters.
   std::string cluster;
-  // Run by /bin/sh -c on a worker. Requires: non-empty.
+  // Run by /bin/sh -c on a worker. Requires: non-empty, at most kMaxCommandBytes.
   std::string command;
   // Kill the run after this long. Default: 1h (documented).
   std::chrono::milliseconds timeout{3'600'000};
@@ -114,7 +122,9 @@ struct Problem {
 };
 
 // Parses and validates YAML text. Reports EVERY problem found (not just the first), sorted by
-// position. `path` is used in messages only. Never throws; safe on arbitrary bytes.
+// position. `path` is used in messages only. Never throws; safe on arbitrary bytes. Text that
+// is not valid UTF-8, or holds a NUL byte, is rejected with the position of each bad byte
+// (up to 10) before anything else is checked.
 //
 // Memory: the YAML is read as a stream, one job at a time, so loading holds little more
 // than the resulting Jobs and the text itself. When `clusters` or `defaults` come after

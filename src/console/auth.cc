@@ -83,8 +83,28 @@ Result<TokenTable> TokenTable::Parse(std::string_view text, std::string_view pat
   return table;
 }
 
+namespace {
+
+// Appends the file at `path` to `text`, refusing to read past kMaxAuthFileBytes in all.
+Status AppendCapped(const std::string& path, std::string& text) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return MakeError("cannot read auth file " + path);
+  char buf[8192];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > TokenTable::kMaxAuthFileBytes) {
+      return MakeError("auth file " + path + ": larger than " +
+                       std::to_string(TokenTable::kMaxAuthFileBytes / 1024) + " KiB");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<TokenTable> TokenTable::Load(const std::string& path) {
   std::error_code error;
+  std::string text;
   if (std::filesystem::is_directory(path, error)) {
     // A mounted Kubernetes Secret: one file per key, each holding lines of the file format.
     std::vector<std::string> files;
@@ -93,21 +113,14 @@ Result<TokenTable> TokenTable::Load(const std::string& path) {
       if (!name.empty() && name[0] != '.' && !entry.is_directory()) files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());
-    std::string text;
     for (const std::string& file : files) {
-      std::ifstream in(file);
-      if (!in) return MakeError("cannot read auth file " + file);
-      std::stringstream content;
-      content << in.rdbuf();
-      text += content.str() + "\n";
+      if (Status ok = AppendCapped(file, text); !ok) return tl::unexpected(ok.error());
+      text += "\n";
     }
     return Parse(text, path);
   }
-  std::ifstream in(path);
-  if (!in) return MakeError("cannot read auth file " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return Parse(text.str(), path);
+  if (Status ok = AppendCapped(path, text); !ok) return tl::unexpected(ok.error());
+  return Parse(text, path);
 }
 
 Result<Principal> TokenTable::Authenticate(std::string_view authorization) const {

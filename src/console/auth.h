@@ -32,6 +32,9 @@ class TokenTable {
   // `path` may also be a directory (a mounted Kubernetes Secret): its files, in name order,
   // are read as one file (hidden entries such as ..data are skipped).
   [[nodiscard]] static Result<TokenTable> Load(const std::string& path);
+  // Larger auth files (or Secrets, all files together) are refused: a line is about 100
+  // bytes, so this is some ten thousand tokens.
+  static constexpr size_t kMaxAuthFileBytes = 1024 * 1024;
 
   // The principal of an `Authorization` header value ("Bearer TOKEN"). Compares the token's
   // digest with every entry in constant time (no early exit), so the time taken says

@@ -14,6 +14,7 @@ Status KafkaPublisher::PublishAndWait(const std::vector<Outgoing>& records) {
   struct State {
     size_t acked = 0;
     std::string error;
+    bool permanent = false;
   };
   auto state = std::make_shared<State>();
   for (const Outgoing& r : records) {
@@ -23,6 +24,7 @@ Status KafkaPublisher::PublishAndWait(const std::vector<Outgoing>& records) {
             ++state->acked;
           } else if (state->error.empty()) {
             state->error = report.status.error().message;
+            state->permanent = kafka::IsPermanent(report.status.error().kind);
           }
         });
     if (!queued) return MakeError("Kafka refused the record: " + queued.error().message);
@@ -31,7 +33,12 @@ Status KafkaPublisher::PublishAndWait(const std::vector<Outgoing>& records) {
   while (state->acked < records.size() && state->error.empty() && clock_.MonoNow() < deadline) {
     producer_.Poll(std::chrono::milliseconds(50));
   }
-  if (!state->error.empty()) return MakeError("Kafka unreachable: " + state->error);
+  // A permanent refusal (too large, not authorized: kafka::IsPermanent) is not an outage,
+  // and retrying the request would fail the same way: say which it is.
+  if (!state->error.empty()) {
+    return MakeError((state->permanent ? "Kafka refused the record: " : "Kafka unreachable: ") +
+                     state->error);
+  }
   if (state->acked < records.size())
     return MakeError("Kafka unreachable: no acknowledgement in time");
   return {};

@@ -187,6 +187,11 @@ Result<Schedule> Schedule::Parse(std::string_view expr, const date::time_zone* z
         return MakeError("@every takes one duration, got extra \"" + std::string(rest) + "\"");
       auto duration = ParseDuration(period);
       if (!duration) return MakeError("@every: " + duration.error().message);
+      // Cron's own resolution (the 6-field form) and a floor on the load one job can make:
+      // each fire is a Kafka message and a process on a worker.
+      if (*duration < kMinEveryPeriod) {
+        return MakeError("@every " + std::string(period) + ": the period must be at least 1s");
+      }
       schedule.compiled_.every_ms = duration->count();
       return schedule;
     }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,6 +14,9 @@ class time_zone;
 }
 
 namespace krond::cron {
+
+// The shortest `@every` period accepted.
+inline constexpr std::chrono::milliseconds kMinEveryPeriod{1000};
 
 // A parsed cron schedule, compiled to bitsets: cheap to copy, immutable, thread-safe.
 //

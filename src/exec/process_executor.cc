@@ -124,12 +124,51 @@ Status ProcessExecutor::BecomeChildSubreaper() {
 }
 
 ProcessExecutor::ProcessExecutor(const Clock& clock, ProcessExecutorOptions options)
-    : clock_(clock),
-      options_(std::move(options)),
-      pool_(options_.warm_shells > 0 ? std::make_unique<WarmShellPool>(options_.warm_shells)
-                                     : nullptr) {}
+    : clock_(clock), options_(std::move(options)) {
+  if (!options_.guard_path.empty()) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+      std::perror("krond exec: pipe2 for krond-guard");
+      std::abort();
+    }
+    // Above the descriptors a child gets (0-4): Spawn's dup2 into 3 must not clobber it.
+    guard_read_ = UniqueFd(fcntl(fds[0], F_DUPFD_CLOEXEC, 10));
+    guard_write_ = UniqueFd(fds[1]);
+    close(fds[0]);
+    if (!guard_read_.Valid()) {
+      std::perror("krond exec: fcntl for krond-guard");
+      std::abort();
+    }
+    guard_ = internal::Guard{options_.guard_path, guard_read_.Get()};
+  }
+  if (options_.warm_shells > 0) {
+    pool_ = std::make_unique<WarmShellPool>(options_.warm_shells, guard_);
+  }
+  if (options_.reap_orphans) {
+    if (Status ok = BecomeChildSubreaper(); !ok) {
+      std::fprintf(stderr, "krond exec: %s\n", ok.error().message.c_str());
+    }
+    reaper_ = std::thread([this] { ReapLoop(); });
+  }
+}
 
-ProcessExecutor::~ProcessExecutor() = default;
+ProcessExecutor::~ProcessExecutor() {
+  {
+    std::lock_guard lock(reap_mu_);
+    reap_stop_ = true;
+  }
+  reap_wake_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
+}
+
+void ProcessExecutor::ReapLoop() {
+  std::unique_lock lock(reap_mu_);
+  while (!reap_wake_.wait_for(lock, options_.reap_interval, [this] { return reap_stop_; })) {
+    lock.unlock();
+    internal::ReapOrphans();
+    lock.lock();
+  }
+}
 
 std::vector<std::string> ProcessExecutor::EffectiveArgv(const RunSpec& spec) const {
   const ResourceLimits& limits = spec.limits;
@@ -189,7 +228,8 @@ Result<ProcessExecutor::Child> ProcessExecutor::Spawn(const RunSpec& spec, RunOu
 
   outcome.wall_started = clock_.Now();
   outcome.started = clock_.MonoNow();
-  Result<pid_t> spawned = internal::Spawn(exec_path, argv, env, spec.cwd, pipe->write.Get());
+  Result<pid_t> spawned =
+      internal::Spawn(exec_path, argv, env, spec.cwd, pipe->write.Get(), -1, guard_);
   pipe->write.Reset();  // Else we would never see EOF.
   if (!spawned) {
     std::string what = "cannot start " + exec_path;
@@ -369,10 +409,7 @@ RunOutcome ProcessExecutor::Supervise(const RunSpec& spec, CancelToken& cancel, 
       if (pidfd_index >= 0) {
         if (fds[pidfd_index].revents != 0) {
           // The child is a zombie now: this waitpid returns at once.
-          pid_t reaped;
-          do {
-            reaped = waitpid(pid, &status, 0);
-          } while (reaped < 0 && errno == EINTR);
+          const pid_t reaped = internal::WaitChild(pid, &status, 0);
           if (reaped != pid) {
             std::perror("krond exec: waitpid");
             std::abort();
@@ -380,7 +417,7 @@ RunOutcome ProcessExecutor::Supervise(const RunSpec& spec, CancelToken& cancel, 
           on_exit(now);
         }
       } else {
-        const pid_t reaped = waitpid(pid, &status, WNOHANG);
+        const pid_t reaped = internal::WaitChild(pid, &status, WNOHANG);
         if (reaped == pid) {
           on_exit(now);
         } else if (reaped < 0 && errno != EINTR) {

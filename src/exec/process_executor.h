@@ -1,9 +1,12 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -30,6 +33,17 @@ struct ProcessExecutorOptions {
   // limits or cwd then starts by handing its command to a ready shell instead of spawning
   // one. Default: 0 (every run is spawned).
   std::size_t warm_shells = 0;
+  // krond-guard (src/guard), which every command then runs under, so that it dies with this
+  // process: when the process ends, however it ends, the guard SIGKILLs the run's process
+  // group within milliseconds. Default: empty (no guard; the command is a direct child).
+  std::string guard_path;
+  // Makes this process a child subreaper (BecomeChildSubreaper) and reaps, every
+  // `reap_interval`, the exited children it did not start: orphans of commands (a daemon that
+  // escaped its run with setsid), which would otherwise stay zombies until the worker exits
+  // (or forever, when the worker is a container's PID 1). One executor per process at most.
+  // Default: false.
+  bool reap_orphans = false;
+  std::chrono::milliseconds reap_interval{500};
 };
 
 // Runs a command as a direct child of the worker, without a sandbox (RunSpec::sandbox is
@@ -59,7 +73,13 @@ struct ProcessExecutorOptions {
 //    waitpid(-pgid), never waitpid(-1), so concurrent runs never steal each other's exit
 //    status. Orphans are reparented to init, which must reap them, unless the worker calls
 //    BecomeChildSubreaper(); then they are reparented to the worker and Run() reaps the
-//    ones still in the group before returning (within drain_after_exit).
+//    ones still in the group before returning (within drain_after_exit), and reap_orphans
+//    reaps those that left the group (internal::ReapOrphans never takes a child a run
+//    waits for).
+//  - With guard_path, the command runs under krond-guard, which leads its process group and
+//    kills it when the worker dies (a worker SIGKILLed mid-run leaves nothing running to
+//    overlap with the redelivered run); it exits as the command does, so nothing above
+//    changes. Warm shells are started under the guard too.
 //
 // Limits of process-group tracking: a descendant that calls setsid() or setpgid() leaves
 // the group and survives. Closing that hole needs a cgroup (cgroup.kill) or a PID namespace
@@ -82,11 +102,8 @@ class ProcessExecutor final : public Executor {
   std::unique_ptr<PendingRun> Begin(RunSpec spec, CancelToken& cancel) override;
 
   // Makes this process a child subreaper (prctl PR_SET_CHILD_SUBREAPER): orphans of the
-  // commands are reparented to it instead of to init. Call once, at start-up, when init
-  // does not reap promptly (a container without --init; this CI machine's init reaps
-  // lazily). Process-wide, and has a cost: an orphan that left its process group (setsid,
-  // and bwrap's in-sandbox init) is then a child of the worker that no run reaps, and stays
-  // a zombie until the worker exits.
+  // commands are reparented to it instead of to init. Process-wide. An orphan that left its
+  // process group is then reaped only by reap_orphans (which calls this).
   [[nodiscard]] static Status BecomeChildSubreaper();
 
   // The argv actually executed for `spec`: spec.argv, wrapped in prlimit(1) if limits are
@@ -115,9 +132,18 @@ class ProcessExecutor final : public Executor {
 
   class StartedRun;
 
+  void ReapLoop();
+
   const Clock& clock_;
   const ProcessExecutorOptions options_;
+  // The pipe krond-guard watches: only this process holds the write end.
+  internal::UniqueFd guard_read_, guard_write_;
+  internal::Guard guard_;
   std::unique_ptr<WarmShellPool> pool_;  // null without warm shells
+  std::mutex reap_mu_;
+  std::condition_variable reap_wake_;
+  bool reap_stop_ = false;  // guarded by reap_mu_
+  std::thread reaper_;
 };
 
 }  // namespace krond::exec

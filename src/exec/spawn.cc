@@ -4,12 +4,15 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <mutex>
 #include <string_view>
 #include <system_error>
+#include <unordered_set>
 
 extern char** environ;
 
@@ -18,6 +21,21 @@ namespace {
 
 // Script descriptor of a warm shell (see WarmShellPool).
 constexpr int kScriptFd = 3;
+// Where krond-guard finds the pipe it watches: the first descriptor after the script's, so
+// that the command inherits exactly what it would without the guard.
+int GuardWatchFd(int script_fd) { return script_fd >= 0 ? kScriptFd + 1 : kScriptFd; }
+
+// The children Spawn started and their owners have not reaped yet. A child may exit before
+// Spawn returns its pid: while any spawn is under way, ReapOrphans takes nothing.
+struct ChildRegistry {
+  std::mutex mu;
+  std::unordered_set<pid_t> children;  // guarded by mu
+  int spawning = 0;                    // guarded by mu
+};
+ChildRegistry& Children() {
+  static ChildRegistry registry;
+  return registry;
+}
 
 std::vector<char*> CStrings(std::vector<std::string>& strings) {
   std::vector<char*> out;
@@ -89,7 +107,15 @@ Result<OutputPipe> MakeOutputPipe() {
 
 Result<pid_t> Spawn(const std::string& program, std::vector<std::string>& argv,
                     std::vector<std::string>& env, const std::string& cwd, int output_fd,
-                    int script_fd) {
+                    int script_fd, const Guard& guard) {
+  std::vector<std::string> guarded;
+  if (guard.enabled()) {
+    guarded.reserve(argv.size() + 3);
+    guarded = {guard.path, std::to_string(GuardWatchFd(script_fd)), program};
+    guarded.insert(guarded.end(), argv.begin(), argv.end());
+  }
+  std::vector<std::string>& exec_argv = guard.enabled() ? guarded : argv;
+  const std::string& exec_program = guard.enabled() ? guard.path : program;
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   if (int err = posix_spawn_file_actions_init(&actions); err != 0) {
@@ -112,10 +138,15 @@ Result<pid_t> Spawn(const std::string& program, std::vector<std::string>& argv,
   check(posix_spawn_file_actions_adddup2(&actions, output_fd, STDERR_FILENO));
   // dup2 onto itself clears O_CLOEXEC (glibc >= 2.29 follows POSIX 2017 here).
   if (script_fd >= 0) check(posix_spawn_file_actions_adddup2(&actions, script_fd, kScriptFd));
+  if (guard.enabled()) {
+    check(posix_spawn_file_actions_adddup2(&actions, guard.watch_fd, GuardWatchFd(script_fd)));
+  }
   // Our pipe ends are O_CLOEXEC already; this also drops descriptors that other threads of
   // the worker opened without O_CLOEXEC.
-  check(posix_spawn_file_actions_addclosefrom_np(
-      &actions, script_fd >= 0 ? kScriptFd + 1 : STDERR_FILENO + 1));
+  const int keep = guard.enabled()  ? GuardWatchFd(script_fd)
+                   : script_fd >= 0 ? kScriptFd
+                                    : STDERR_FILENO;
+  check(posix_spawn_file_actions_addclosefrom_np(&actions, keep + 1));
   if (!cwd.empty()) check(posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str()));
   check(posix_spawnattr_setflags(
       &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
@@ -124,14 +155,50 @@ Result<pid_t> Spawn(const std::string& program, std::vector<std::string>& argv,
   check(posix_spawnattr_setsigdefault(&attr, &all));
   pid_t pid = 0;
   if (err == 0) {
-    std::vector<char*> c_argv = CStrings(argv);
+    std::vector<char*> c_argv = CStrings(exec_argv);
     std::vector<char*> c_env = CStrings(env);
-    err = posix_spawn(&pid, program.c_str(), &actions, &attr, c_argv.data(), c_env.data());
+    ChildRegistry& registry = Children();
+    {
+      std::lock_guard lock(registry.mu);
+      ++registry.spawning;
+    }
+    err = posix_spawn(&pid, exec_program.c_str(), &actions, &attr, c_argv.data(), c_env.data());
+    std::lock_guard lock(registry.mu);
+    --registry.spawning;
+    if (err == 0) registry.children.insert(pid);
   }
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   if (err != 0) return MakeError(ErrnoText(err));
   return pid;
+}
+
+pid_t WaitChild(pid_t pid, int* status, int options) {
+  ChildRegistry& registry = Children();
+  // Waiting under the lock is cheap: callers block in poll (pidfd) or pass WNOHANG, and a
+  // blocking waitpid here is only for a child already known to have exited.
+  std::lock_guard lock(registry.mu);
+  pid_t reaped;
+  do {
+    reaped = waitpid(pid, status, options);
+  } while (reaped < 0 && errno == EINTR);
+  if (reaped == pid) registry.children.erase(pid);
+  return reaped;
+}
+
+int ReapOrphans() {
+  ChildRegistry& registry = Children();
+  int reaped = 0;
+  while (true) {
+    // WNOWAIT: look at an exited child without reaping it, in case it is a registered one.
+    siginfo_t info{};
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) break;
+    std::lock_guard lock(registry.mu);
+    // Its owner reaps a registered child within milliseconds; the next sweep sees the rest.
+    if (registry.spawning > 0 || registry.children.count(info.si_pid) != 0) break;
+    if (waitpid(info.si_pid, nullptr, WNOHANG) == info.si_pid) ++reaped;
+  }
+  return reaped;
 }
 
 }  // namespace krond::exec::internal

@@ -62,11 +62,32 @@ struct OutputPipe {
 };
 [[nodiscard]] Result<OutputPipe> MakeOutputPipe();
 
+// Runs every command under krond-guard (src/guard), which kills the command's process group
+// once `watch_fd` (the read end of a pipe only the worker holds the write end of) reaches
+// end of file: when the worker dies. Empty path: no guard. Requires: watch_fd > 4 (a child's
+// descriptors 3 and 4 are set up from it and the script pipe).
+struct Guard {
+  std::string path;
+  int watch_fd = -1;
+  bool enabled() const { return !path.empty(); }
+};
+
 // posix_spawn of `program` in a new process group, with an empty signal mask and default
 // dispositions, stdin from /dev/null, stdout and stderr on `output_fd`, `script_fd` (when
-// >= 0) as descriptor 3, and no other descriptor. Returns the pid or why it failed.
+// >= 0) as descriptor 3, and no other descriptor; under `guard` when it is enabled (the
+// returned pid is then the guard's, which exits as the command does). The child is
+// registered as ours until WaitChild reaps it. Returns the pid or why it failed.
 [[nodiscard]] Result<pid_t> Spawn(const std::string& program, std::vector<std::string>& argv,
                                   std::vector<std::string>& env, const std::string& cwd,
-                                  int output_fd, int script_fd = -1);
+                                  int output_fd, int script_fd = -1, const Guard& guard = {});
+
+// waitpid(pid, status, options) for a child Spawn started, forgetting it once reaped; in one
+// step, so that ReapOrphans never takes a child whose owner is about to wait for it.
+pid_t WaitChild(pid_t pid, int* status, int options);
+
+// Reaps every child of this process that has exited and that Spawn did not start: orphans
+// of commands, reparented here when the process is a child subreaper or PID 1 (e.g. a
+// daemon that escaped its run's process group with setsid). Returns how many. Thread-safe.
+int ReapOrphans();
 
 }  // namespace krond::exec::internal

@@ -64,7 +64,8 @@ ssize_t WriteNoSigpipe(int fd, const std::string& data) {
 
 }  // namespace
 
-WarmShellPool::WarmShellPool(std::size_t size) : size_(size) {
+WarmShellPool::WarmShellPool(std::size_t size, internal::Guard guard)
+    : size_(size), guard_(std::move(guard)) {
   if (size_ > 0) refill_ = std::thread([this] { Refill(); });
 }
 
@@ -133,7 +134,7 @@ std::optional<WarmShellPool::Shell> WarmShellPool::Take() {
 Status WarmShellPool::Hand(Shell& shell, const std::string& script) {
   // A shell killed while idle is a zombie of ours: reap it rather than write to it.
   int status = 0;
-  if (waitpid(shell.pid, &status, WNOHANG) == shell.pid) {
+  if (internal::WaitChild(shell.pid, &status, WNOHANG) == shell.pid) {
     shell.pid = 0;
     return MakeError("warm shell exited while idle");
   }
@@ -175,7 +176,7 @@ void WarmShellPool::Refill() {
   }
 }
 
-Result<WarmShellPool::Shell> WarmShellPool::Start() {
+Result<WarmShellPool::Shell> WarmShellPool::Start() const {
   Result<internal::OutputPipe> output = internal::MakeOutputPipe();
   if (!output) return tl::unexpected(output.error());
   int script_fds[2];
@@ -188,7 +189,7 @@ Result<WarmShellPool::Shell> WarmShellPool::Start() {
   std::vector<std::string> argv = {kShell, "-c", kShellArg};
   std::vector<std::string> env = internal::BuildEnvironment(RunSpec{});
   Result<pid_t> pid =
-      internal::Spawn(kShell, argv, env, "", output->write.Get(), script_read.Get());
+      internal::Spawn(kShell, argv, env, "", output->write.Get(), script_read.Get(), guard_);
   if (!pid) return tl::unexpected(pid.error());
   shell.pid = *pid;
   shell.pidfd = UniqueFd(internal::PidfdOpen(shell.pid));
@@ -199,8 +200,7 @@ Result<WarmShellPool::Shell> WarmShellPool::Start() {
 void WarmShellPool::End(Shell& shell) {
   if (shell.pid <= 0) return;
   kill(-shell.pid, SIGKILL);
-  while (waitpid(shell.pid, nullptr, 0) < 0 && errno == EINTR) {
-  }
+  internal::WaitChild(shell.pid, nullptr, 0);
   shell.pid = 0;
 }
 

@@ -48,8 +48,9 @@ class WarmShellPool {
     internal::UniqueFd script;  // write end of descriptor 3
   };
 
-  // Keeps `size` shells ready (0 = none; Take() then always returns nullopt).
-  explicit WarmShellPool(std::size_t size);
+  // Keeps `size` shells ready (0 = none; Take() then always returns nullopt), each under
+  // `guard` when it is enabled (the Shell's pid is then the guard's).
+  explicit WarmShellPool(std::size_t size, internal::Guard guard = {});
   ~WarmShellPool();
   WarmShellPool(const WarmShellPool&) = delete;
   WarmShellPool& operator=(const WarmShellPool&) = delete;
@@ -75,10 +76,11 @@ class WarmShellPool {
 
  private:
   void Refill();
-  static Result<Shell> Start();
+  Result<Shell> Start() const;
   static void End(Shell& shell);
 
   const std::size_t size_;
+  const internal::Guard guard_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::deque<Shell> ready_;                          // guarded by mu_

@@ -45,9 +45,12 @@ std::optional<Response> AdminEndpoints::Handle(const Request& request) const {
 }
 
 AdminServer::AdminServer(const metrics::Registry& registry, AdminServerOptions options)
-    : endpoints_(registry, std::move(options)), server_([this](const Request& request) {
-        return endpoints_.Handle(request).value_or(Text(404, "not found\n"));
-      }) {}
+    : endpoints_(registry, options),
+      server_(
+          [this](const Request& request) {
+            return endpoints_.Handle(request).value_or(Text(404, "not found\n"));
+          },
+          ServerOptions{.limits = options.limits}) {}
 
 AdminServer::~AdminServer() { Stop(); }
 

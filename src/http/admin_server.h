@@ -24,6 +24,9 @@ struct AdminServerOptions {
   // Kafka and assigned partitions); the error message is the reason it is not. Same rules
   // as liveness. Default: always ready.
   std::function<Status()> readiness;
+  // What one request may take (RequestGate::Limits): 10 s from accept to the end of the
+  // response, 16 KiB of request line and headers, 128 connections waiting for theirs.
+  RequestGate::Limits limits;
 };
 
 // The endpoints every krond process serves, for Prometheus and for orchestrators:
@@ -44,9 +47,11 @@ class AdminEndpoints {
   const AdminServerOptions options_;
 };
 
-// AdminEndpoints on a Server of their own (two threads, one request per connection, so
-// Stop() returns in milliseconds; a client that connected but sent nothing yet delays it by
-// up to 1 s, one stalled mid-request by up to the 5 s read/write timeouts).
+// AdminEndpoints on a Server of their own (ServerOptions' defaults: no request bodies, 413
+// unread; 431 for a head over limits.max_head_bytes, 408 for a request not complete within
+// limits.deadline). Hostile or slow clients cannot starve the probes: a connection costs no
+// thread until its whole head has arrived (RequestGate), and /healthz and /readyz are
+// served on a thread of their own, apart from /metrics.
 class AdminServer {
  public:
   AdminServer(const metrics::Registry& registry, AdminServerOptions options = {});
@@ -60,6 +65,9 @@ class AdminServer {
   // port 0 picks a free one"), a host that does not resolve or is not local, already
   // started.
   [[nodiscard]] Result<uint16_t> Start(const std::string& addr);
+  // Closes the listening socket and the connections still sending their head, finishes
+  // requests in flight and joins the threads. Returns in milliseconds unless a client is
+  // slow to read a response, which holds it at most until that request's deadline.
   // Idempotent; Start may be called again afterwards.
   void Stop();
 

@@ -39,6 +39,13 @@ Result<HostPort> ParseHostPort(std::string_view text) {
     }
     port = text.substr(colon + 1);
   }
+  // A name or an IP literal: nothing a resolver would not take, and nothing that ToString()
+  // could not write back (a stray bracket, say).
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '-' || c == '_' || c == ':' || c == '%';
+    if (!ok) return Invalid(text, "the host may hold letters, digits and . - _ : % only");
+  }
   if (port.empty()) return Invalid(text, "missing port");
   unsigned value = 0;
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);

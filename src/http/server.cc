@@ -1,11 +1,17 @@
 #include "http/server.h"
 
 #include <httplib.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -13,6 +19,8 @@
 
 namespace krond::http {
 namespace {
+
+using Deadline = RequestGate::Deadline;
 
 // Replaces httplib's default, which sets SO_REUSEPORT: with it a second krond on the same
 // host would bind the same port silently and the kernel would split requests between the
@@ -25,6 +33,119 @@ void SetSocketOptions(int sock) {
 std::string Lower(std::string text) {
   for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return text;
+}
+
+int MillisecondsUntil(Deadline deadline) {
+  const auto left =
+      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+          .count();
+  return static_cast<int>(std::clamp<decltype(left)>(left, 0, INT_MAX));
+}
+
+// A connection whose head RequestGate already read: httplib reads the head from `head`, then
+// the body from the socket, and writes the response, each wait bounded by `deadline` — or,
+// once the handler chose to stream (StreamFromHere), each write by the stream timeout.
+class GatedStream final : public httplib::Stream {
+ public:
+  GatedStream(int fd, std::string head, Deadline deadline, std::chrono::seconds stream_timeout)
+      : fd_(fd), head_(std::move(head)), deadline_(deadline), stream_timeout_(stream_timeout) {}
+
+  bool is_readable() const override { return offset_ < head_.size() || Wait(POLLIN, deadline_); }
+  bool is_writable() const override { return Wait(POLLOUT, WriteDeadline()); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (offset_ < head_.size()) {
+      const size_t n = std::min(size, head_.size() - offset_);
+      std::memcpy(ptr, head_.data() + offset_, n);
+      offset_ += n;
+      return static_cast<ssize_t>(n);
+    }
+    while (Wait(POLLIN, deadline_)) {
+      const ssize_t n = ::recv(fd_, ptr, size, 0);
+      if (n >= 0 || (errno != EAGAIN && errno != EINTR)) return n;
+    }
+    return -1;
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    while (Wait(POLLOUT, WriteDeadline())) {
+      const ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
+      if (n >= 0 || (errno != EAGAIN && errno != EINTR)) return n;
+    }
+    return -1;
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    Address(::getpeername, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    Address(::getsockname, ip, port);
+  }
+  socket_t socket() const override { return fd_; }
+
+  // A streamed response lasts as long as the client reads it.
+  void StreamFromHere() { streaming_ = true; }
+
+ private:
+  Deadline WriteDeadline() const {
+    return streaming_ ? std::chrono::steady_clock::now() + stream_timeout_ : deadline_;
+  }
+
+  // Whether `events` came before `deadline`.
+  bool Wait(short events, Deadline deadline) const {
+    while (true) {
+      pollfd p{fd_, events, 0};
+      const int n = ::poll(&p, 1, MillisecondsUntil(deadline));
+      if (n < 0 && errno == EINTR) continue;
+      return n > 0;
+    }
+  }
+
+  template <typename Get>
+  void Address(Get get, std::string& ip, int& port) const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    ip.clear();
+    port = 0;
+    if (get(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+    char host[NI_MAXHOST];
+    char serv[NI_MAXSERV];
+    if (::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, serv, sizeof serv,
+                      NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+      return;
+    }
+    ip = host;
+    port = std::atoi(serv);
+  }
+
+  const int fd_;
+  const std::string head_;
+  size_t offset_ = 0;
+  const Deadline deadline_;
+  const std::chrono::seconds stream_timeout_;
+  bool streaming_ = false;
+};
+
+// The request being served on this thread, so that the dispatcher can mark it streaming.
+thread_local GatedStream* current_stream = nullptr;
+
+// Whether the head announces a body (Content-Length other than 0, or Transfer-Encoding).
+bool HasBody(std::string_view head) {
+  const std::string lower = Lower(std::string(head));
+  if (lower.find("\ntransfer-encoding:") != std::string::npos) return true;
+  const size_t at = lower.find("\ncontent-length:");
+  if (at == std::string::npos) return false;
+  const size_t value = lower.find_first_not_of(" \t", at + 16);
+  return value == std::string::npos || lower[value] != '0' ||
+         lower.find_first_not_of("0", value) < lower.find_first_of("\r\n", value);
+}
+
+// The path of the request line "GET /healthz HTTP/1.1", or "".
+std::string_view PathOf(std::string_view head) {
+  const size_t start = head.find(' ');
+  if (start == std::string_view::npos) return {};
+  const size_t end = head.find_first_of(" ?\r\n", start + 1);
+  return head.substr(start + 1, end == std::string_view::npos ? end : end - start - 1);
 }
 
 Request FromHttplib(const httplib::Request& req) {
@@ -100,6 +221,79 @@ std::string JsonError(std::string_view message) {
   return out + "\"}\n";
 }
 
+// httplib's accept loop with the request gate in front: accepted sockets go to the gate
+// (process_and_close_socket runs on the accept thread, through InlineQueue), and complete
+// heads are served on the lanes by httplib's own request handling (process_request).
+class Server::GatedServer final : public httplib::Server {
+ public:
+  explicit GatedServer(const ServerOptions& options)
+      : options_(options),
+        gate_(options.limits, [this](int fd, std::string head,
+                                     Deadline deadline) { OnHead(fd, std::move(head), deadline); }),
+        general_(options.threads) {
+    new_task_queue = [] { return new InlineQueue(); };
+  }
+  ~GatedServer() override { StopGate(); }
+
+  Status StartGate() { return gate_.Start(); }
+  // httplib listens with a backlog of 5: a burst of connections beyond it waits a second
+  // for the client's SYN retry, although the gate would take them at once.
+  void RaiseBacklog() { ::listen(svr_sock_, SOMAXCONN); }
+  // Closes the connections still sending their head and finishes the requests being
+  // served (each within its deadline). Call after httplib's stop(); idempotent.
+  void StopGate() {
+    gate_.Stop();
+    if (lanes_stopped_) return;
+    lanes_stopped_ = true;
+    probes_.shutdown();
+    general_.shutdown();
+  }
+
+ private:
+  // Runs each task on the calling thread: handing a socket to the gate never blocks.
+  class InlineQueue final : public httplib::TaskQueue {
+   public:
+    void enqueue(std::function<void()> fn) override { fn(); }
+    void shutdown() override {}
+  };
+
+  bool process_and_close_socket(socket_t sock) override {
+    gate_.Add(sock);
+    return true;
+  }
+
+  void OnHead(int fd, std::string head, Deadline deadline) {
+    if (options_.max_body_bytes == 0 && HasBody(head)) {
+      // Refused from its head instead of read (a POST of 256 MiB was buffered whole before
+      // its 404).
+      static constexpr std::string_view kRefused =
+          "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+      [[maybe_unused]] const ssize_t n =
+          ::send(fd, kRefused.data(), kRefused.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+      return;
+    }
+    const std::string_view path = PathOf(head);
+    const bool probe = std::find(options_.probe_paths.begin(), options_.probe_paths.end(), path) !=
+                       options_.probe_paths.end();
+    httplib::ThreadPool& lane = probe ? probes_ : general_;
+    lane.enqueue([this, fd, head = std::move(head), deadline]() mutable {
+      GatedStream stream(fd, std::move(head), deadline, options_.stream_write_timeout);
+      current_stream = &stream;
+      bool closed = false;
+      process_request(stream, /*close_connection=*/true, closed, nullptr);
+      current_stream = nullptr;
+      ::close(fd);
+    });
+  }
+
+  const ServerOptions& options_;
+  RequestGate gate_;
+  httplib::ThreadPool probes_{1};
+  httplib::ThreadPool general_;
+  bool lanes_stopped_ = false;
+};
+
 Server::Server(Handler handler, ServerOptions options)
     : handler_(std::move(handler)), options_(std::move(options)) {}
 
@@ -114,6 +308,7 @@ Result<uint16_t> Server::Start(const std::string& addr) {
   }
 
   std::unique_ptr<httplib::Server> server;
+  GatedServer* gated = nullptr;
   if (!options_.tls_cert.empty()) {
     for (const std::string& file : {options_.tls_cert, options_.tls_key}) {
       if (!Readable(file)) return MakeError("cannot read " + file);
@@ -124,18 +319,21 @@ Result<uint16_t> Server::Start(const std::string& addr) {
       return MakeError("TLS: " + options_.tls_cert + " and " + options_.tls_key +
                        " are not a valid PEM certificate and key");
     }
+    const size_t threads = options_.threads + 1;  // + the probe thread a gated server has
+    ssl->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    ssl->set_keep_alive_max_count(1);
+    ssl->set_read_timeout(options_.tls_read_timeout.count());
+    ssl->set_write_timeout(options_.stream_write_timeout.count());
     server = std::move(ssl);
   } else {
-    server = std::make_unique<httplib::Server>();
+    auto plain = std::make_unique<GatedServer>(options_);
+    if (Status ok = plain->StartGate(); !ok) return tl::unexpected(ok.error());
+    gated = plain.get();
+    server = std::move(plain);
   }
-  const size_t threads = options_.threads;
-  server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server->set_socket_options(SetSocketOptions);
-  server->set_keep_alive_max_count(static_cast<size_t>(options_.keep_alive_max));
-  server->set_keep_alive_timeout(options_.keep_alive_timeout.count());
-  server->set_read_timeout(options_.read_timeout.count());
-  server->set_write_timeout(options_.write_timeout.count());
-  server->set_payload_max_length(options_.max_body_bytes);
+  // httplib refuses a larger Content-Length with 413 before reading the body.
+  server->set_payload_max_length(std::max<size_t>(options_.max_body_bytes, 1));
 
   auto dispatch = [this](const httplib::Request& req, httplib::Response& res) {
     Response out = handler_(FromHttplib(req));
@@ -143,6 +341,7 @@ Result<uint16_t> Server::Start(const std::string& addr) {
     res.status = out.status;
     for (auto& [k, v] : out.headers) res.set_header(k, v);
     if (out.stream) {
+      if (current_stream != nullptr) current_stream->StreamFromHere();
       auto stream = std::move(out.stream);
       res.set_chunked_content_provider(out.content_type, [stream](size_t, httplib::DataSink& sink) {
         bool client_gone = false;
@@ -196,6 +395,7 @@ Result<uint16_t> Server::Start(const std::string& addr) {
                      (error != 0 ? std::strerror(error) : "the host does not resolve"));
   }
 
+  if (gated != nullptr) gated->RaiseBacklog();
   // Shared with the thread, which sets it when the loop ends, long after Start returned.
   auto exited = std::make_shared<std::atomic<bool>>(false);
   httplib::Server* raw = server.get();
@@ -208,9 +408,11 @@ Result<uint16_t> Server::Start(const std::string& addr) {
   while (!raw->is_running() && !exited->load()) std::this_thread::yield();
   if (exited->load()) {
     thread_.join();
+    if (gated != nullptr) gated->StopGate();
     return MakeError("cannot listen on " + host_port->ToString() + ": the accept loop exited");
   }
   server_ = std::move(server);
+  gated_ = gated;
   return static_cast<uint16_t>(port);
 }
 
@@ -218,6 +420,8 @@ void Server::Stop() {
   if (server_ == nullptr) return;
   server_->stop();
   if (thread_.joinable()) thread_.join();
+  if (gated_ != nullptr) gated_->StopGate();
+  gated_ = nullptr;
   server_.reset();
 }
 

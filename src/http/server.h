@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "http/request_gate.h"
 
 namespace httplib {
 class Server;
@@ -57,20 +58,29 @@ using Handler = std::function<Response(const Request&)>;
 
 // Plain struct; defaults suit the admin endpoint.
 struct ServerOptions {
-  // Request threads; a streamed response holds one for as long as it lasts. Default: 2.
+  // Threads for complete requests; a streamed response holds one for as long as it lasts.
+  // Default: 2.
   size_t threads = 2;
-  // Larger request bodies get 413. Default: 64 KiB.
-  size_t max_body_bytes = 64 * 1024;
-  // A client that sends or reads nothing for this long is dropped. Default: 5 s.
-  std::chrono::seconds read_timeout{5};
-  std::chrono::seconds write_timeout{5};
-  // Requests per connection, and how long an idle connection is kept. Default: 1 and 1 s, so
-  // Stop() returns at once (httplib's workers wait out idle connections).
-  int keep_alive_max = 1;
-  std::chrono::seconds keep_alive_timeout{1};
-  // HTTPS when both are set: PEM certificate (chain) and private key files.
+  // Paths served on one thread of their own, so that slow /metrics or API requests never
+  // delay an orchestrator's probe. Default: /healthz and /readyz.
+  std::vector<std::string> probe_paths{"/healthz", "/readyz"};
+  // Larger request bodies get 413. 0: the server takes no bodies, and a request announcing
+  // one is refused from its head, unread. Default: 0.
+  size_t max_body_bytes = 0;
+  // What one request may take (RequestGate::Limits): its head and body must arrive within
+  // limits.deadline of the accept (else 408), the head be at most limits.max_head_bytes
+  // (else 431). Default: 10 s, 16 KiB, 128 connections waiting for their head.
+  RequestGate::Limits limits{};
+  // How long one write of a streamed response (server-sent events) may wait for a client
+  // that does not read; other responses must be written within limits.deadline. Default: 5 s.
+  std::chrono::seconds stream_write_timeout{5};
+  // HTTPS when both are set: PEM certificate (chain) and private key files. The TLS
+  // handshake needs httplib's own connection handling, so an HTTPS server has no
+  // RequestGate: each connection holds a thread, bounded by tls_read_timeout per read (and
+  // stream_write_timeout per write), and keep-alive is off.
   std::string tls_cert{};
   std::string tls_key{};
+  std::chrono::seconds tls_read_timeout{5};
   // The flag that sets the address, named in the "in use" error. Default: --metrics-addr.
   std::string address_flag = "--metrics-addr";
   // Error responses made by the server itself (404 without a handler, 413, 400 for a
@@ -78,9 +88,11 @@ struct ServerOptions {
   bool json_errors = false;
 };
 
-// Serves `handler` on its own threads (an accept thread and a pool). Start and Stop are
-// called from one thread; the handler must be thread-safe and outlive Stop(). Header lines
-// are limited to 8 KiB and the request line to 8 KiB (cpp-httplib's compile-time limits).
+// Serves `handler`, one request per connection. Over plain HTTP a slow or stalled client
+// costs no thread until its whole head has arrived (RequestGate), and probe_paths have a
+// thread of their own. Serves on its own threads (httplib's accept thread, the gate's, the
+// probe thread and `threads` more). Start and Stop are called from one thread; the handler
+// must be thread-safe and outlive Stop().
 //
 // Note: cpp-httplib sets SIGPIPE to SIG_IGN for the whole process when the server is
 // created (writes to a closed socket must not kill the process). Ignored signals survive
@@ -96,15 +108,19 @@ class Server {
   // Returns the bound port. Errors: a bad address, the port in use, a host that does not
   // resolve or is not local, unreadable TLS files, already started.
   [[nodiscard]] Result<uint16_t> Start(const std::string& addr);
-  // Closes the listening socket, finishes requests in flight and joins the threads.
-  // Idempotent; Start may be called again afterwards.
+  // Closes the listening socket and the connections still sending their head, ends
+  // streamed responses, finishes requests in flight and joins the threads. Returns in
+  // milliseconds unless a client is slow to read a response, which holds it at most until
+  // that request's deadline. Idempotent; Start may be called again afterwards.
   void Stop();
   bool tls() const { return !options_.tls_cert.empty(); }
 
  private:
+  class GatedServer;
   Handler handler_;
   const ServerOptions options_;
   std::unique_ptr<httplib::Server> server_;
+  GatedServer* gated_ = nullptr;  // server_, when it is gated (plain HTTP)
   std::thread thread_;
 };
 

@@ -207,7 +207,9 @@ class Consumer {
   // Moves the read position of an assigned partition (e.g. back to a held message).
   [[nodiscard]] virtual Status Seek(const TopicPartition& position) = 0;
   virtual std::vector<TopicPartition> Assignment() = 0;
-  // Leaves the group cleanly (revokes, so the listener can commit). Idempotent.
+  // Leaves the group cleanly (revokes, so the listener can commit). Idempotent. Waits for
+  // the group coordinator at most 3 s: with Kafka unreachable it returns, and the group
+  // expires the member after its session timeout.
   virtual void Close() = 0;
 };
 

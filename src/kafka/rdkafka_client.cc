@@ -48,6 +48,9 @@ using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
 
+// How long Consumer::Close waits to leave the group.
+constexpr std::chrono::milliseconds kCloseTimeout{3000};
+
 // What librdkafka's callbacks need; lives as long as the handle (the conf's opaque).
 struct ClientContext {
   std::string name;
@@ -131,33 +134,9 @@ Status ErrorStatus(rd_kafka_resp_err_t err, const std::string& what) {
   return MakeError(what + ": " + rd_kafka_err2str(err));
 }
 
-ProduceErrorKind ClassifyProduceError(rd_kafka_resp_err_t err) {
-  switch (err) {
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
-      return ProduceErrorKind::kTooLarge;
-    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
-    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
-      return ProduceErrorKind::kUnauthorized;
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
-      return ProduceErrorKind::kUnknownTopic;
-    case RD_KAFKA_RESP_ERR__INVALID_ARG:
-    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
-    case RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS:
-      return ProduceErrorKind::kInvalid;
-    default:
-      return ProduceErrorKind::kRetriable;
-  }
-}
-
 tl::unexpected<ProduceError> ProduceFailure(rd_kafka_resp_err_t err, const std::string& what) {
-  return tl::unexpected(
-      ProduceError{ClassifyProduceError(err), what + ": " + rd_kafka_err2str(err)});
+  return tl::unexpected(ProduceError{ClassifyProduceError(static_cast<int>(err)),
+                                     what + ": " + rd_kafka_err2str(err)});
 }
 
 TopicErrorKind ClassifyTopicError(rd_kafka_resp_err_t err) {
@@ -423,7 +402,11 @@ class RdKafkaConsumer final : public Consumer {
       : ctx_(std::move(ctx)), rk_(std::move(rk)) {
     rd_kafka_poll_set_consumer(rk_.get());
   }
-  ~RdKafkaConsumer() override { Close(); }
+  ~RdKafkaConsumer() override {
+    Close();
+    // rd_kafka_destroy would close the consumer again, without a bound.
+    rd_kafka_destroy_flags(rk_.release(), RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+  }
 
   Status Subscribe(const std::vector<std::string>& topics) override {
     PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
@@ -514,14 +497,40 @@ class RdKafkaConsumer final : public Consumer {
       auto it = last_commit_.find({tp.topic, tp.partition});
       if (it != last_commit_.end()) final_offsets.push_back(it->second);
     }
+    // Asynchronous, like every commit: the close below waits for it while the broker
+    // answers, and a synchronous one would wait forever for a broker that never does.
     if (!final_offsets.empty()) {
       auto list = ToList(final_offsets);
-      if (auto err = rd_kafka_commit(rk_.get(), list.get(), /*async=*/0)) {
+      if (auto err = rd_kafka_commit(rk_.get(), list.get(), /*async=*/1)) {
         spdlog::warn("kafka {}: final commit: {} (those runs may run again)", ctx_->name,
                      rd_kafka_err2str(err));
       }
     }
-    rd_kafka_consumer_close(rk_.get());
+    // Leaving the group needs the coordinator: wait for it at most kCloseTimeout, serving
+    // the revoke on this thread. Without Kafka the group expires the member after its
+    // session timeout instead, and its partitions move then.
+    QueuePtr queue(rd_kafka_queue_new(rk_.get()));
+    if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_.get(), queue.get())) {
+      spdlog::warn("kafka {}: close: {}", ctx_->name, rd_kafka_error_string(error));
+      rd_kafka_error_destroy(error);
+      return;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kCloseTimeout;
+    while (!rd_kafka_consumer_closed(rk_.get())) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        spdlog::warn(
+            "kafka {}: did not leave the group within {} ms (Kafka unreachable?); it "
+            "expires this member after the session timeout",
+            ctx_->name, kCloseTimeout.count());
+        return;
+      }
+      EventPtr event(rd_kafka_queue_poll(queue.get(), 100));
+      if (event && rd_kafka_event_type(event.get()) == RD_KAFKA_EVENT_REBALANCE) {
+        // With a close queue, rebalances arrive as events: serve them as the callback would.
+        OnRebalance(rk_.get(), rd_kafka_event_error(event.get()),
+                    rd_kafka_event_topic_partition_list(event.get()), ctx_.get());
+      }
+    }
   }
 
   static void OnCommitted(rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
@@ -664,6 +673,32 @@ class RdKafkaAdmin final : public Admin {
 };
 
 }  // namespace
+
+ProduceErrorKind ClassifyProduceError(int rdkafka_code) {
+  switch (static_cast<rd_kafka_resp_err_t>(rdkafka_code)) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+      return ProduceErrorKind::kTooLarge;
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+      return ProduceErrorKind::kUnauthorized;
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+      return ProduceErrorKind::kUnknownTopic;
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_REQUIRED_ACKS:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_POLICY_VIOLATION:
+      return ProduceErrorKind::kInvalid;
+    default:
+      return ProduceErrorKind::kRetriable;
+  }
+}
 
 Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
                                                      ProducerOptions options) {

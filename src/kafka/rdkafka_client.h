@@ -38,6 +38,12 @@ struct ConsumerOptions {
   std::string group_instance_id;
 };
 
+// How krond treats a produce or delivery error of librdkafka (an rd_kafka_resp_err_t, as an
+// int so that this header does not need librdkafka's): only codes that fail the same way
+// for the same record every time are permanent; anything else (broker down, leader moving,
+// queue full, timeouts) is kRetriable.
+ProduceErrorKind ClassifyProduceError(int rdkafka_code);
+
 // Producers are idempotent with acks=all, retry forever (message.timeout.ms=0: a run is
 // never dropped because a broker was down) and linger.ms=1 (fires are latency-sensitive;
 // librdkafka batches what accumulates in that 1 ms or while a request is in flight).

@@ -131,8 +131,8 @@ int RunConsole(const ConsoleFlags& flags) {
 
   http::ServerOptions server_options;
   server_options.threads = 16;
-  server_options.keep_alive_max = 100;
-  server_options.keep_alive_timeout = std::chrono::seconds(2);
+  // POST bodies are small JSON (a pause reason, a backfill range).
+  server_options.max_body_bytes = 64 * 1024;
   server_options.tls_cert = flags.tls_cert;
   server_options.tls_key = flags.tls_key;
   server_options.address_flag = "--listen";

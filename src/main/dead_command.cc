@@ -118,12 +118,20 @@ int RunReplay(const DeadFlags& flags) {
     return 1;
   }
   RealClock clock;
-  int failures = 0;
+  int refused = 0;
   kafka::ReliablePublisher publisher(**producer, clock,
-                                     [&](const std::string& topic, const std::string& error) {
-                                       ++failures;
-                                       spdlog::warn("publish to {}: {}", topic, error);
+                                     [&](const std::string& topic, const kafka::ProduceError& error,
+                                         kafka::ReliablePublisher::Next) {
+                                       spdlog::warn("publish to {}: {}", topic, error.message);
                                      });
+  // Called only for a record Kafka refused for good (too large, not authorized, ...).
+  auto refused_check = [&](const std::string& what) {
+    return [&refused, what](const kafka::DeliveryReport& report) {
+      if (report.status) return;
+      ++refused;
+      std::cerr << what << ": " << report.status.error().message << "\n";
+    };
+  };
   const messages::TopicNames topics = flags.kafka.Topics();
   int replayed = 0, skipped = 0;
   for (const auto& e : dead->letters) {
@@ -141,12 +149,13 @@ int RunReplay(const DeadFlags& flags) {
       continue;
     }
     // The task first, then the marker: a crash in between replays again rather than never.
-    publisher.Publish(topics.Tasks(task->cluster), task->run_id, messages::Encode(*task), nullptr,
+    publisher.Publish(topics.Tasks(task->cluster), task->run_id, messages::Encode(*task),
+                      refused_check("run " + task->run_id + " not replayed"),
                       std::string(messages::PartitionKeyOf(*task)));
     publisher.Publish(
         topics.Dead(flags.cluster), task->run_id,
         messages::Encode(messages::ReplayMarker{e.position, task->run_id, now, task->requested_by}),
-        nullptr);
+        refused_check("replay marker of " + e.position + " not written"));
     std::cout << "replay " << task->run_id << " (" << task->job << ") from " << e.position << "\n";
     ++replayed;
   }
@@ -154,8 +163,8 @@ int RunReplay(const DeadFlags& flags) {
     std::cerr << "krond dead replay: " << ok.error().message << "\n";
     return 1;
   }
-  std::cout << "replayed " << replayed << ", skipped " << skipped << "\n";
-  return 0;
+  std::cout << "replayed " << replayed - refused << ", skipped " << skipped << "\n";
+  return refused > 0 ? 1 : 0;
 }
 
 KROND_REGISTER_COMMAND(Command{

@@ -1,8 +1,11 @@
 // `krond worker`: executes the runs of one cluster's task or retry topic.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <limits>
 #include <optional>
 #include <tuple>
 
@@ -40,6 +43,7 @@ struct WorkerFlags {
   std::string drain_timeout = "30s";
   std::string max_timeout = "24h";
   std::string kill_grace = "5s";
+  std::string flush_timeout = "5s";
   size_t output_tail_kib = 16;
   uint64_t limit_cpu = 0;
   std::string limit_memory;
@@ -47,9 +51,29 @@ struct WorkerFlags {
   uint64_t limit_procs = 0;
   double max_load = 0;
   std::string metrics_addr = "127.0.0.1:0";
+  std::string run_guard = "auto";
   std::string instance_id;
   KafkaFlags kafka;
 };
+
+// krond-guard for --run-guard: "auto" is the one next to this binary; "none" runs commands
+// without it (they then outlive a worker that dies).
+Result<std::string> GuardPath(const std::string& flag) {
+  if (flag == "none") return std::string();
+  std::string path = flag;
+  if (flag == "auto") {
+    std::error_code error;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+    if (error) return MakeError("--run-guard auto: cannot find this binary: " + error.message());
+    path = (self.parent_path() / "krond-guard").string();
+  }
+  if (access(path.c_str(), X_OK) != 0) {
+    return MakeError("--run-guard: " + path +
+                     " is not an executable (install krond-guard next to krond, pass its path, "
+                     "or --run-guard none to let commands outlive a dead worker)");
+  }
+  return path;
+}
 
 int RunWorker(const WorkerFlags& flags) {
   SignalWatcher signals;
@@ -67,7 +91,8 @@ int RunWorker(const WorkerFlags& flags) {
   options.drain_timeout = *drain;
   for (auto [flag, text, out] :
        {std::tuple{"--max-timeout", &flags.max_timeout, &options.max_timeout},
-        std::tuple{"--kill-grace", &flags.kill_grace, &options.kill_grace}}) {
+        std::tuple{"--kill-grace", &flags.kill_grace, &options.kill_grace},
+        std::tuple{"--flush-timeout", &flags.flush_timeout, &options.flush_timeout}}) {
     auto parsed = ParseDuration(*text);
     if (!parsed) {
       spdlog::error("{} {}", flag, parsed.error().message);
@@ -100,6 +125,16 @@ int RunWorker(const WorkerFlags& flags) {
   worker::WorkerMetrics metrics(registry);
 
   exec::ProcessExecutorOptions exec_options;
+  auto guard = GuardPath(flags.run_guard);
+  if (!guard) {
+    spdlog::error("{}", guard.error().message);
+    return 2;
+  }
+  exec_options.guard_path = *guard;
+  if (guard->empty()) spdlog::warn("--run-guard none: commands outlive this worker if it dies");
+  // Orphans of the commands (daemons that escaped with setsid) become this process's
+  // children, and are reaped; as a container's PID 1 they come here anyway.
+  exec_options.reap_orphans = true;
   // Warm shells serve unsandboxed runs without limits only (WarmShellPool::Eligible).
   const bool warm_usable = flags.sandbox == "none" && options.limits.Empty();
   const int warm =
@@ -188,6 +223,19 @@ int RunWorker(const WorkerFlags& flags) {
   if (!client) {
     spdlog::error("{}", client.error().message);
     return 2;
+  }
+  // Records are cut to the producer's own limit (WorkerOptions::max_message_bytes).
+  if (auto it = client->overrides.find("message.max.bytes"); it != client->overrides.end()) {
+    auto bytes = ParseByteSize(it->second);
+    if (!bytes || *bytes > std::numeric_limits<size_t>::max()) {
+      spdlog::error("--kafka-setting message.max.bytes={}: expected a number", it->second);
+      return 2;
+    }
+    options.max_message_bytes = static_cast<size_t>(*bytes);
+    if (auto ok = options.Validate(); !ok) {
+      spdlog::error("{}", ok.error().message);
+      return 2;
+    }
   }
   kafka::ProducerOptions producer_options;
   producer_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };
@@ -284,6 +332,10 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--drain-timeout", flags->drain_timeout,
                      "On SIGTERM, how long running commands may finish")
           ->capture_default_str();
+      sub.add_option("--flush-timeout", flags->flush_timeout,
+                     "On SIGTERM, how long unpublished results may take once no command runs "
+                     "(what Kafka has not acknowledged by then is redelivered)")
+          ->capture_default_str();
       sub.add_option("--max-timeout", flags->max_timeout,
                      "Upper bound on any job's timeout (longer ones are cut to it)")
           ->capture_default_str();
@@ -309,6 +361,10 @@ KROND_REGISTER_COMMAND(Command{
                      "Take no new runs while the 1-minute load average per CPU is above this "
                      "(0: off)")
           ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
+      sub.add_option("--run-guard", flags->run_guard,
+                     "krond-guard, which kills a run's processes when this worker dies: auto "
+                     "(next to krond), a path, or none")
           ->capture_default_str();
       sub.add_option("--metrics-addr", flags->metrics_addr,
                      "HOST:PORT for /metrics, /healthz, /readyz (port 0 picks a free one)")

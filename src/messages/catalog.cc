@@ -36,15 +36,19 @@ Result<CatalogEntry> DecodeCatalogEntry(std::string_view text) {
   if (!doc) return tl::unexpected(doc.error());
   FieldReader r(*doc);
   CatalogEntry e;
-  e.job = r.String("job");
-  e.cluster = r.String("cluster");
-  e.schedule = r.String("schedule");
-  e.timezone = r.String("timezone", false);
+  e.job = r.Short("job");
+  e.cluster = r.Short("cluster");
+  e.schedule = r.Short("schedule");
+  e.timezone = r.Short("timezone", false);
   if (e.timezone.empty()) e.timezone = "UTC";
-  e.description = r.String("description", false);
-  e.catch_up = r.String("catch_up", false);
+  e.description = r.Short("description", false, kMaxDescriptionBytes);
+  e.catch_up = r.Short("catch_up", false);
   e.published_at = r.Time("published_at", false);
-  for (const std::string& t : r.Strings("next", {})) {
+  const std::vector<std::string> next = r.Strings("next", {});
+  if (next.size() > kMaxNextFires) {
+    return MakeError("field \"next\": more than " + std::to_string(kMaxNextFires) + " times");
+  }
+  for (const std::string& t : next) {
     auto parsed = ParseRfc3339(t);
     if (!parsed) return MakeError("field \"next\": " + parsed.error().message);
     e.next.push_back(*parsed);
@@ -75,12 +79,12 @@ Result<ControlRecord> DecodeControlRecord(std::string_view text) {
   if (!doc) return tl::unexpected(doc.error());
   FieldReader r(*doc);
   ControlRecord c;
-  c.job = r.String("job");
+  c.job = r.Short("job");
   c.paused = r.Bool("paused", false);
   if (!r.Has("paused")) r.Fail("paused", "missing");
-  c.by = r.String("by", false);
+  c.by = r.Short("by", false);
   c.at = r.Time("at", false);
-  c.reason = r.String("reason", false);
+  c.reason = r.Short("reason", false, kMaxReasonBytes);
   if (!r.ok()) return MakeError(r.error());
   if (c.job.empty()) return MakeError("field \"job\": empty");
   return c;

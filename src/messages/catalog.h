@@ -14,6 +14,13 @@
 // resume requests are written. Both are keyed by job name.
 namespace krond::messages {
 
+// What the decoders accept beyond run_messages.h's limits (anyone with access can write
+// these topics). A pause reason: the console accepts 500 characters, which UTF-8 may make
+// up to 2,000 bytes. A schedule's description and the next fire times published with it.
+inline constexpr size_t kMaxReasonBytes = 2000;
+inline constexpr size_t kMaxDescriptionBytes = 1024;
+inline constexpr size_t kMaxNextFires = 100;
+
 // One job of the catalog, as the active scheduler published it. A job removed from the job
 // file gets a tombstone (a null value) instead.
 struct CatalogEntry {

@@ -34,14 +34,44 @@ class FieldReader {
   int64_t Int(const char* name, bool required = true, int64_t fallback = 0) {
     const json* v = Find(name, required);
     if (v == nullptr) return fallback;
-    if (!v->is_number_integer()) return Fail(name, "expected an integer"), fallback;
+    // An unsigned number above INT64_MAX would read back negative.
+    if (!v->is_number_integer() || (v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX)) {
+      return Fail(name, "expected an integer"), fallback;
+    }
     return v->get<int64_t>();
   }
-  double Double(const char* name, double fallback) {
+  // Int, and in [min, max]: checked before anyone narrows or adds to it.
+  int64_t IntIn(const char* name, int64_t min, int64_t max, bool required = true,
+                int64_t fallback = 0) {
+    const bool present = Has(name);
+    const int64_t value = Int(name, required, fallback);
+    if (present && ok() && (value < min || value > max)) {
+      Fail(name, std::to_string(value) + " is out of range (" + std::to_string(min) + ".." +
+                     std::to_string(max) + ")");
+      return fallback;
+    }
+    return value;
+  }
+  double Double(const char* name, double fallback, double min, double max) {
     const json* v = Find(name, false);
     if (v == nullptr) return fallback;
     if (!v->is_number()) return Fail(name, "expected a number"), fallback;
-    return v->get<double>();
+    const double value = v->get<double>();
+    // !(in range) rather than (out of range): NaN is neither.
+    if (!(value >= min && value <= max)) {
+      Fail(name, "out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")");
+      return fallback;
+    }
+    return value;
+  }
+  // String, at most `max_bytes` long.
+  std::string Short(const char* name, bool required = true, size_t max_bytes = kMaxNameBytes) {
+    std::string value = String(name, required);
+    if (value.size() > max_bytes) {
+      Fail(name, "longer than " + std::to_string(max_bytes) + " bytes");
+      return {};
+    }
+    return value;
   }
   bool Bool(const char* name, bool fallback) {
     const json* v = Find(name, false);
@@ -59,10 +89,6 @@ class FieldReader {
   std::optional<SystemTime> OptionalTime(const char* name) {
     if (!Has(name)) return std::nullopt;
     return Time(name);
-  }
-  std::optional<int64_t> OptionalInt(const char* name) {
-    if (!Has(name)) return std::nullopt;
-    return Int(name);
   }
   std::vector<std::string> Strings(const char* name, std::vector<std::string> fallback) {
     const json* v = Find(name, false);
@@ -91,7 +117,10 @@ class FieldReader {
     return it != object_.end() && !it->is_null();
   }
   void Fail(const std::string& name, const std::string& why) {
-    if (error_.empty()) error_ = "field \"" + name + "\": " + why;
+    if (!error_.empty()) return;
+    error_ = "field \"" + name + "\": " + why;
+    // Errors quote what they read (a time that does not parse), which may be huge.
+    if (error_.size() > kMaxErrorBytes) error_ = TruncateUtf8(error_, kMaxErrorBytes) + "...";
   }
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -25,6 +26,76 @@ constexpr std::string_view kOutcomeNames[] = {"succeeded", "failed",       "time
                                               "killed",    "spawn_failed", "cancelled",
                                               "invalid",   "skipped",      "boot_failed"};
 constexpr std::string_view kTriggerNames[] = {"schedule", "manual", "backfill", "replay"};
+constexpr std::string_view kConcurrencyPolicies[] = {"allow", "forbid", "replace"};
+constexpr char kBase64Digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+// RFC 4648 base64 with padding.
+std::string Base64Encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t group = 0;
+    for (size_t k = 0; k < 3; ++k) {
+      group = (group << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    }
+    for (size_t k = 0; k < 4; ++k) {
+      out += k <= n ? kBase64Digits[(group >> (18 - 6 * k)) & 0x3F] : '=';
+    }
+  }
+  return out;
+}
+
+// The inverse of Base64Encode; nullopt for anything it would not have written.
+std::optional<std::string> Base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  size_t padding = 0;
+  while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') {
+    ++padding;
+  }
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    const size_t pad = i + 4 == text.size() ? padding : 0;
+    uint32_t group = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      uint32_t value = 0;
+      if (k < 4 - pad) {
+        const char c = text[i + k];
+        const char* digit = c != '\0' ? std::strchr(kBase64Digits, c) : nullptr;
+        if (digit == nullptr) return std::nullopt;
+        value = static_cast<uint32_t>(digit - kBase64Digits);
+      }
+      group = (group << 6) | value;
+    }
+    for (size_t k = 0; k < 3 - pad; ++k) out += static_cast<char>((group >> (16 - 8 * k)) & 0xFF);
+  }
+  return out;
+}
+
+// Bytes `c` takes in a JSON string as nlohmann::json writes valid UTF-8.
+size_t JsonCost(char c) {
+  switch (c) {
+    case '"':
+    case '\\':
+    case '\b':
+    case '\f':
+    case '\n':
+    case '\r':
+    case '\t':
+      return 2;
+    default:
+      return static_cast<unsigned char>(c) < 0x20 ? 6 : 1;
+  }
+}
+
+// The longest suffix of `text` of at most `max_bytes` that starts at a UTF-8 character.
+std::string KeepUtf8Suffix(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t start = text.size() - max_bytes;
+  while (start < text.size() && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) ++start;
+  return std::string(text.substr(start));
+}
 
 }  // namespace
 
@@ -33,59 +104,77 @@ namespace internal {
 Result<TaskMessage> TaskFromJson(const json& doc, bool job_fields_only) {
   FieldReader r(doc);
   TaskMessage m;
-  m.run_id = r.String("run_id", !job_fields_only);
-  m.job = r.String("job");
-  m.cluster = r.String("cluster");
-  m.command = r.String("command");
+  m.run_id = r.Short("run_id", !job_fields_only);
+  m.job = r.Short("job");
+  m.cluster = r.Short("cluster");
+  m.command = r.Short("command", true, kMaxCommandBytes);
   m.scheduled_at = r.Time("scheduled_at", !job_fields_only);
   m.produced_at = r.Time("produced_at", false);
-  if (r.Has("fence")) m.fence = r.Int("fence");
-  m.attempt = static_cast<int>(r.Int("attempt", false, 1));
-  m.max_attempts = static_cast<int>(r.Int("max_attempts", false, 1));
-  m.timeout = std::chrono::milliseconds(r.Int("timeout_ms", false, m.timeout.count()));
+  if (r.Has("fence")) m.fence = r.IntIn("fence", 1, INT64_MAX);
+  m.attempt = static_cast<int>(r.IntIn("attempt", 1, kMaxAttempts, false, 1));
+  m.max_attempts = static_cast<int>(r.IntIn("max_attempts", 1, kMaxAttempts, false, 1));
+  m.timeout =
+      std::chrono::milliseconds(r.IntIn("timeout_ms", 1, kMaxDurationMs, false, m.timeout.count()));
   m.not_before = r.OptionalTime("not_before");
   if (r.Has("starting_deadline_ms")) {
-    m.starting_deadline = std::chrono::milliseconds(r.Int("starting_deadline_ms"));
+    m.starting_deadline =
+        std::chrono::milliseconds(r.IntIn("starting_deadline_ms", 1, kMaxDurationMs));
   }
-  m.concurrency = r.Has("concurrency") ? r.String("concurrency") : m.concurrency;
-  m.sandbox = r.Has("sandbox") ? r.String("sandbox") : m.sandbox;
+  if (r.Has("concurrency")) {
+    m.concurrency = r.Short("concurrency");
+    if (r.ok() && std::find(std::begin(kConcurrencyPolicies), std::end(kConcurrencyPolicies),
+                            m.concurrency) == std::end(kConcurrencyPolicies)) {
+      r.Fail("concurrency", "\"" + m.concurrency + "\" is not allow, forbid or replace");
+    }
+  }
+  // Any name: a worker reports a sandbox it does not know as spawn_failed.
+  m.sandbox = r.Has("sandbox") ? r.Short("sandbox") : m.sandbox;
   m.network = r.Bool("network", false);
-  if (r.Has("replayed_from")) m.replayed_from = r.String("replayed_from");
+  if (r.Has("replayed_from")) m.replayed_from = r.Short("replayed_from");
   if (r.Has("trigger")) {
-    auto trigger = ParseTrigger(r.String("trigger"));
+    auto trigger = ParseTrigger(r.Short("trigger"));
     if (trigger) {
       m.trigger = *trigger;
-    } else {
+    } else if (r.ok()) {
       r.Fail("trigger", trigger.error().message);
     }
   }
-  m.requested_by = r.String("requested_by", false);
+  m.requested_by = r.Short("requested_by", false);
   r.Object("microvm", [&m](FieldReader& rv) {
-    const int64_t memory = rv.Int("memory_mib", false, 0);
-    const int64_t vcpus = rv.Int("vcpus", false, 0);
-    for (auto [name, value] : {std::pair{"memory_mib", memory}, std::pair{"vcpus", vcpus}}) {
-      if (value < 0 || value > UINT32_MAX) rv.Fail(name, "out of range");
+    const auto memory = static_cast<uint32_t>(rv.IntIn("memory_mib", 0, kMaxVmMemoryMib, false, 0));
+    const auto vcpus = static_cast<uint32_t>(rv.IntIn("vcpus", 0, kMaxVmVcpus, false, 0));
+    if (memory != 0 && memory < kMinVmMemoryMib) {
+      rv.Fail("memory_mib",
+              std::to_string(memory) + " is under " + std::to_string(kMinVmMemoryMib));
     }
-    m.microvm = TaskMessage::MicroVm{static_cast<uint32_t>(memory), static_cast<uint32_t>(vcpus)};
+    m.microvm = TaskMessage::MicroVm{memory, vcpus};
   });
   r.Object("retry", [&m](FieldReader& rr) {
-    m.retry.backoff = std::chrono::milliseconds(rr.Int("backoff_ms", false, 2000));
-    m.retry.max_backoff = std::chrono::milliseconds(rr.Int("max_backoff_ms", false, 300'000));
-    m.retry.multiplier = rr.Double("multiplier", m.retry.multiplier);
-    m.retry.jitter = rr.Double("jitter", m.retry.jitter);
+    m.retry.backoff =
+        std::chrono::milliseconds(rr.IntIn("backoff_ms", 0, kMaxDurationMs, false, 2000));
+    m.retry.max_backoff =
+        std::chrono::milliseconds(rr.IntIn("max_backoff_ms", 0, kMaxDurationMs, false, 300'000));
+    m.retry.multiplier =
+        rr.Double("multiplier", m.retry.multiplier, kMinMultiplier, kMaxMultiplier);
+    m.retry.jitter = rr.Double("jitter", m.retry.jitter, 0.0, kMaxJitter);
     m.retry.retry_on = rr.Strings("retry_on", m.retry.retry_on);
+    if (rr.ok() && m.retry.max_backoff < m.retry.backoff) {
+      rr.Fail("max_backoff_ms", "less than backoff_ms");
+    }
+    for (const std::string& name : m.retry.retry_on) {
+      if (!rr.ok()) break;
+      if (!ParseOutcome(name)) rr.Fail("retry_on", "unknown outcome");
+    }
+    if (rr.ok() && m.retry.retry_on.size() > std::size(kOutcomeNames)) {
+      rr.Fail("retry_on", "more names than there are outcomes");
+    }
   });
   if (!r.ok()) return MakeError(r.error());
   if (m.run_id.empty() && !job_fields_only) return MakeError("field \"run_id\": empty");
-  if (m.attempt < 1 || m.max_attempts < 1 || m.attempt > m.max_attempts) {
+  if (m.attempt > m.max_attempts) {
     return MakeError(
         "fields \"attempt\"/\"max_attempts\": need 1 <= attempt <= max_attempts, got " +
         std::to_string(m.attempt) + "/" + std::to_string(m.max_attempts));
-  }
-  if (m.timeout.count() <= 0) return MakeError("field \"timeout_ms\": must be positive");
-  if (m.fence && *m.fence < 1) return MakeError("field \"fence\": must be positive");
-  if (m.starting_deadline && m.starting_deadline->count() <= 0) {
-    return MakeError("field \"starting_deadline_ms\": must be positive");
   }
   return m;
 }
@@ -126,26 +215,27 @@ json ResultToJson(const ResultMessage& m) {
 Result<ResultMessage> ResultFromJson(const json& doc) {
   FieldReader r(doc);
   ResultMessage m;
-  m.run_id = r.String("run_id");
-  m.job = r.String("job", false);
-  m.cluster = r.String("cluster", false);
-  m.attempt = static_cast<int>(r.Int("attempt", false, 1));
-  m.worker = r.String("worker", false);
-  m.queue = r.String("queue", false);
+  m.run_id = r.Short("run_id");
+  m.job = r.Short("job", false);
+  m.cluster = r.Short("cluster", false);
+  m.attempt = static_cast<int>(r.IntIn("attempt", 1, kMaxAttempts, false, 1));
+  m.worker = r.Short("worker", false);
+  m.queue = r.Short("queue", false);
   m.scheduled_at = r.Time("scheduled_at", false);
   m.started_at = r.Time("started_at", false);
   m.finished_at = r.Time("finished_at", false);
-  if (auto code = r.OptionalInt("exit_code")) m.exit_code = static_cast<int>(*code);
-  if (auto sig = r.OptionalInt("signal")) m.signal = static_cast<int>(*sig);
-  std::string outcome = r.String("outcome");
+  if (r.Has("exit_code")) m.exit_code = static_cast<int>(r.IntIn("exit_code", 0, 255));
+  if (r.Has("signal")) m.signal = static_cast<int>(r.IntIn("signal", 1, 64));
+  std::string outcome = r.Short("outcome");
   m.output_tail = r.String("output_tail", false);
-  m.output_bytes = r.Int("output_bytes", false, 0);
+  m.output_bytes = r.IntIn("output_bytes", 0, INT64_MAX, false, 0);
   m.error = r.String("error", false);
-  m.source = r.String("source", false);
-  m.requested_by = r.String("requested_by", false);
-  const std::string trigger = r.String("trigger", false);
+  m.source = r.Short("source", false);
+  m.requested_by = r.Short("requested_by", false);
+  const std::string trigger = r.Short("trigger", false);
   r.Object("vm", [&m](FieldReader& rv) {
-    m.vm = ResultMessage::Vm{rv.String("accelerator", false), rv.OptionalInt("boot_ms")};
+    m.vm = ResultMessage::Vm{rv.Short("accelerator", false), std::nullopt};
+    if (rv.Has("boot_ms")) m.vm->boot_ms = rv.IntIn("boot_ms", 0, kMaxDurationMs);
   });
   if (!r.ok()) return MakeError(r.error());
   if (!trigger.empty()) {
@@ -232,9 +322,49 @@ std::string Encode(const DeadLetter& m) {
     // Parsed back so that tasks have one encoder; dead letters are rare.
     j["task"] = json::parse(Encode(*m.task));
   } else {
-    j["raw"] = m.raw;
+    j["raw_base64"] = Base64Encode(m.raw.bytes);
+    j["raw_bytes"] = m.raw.original_bytes;
   }
   return j.dump();
+}
+
+RawCopy CopyRaw(std::string_view bytes, size_t max_bytes) {
+  return RawCopy{std::string(bytes.substr(0, max_bytes)), static_cast<int64_t>(bytes.size())};
+}
+
+std::string EncodeWithin(const ResultMessage& m, size_t max_bytes) {
+  std::string text = Encode(m);
+  if (text.size() <= max_bytes) return text;
+  ResultMessage cut = m;
+  const std::string tail = SanitizeUtf8(m.output_tail);
+  cut.output_tail.clear();
+  if (cut.error.size() > kMaxErrorBytes)
+    cut.error = TruncateUtf8(cut.error, kMaxErrorBytes) + "...";
+  const size_t fixed = Encode(cut).size();
+  // Keep the end of the output, as many bytes as their JSON form leaves room for.
+  size_t budget = max_bytes > fixed ? max_bytes - fixed : 0;
+  size_t start = tail.size();
+  while (start > 0 && JsonCost(tail[start - 1]) <= budget) budget -= JsonCost(tail[--start]);
+  cut.output_tail = KeepUtf8Suffix(tail, tail.size() - start);
+  return Encode(cut);
+}
+
+std::string EncodeWithin(const DeadLetter& m, size_t max_bytes) {
+  std::string text = Encode(m);
+  if (text.size() <= max_bytes) return text;
+  DeadLetter cut = m;
+  // The result's output is in the results topic already; the task is what replays need.
+  cut.last_result.output_tail.clear();
+  if (cut.last_result.error.size() > kMaxErrorBytes) {
+    cut.last_result.error = TruncateUtf8(cut.last_result.error, kMaxErrorBytes) + "...";
+  }
+  text = Encode(cut);
+  if (text.size() <= max_bytes || !cut.task) return text;
+  cut.raw = CopyRaw(Encode(*cut.task));
+  cut.task.reset();
+  cut.reason += " (task too large for a dead letter: a copy of its first " +
+                std::to_string(cut.raw.bytes.size()) + " bytes is kept)";
+  return Encode(cut);
 }
 
 Result<TaskMessage> DecodeTask(std::string_view text) {
@@ -258,10 +388,10 @@ Result<ReplayMarker> DecodeReplayMarker(std::string_view text) {
   FieldReader r(*doc);
   if (!r.Has("replay_of")) return MakeError("not a replay marker");
   ReplayMarker m;
-  m.replay_of = r.String("replay_of");
-  m.run_id = r.String("run_id", false);
+  m.replay_of = r.Short("replay_of");
+  m.run_id = r.Short("run_id", false);
   m.replayed_at = r.Time("replayed_at", false);
-  m.by = r.String("by", false);
+  m.by = r.Short("by", false);
   if (!r.ok()) return MakeError(r.error());
   return m;
 }
@@ -309,7 +439,21 @@ Result<DeadLetter> DecodeDeadLetter(std::string_view text) {
   DeadLetter d;
   FieldReader r(*doc);
   d.reason = r.String("reason", false);
-  d.raw = r.String("raw", false);
+  if (r.Has("raw_base64")) {
+    const std::string encoded = r.String("raw_base64");
+    d.raw.original_bytes = r.IntIn("raw_bytes", 0, INT64_MAX);
+    if (r.ok()) {
+      std::optional<std::string> bytes = Base64Decode(encoded);
+      if (!bytes) return MakeError("field \"raw_base64\": not base64");
+      d.raw.bytes = std::move(*bytes);
+      if (static_cast<int64_t>(d.raw.bytes.size()) > d.raw.original_bytes) {
+        return MakeError("field \"raw_bytes\": less than the bytes kept");
+      }
+    }
+  } else {
+    d.raw.bytes = r.String("raw", false);
+    d.raw.original_bytes = static_cast<int64_t>(d.raw.bytes.size());
+  }
   if (!r.ok()) return MakeError(r.error());
   if (r.Has("task")) {
     auto task = TaskFromJson(doc->at("task"), /*job_fields_only=*/false);
@@ -323,41 +467,6 @@ Result<DeadLetter> DecodeDeadLetter(std::string_view text) {
   if (!last) return MakeError("field \"last_result\": " + last.error().message);
   d.last_result = *last;
   return d;
-}
-
-std::string SanitizeUtf8(std::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size());
-  size_t i = 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  while (i < bytes.size()) {
-    unsigned char c = p[i];
-    size_t len = c < 0x80           ? 1
-                 : (c >> 5) == 0x6  ? 2
-                 : (c >> 4) == 0xE  ? 3
-                 : (c >> 3) == 0x1E ? 4
-                                    : 0;
-    bool valid = len > 0 && i + len <= bytes.size();
-    for (size_t k = 1; valid && k < len; ++k) valid = (p[i + k] & 0xC0) == 0x80;
-    if (valid && len == 2) valid = c >= 0xC2;  // no overlong forms
-    if (valid && len == 3) {
-      uint32_t cp = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
-      valid = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-    }
-    if (valid && len == 4) {
-      uint32_t cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6) |
-                    (p[i + 3] & 0x3Fu);
-      valid = cp >= 0x10000 && cp <= 0x10FFFF;
-    }
-    if (valid) {
-      out.append(bytes.substr(i, len));
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
 }
 
 std::string NewRunId() {

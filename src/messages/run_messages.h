@@ -9,6 +9,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "common/utf8.h"
 
 namespace krond::messages {
 
@@ -23,6 +24,31 @@ inline constexpr int kVersion = 1;
 enum class Trigger { kSchedule, kManual, kBackfill, kReplay };
 std::string_view TriggerName(Trigger t);  // "schedule" | "manual" | "backfill" | "replay"
 [[nodiscard]] Result<Trigger> ParseTrigger(std::string_view name);
+
+// What a decoder accepts. Messages are read from topics anyone with access can write, so
+// every number is range-checked before it is narrowed or used, and a message outside these
+// bounds is `invalid` (docs/messages.md, "Limits").
+//
+// Attempts of one run: the job file's retry.max_attempts limit.
+inline constexpr int kMaxAttempts = 100;
+// Any duration field (timeout_ms, starting_deadline_ms, backoff_ms, max_backoff_ms): the
+// longest duration a job file can give (ParseDuration's 10 years).
+inline constexpr int64_t kMaxDurationMs = int64_t{10} * 366 * 24 * 3600 * 1000;
+// retry.multiplier and retry.jitter: the job file's ranges.
+inline constexpr double kMinMultiplier = 1.0;
+inline constexpr double kMaxMultiplier = 10.0;
+inline constexpr double kMaxJitter = 1.0;
+// microvm.memory_mib and microvm.vcpus: the job file's ranges (0: the worker's default).
+inline constexpr uint32_t kMinVmMemoryMib = 64;
+inline constexpr uint32_t kMaxVmMemoryMib = 16 * 1024;
+inline constexpr uint32_t kMaxVmVcpus = 16;
+// A command: the job file's limit (config::kMaxCommandBytes), so that any task the
+// scheduler makes fits in one Kafka message even when every byte needs a \u escape.
+inline constexpr size_t kMaxCommandBytes = 64 * 1024;
+// run_id, job, cluster, worker and the other short strings.
+inline constexpr size_t kMaxNameBytes = 256;
+// Longest decode error kept (an error may quote the input).
+inline constexpr size_t kMaxErrorBytes = 512;
 
 // How a failed run is retried; carried in the task so workers need no job file.
 struct RetrySpec {
@@ -124,11 +150,25 @@ struct ResultMessage {
   std::optional<Vm> vm;
 };
 
+// A bounded copy of bytes that could not be decoded (a poison message): its first bytes,
+// base64-encoded so that any byte survives JSON, and the original length.
+struct RawCopy {
+  std::string bytes;  // the first min(original_bytes, kMaxRawCopyBytes) bytes
+  int64_t original_bytes = 0;
+  bool truncated() const { return static_cast<int64_t>(bytes.size()) < original_bytes; }
+};
+// At most this much of an undecodable message is kept in its dead letter (as base64, 4/3 of
+// it): enough to see what it was, small enough that the dead letter always fits a message.
+inline constexpr size_t kMaxRawCopyBytes = 16 * 1024;
+RawCopy CopyRaw(std::string_view bytes, size_t max_bytes = kMaxRawCopyBytes);
+
 // A run that exhausted its attempts (or could not be decoded): the value of a message on
 // <prefix>.dead.<cluster>. Holds the last task as sent and the last result.
 struct DeadLetter {
   std::optional<TaskMessage> task;  // absent if the original could not be decoded
-  std::string raw;                  // the original message value when task is absent
+  // The original message when task is absent (written as raw_base64 + raw_bytes). Dead
+  // letters written before v1 had a "raw" string instead; it is read into `raw.bytes`.
+  RawCopy raw;
   ResultMessage last_result;
   std::string reason;
 };
@@ -146,6 +186,16 @@ std::string Encode(const TaskMessage& m);
 std::string Encode(const ResultMessage& m);
 std::string Encode(const DeadLetter& m);
 std::string Encode(const ReplayMarker& m);
+
+// Encodes within `max_bytes` (a Kafka message's limit), giving up what matters least first:
+// the result's output_tail is cut from the front (the end of the output is kept, and
+// output_bytes still counts all of it); a dead letter's result loses its output_tail, and if
+// the task alone is still too large, the task is replaced by a RawCopy of its encoding.
+// Requires: max_bytes >= kMinMessageBudget (what a result without output, or a dead letter
+// without task and output, always fits in: every other field is bounded).
+inline constexpr size_t kMinMessageBudget = 64 * 1024;
+std::string EncodeWithin(const ResultMessage& m, size_t max_bytes);
+std::string EncodeWithin(const DeadLetter& m, size_t max_bytes);
 
 // Decoders return a clear error naming the field, e.g. `field "attempt": expected a number`.
 [[nodiscard]] Result<TaskMessage> DecodeTask(std::string_view json);
@@ -172,8 +222,10 @@ TaskMessage NewRun(TaskMessage job_fields, SystemTime scheduled_at, SystemTime n
 [[nodiscard]] Result<TaskMessage> ReplayRun(const DeadLetter& letter, std::string_view position,
                                             SystemTime now, std::string requested_by);
 
-// Replaces invalid UTF-8 with U+FFFD so any output can travel in JSON.
-std::string SanitizeUtf8(std::string_view bytes);
+// Replace invalid UTF-8 with U+FFFD so any output can travel in JSON; cut text at a
+// character boundary (common/utf8.h).
+using krond::SanitizeUtf8;
+using krond::TruncateUtf8;
 
 // A random (version 4) UUID, e.g. "1b4e28ba-2fa1-11d2-883f-0016d3cca427".
 std::string NewRunId();

@@ -3,6 +3,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/utf8.h"
+
 // Pieces of the Prometheus text exposition format 0.0.4
 // (https://prometheus.io/docs/instrumenting/exposition_formats/), shared by the families'
 // Render and by tests.
@@ -28,6 +30,6 @@ bool IsValidMetricName(std::string_view name);
 bool IsValidLabelName(std::string_view name);
 
 // `text` with each byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
-std::string SanitizeUtf8(std::string_view text);
+using krond::SanitizeUtf8;
 
 }  // namespace krond::metrics

@@ -77,11 +77,17 @@ std::vector<std::string> RemovedJobs(const std::vector<config::Job>& before,
 CatalogPublisher::CatalogPublisher(kafka::Producer& producer, const Clock& clock, std::string topic,
                                    SchedulerMetrics& metrics, size_t max_in_flight)
     : clock_(clock),
-      publisher_(producer, clock,
-                 [&metrics](const std::string& to, const std::string& error) {
-                   metrics.produce_errors.Inc();
-                   spdlog::warn("catalog: publish to {} failed, will retry: {}", to, error);
-                 }),
+      publisher_(
+          producer, clock,
+          [&metrics](const std::string& to, const kafka::ProduceError& error,
+                     kafka::ReliablePublisher::Next next) {
+            metrics.produce_errors.Inc();
+            if (next == kafka::ReliablePublisher::Next::kGiveUp) {
+              spdlog::error("catalog: publish to {} refused for good: {}", to, error.message);
+            } else {
+              spdlog::warn("catalog: publish to {} failed, will retry: {}", to, error.message);
+            }
+          }),
       topic_(std::move(topic)),
       max_in_flight_(max_in_flight) {}
 

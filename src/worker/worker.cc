@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -55,6 +56,26 @@ std::string Where(const kafka::ConsumedMessage& m) {
   return m.topic + "[" + std::to_string(m.partition) + "]@" + std::to_string(m.offset);
 }
 
+// librdkafka counts a record's framing (about 60 bytes, plus headers krond does not use)
+// against message.max.bytes, besides its key and value.
+constexpr size_t kRecordOverheadBytes = 512;
+
+// The run id of an undecodable message: its key when it has one, cut to a sane length (a key
+// is as untrusted as the value).
+std::string RunIdOfKey(std::string_view key) {
+  if (key.empty()) return "unknown";
+  constexpr size_t kMaxKeyBytes = 128;
+  std::string id =
+      messages::TruncateUtf8(messages::SanitizeUtf8(key.substr(0, kMaxKeyBytes)), kMaxKeyBytes);
+  if (key.size() > kMaxKeyBytes) id += "...";
+  return id;
+}
+
+std::string_view RecordName(int kind) {
+  constexpr std::string_view kNames[] = {"result", "retry", "dead_letter"};
+  return kNames[kind];
+}
+
 }  // namespace
 
 Status WorkerOptions::Validate() const {
@@ -70,6 +91,10 @@ Status WorkerOptions::Validate() const {
   if (!(max_load >= 0)) return MakeError("worker: --max-load must be >= 0");
   if (max_poll_batch < 1) return MakeError("worker: max_poll_batch must be >= 1");
   if (commit_interval.count() < 0) return MakeError("worker: commit_interval must be >= 0");
+  if (flush_timeout.count() < 0) return MakeError("worker: --flush-timeout must be >= 0");
+  if (max_message_bytes < 128 * 1024) {
+    return MakeError("worker: message.max.bytes (--kafka-setting) must be at least 131072");
+  }
   return {};
 }
 
@@ -102,10 +127,23 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
       topics_(std::move(topics)),
       options_(std::move(options)),
       publisher_(producer, clock,
-                 [this](const std::string& topic, const std::string& error) {
+                 [this](const std::string& topic, const kafka::ProduceError& error,
+                        kafka::ReliablePublisher::Next next) {
+                   using Next = kafka::ReliablePublisher::Next;
+                   // Permanent errors are logged by PublishRecord, with the run.
+                   if (next == Next::kGiveUp) return;
                    metrics_.publish_errors.Inc();
-                   spdlog::warn("publish to {} failed, will retry: {}", topic, error);
-                 }),
+                   if (next == Next::kAlone) {
+                     spdlog::info(
+                         "publish to {} refused ({}); producing it again on its own, "
+                         "in case it was its batch that was too large",
+                         topic, error.message);
+                   } else {
+                     spdlog::warn("publish to {} failed, will retry: {}", topic, error.message);
+                   }
+                 },
+                 {.retry_delay = std::chrono::milliseconds(500),
+                  .max_retry_delay = std::chrono::seconds(5)}),
       rng_(options_.seed != 0 ? options_.seed : std::random_device{}()) {
   metrics_.slots.Set(options_.slots);
   if (options_.max_load > 0 && !options_.load_source) options_.load_source = SystemLoadPerCpu;
@@ -118,8 +156,15 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
   // Exported as 0 from the start, so the first dead letter or missed run shows in increase()
   // and alerts.
   metrics_.runs_missed_deadline.WithLabels({options_.cluster});
-  for (const char* reason : {"exhausted", "not_retried", "invalid"}) {
+  for (const char* reason : {"exhausted", "not_retried", "invalid", "retry_refused"}) {
     metrics_.dead_letters_published.WithLabels({options_.cluster, reason});
+  }
+  for (int kind = 0; kind < 3; ++kind) {
+    metrics_.records_dropped.WithLabels({RecordName(kind)});
+    for (auto error : {kafka::ProduceErrorKind::kTooLarge, kafka::ProduceErrorKind::kUnauthorized,
+                       kafka::ProduceErrorKind::kUnknownTopic, kafka::ProduceErrorKind::kInvalid}) {
+      metrics_.publish_refused.WithLabels({RecordName(kind), kafka::ProduceErrorName(error)});
+    }
   }
   for (const char* state : {"started", "finished"}) {
     metrics_.runs_redelivered.WithLabels({options_.cluster, queue, state});
@@ -233,7 +278,18 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
                                   options_.cluster + "\"");
   }
   const SystemTime now = clock_.Now();
-  if (task->not_before && *task->not_before > now) return Defer(message, *task->not_before);
+  // Only retries wait: on the main queue a not_before could park a partition for as long as
+  // one message says. A retry waits at most its own max_backoff from now (a not_before
+  // further out than any backoff of the task's policy is not one krond wrote).
+  if (options_.queue == messages::Queue::kRetry && task->not_before && *task->not_before > now) {
+    // A message whose parking is over starts: with its wait capped at max_backoff, a
+    // not_before in a year would otherwise park it again each time it came back.
+    auto waited = waited_.find(key);
+    const bool parked_before = waited != waited_.end() && waited->second == message.offset;
+    if (!parked_before)
+      return Defer(message, std::min(*task->not_before, now + task->retry.max_backoff));
+  }
+  waited_.erase(key);
   if (tracker_.StartedBefore(message.topic, message.partition, message.offset)) {
     metrics_.runs_redelivered.WithLabels({options_.cluster, queue, "started"}).Inc();
     spdlog::info(
@@ -346,7 +402,13 @@ void Worker::Skip(const kafka::ConsumedMessage& message, const messages::TaskMes
                    messages::OutcomeName(result.outcome)})
       .Inc();
   spdlog::info("skip {} run {}: {}", task.job, task.run_id, reason);
-  PublishThenFinish(message, task.run_id, {{topics_.Results(), messages::Encode(result), {}}});
+  auto outbox = std::make_shared<Outbox>();
+  outbox->source = {message.topic, message.partition, message.offset};
+  outbox->key = task.run_id;
+  outbox->result = std::move(result);
+  outbox->task = task;
+  Record record = ResultRecord(outbox->result, false);
+  PublishThenFinish(std::move(outbox), {std::move(record)});
 }
 
 void Worker::SkipMissed(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
@@ -359,8 +421,11 @@ void Worker::OnInvalid(const kafka::ConsumedMessage& message, const std::string&
   metrics_.invalid_messages.Inc();
   spdlog::error("invalid task message at {}: {}", Where(message), error);
   tracker_.Started(message.topic, message.partition, message.offset);
-  messages::ResultMessage result;
-  result.run_id = message.key.empty() ? "unknown" : messages::SanitizeUtf8(message.key);
+  auto outbox = std::make_shared<Outbox>();
+  outbox->source = {message.topic, message.partition, message.offset};
+  outbox->key = RunIdOfKey(message.key);
+  messages::ResultMessage& result = outbox->result;
+  result.run_id = outbox->key;
   result.cluster = options_.cluster;
   result.worker = options_.worker_id;
   result.queue = std::string(messages::QueueName(options_.queue));
@@ -368,14 +433,14 @@ void Worker::OnInvalid(const kafka::ConsumedMessage& message, const std::string&
   result.outcome = messages::Outcome::kInvalid;
   result.error = error;
   result.source = Where(message);
-  messages::DeadLetter dead;
-  dead.raw = messages::SanitizeUtf8(message.value);
-  dead.last_result = result;
-  dead.reason = "invalid message: " + error;
+  // A bounded copy: the message may be anything up to the broker's limit, and its dead
+  // letter must fit in a message too, or the partition would never get past it.
+  outbox->raw = messages::CopyRaw(message.value);
   metrics_.dead_letters_published.WithLabels({options_.cluster, "invalid"}).Inc();
-  PublishThenFinish(message, result.run_id,
-                    {{topics_.Results(), messages::Encode(result), {}},
-                     {topics_.Dead(options_.cluster), messages::Encode(dead), {}}});
+  std::vector<Record> records;
+  records.push_back(ResultRecord(result, false));
+  records.push_back(DeadLetterRecord(*outbox, "invalid message: " + error, false));
+  PublishThenFinish(std::move(outbox), std::move(records));
 }
 
 void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) {
@@ -390,7 +455,9 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::TaskMessage task) 
   run->started_at = clock_.Now();
   const messages::TaskMessage& t = run->task;
   const std::string_view queue = messages::QueueName(options_.queue);
-  const SystemTime due = t.not_before.value_or(t.scheduled_at);
+  const SystemTime due = options_.queue == messages::Queue::kRetry
+                             ? t.not_before.value_or(t.scheduled_at)
+                             : t.scheduled_at;
   metrics_.runs_started.WithLabels({options_.cluster, queue}).Inc();
   metrics_.start_delay.WithLabels({options_.cluster, queue})
       .ObserveDuration(std::max(run->started_at - due, std::chrono::milliseconds(0)));
@@ -541,8 +608,14 @@ void Worker::Finish(Completion done) {
                task.attempt, task.max_attempts, messages::OutcomeName(result.outcome), o.exit_code,
                o.Duration().count());
 
-  std::vector<Outgoing> out = {{topics_.Results(), messages::Encode(result), {}}};
+  auto outbox = std::make_shared<Outbox>();
+  outbox->source = {run->message.topic, run->message.partition, run->message.offset};
+  outbox->key = task.run_id;
+  outbox->task = task;
+  std::vector<Record> records;
+  records.push_back(ResultRecord(result, false));
   // A replaced run is superseded by the newer run: neither retried nor dead-lettered.
+  std::optional<std::string> dead_reason;
   if (result.outcome != messages::Outcome::kSucceeded && !replaced) {
     const bool retried = IsRetried(task.retry, result.outcome);
     if (retried && task.attempt < task.max_attempts) {
@@ -554,41 +627,131 @@ void Worker::Finish(Completion done) {
       next.produced_at = done.finished_at;
       // Routed by job like first attempts, so that the retries of a job go to one retry
       // worker and its concurrency policy holds among them (docs/retries.md).
-      out.push_back({topics_.Retry(task.cluster), messages::Encode(next),
-                     std::string(messages::PartitionKeyOf(next))});
+      records.push_back({RecordKind::kRetry, topics_.Retry(task.cluster), messages::Encode(next),
+                         false, std::string(messages::PartitionKeyOf(next))});
       metrics_.retries_published.WithLabels({options_.cluster}).Inc();
       spdlog::info("retry {} run {} as attempt {}/{} after {}ms", task.job, task.run_id,
                    next.attempt, next.max_attempts, delay.count());
     } else {
-      messages::DeadLetter dead;
-      dead.task = task;
-      dead.last_result = result;
-      dead.reason = retried ? "attempts exhausted (" + std::to_string(task.attempt) + "/" +
+      dead_reason = retried ? "attempts exhausted (" + std::to_string(task.attempt) + "/" +
                                   std::to_string(task.max_attempts) + ")"
                             : std::string("outcome ") +
                                   std::string(messages::OutcomeName(result.outcome)) +
                                   " is not retried";
-      out.push_back({topics_.Dead(task.cluster), messages::Encode(dead), {}});
       metrics_.dead_letters_published
           .WithLabels({options_.cluster, retried ? "exhausted" : "not_retried"})
           .Inc();
-      spdlog::warn("dead-letter {} run {}: {}", task.job, task.run_id, dead.reason);
+      spdlog::warn("dead-letter {} run {}: {}", task.job, task.run_id, *dead_reason);
     }
   }
-  PublishThenFinish(run->message, task.run_id, std::move(out));
+  outbox->result = std::move(result);
+  if (dead_reason) records.push_back(DeadLetterRecord(*outbox, *dead_reason, false));
+  PublishThenFinish(std::move(outbox), std::move(records));
 }
 
-void Worker::PublishThenFinish(const kafka::ConsumedMessage& source, const std::string& key,
-                               std::vector<Outgoing> values) {
-  auto remaining = std::make_shared<size_t>(values.size());
-  for (Outgoing& out : values) {
-    publisher_.Publish(
-        std::move(out.topic), key, std::move(out.value),
-        [this, remaining, t = source.topic, p = source.partition,
-         off = source.offset](const kafka::DeliveryReport&) {
-          if (--*remaining == 0) tracker_.Finished(t, p, off);
-        },
-        std::move(out.partition_key));
+size_t Worker::ValueBudget(const std::string& key) const {
+  return options_.max_message_bytes -
+         std::min(key.size() + kRecordOverheadBytes, options_.max_message_bytes / 2);
+}
+
+Worker::Record Worker::ResultRecord(const messages::ResultMessage& result, bool minimal) const {
+  return {RecordKind::kResult,
+          topics_.Results(),
+          messages::EncodeWithin(result, ValueBudget(result.run_id)),
+          minimal,
+          {}};
+}
+
+Worker::Record Worker::DeadLetterRecord(const Outbox& outbox, std::string reason,
+                                        bool minimal) const {
+  messages::DeadLetter dead;
+  dead.reason = std::move(reason);
+  dead.last_result = outbox.result;
+  if (minimal) {
+    // The least that still says which run died and why: a short copy of what it ran.
+    dead.last_result.output_tail.clear();
+    constexpr size_t kMinimalCopyBytes = 1024;
+    if (outbox.task) {
+      dead.raw = messages::CopyRaw(messages::Encode(*outbox.task), kMinimalCopyBytes);
+    } else if (outbox.raw) {
+      dead.raw = *outbox.raw;
+      dead.raw.bytes.resize(std::min(dead.raw.bytes.size(), kMinimalCopyBytes));
+    }
+  } else if (outbox.task) {
+    dead.task = outbox.task;
+  } else if (outbox.raw) {
+    dead.raw = *outbox.raw;
+  }
+  return {RecordKind::kDeadLetter,
+          topics_.Dead(options_.cluster),
+          messages::EncodeWithin(dead, ValueBudget(outbox.key)),
+          minimal,
+          {}};
+}
+
+std::optional<Worker::Record> Worker::Replacement(const Outbox& outbox, const Record& refused,
+                                                  const kafka::ProduceError& error) const {
+  if (refused.minimal) return std::nullopt;
+  switch (refused.kind) {
+    case RecordKind::kResult: {
+      if (error.kind != kafka::ProduceErrorKind::kTooLarge) return std::nullopt;
+      messages::ResultMessage slim = outbox.result;
+      slim.output_tail.clear();
+      slim.error += std::string(slim.error.empty() ? "" : "; ") +
+                    "output not published: the result was refused (" + error.message + ")";
+      return ResultRecord(slim, true);
+    }
+    case RecordKind::kRetry:
+      // Whatever the reason, the run must not vanish: dead-letter it, where it can be replayed.
+      return DeadLetterRecord(outbox, "retry not published: " + error.message, false);
+    case RecordKind::kDeadLetter:
+      if (error.kind != kafka::ProduceErrorKind::kTooLarge) return std::nullopt;
+      return DeadLetterRecord(outbox, "dead letter refused (" + error.message + "); shortened",
+                              true);
+  }
+  return std::nullopt;
+}
+
+void Worker::PublishThenFinish(std::shared_ptr<Outbox> outbox, std::vector<Record> records) {
+  outbox->remaining = records.size();
+  for (Record& record : records) PublishRecord(outbox, std::move(record));
+}
+
+void Worker::PublishRecord(const std::shared_ptr<Outbox>& outbox, Record record) {
+  const std::string topic = record.topic;
+  std::string value = std::move(record.value);
+  record.value.clear();
+  std::string partition_key = record.partition_key;
+  publisher_.Publish(
+      topic, outbox->key, std::move(value),
+      [this, outbox, record = std::move(record)](const kafka::DeliveryReport& report) {
+        if (report.status) return FinishOne(outbox);
+        const kafka::ProduceError& error = report.status.error();
+        const std::string_view what = RecordName(static_cast<int>(record.kind));
+        const std::string& job = outbox->task ? outbox->task->job : outbox->result.job;
+        metrics_.publish_refused.WithLabels({what, kafka::ProduceErrorName(error.kind)}).Inc();
+        std::optional<Record> instead = Replacement(*outbox, record, error);
+        if (instead) {
+          spdlog::error("{} of {} run {} refused by Kafka ({}): {}; publishing a smaller one", what,
+                        job, outbox->key, kafka::ProduceErrorName(error.kind), error.message);
+          if (instead->kind == RecordKind::kDeadLetter && record.kind == RecordKind::kRetry) {
+            metrics_.dead_letters_published.WithLabels({options_.cluster, "retry_refused"}).Inc();
+          }
+          return PublishRecord(outbox, std::move(*instead));
+        }
+        // Retrying would fail the same way and hold this partition's offsets forever.
+        metrics_.records_dropped.WithLabels({what}).Inc();
+        spdlog::error("{} of {} run {} refused by Kafka ({}): {}; dropped (source {}[{}]@{})", what,
+                      job, outbox->key, kafka::ProduceErrorName(error.kind), error.message,
+                      outbox->source.topic, outbox->source.partition, outbox->source.offset);
+        FinishOne(outbox);
+      },
+      std::move(partition_key));
+}
+
+void Worker::FinishOne(const std::shared_ptr<Outbox>& outbox) {
+  if (--outbox->remaining == 0) {
+    tracker_.Finished(outbox->source.topic, outbox->source.partition, outbox->source.offset);
   }
 }
 
@@ -596,7 +759,7 @@ void Worker::Defer(const kafka::ConsumedMessage& message, SystemTime until) {
   const kafka::TopicPartition tp{message.topic, message.partition, message.offset};
   if (auto ok = consumer_.Pause({tp}); !ok) spdlog::warn("{}", ok.error().message);
   if (auto ok = consumer_.Seek(tp); !ok) spdlog::warn("{}", ok.error().message);
-  deferred_[{message.topic, message.partition}] = until;
+  deferred_[{message.topic, message.partition}] = {until, message.offset};
   spdlog::debug("parked {} until {}", Where(message), FormatRfc3339Utc(until));
 }
 
@@ -604,8 +767,9 @@ void Worker::ResumeDue() {
   const SystemTime now = clock_.Now();
   std::vector<kafka::TopicPartition> resume;
   for (auto it = deferred_.begin(); it != deferred_.end();) {
-    if (it->second <= now) {
+    if (it->second.until <= now) {
       resume.push_back({it->first.first, it->first.second, -1});
+      waited_[it->first] = it->second.offset;
       it = deferred_.erase(it);
     } else {
       ++it;
@@ -697,9 +861,18 @@ void Worker::GiveUp(const std::vector<kafka::TopicPartition>& partitions, bool l
   std::erase_if(held_, [&](const Held& h) { return on_them(h.message); });
   for (const auto& tp : partitions) {
     deferred_.erase({tp.topic, tp.partition});
+    waited_.erase({tp.topic, tp.partition});
     std::erase_if(assigned_, [&](const kafka::TopicPartition& a) {
       return a.topic == tp.topic && a.partition == tp.partition;
     });
+  }
+  if (stopped_) {
+    // The consumer's close revokes everything after Stop, which has ended the runs and given
+    // the results their flush_timeout: waiting again here would unbound a stop with Kafka
+    // unreachable.
+    if (!lost) Commit();
+    tracker_.Forget(partitions);
+    return;
   }
   // The next owner gets the partitions when this returns: until then their runs may end
   // here (and be committed), after that none may still run, or a forbid job would overlap.
@@ -752,22 +925,42 @@ void Worker::Stop() {
   spdlog::info("worker stopping: {} run(s) in flight, draining up to {}ms", running_,
                options_.drain_timeout.count());
   SetAllPaused(true);
-  const MonoTime deadline = clock_.MonoNow() + options_.drain_timeout;
+  // Keep serving the group (and delivery reports) while waiting.
+  auto serve = [this] {
+    Step(std::chrono::milliseconds(50));
+    publisher_.Poll(std::chrono::milliseconds(20));
+  };
+  // Commands first: they may finish within the drain timeout, or are cancelled (and left
+  // uncommitted, so another worker runs them again).
+  const MonoTime drain_deadline = clock_.MonoNow() + options_.drain_timeout;
   bool cancelled = false;
-  while (running_ > 0 || publisher_.Pending() > 0) {
-    if (!cancelled && clock_.MonoNow() >= deadline) {
+  while (running_ > 0) {
+    const MonoTime now = clock_.MonoNow();
+    if (!cancelled && now >= drain_deadline) {
       spdlog::warn("drain timeout: cancelling {} run(s); they will be redelivered", running_);
       for (auto& [id, run] : runs_) run->cancel.Cancel();
       cancelled = true;
     }
-    if (cancelled &&
-        clock_.MonoNow() >= deadline + options_.kill_grace + std::chrono::seconds(10)) {
-      spdlog::error("giving up on {} unacknowledged message(s)", publisher_.Pending());
+    // SIGKILL after kill_grace ends any process but one stuck in the kernel.
+    if (cancelled && now >= drain_deadline + options_.kill_grace + std::chrono::seconds(1)) {
+      spdlog::error("{} run(s) did not end after SIGKILL; stopping without them", running_);
       break;
     }
-    // Keep serving the group (and delivery reports) while draining.
-    Step(std::chrono::milliseconds(50));
-    publisher_.Poll(std::chrono::milliseconds(20));
+    serve();
+  }
+  // Then what they published, for at most flush_timeout: with Kafka unreachable the records
+  // never go, and waiting longer only gets the worker SIGKILLed with nothing logged.
+  const MonoTime flush_deadline = clock_.MonoNow() + options_.flush_timeout;
+  while (publisher_.Pending() > 0 && clock_.MonoNow() < flush_deadline) serve();
+  if (publisher_.Pending() > 0) {
+    std::vector<std::string> runs = publisher_.PendingKeys();
+    std::sort(runs.begin(), runs.end());
+    runs.erase(std::unique(runs.begin(), runs.end()), runs.end());
+    metrics_.records_unflushed.Add(static_cast<double>(publisher_.Pending()));
+    spdlog::error(
+        "stopping with {} record(s) of {} run(s) not acknowledged by Kafka after {}ms (is it "
+        "reachable?); their offsets stay uncommitted, so another worker runs them again: {}",
+        publisher_.Pending(), runs.size(), options_.flush_timeout.count(), fmt::join(runs, ", "));
   }
   Commit();
   consumer_.Close();

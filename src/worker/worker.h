@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -41,6 +42,11 @@ struct WorkerOptions {
   std::chrono::milliseconds drain_timeout{30'000};
   // SIGTERM-to-SIGKILL grace when a run times out or is cancelled. Default: 5 s.
   std::chrono::milliseconds kill_grace{5'000};
+  // On stop, once no command runs, how long the results, retries and dead letters still
+  // unacknowledged may take (Kafka unreachable: they never go; their runs stay uncommitted
+  // and are redelivered). Stop takes at most drain_timeout + kill_grace + flush_timeout,
+  // plus the consumer's 3 s to leave its group. Default: 5 s.
+  std::chrono::milliseconds flush_timeout{5'000};
   // Upper bound on any job's timeout (tasks always carry one, timeout_ms > 0; a longer one
   // is cut to this). Default: 24 h. Requires: > 0.
   std::chrono::milliseconds max_timeout{86'400'000};
@@ -68,6 +74,11 @@ struct WorkerOptions {
   // A commit per run cost a broker request per run; a crash redelivers at most this much
   // more. Default: 100 ms. 0 = after every Step.
   std::chrono::milliseconds commit_interval{100};
+  // The largest record (key and value) Kafka accepts: librdkafka's message.max.bytes, which
+  // must not exceed the broker's and the topics' limits. Results and dead letters are cut to
+  // fit (messages::EncodeWithin), so a run with a huge output or a huge task still reports.
+  // Default: 1,000,000 (librdkafka's and about Kafka's default). Requires: >= 128 KiB.
+  size_t max_message_bytes = 1'000'000;
   [[nodiscard]] Status Validate() const;
 };
 
@@ -83,6 +94,12 @@ struct WorkerOptions {
 // (OffsetTracker). Each commit also records which runs past it were started or finished, so
 // that the partition's next owner runs a started run again even past its starting_deadline,
 // and does not run a finished one again.
+//
+// A record Kafka refuses for good (too large for the topic, not authorized, ...) is replaced
+// by a smaller one where that helps (a result without its output, a dead letter instead of a
+// retry, a dead letter without its task), else dropped: logged with its job and run, counted
+// (krond_worker_publish_refused_total, krond_worker_records_dropped_total), and its offset
+// committed, so that one record never stalls a partition.
 //
 // One worker runs a job at a time in the whole cluster: the scheduler routes every run of a
 // job to one partition (its job name is the partition key), so the concurrency policy
@@ -112,8 +129,9 @@ class Worker : public kafka::RebalanceListener {
   // resumes partitions whose wait is over, commits.
   void Step(std::chrono::milliseconds poll_timeout);
   // Stops fetching, lets running commands finish up to drain_timeout, cancels the rest
-  // (their runs stay uncommitted and are redelivered), publishes and commits what finished,
-  // and leaves the group.
+  // (their runs stay uncommitted and are redelivered), publishes what finished for up to
+  // flush_timeout (logging the run ids of what Kafka did not acknowledge, left to
+  // redelivery), commits what was acknowledged, and leaves the group.
   void Stop();
 
   size_t running() const { return running_; }
@@ -171,16 +189,39 @@ class Worker : public kafka::RebalanceListener {
   // Commit() once commit_interval has passed since the last one.
   void CommitIfDue();
   messages::ResultMessage BaseResult(const messages::TaskMessage& task) const;
-  // One message of a run's outcome: its topic, value and partition key (empty: the run id
-  // key chooses the partition).
-  struct Outgoing {
+
+  // What a consumed message publishes: its result, and a retry or a dead letter.
+  enum class RecordKind { kResult, kRetry, kDeadLetter };
+  struct Record {
+    RecordKind kind = RecordKind::kResult;
     std::string topic;
     std::string value;
+    // Already the smallest form of its kind: nothing is left to publish in its place.
+    bool minimal = false;
+    // Empty: the run id key chooses the partition. Retries: the job (PartitionKeyOf).
     std::string partition_key;
   };
-  // Publishes `values` keyed by run id; marks the offset finished once all are acknowledged.
-  void PublishThenFinish(const kafka::ConsumedMessage& source, const std::string& key,
-                         std::vector<Outgoing> values);
+  // The records of one consumed message, until the last is done.
+  struct Outbox {
+    kafka::TopicPartition source;  // offset: the message's
+    std::string key;               // run id
+    messages::ResultMessage result;
+    std::optional<messages::TaskMessage> task;  // the attempt's task; absent when invalid
+    std::optional<messages::RawCopy> raw;       // the undecodable message
+    size_t remaining = 0;
+  };
+  // Publishes `records`, each keyed by `outbox.key`; marks the source offset finished once
+  // every one is acknowledged or given up.
+  void PublishThenFinish(std::shared_ptr<Outbox> outbox, std::vector<Record> records);
+  void PublishRecord(const std::shared_ptr<Outbox>& outbox, Record record);
+  // What to publish instead of `refused`, if anything helps.
+  std::optional<Record> Replacement(const Outbox& outbox, const Record& refused,
+                                    const kafka::ProduceError& error) const;
+  Record ResultRecord(const messages::ResultMessage& result, bool minimal) const;
+  Record DeadLetterRecord(const Outbox& outbox, std::string reason, bool minimal) const;
+  // Room for a record's value: the message limit less the key and librdkafka's overhead.
+  size_t ValueBudget(const std::string& key) const;
+  void FinishOne(const std::shared_ptr<Outbox>& outbox);
 
   const Clock& clock_;
   kafka::Consumer& consumer_;
@@ -194,8 +235,14 @@ class Worker : public kafka::RebalanceListener {
   OffsetTracker tracker_;
   std::mt19937_64 rng_;
 
-  // Partitions parked by Defer, with the instant to resume them.
-  std::map<PartitionKey, SystemTime> deferred_;
+  // Partitions parked by Defer, with the instant to resume them and the message they wait at.
+  struct Parked {
+    SystemTime until;
+    int64_t offset = 0;
+  };
+  std::map<PartitionKey, Parked> deferred_;
+  // The message each resumed partition was parked at: it starts when it comes back.
+  std::map<PartitionKey, int64_t> waited_;
   // Messages handed over while no slot was free (fetched before the pause took effect), in
   // arrival order. Kept here rather than rewound with a seek, because a rewound partition is
   // fetched again only after a broker round trip, which capped a busy worker at about ten

@@ -33,8 +33,21 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
                           .Get()),
       publish_errors(r.AddCounter("krond_worker_publish_errors_total",
                                   "Result, retry or dead-letter messages that failed to publish "
-                                  "(each is retried).")
+                                  "with a retriable error (each is retried).")
                          .Get()),
+      publish_refused(r.AddCounter(
+          "krond_worker_publish_refused_total",
+          "Result, retry or dead-letter records Kafka refused for good (too large, not "
+          "authorized, unknown topic, invalid): each was replaced by a smaller record or dropped.",
+          {"record", "reason"})),
+      records_dropped(r.AddCounter("krond_worker_records_dropped_total",
+                                   "Records given up after Kafka refused them, with nothing "
+                                   "published in their place.",
+                                   {"record"})),
+      records_unflushed(r.AddCounter("krond_worker_records_unflushed_total",
+                                     "Records still unacknowledged by Kafka when the worker "
+                                     "stopped; their runs stay uncommitted and run again.")
+                            .Get()),
       commit_errors(r.AddCounter("krond_worker_commit_errors_total",
                                  "Offset commits that failed (the runs may be redelivered).")
                         .Get()),

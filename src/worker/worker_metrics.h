@@ -22,6 +22,12 @@ struct WorkerMetrics {
   metrics::Counter& invalid_messages;
   metrics::Counter& consumer_errors;
   metrics::Counter& publish_errors;
+  // Records Kafka refused for good, each replaced by a smaller one or dropped.
+  metrics::Family<metrics::Counter>& publish_refused;  // {record, reason}
+  // Records given up with nothing published in their place.
+  metrics::Family<metrics::Counter>& records_dropped;  // {record}
+  // Records still unacknowledged when the worker stopped (their runs are redelivered).
+  metrics::Counter& records_unflushed;
   metrics::Counter& commit_errors;
   // Runs whose partition's previous owner had started them (run again, exempt from
   // starting_deadline) or finished them (not run again).

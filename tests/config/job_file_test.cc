@@ -787,6 +787,92 @@ jobs:
                           "3)"));
 }
 
+// Issue 19: one 1 MB anchored command aliased by 300 jobs peaked at 304 MB while loading.
+// A command is capped, whatever repeats it.
+TEST(JobFileTest, ACommandLongerThanAMessageHoldsIsRejected) {
+  std::string text =
+      "clusters: [a]\njobs:\n  - {name: j0, schedule: '@daily', cluster: a, "
+      "command: &big " +
+      std::string(1 << 20, 'x') + "}\n";
+  for (int i = 1; i < 300; ++i) {
+    text +=
+        "  - {name: j" + std::to_string(i) + ", schedule: '@daily', cluster: a, command: *big}\n";
+  }
+  const std::vector<std::string> problems = Problems(text);
+  ASSERT_THAT(problems, SizeIs(300));
+  EXPECT_EQ(problems[0],
+            "jobs.yaml:3:57: command: 1048576 bytes, at most 65536 (a run travels in "
+            "one Kafka message)");
+  // At the limit it is fine.
+  EXPECT_THAT(
+      Problems(OneJob().replace(OneJob().find("echo hi"), 7, std::string(kMaxCommandBytes, 'y'))),
+      IsEmpty());
+}
+
+TEST(JobFileTest, AliasesMayNotMultiplyTheFileBeyondABound) {
+  // 1,200 jobs repeat a 60 KiB command: 70 MB of commands from a 100 KB file.
+  std::string text =
+      "clusters: [a]\njobs:\n  - {name: j0, schedule: '@daily', cluster: a, command: &big " +
+      std::string(60 * 1024, 'x') + "}\n";
+  for (int i = 1; i < 1200; ++i) {
+    text +=
+        "  - {name: j" + std::to_string(i) + ", schedule: '@daily', cluster: a, command: *big}\n";
+  }
+  const std::vector<std::string> problems = Problems(text);
+  ASSERT_THAT(problems, SizeIs(1));
+  EXPECT_THAT(problems[0], HasSubstr("bytes of names and commands, more than the file's size plus "
+                                     "64 MiB: anchors and aliases repeat too much text"));
+  // The first job over the bound: about 64 MiB / 60 KiB + 2 jobs in (line 3 is the first).
+  EXPECT_THAT(problems[0], StartsWith("jobs.yaml:1097:5: "));
+}
+
+// Issue 19: invalid UTF-8 in a command was silently rewritten to U+FFFD (workers then ran a
+// different command than the file says), and a NUL byte passed `validate` and made every run
+// spawn_failed.
+TEST(JobFileTest, InvalidUtf8AndNulBytesAreRejectedWhereTheyAre) {
+  EXPECT_THAT(
+      Problems(OneJob().replace(OneJob().find("echo hi"), 7, "echo h\xFFi\xC3")),
+      ElementsAre("jobs.yaml:6:20: invalid UTF-8 (byte 0xFF): a job file must be UTF-8 text",
+                  "jobs.yaml:6:22: invalid UTF-8 (byte 0xC3): a job file must be UTF-8 text"));
+  EXPECT_THAT(Problems(OneJob().replace(OneJob().find("echo hi"), 7, std::string("echo \0hi", 8))),
+              ElementsAre("jobs.yaml:6:19: NUL byte: a job file must be text"));
+  // Columns count characters, as yaml-cpp's do: é is one.
+  EXPECT_THAT(
+      Problems("# caf\xC3\xA9 \xED\xA0\x80\n"),
+      ElementsAre("jobs.yaml:1:8: invalid UTF-8 (byte 0xED): a job file must be UTF-8 text",
+                  "jobs.yaml:1:9: invalid UTF-8 (byte 0xA0): a job file must be UTF-8 text",
+                  "jobs.yaml:1:10: invalid UTF-8 (byte 0x80): a job file must be UTF-8 text"));
+  // Valid text with U+FFFD written out is just text.
+  EXPECT_EQ(
+      MustParse(OneJob().replace(OneJob().find("echo hi"), 7, "echo \xEF\xBF\xBD")).jobs[0].command,
+      "echo \xEF\xBF\xBD");
+}
+
+TEST(JobFileTest, EncodingIsCheckedAcrossReadChunks) {
+  // The file is read 64 KiB at a time: a character may straddle two reads.
+  std::string comment = "# " + std::string(65536 - 3, 'c') + "\xE2\x82\xAC\n";
+  ASSERT_EQ(comment.substr(65535, 3), "\xE2\x82\xAC");
+  EXPECT_THAT(Problems(comment + OneJob()), IsEmpty());
+  EXPECT_THAT(
+      Problems(comment + "# \xFF\n" + OneJob()),
+      ElementsAre("jobs.yaml:2:3: invalid UTF-8 (byte 0xFF): a job file must be UTF-8 text"));
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("krond-utf8-" + std::to_string(getpid()) + ".yaml");
+  std::ofstream(path, std::ios::binary) << comment << "# \xFF\n" << OneJob();
+  auto loaded = LoadJobFile(path.string());
+  std::filesystem::remove(path);
+  ASSERT_FALSE(loaded);
+  ASSERT_THAT(loaded.error(), SizeIs(1));
+  EXPECT_EQ(loaded.error()[0].line, 2);
+  EXPECT_EQ(loaded.error()[0].column, 3);
+}
+
+TEST(JobFileTest, EveryPeriodsUnderASecondAreRejected) {
+  EXPECT_THAT(Problems(OneJob().replace(OneJob().find("* * * * *"), 9, "@every 1ms")),
+              ElementsAre("jobs.yaml:4:15: schedule \"@every 1ms\": @every 1ms: the period must "
+                          "be at least 1s"));
+}
+
 TEST(JobFileTest, AnchoredDocumentOrJobListIsReadWhole) {
   // An alias can repeat these whole, even from inside themselves.
   EXPECT_THAT(MustParse("&doc\nclusters: [a]\njobs:\n  - {name: x, schedule: '* * * * *', "

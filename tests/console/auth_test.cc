@@ -61,5 +61,23 @@ TEST(AuthTest, ADirectoryIsReadAsOneFile) {
   EXPECT_EQ(table->Authenticate("Bearer b")->name, "bob");
 }
 
+TEST(AuthTest, AnOversizedFileIsRefusedWithoutBeingReadWhole) {
+  namespace fs = std::filesystem;
+  const fs::path file =
+      fs::temp_directory_path() / ("krond-auth-big-" + std::to_string(::getpid()));
+  const std::string line = "alice operator " + Sha256Hex("a") + "\n";
+  {
+    std::ofstream out(file);
+    out << line;
+    // Comment lines, valid on their own: only the size is wrong.
+    out << std::string(TokenTable::kMaxAuthFileBytes, '#');
+  }
+  auto table = TokenTable::Load(file.string());
+  fs::remove(file);
+  ASSERT_FALSE(table);
+  EXPECT_NE(table.error().message.find("larger than 1024 KiB"), std::string::npos)
+      << table.error().message;
+}
+
 }  // namespace
 }  // namespace krond::console

@@ -270,11 +270,18 @@ TEST(ScheduleEveryTest, IsElapsedTimeAcrossDst) {
   EXPECT_EQ(*every.Next(At("2026-03-08T01:30:00-05:00")), At("2026-03-08T03:30:00-04:00"));
 }
 
-TEST(ScheduleEveryTest, SubSecondPeriods) {
-  auto parsed = Schedule::Parse("@every 250ms", Zone("UTC"));
+TEST(ScheduleEveryTest, PeriodsMayHaveMilliseconds) {
+  auto parsed = Schedule::Parse("@every 1500ms", Zone("UTC"));
   ASSERT_TRUE(parsed);
   const Schedule every = parsed->AnchoredAt(At("2026-01-01T00:00:00Z"));
-  EXPECT_EQ(*every.Next(At("2026-01-01T00:00:00.300Z")), At("2026-01-01T00:00:00.500Z"));
+  EXPECT_EQ(*every.Next(At("2026-01-01T00:00:01.600Z")), At("2026-01-01T00:00:03.000Z"));
+}
+
+// One job must not flood its cluster: `@every 1ms` was accepted, a thousand runs a second.
+TEST(ScheduleEveryTest, PeriodsShorterThanASecondAreRejected) {
+  EXPECT_EQ(ParseError("@every 1ms"), "@every 1ms: the period must be at least 1s");
+  EXPECT_EQ(ParseError("@every 999ms"), "@every 999ms: the period must be at least 1s");
+  EXPECT_TRUE(Schedule::Parse("@every 1s", Zone("UTC")));
 }
 
 TEST(ScheduleErrorTest, FieldCount) {

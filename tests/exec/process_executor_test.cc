@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,9 +40,21 @@ bool GroupGoneWithin(pid_t pgid, milliseconds limit) {
   return false;
 }
 
-// Every test runs twice: spawning each command, and with warm shells (WarmShellPool), which
-// must behave the same wherever a spec is eligible.
-class ProcessExecutorTest : public ::testing::TestWithParam<std::size_t> {
+struct Mode {
+  std::size_t warm_shells = 0;
+  bool guarded = false;  // under krond-guard (ProcessExecutorOptions::guard_path)
+};
+
+// Without it gtest prints a Mode's raw bytes, padding included, into the test names ctest
+// discovers, so they would change from build to build.
+void PrintTo(const Mode& mode, std::ostream* os) {
+  *os << (mode.guarded ? "guarded, " : "") << mode.warm_shells << " warm shells";
+}
+
+// Every test runs four times: spawning each command, and with warm shells (WarmShellPool),
+// which must behave the same wherever a spec is eligible; each without and with krond-guard,
+// which must change nothing a run can see.
+class ProcessExecutorTest : public ::testing::TestWithParam<Mode> {
  protected:
   // Some inits reap orphans only lazily (this CI machine's takes seconds), and their zombies
   // keep the process groups these tests check alive. As a subreaper the test process adopts
@@ -55,17 +68,19 @@ class ProcessExecutorTest : public ::testing::TestWithParam<std::size_t> {
 
   static ProcessExecutorOptions Options() {
     ProcessExecutorOptions options;
-    options.warm_shells = GetParam();
+    options.warm_shells = GetParam().warm_shells;
+    if (GetParam().guarded) options.guard_path = KROND_GUARD_PATH;
     return options;
   }
 
   void SetUp() override {
     // Waits for the pool to fill, so the runs below take warm shells rather than spawning.
+    const std::size_t want = GetParam().warm_shells;
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (executor_.WarmShellsReady() < GetParam() && std::chrono::steady_clock::now() < until) {
+    while (executor_.WarmShellsReady() < want && std::chrono::steady_clock::now() < until) {
       std::this_thread::sleep_for(milliseconds(5));
     }
-    ASSERT_EQ(executor_.WarmShellsReady(), GetParam());
+    ASSERT_EQ(executor_.WarmShellsReady(), want);
   }
 
   RealClock clock_;
@@ -73,10 +88,11 @@ class ProcessExecutorTest : public ::testing::TestWithParam<std::size_t> {
 };
 
 INSTANTIATE_TEST_SUITE_P(SpawnedAndWarm, ProcessExecutorTest,
-                         ::testing::Values(std::size_t{0}, std::size_t{2}),
+                         ::testing::Values(Mode{0, false}, Mode{2, false}, Mode{0, true},
+                                           Mode{2, true}),
                          [](const auto& param_info) {
-                           return param_info.param == 0 ? std::string("Spawned")
-                                                        : std::string("WarmShells");
+                           return std::string(param_info.param.guarded ? "Guarded" : "") +
+                                  (param_info.param.warm_shells == 0 ? "Spawned" : "WarmShells");
                          });
 
 TEST_P(ProcessExecutorTest, Succeeds) {
@@ -297,7 +313,7 @@ TEST_P(ProcessExecutorTest, BeginStartsWarmCommandsAtOnceAndDefersSpawns) {
   CancelToken token;
   const SystemTime before = clock_.Now();
   std::unique_ptr<PendingRun> pending = executor_.Begin(Sh("touch " + marker), token);
-  const bool warm = GetParam() > 0;
+  const bool warm = GetParam().warm_shells > 0;
   EXPECT_EQ(ExistsWithin(marker, milliseconds(warm ? 5000 : 300)), warm);
   const SystemTime waited = clock_.Now();
   RunOutcome outcome = pending->Wait();
@@ -333,7 +349,7 @@ TEST_P(ProcessExecutorTest, BegunRunCancelledBeforeWaitIsCancelled) {
   token.Cancel();
   RunOutcome outcome = pending->Wait();
   EXPECT_EQ(outcome.kind, OutcomeKind::kCancelled);
-  if (GetParam() > 0) {
+  if (GetParam().warm_shells > 0) {
     EXPECT_GT(outcome.pid, 0);  // Already handed to a shell: stopped, not skipped.
     EXPECT_EQ(outcome.signal, SIGTERM);
   } else {

@@ -57,8 +57,15 @@ class FakeProducer final : public kafka::Producer {
     ++produce_calls_;
     if (fail_produces_ > 0) {
       --fail_produces_;
-      return tl::unexpected(
-          kafka::ProduceError{kafka::ProduceErrorKind::kRetriable, "fake: Local: Queue full"});
+      return tl::unexpected(kafka::ProduceError{
+          produce_failure_kind_, produce_failure_kind_ == kafka::ProduceErrorKind::kRetriable
+                                     ? "fake: Local: Queue full"
+                                     : "fake: permanent produce error"});
+    }
+    // librdkafka checks message.max.bytes at the produce call.
+    if (max_bytes_ > 0 && key.size() + value.size() > max_bytes_) {
+      return tl::unexpected(kafka::ProduceError{kafka::ProduceErrorKind::kTooLarge,
+                                                "fake: Broker: Message size too large"});
     }
     int32_t partition = 0;
     if (auto count = partitions_.find(std::string(topic));
@@ -97,15 +104,34 @@ class FakeProducer final : public kafka::Producer {
   }
 
   // ---- Knobs --------------------------------------------------------------------------
-  // The next `n` Produce calls fail at once (nothing queued, no callback).
-  void FailNextProduces(int n) {
+  // The next `n` Produce calls fail at once (nothing queued, no callback), with `kind`.
+  void FailNextProduces(int n, kafka::ProduceErrorKind kind = kafka::ProduceErrorKind::kRetriable) {
     std::lock_guard lock(mu_);
     fail_produces_ = n;
+    produce_failure_kind_ = kind;
   }
-  // The next `n` deliveries report an error to their callback.
-  void FailNextDeliveries(int n) {
+  // The next `n` deliveries report an error of `kind` to their callback.
+  void FailNextDeliveries(int n,
+                          kafka::ProduceErrorKind kind = kafka::ProduceErrorKind::kRetriable) {
     std::lock_guard lock(mu_);
     fail_deliveries_ = n;
+    delivery_failure_kind_ = kind;
+  }
+  // Every delivery to `topic` fails with `kind` (e.g. kUnauthorized: an ACL refuses it, or
+  // kTooLarge: the topic's max.message.bytes is smaller than the client's); nullopt clears.
+  void RefuseTopic(const std::string& topic, std::optional<kafka::ProduceErrorKind> kind) {
+    std::lock_guard lock(mu_);
+    if (kind) {
+      refused_[topic] = *kind;
+    } else {
+      refused_.erase(topic);
+    }
+  }
+  // Produce fails with kTooLarge for a key and value over `bytes` (0: no limit), as
+  // librdkafka's message.max.bytes check does.
+  void SetMaxMessageBytes(size_t bytes) {
+    std::lock_guard lock(mu_);
+    max_bytes_ = bytes;
   }
   // While held, Poll and Flush run no callbacks (messages stay in flight).
   void HoldDeliveries(bool hold) {
@@ -175,11 +201,21 @@ class FakeProducer final : public kafka::Producer {
         kafka::DeliveryReport report;
         report.topic = r.topic;
         report.partition = r.partition;
-        if (fail_deliveries_ > 0) {
+        auto refused = refused_.find(r.topic);
+        if (refused != refused_.end()) {
+          r.state = State::kFailed;
+          report.status = tl::unexpected(kafka::ProduceError{
+              refused->second,
+              "fake: Broker: " + std::string(kafka::ProduceErrorName(refused->second)) + " for " +
+                  r.topic});
+        } else if (fail_deliveries_ > 0) {
           --fail_deliveries_;
           r.state = State::kFailed;
           report.status = tl::unexpected(kafka::ProduceError{
-              kafka::ProduceErrorKind::kRetriable, "fake: Broker: Not enough in-sync replicas"});
+              delivery_failure_kind_, delivery_failure_kind_ == kafka::ProduceErrorKind::kRetriable
+                                          ? "fake: Broker: Not enough in-sync replicas"
+                                          : "fake: Broker: " + std::string(kafka::ProduceErrorName(
+                                                                   delivery_failure_kind_))});
         } else {
           r.state = State::kAcked;
           r.offset = next_offset_[r.topic]++;
@@ -202,6 +238,10 @@ class FakeProducer final : public kafka::Producer {
   int produce_calls_ = 0;
   int fail_produces_ = 0;
   int fail_deliveries_ = 0;
+  kafka::ProduceErrorKind produce_failure_kind_ = kafka::ProduceErrorKind::kRetriable;
+  kafka::ProduceErrorKind delivery_failure_kind_ = kafka::ProduceErrorKind::kRetriable;
+  std::map<std::string, kafka::ProduceErrorKind> refused_;
+  size_t max_bytes_ = 0;
   bool hold_ = false;
   bool keep_values_ = true;
   int polls_ = 0;

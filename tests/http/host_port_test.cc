@@ -45,6 +45,9 @@ TEST(ParseHostPortTest, RejectsWithTheExpectedForm) {
   EXPECT_NE(ErrorOf("[::1:9100").find("missing ']'"), std::string::npos);
   EXPECT_NE(ErrorOf("[::1]9100").find("missing :PORT"), std::string::npos);
   EXPECT_NE(ErrorOf("[]:9100").find("empty host"), std::string::npos);
+  // Found by fuzz/host_port_fuzzer: a host ToString() could not write back.
+  EXPECT_NE(ErrorOf("[[1\xff]:90").find("the host may hold letters, digits"), std::string::npos);
+  EXPECT_NE(ErrorOf("a b:90").find("the host may hold"), std::string::npos);
 }
 
 }  // namespace

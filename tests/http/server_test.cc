@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "http/client.h"
 
@@ -30,7 +32,7 @@ std::string Url(uint16_t port, const char* scheme = "http") {
 }
 
 TEST(ServerTest, HandsTheDecodedRequestToTheHandler) {
-  Server server(Echo);
+  Server server(Echo, {.max_body_bytes = 1024});
   auto port = server.Start("127.0.0.1:0");
   ASSERT_TRUE(port) << port.error().message;
   auto r = Send(Url(*port), "POST", "/api/v1/x%2Fy?q=" + UrlEncode("a b&c"), "{\"k\":1}",
@@ -92,6 +94,29 @@ TEST(ServerTest, CompressesWithGzipNeverBrotli) {
   ASSERT_TRUE(brotli_only);
   EXPECT_EQ(brotli_only->get_header_value("Content-Encoding"), "");
   EXPECT_EQ(brotli_only->body.size(), 100'000u);
+}
+
+TEST(ServerTest, AStreamOutlivesTheRequestDeadline) {
+  // The deadline bounds reading the request and writing a plain response; server-sent
+  // events last as long as the client reads them.
+  Server server(
+      [](const Request&) {
+        Response r;
+        r.content_type = "text/event-stream";
+        auto n = std::make_shared<int>(0);
+        r.stream = [n](const ChunkWriter& write) {
+          if (*n == 4) return false;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          return write("data: " + std::to_string((*n)++) + "\n\n");
+        };
+        return r;
+      },
+      {.limits = {.deadline = std::chrono::milliseconds(200)}});
+  auto port = server.Start("127.0.0.1:0");
+  ASSERT_TRUE(port);
+  auto r = Send(Url(*port), "GET", "/events", "", {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->body, "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\n");
 }
 
 TEST(ServerTest, ServesHttpsWithAGivenCertificate) {

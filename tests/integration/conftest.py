@@ -1,6 +1,7 @@
 """Fixtures for krond's integration tests: a real Kafka broker (started once per test run by
 `scripts/kafka-local up`, see tests/integration/CMakeLists.txt), the real krond binary, and
 helpers to run processes and read topics. Every test uses its own topic prefix."""
+import base64
 import json
 import os
 import signal
@@ -34,6 +35,12 @@ def wait_until(predicate, timeout, interval=0.2, what="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def dead_letter_raw(letter):
+    """The bytes a dead letter of an undecodable message kept (its first 16 KiB, base64 in
+    `raw_base64`; docs/messages.md), as text where they are UTF-8."""
+    return base64.b64decode(letter["raw_base64"]).decode("utf-8", "replace")
 
 
 class Proc:

@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 
@@ -191,28 +190,38 @@ def test_forbid_job_never_overlaps_across_rebalances_and_restarts(env, tmp_path)
         assert partitions[job] == {murmur2_partition(env, job, 2)}, (job, partitions)
 
 
+def running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
 def test_started_run_redelivered_after_its_worker_died_runs_again_past_its_deadline(
         env, tmp_path):
     ensure_topics(env, 1)
     victim = env.worker(CLUSTER, "victim", "--partitions", "1")
     wait_until(lambda: "assigned 1 partition(s)" in victim.log(), 30, what="victim assignment")
-    pgid_file = tmp_path / "pgid"
+    pid_file = tmp_path / "pid"
     # A long run (8 s) whose starting_deadline (2 s) passes long before a new owner can take
     # over from a dead worker (its session times out after 6 s).
     run_id = "long-" + os.urandom(4).hex()
     now = dt.datetime.now(dt.timezone.utc)
     task = {"v": 1, "run_id": run_id, "job": "long", "cluster": CLUSTER,
-            "command": f"echo $$ > {pgid_file}; sleep 8; echo finished",
+            "command": f"echo $$ > {pid_file}; sleep 8; echo finished",
             "scheduled_at": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "attempt": 1, "max_attempts": 1, "timeout_ms": 60000, "starting_deadline_ms": 2000}
     env.produce_raw(env.topic("tasks", CLUSTER), run_id, json.dumps(task))
     wait_until(lambda: f"start long run {run_id}" in victim.log(), 30, what="the run to start")
-    wait_until(pgid_file.exists, 10, what="the command's process group")
+    wait_until(pid_file.exists, 10, what="the command's pid")
     time.sleep(1)  # the start is committed within the worker's commit interval (100 ms)
     victim.kill()
-    # Until workers kill their commands when they die (issue 19), the orphaned command would
-    # run on: end it here, so that exactly one execution runs at a time.
-    os.killpg(int(pgid_file.read_text()), signal.SIGKILL)
+    # The command dies with its worker (krond-guard), so that exactly one execution runs at a
+    # time.
+    shell = int(pid_file.read_text())
+    wait_until(lambda: not running(shell), 1.0, interval=0.05,
+               what="the dead worker's command to end with it")
     killed_at = time.monotonic()
 
     survivor = env.worker(CLUSTER, "survivor", "--partitions", "1")

@@ -165,3 +165,23 @@ def test_a_vm_that_cannot_boot_is_boot_failed_and_retried(env, tmp_path):
     assert r["vm"] == {"accelerator": "tcg"}, r
     retry = wait_until(lambda: env.read(env.topic("retry", CLUSTER)), 30, what="the retry")
     assert retry[0]["run_id"] == run_id and retry[0]["attempt"] == 2
+
+
+def test_a_killed_workers_vm_dies_with_it(env):
+    """QEMU runs under krond-guard like any command (issue 19): a worker SIGKILLed mid-run
+    takes its VMs with it, so the redelivered run never runs beside the first."""
+    w = start_worker(env)
+    submit(env, "echo up; sleep 600", timeout_ms=600000)
+    qemus = wait_until(lambda: qemu_descendants(w.popen.pid), 60, interval=0.2,
+                       what="the run's VM")
+
+    def alive(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+        except OSError:
+            return False
+
+    w.popen.kill()  # the worker alone, as the OOM killer would
+    w.popen.wait(10)
+    wait_until(lambda: not any(alive(q) for q in qemus), 1.0, interval=0.05,
+               what=f"the VM {qemus} to die with its worker")

@@ -5,7 +5,7 @@ import re
 import signal
 import time
 
-from conftest import wait_until
+from conftest import dead_letter_raw, wait_until
 from krond_testlib import owned_partitions
 
 JOBS = """
@@ -133,7 +133,7 @@ jobs:
     assert any('field "cluster": missing' in r["error"] for r in invalid)
     assert any("version 99" in r["error"] for r in invalid)
     dead = env.read(env.topic("dead", "c"))
-    assert len(dead) == 3 and {d["raw"] for d in dead} >= {"this is not json"}
+    assert len(dead) == 3 and {dead_letter_raw(d) for d in dead} >= {"this is not json"}
 
 
 def test_killed_worker_run_is_redelivered(env):

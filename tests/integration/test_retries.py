@@ -5,7 +5,7 @@ import json
 import subprocess
 import time
 
-from conftest import krond_bin, wait_until
+from conftest import dead_letter_raw, krond_bin, wait_until
 
 
 def ts(text):
@@ -79,7 +79,8 @@ def test_malformed_retry_message_goes_to_dead_letters(env):
     w = env.worker("c", "retry", "--queue", "retry")
     env.produce_raw(env.topic("retry", "c"), "junk", "{not json")
     dead = wait_until(lambda: env.read(env.topic("dead", "c")), 30, what="a dead letter")
-    assert dead[0]["raw"] == "{not json"
+    assert dead_letter_raw(dead[0]) == "{not json"
+    assert dead[0]["raw_bytes"] == len("{not json")
     assert "not valid JSON" in dead[0]["reason"]
     assert w.alive()
 

@@ -471,14 +471,24 @@ func TestGracefulTermination(t *testing.T) {
 					var need time.Duration
 					switch c.Args[0] {
 					case "worker":
-						need = 30 * time.Second // krond's default --drain-timeout
-						if v, ok := flag(c.Args, "--drain-timeout"); ok {
-							d, err := time.ParseDuration(expand(v, envKeys(t, r, c)))
-							if err != nil {
-								t.Errorf("%s: --drain-timeout %q: %v", w, v, err)
-								continue
+						// Stopping takes at most --drain-timeout + --kill-grace + --flush-timeout
+						// (krond's defaults 30 s, 5 s, 5 s), then up to 3 s to leave the group.
+						need = 3 * time.Second
+						for _, f := range []struct {
+							name string
+							def  time.Duration
+						}{{"--drain-timeout", 30 * time.Second}, {"--kill-grace", 5 * time.Second},
+							{"--flush-timeout", 5 * time.Second}} {
+							d := f.def
+							if v, ok := flag(c.Args, f.name); ok {
+								parsed, err := time.ParseDuration(expand(v, envKeys(t, r, c)))
+								if err != nil {
+									t.Errorf("%s: %s %q: %v", w, f.name, v, err)
+									continue
+								}
+								d = parsed
 							}
-							need = d
+							need += d
 						}
 					case "scheduler":
 						need = 5*time.Second + 3*time.Second

@@ -25,11 +25,15 @@ constexpr milliseconds kDelay{200};
 
 class ReliablePublisherTest : public ::testing::Test {
  protected:
-  // Publishes a message whose acknowledgements are counted in acks_[key].
+  // Publishes a message whose acknowledgements are recorded in acks_ ("key@offset") and
+  // permanent failures in given_up_ ("key: kind").
   void Publish(const std::string& key, const std::string& topic = "t") {
     publisher_.Publish(topic, key, "value-" + key, [this, key](const DeliveryReport& report) {
-      EXPECT_TRUE(report.status.has_value());
-      acks_.push_back(key + "@" + std::to_string(report.offset));
+      if (report.status) {
+        acks_.push_back(key + "@" + std::to_string(report.offset));
+      } else {
+        given_up_.push_back(key + ": " + std::string(ProduceErrorName(report.status.error().kind)));
+      }
     });
   }
 
@@ -37,11 +41,17 @@ class ReliablePublisherTest : public ::testing::Test {
   FakeProducer producer_;
   std::vector<std::string> failures_;
   std::vector<std::string> acks_;
-  ReliablePublisher publisher_{producer_, clock_,
-                               [this](const std::string& topic, const std::string& error) {
-                                 failures_.push_back(topic + ": " + error);
-                               },
-                               kDelay};
+  std::vector<std::string> given_up_;
+  ReliablePublisher publisher_{
+      producer_,
+      clock_,
+      [this](const std::string& topic, const ProduceError& error, ReliablePublisher::Next next) {
+        const char* suffix = next == ReliablePublisher::Next::kRetry   ? ""
+                             : next == ReliablePublisher::Next::kAlone ? " (alone)"
+                                                                       : " (given up)";
+        failures_.push_back(topic + ": " + error.message + suffix);
+      },
+      {.retry_delay = kDelay, .max_retry_delay = 4 * kDelay, .unknown_topic_grace = seconds(10)}};
 };
 
 TEST_F(ReliablePublisherTest, AcknowledgedOnceOnPoll) {
@@ -134,17 +144,156 @@ TEST_F(ReliablePublisherTest, RepeatedFailuresKeepRetryingAndPreserveOrder) {
   EXPECT_EQ(publisher_.NextRetry(), clock_.MonoNow() - milliseconds(50) + kDelay);
   EXPECT_EQ(publisher_.Pending(), 2u);
 
-  // The retry of "a" fails again: both wait another full delay.
+  // The retry of "a" fails again: it waits twice as long, since its round failed.
   clock_.Advance(kDelay);
   producer_.FailNextProduces(1);
   publisher_.Poll(milliseconds(0));
   EXPECT_THAT(acks_, ElementsAre("b@0"));
-  EXPECT_EQ(publisher_.NextRetry(), clock_.MonoNow() + kDelay);
-  clock_.Advance(kDelay);
+  EXPECT_EQ(publisher_.NextRetry(), clock_.MonoNow() + 2 * kDelay);
+  clock_.Advance(2 * kDelay);
   publisher_.Poll(milliseconds(0));
   EXPECT_THAT(acks_, ElementsAre("b@0", "a@1"));
   EXPECT_THAT(failures_, SizeIs(3));
   EXPECT_EQ(publisher_.Pending(), 0u);
+  // An acknowledgement resets the delay.
+  producer_.FailNextProduces(1);
+  Publish("c");
+  EXPECT_EQ(publisher_.NextRetry(), clock_.MonoNow() + kDelay);
+}
+
+TEST_F(ReliablePublisherTest, TheDelayDoublesUpToTheMaximum) {
+  producer_.FailNextDeliveries(10);
+  Publish("a");
+  std::vector<milliseconds> waits;
+  for (int i = 0; i < 5; ++i) {
+    publisher_.Poll(milliseconds(0));
+    ASSERT_TRUE(publisher_.NextRetry().has_value());
+    const auto wait =
+        std::chrono::duration_cast<milliseconds>(*publisher_.NextRetry() - clock_.MonoNow());
+    waits.push_back(wait);
+    clock_.Advance(wait);
+  }
+  EXPECT_THAT(waits, ElementsAre(kDelay, 2 * kDelay, 4 * kDelay, 4 * kDelay, 4 * kDelay));
+  EXPECT_THAT(acks_, IsEmpty());
+  EXPECT_THAT(given_up_, IsEmpty()) << "retriable errors never give up";
+}
+
+// A record over the broker's size limit, or one the broker does not allow, fails the same
+// way each time: retrying it forever blocked every record behind it (issue 19).
+TEST_F(ReliablePublisherTest, PermanentErrorsEndTheMessageOnceAndOthersFlow) {
+  for (ProduceErrorKind kind : {ProduceErrorKind::kUnauthorized, ProduceErrorKind::kInvalid}) {
+    acks_.clear();
+    given_up_.clear();
+    failures_.clear();
+    producer_.FailNextDeliveries(1, kind);
+    Publish("bad");
+    Publish("good");
+    publisher_.Poll(milliseconds(0));
+    EXPECT_THAT(given_up_, ElementsAre("bad: " + std::string(ProduceErrorName(kind))));
+    EXPECT_THAT(acks_, SizeIs(1));
+    EXPECT_THAT(failures_, ElementsAre(HasSubstr("(given up)")));
+    EXPECT_EQ(publisher_.Pending(), 0u);
+    EXPECT_EQ(publisher_.NextRetry(), std::nullopt);
+    for (int i = 0; i < 3; ++i) {
+      clock_.Advance(seconds(10));
+      publisher_.Poll(milliseconds(0));
+    }
+    EXPECT_THAT(given_up_, SizeIs(1)) << "told once";
+  }
+}
+
+// The broker checks a batch's size, not a message's: "too large" may be the batch's fault, so
+// the message gets one attempt on its own before it is given up.
+TEST_F(ReliablePublisherTest, TooLargeFromTheBrokerIsTriedAloneOnceThenGivenUp) {
+  producer_.RefuseTopic("t", ProduceErrorKind::kTooLarge);
+  Publish("big");
+  publisher_.Poll(milliseconds(0));
+  EXPECT_THAT(failures_, ElementsAre(HasSubstr("(alone)")));
+  EXPECT_THAT(given_up_, IsEmpty());
+  EXPECT_EQ(publisher_.Pending(), 1u);
+  EXPECT_EQ(producer_.produce_calls(), 2) << "produced again at once: no retry delay";
+  publisher_.Poll(milliseconds(0));
+  EXPECT_THAT(given_up_, ElementsAre("big: too_large"));
+  EXPECT_THAT(failures_, ElementsAre(HasSubstr("(alone)"), HasSubstr("(given up)")));
+  EXPECT_EQ(publisher_.Pending(), 0u);
+  clock_.Advance(seconds(10));
+  publisher_.Poll(milliseconds(0));
+  EXPECT_EQ(producer_.produce_calls(), 2) << "never again";
+}
+
+// Issue 19: a small result batched with a 200 KB one was refused with it, then replaced by a
+// result without its output. Produced alone, it is delivered as it was.
+TEST_F(ReliablePublisherTest, ASmallMessageRefusedWithItsBatchIsDeliveredAlone) {
+  producer_.FailNextDeliveries(3, ProduceErrorKind::kTooLarge);  // the batch, then big alone
+  Publish("big");
+  Publish("small");
+  publisher_.Poll(milliseconds(0));
+  EXPECT_EQ(producer_.produce_calls(), 3) << "big alone, small waits for it";
+  Publish("later");
+  EXPECT_EQ(producer_.produce_calls(), 3) << "held: it would share the batch of big";
+  EXPECT_THAT(publisher_.PendingKeys(), ::testing::UnorderedElementsAre("big", "small", "later"));
+  publisher_.Poll(milliseconds(0));
+  EXPECT_THAT(given_up_, ElementsAre("big: too_large"));
+  EXPECT_EQ(producer_.produce_calls(), 4) << "small alone";
+  publisher_.Poll(milliseconds(0));
+  publisher_.Poll(milliseconds(0));
+  EXPECT_THAT(acks_, ElementsAre("small@0", "later@1"));
+  EXPECT_THAT(given_up_, SizeIs(1));
+  EXPECT_EQ(publisher_.Pending(), 0u);
+  std::vector<std::string> keys;
+  for (const auto& record : producer_.Records()) keys.push_back(record.key);
+  EXPECT_THAT(keys, ElementsAre("big", "small", "big", "small", "later"));
+}
+
+TEST_F(ReliablePublisherTest, APermanentProduceCallFailureEndsTheMessageAtOnce) {
+  producer_.SetMaxMessageBytes(4);
+  Publish("too-long-key");
+  EXPECT_THAT(given_up_, ElementsAre("too-long-key: too_large"));
+  EXPECT_EQ(publisher_.Pending(), 0u);
+  EXPECT_EQ(producer_.produce_calls(), 1);
+}
+
+TEST_F(ReliablePublisherTest, AnUnknownTopicIsRetriedForItsGraceThenGivenUp) {
+  producer_.RefuseTopic("new", ProduceErrorKind::kUnknownTopic);
+  Publish("a", "new");
+  publisher_.Poll(milliseconds(0));
+  EXPECT_EQ(publisher_.Pending(), 1u) << "the topic may be being created";
+  // Created within the grace: delivered.
+  clock_.Advance(seconds(5));
+  producer_.RefuseTopic("new", std::nullopt);
+  publisher_.Poll(milliseconds(0));
+  publisher_.Poll(milliseconds(0));
+  EXPECT_THAT(acks_, ElementsAre("a@0"));
+
+  producer_.RefuseTopic("gone", ProduceErrorKind::kUnknownTopic);
+  Publish("b", "gone");
+  for (int i = 0; i < 30 && given_up_.empty(); ++i) {
+    clock_.Advance(seconds(1));
+    publisher_.Poll(milliseconds(0));
+  }
+  EXPECT_THAT(given_up_, ElementsAre("b: unknown_topic"));
+  EXPECT_EQ(publisher_.Pending(), 0u);
+}
+
+TEST_F(ReliablePublisherTest, OnDoneMayPublishAReplacement) {
+  producer_.RefuseTopic("t", ProduceErrorKind::kTooLarge);
+  publisher_.Publish("t", "k", "big", [this](const DeliveryReport& report) {
+    ASSERT_FALSE(report.status);
+    publisher_.Publish("other", "k", "small", [this](const DeliveryReport& r) {
+      if (r.status) acks_.push_back("replacement");
+    });
+  });
+  for (int i = 0; i < 3; ++i) publisher_.Poll(milliseconds(0));  // refused, refused alone, ack
+  EXPECT_THAT(acks_, ElementsAre("replacement"));
+  EXPECT_EQ(publisher_.Pending(), 0u);
+}
+
+TEST_F(ReliablePublisherTest, PendingKeysNameWhatIsInFlightOrWaiting) {
+  producer_.HoldDeliveries(true);
+  Publish("a");
+  producer_.FailNextProduces(1);
+  Publish("b");
+  EXPECT_THAT(publisher_.PendingKeys(), ::testing::UnorderedElementsAre("a", "b"));
 }
 
 TEST_F(ReliablePublisherTest, InFlightMessagesArePending) {

@@ -119,7 +119,7 @@ TEST(ReplayRun, KeepsTheRunIdAndInstant) {
   EXPECT_FALSE(replay->starting_deadline);
 
   DeadLetter unreadable;
-  unreadable.raw = "garbage";
+  unreadable.raw = CopyRaw("garbage");
   EXPECT_FALSE(ReplayRun(unreadable, "krond.dead.a[0]@8", now, "carol"));
 }
 
@@ -130,7 +130,7 @@ TEST(ReplayMarker, RoundTripsAndIsToldFromADeadLetter) {
   EXPECT_EQ(back->replay_of, m.replay_of);
   EXPECT_EQ(back->by, "carol");
   DeadLetter d;
-  d.raw = "x";
+  d.raw = CopyRaw("x");
   d.last_result.run_id = "r";
   EXPECT_FALSE(DecodeReplayMarker(Encode(d)));
 }

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/time_format.h"
+#include "config/job_file.h"
 #include "messages/topics.h"
 
 namespace krond::messages {
@@ -161,11 +162,17 @@ TEST(TaskMessage, EscapesStringsAndReplacesInvalidUtf8) {
 
 TEST(TaskMessage, WritesDoublesThatReadBackExactly) {
   TaskMessage t = SampleTask();
-  for (double v : {0.0, 1.0, 2.5, 0.1, 1.0 / 3.0, 1e-7, 12345678.0, 1e300}) {
+  for (double v : {1.0, 2.5, 1.1, 1.0 + 1.0 / 3.0, 1.0 + 1e-7, 9.999999999}) {
     t.retry.multiplier = v;
     auto back = DecodeTask(Encode(t));
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(back->retry.multiplier, v);
+  }
+  for (double v : {0.0, 0.1, 1.0 / 3.0, 1e-7, 1.0}) {
+    t.retry.jitter = v;
+    auto back = DecodeTask(Encode(t));
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->retry.jitter, v);
   }
   t.retry.jitter = std::numeric_limits<double>::quiet_NaN();
   EXPECT_TRUE(nlohmann::json::parse(Encode(t))["retry"]["jitter"].is_null());
@@ -208,7 +215,7 @@ TEST(TaskMessage, DecodeErrorsNameTheField) {
                           "scheduled_at":"2026-01-01T00:00:00Z","starting_deadline_ms":0})")
                 .error()
                 .message,
-            "field \"starting_deadline_ms\": must be positive");
+            "field \"starting_deadline_ms\": 0 is out of range (1..316224000000)");
 }
 
 TEST(TaskMessage, IgnoresUnknownFieldsForForwardCompatibility) {
@@ -217,6 +224,98 @@ TEST(TaskMessage, IgnoresUnknownFieldsForForwardCompatibility) {
   ASSERT_TRUE(t) << t.error().message;
   EXPECT_EQ(t->attempt, 1);
   EXPECT_FALSE(t->not_before.has_value());
+}
+
+// A valid task with one field replaced by `value` (raw JSON), or a retry field when the
+// name starts with "retry.".
+std::string TaskWith(const std::string& field, const std::string& value) {
+  nlohmann::json doc = nlohmann::json::parse(Encode(SampleTask()));
+  nlohmann::json parsed = nlohmann::json::parse(value);
+  if (const size_t dot = field.find('.'); dot != std::string::npos) {
+    doc[field.substr(0, dot)][field.substr(dot + 1)] = parsed;
+  } else {
+    doc[field] = parsed;
+  }
+  return doc.dump();
+}
+
+std::string DecodeError(const std::string& text) {
+  auto decoded = DecodeTask(text);
+  return decoded ? "(accepted)" : decoded.error().message;
+}
+
+// Tasks come from a topic anyone with access can write: every number is checked before it
+// is narrowed or used, and what krond would never write is `invalid`.
+TEST(TaskMessage, RejectsFieldsOutOfRange) {
+  ASSERT_TRUE(DecodeTask(TaskWith("attempt", "2")));
+  struct Case {
+    const char* field;
+    std::string value;  // raw JSON
+    std::string error;  // the whole message, or its start when it ends in "..."
+  };
+  const std::string too_long_id = "\"" + std::string(257, 'x') + "\"";
+  const std::string too_long_command = "\"" + std::string(kMaxCommandBytes + 1, 'x') + "\"";
+  const Case cases[] = {
+      // 2^32 + 1 narrowed to int is 1: it must not pass as a first attempt.
+      {"attempt", "4294967297", "field \"attempt\": 4294967297 is out of range (1..100)"},
+      {"max_attempts", "-3", "field \"max_attempts\": -3 is out of range (1..100)"},
+      {"attempt", "18446744073709551615", "field \"attempt\": expected an integer"},
+      {"timeout_ms", "0", "field \"timeout_ms\": 0 is out of range (1..316224000000)"},
+      {"timeout_ms", "9223372036854775807",
+       "field \"timeout_ms\": 9223372036854775807 is out of range (1..316224000000)"},
+      {"starting_deadline_ms", "-1",
+       "field \"starting_deadline_ms\": -1 is out of range (1..316224000000)"},
+      {"retry.max_backoff_ms", "-1",
+       "field \"retry\": field \"max_backoff_ms\": -1 is out of range (0..316224000000)"},
+      {"retry.max_backoff_ms", "500",
+       "field \"retry\": field \"max_backoff_ms\": less than backoff_ms"},
+      {"retry.multiplier", "0.5", "field \"retry\": field \"multiplier\": out of range..."},
+      {"retry.multiplier", "1e308", "field \"retry\": field \"multiplier\": out of range..."},
+      {"retry.jitter", "-0.1", "field \"retry\": field \"jitter\": out of range..."},
+      {"retry.retry_on", R"(["failed","exploded"])",
+       "field \"retry\": field \"retry_on\": unknown outcome"},
+      {"concurrency", R"("sometimes")",
+       "field \"concurrency\": \"sometimes\" is not allow, forbid or replace"},
+      {"run_id", too_long_id, "field \"run_id\": longer than 256 bytes"},
+      {"command", too_long_command, "field \"command\": longer than 65536 bytes"},
+      // 2^32 + 512 narrowed to uint32_t is 512: a VM size krond never wrote must not pass.
+      {"microvm.memory_mib", "4294967808",
+       "field \"microvm\": field \"memory_mib\": 4294967808 is out of range (0..16384)"},
+      {"microvm.memory_mib", "32", "field \"microvm\": field \"memory_mib\": 32 is under 64"},
+      {"microvm.vcpus", "17", "field \"microvm\": field \"vcpus\": 17 is out of range (0..16)"},
+  };
+  for (const Case& c : cases) {
+    const std::string error = DecodeError(TaskWith(c.field, c.value));
+    if (c.error.ends_with("...")) {
+      EXPECT_THAT(error, ::testing::StartsWith(c.error.substr(0, c.error.size() - 3))) << c.field;
+    } else {
+      EXPECT_EQ(error, c.error) << c.field << " = " << c.value.substr(0, 40);
+    }
+  }
+  EXPECT_TRUE(DecodeTask(TaskWith("command", "\"" + std::string(kMaxCommandBytes, 'x') + "\"")));
+}
+
+// `krond validate` rejects a command over config::kMaxCommandBytes; with every other field
+// of a job bounded too, any task the scheduler makes fits in one Kafka message.
+static_assert(config::kMaxCommandBytes == kMaxCommandBytes);
+
+TEST(TaskMessage, TheLargestValidJobFitsInAMessage) {
+  TaskMessage t = SampleTask();
+  t.command = std::string(config::kMaxCommandBytes, '\x01');  // six bytes each as JSON
+  t.job = std::string(100, 'j');                              // names: at most 100
+  t.cluster = std::string(100, 'c');
+  t.replayed_from = std::string(kMaxNameBytes, 'r');
+  t.retry.retry_on = {"failed", "timed_out"};
+  const std::string text = Encode(t);
+  EXPECT_LT(text.size() + t.run_id.size(), 1'000'000u / 2) << "librdkafka's default limit";
+  EXPECT_TRUE(DecodeTask(text));
+}
+
+TEST(TaskMessage, DecodeErrorsAreBoundedEvenWhenTheyQuoteTheInput) {
+  const std::string error =
+      DecodeError(TaskWith("scheduled_at", "\"" + std::string(100'000, '7') + "\""));
+  EXPECT_THAT(error, ::testing::StartsWith("field \"scheduled_at\": "));
+  EXPECT_LE(error.size(), kMaxErrorBytes + 3);
 }
 
 TEST(ResultMessage, RoundTrips) {
@@ -265,6 +364,26 @@ TEST(ResultMessage, VmFieldRoundTrips) {
   EXPECT_FALSE(back->vm->boot_ms);
 }
 
+TEST(ResultMessage, RejectsFieldsOutOfRange) {
+  ResultMessage r;
+  r.run_id = "id";
+  const std::string good = Encode(r);
+  ASSERT_TRUE(DecodeResult(good));
+  auto with = [&](const char* field, const char* value) {
+    nlohmann::json doc = nlohmann::json::parse(good);
+    doc[field] = nlohmann::json::parse(value);
+    auto decoded = DecodeResult(doc.dump());
+    return decoded ? std::string("(accepted)") : decoded.error().message;
+  };
+  EXPECT_EQ(with("attempt", "4294967297"),
+            "field \"attempt\": 4294967297 is out of range (1..100)");
+  EXPECT_EQ(with("exit_code", "4294967296"),
+            "field \"exit_code\": 4294967296 is out of range (0..255)");
+  EXPECT_EQ(with("signal", "0"), "field \"signal\": 0 is out of range (1..64)");
+  EXPECT_EQ(with("output_bytes", "-1"),
+            "field \"output_bytes\": -1 is out of range (0..9223372036854775807)");
+}
+
 TEST(DeadLetter, RoundTripsWithAndWithoutTask) {
   DeadLetter d;
   d.task = SampleTask();
@@ -279,14 +398,115 @@ TEST(DeadLetter, RoundTripsWithAndWithoutTask) {
   EXPECT_EQ(back->last_result.exit_code, 1);
 
   DeadLetter raw;
-  raw.raw = "{broken";
+  raw.raw = CopyRaw("{broken");
   raw.last_result.run_id = "unknown";
   raw.last_result.outcome = Outcome::kInvalid;
   raw.reason = "not valid JSON";
-  auto raw_back = DecodeDeadLetter(Encode(raw));
+  const std::string text = Encode(raw);
+  EXPECT_NE(text.find(R"("raw_base64":"e2Jyb2tlbg==")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("raw_bytes":7)"), std::string::npos) << text;
+  auto raw_back = DecodeDeadLetter(text);
   ASSERT_TRUE(raw_back) << raw_back.error().message;
   EXPECT_FALSE(raw_back->task.has_value());
-  EXPECT_EQ(raw_back->raw, "{broken");
+  EXPECT_EQ(raw_back->raw.bytes, "{broken");
+  EXPECT_EQ(raw_back->raw.original_bytes, 7);
+  EXPECT_FALSE(raw_back->raw.truncated());
+}
+
+TEST(DeadLetter, ReadsTheRawStringOfOlderDeadLetters) {
+  auto old = DecodeDeadLetter(
+      R"({"v":1,"reason":"invalid","raw":"{oops","last_result":{"run_id":"k","outcome":"invalid"}})");
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_EQ(old->raw.bytes, "{oops");
+  EXPECT_EQ(old->raw.original_bytes, 5);
+}
+
+TEST(DeadLetter, RawCopyKeepsAnyBytesAndTheOriginalLength) {
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes += static_cast<char>(i);
+  for (size_t length = 0; length <= bytes.size(); length += length < 8 ? 1 : 31) {
+    DeadLetter d;
+    d.last_result.run_id = "k";
+    d.raw = CopyRaw(std::string_view(bytes).substr(0, length), 100);
+    auto back = DecodeDeadLetter(Encode(d));
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->raw.bytes, bytes.substr(0, std::min<size_t>(length, 100))) << length;
+    EXPECT_EQ(back->raw.original_bytes, static_cast<int64_t>(length));
+    EXPECT_EQ(back->raw.truncated(), length > 100);
+  }
+  for (const char* bad : {R"("abc")", R"("ab!=")", R"("=abc")", R"("a===")"}) {
+    auto decoded = DecodeDeadLetter(
+        std::string(R"({"v":1,"raw_bytes":3,"last_result":{"run_id":"k","outcome":"invalid"},)") +
+        R"("raw_base64":)" + bad + "}");
+    ASSERT_FALSE(decoded) << bad;
+    EXPECT_EQ(decoded.error().message, "field \"raw_base64\": not base64");
+  }
+}
+
+// The poison message of issue 19: ~340 KB of invalid UTF-8 grew about 3x as U+FFFD in its
+// dead letter, over the 1,000,000-byte limit, and blocked its partition.
+TEST(DeadLetter, APoisonMessageAlwaysFits) {
+  const std::string garbage(340'000, '\xff');
+  DeadLetter d;
+  d.raw = CopyRaw(garbage);
+  d.last_result.run_id = "unknown";
+  d.last_result.outcome = Outcome::kInvalid;
+  d.reason = "invalid message: not valid JSON";
+  const std::string text = Encode(d);
+  EXPECT_LT(text.size(), kMaxRawCopyBytes * 4 / 3 + 4096);
+  auto back = DecodeDeadLetter(text);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->raw.original_bytes, 340'000);
+  EXPECT_EQ(back->raw.bytes, garbage.substr(0, kMaxRawCopyBytes));
+}
+
+TEST(EncodeWithin, CutsAResultsOutputFromTheFrontToFit) {
+  ResultMessage r;
+  r.run_id = "id";
+  r.job = "j";
+  r.outcome = Outcome::kFailed;
+  // Control bytes take six bytes each in JSON (\u0001): the worst case for the estimate.
+  r.output_tail = std::string(2'000'000, '\x01') + "the end";
+  r.output_bytes = 5'000'000;
+  const std::string text = EncodeWithin(r, 100'000);
+  EXPECT_LE(text.size(), 100'000u);
+  EXPECT_GT(text.size(), 90'000u) << "keeps as much output as fits";
+  auto back = DecodeResult(text);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_THAT(back->output_tail, ::testing::EndsWith("the end"));
+  EXPECT_EQ(back->output_bytes, 5'000'000);
+  r.output_tail = "small";
+  EXPECT_EQ(EncodeWithin(r, 100'000), Encode(r)) << "what fits is unchanged";
+  // A multi-byte character is never split.
+  r.output_tail = std::string(300'000, 'x') + "\xC3\xA9" + std::string(99'000, 'y');
+  auto utf8 = DecodeResult(EncodeWithin(r, kMinMessageBudget));
+  ASSERT_TRUE(utf8) << utf8.error().message;
+  EXPECT_EQ(SanitizeUtf8(utf8->output_tail), utf8->output_tail);
+}
+
+TEST(EncodeWithin, ShrinksADeadLetterUntilItFits) {
+  DeadLetter d;
+  d.task = SampleTask();
+  d.task->command = std::string(kMaxCommandBytes, '\x02');  // 384 KiB as JSON
+  d.last_result.run_id = d.task->run_id;
+  d.last_result.outcome = Outcome::kFailed;
+  d.last_result.output_tail = std::string(700'000, 'o');
+  d.reason = "attempts exhausted (3/3)";
+  // Room for the task: only the output goes.
+  auto big = DecodeDeadLetter(EncodeWithin(d, 1'000'000));
+  ASSERT_TRUE(big) << big.error().message;
+  ASSERT_TRUE(big->task.has_value());
+  EXPECT_EQ(big->task->command, d.task->command);
+  EXPECT_TRUE(big->last_result.output_tail.empty());
+  // No room for the task: a raw copy of its start stands for it.
+  const std::string text = EncodeWithin(d, kMinMessageBudget);
+  EXPECT_LE(text.size(), kMinMessageBudget);
+  auto small = DecodeDeadLetter(text);
+  ASSERT_TRUE(small) << small.error().message;
+  EXPECT_FALSE(small->task.has_value());
+  EXPECT_TRUE(small->raw.truncated());
+  EXPECT_TRUE(small->raw.bytes.starts_with("{\"v\":1,\"run_id\":\"0b5f9c3e"));
+  EXPECT_THAT(small->reason, ::testing::HasSubstr("task too large for a dead letter"));
 }
 
 TEST(Outcome, NamesRoundTrip) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace krond::worker {
 namespace {
 
@@ -63,6 +65,25 @@ TEST(BackoffTest, JitterNeverExceedsTheCapNorGoesNegative) {
   s.jitter = 1.0;
   EXPECT_EQ(RetryDelay(s, 2, 0.0), milliseconds(0));
   EXPECT_EQ(RetryDelay(s, 2, 1.0), milliseconds(2000));
+}
+
+// Decoders reject these (messages::DecodeTask); RetryDelay must still never return a
+// negative delay nor reach std::clamp with reversed bounds or llround with NaN.
+TEST(BackoffTest, OutOfRangeSpecsGiveADelayWithinZeroAndTheCap) {
+  auto s = Spec(0.2);
+  s.max_backoff = milliseconds(-5000);
+  EXPECT_EQ(RetryDelay(s, 3, 0.9), milliseconds(0));
+  s = Spec(0.2);
+  s.backoff = milliseconds(-1000);
+  EXPECT_EQ(RetryDelay(s, 3, 0.9), milliseconds(0));
+  s = Spec(0);
+  s.multiplier = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(RetryDelay(s, 3, 0.5), milliseconds(10'000));
+  s = Spec(0);
+  s.multiplier = 1e300;
+  EXPECT_EQ(RetryDelay(s, 100, 0.5), milliseconds(10'000));
+  s = Spec(std::numeric_limits<double>::infinity());
+  EXPECT_EQ(RetryDelay(s, 3, 0.5), milliseconds(10'000));
 }
 
 TEST(BackoffTest, IsRetriedFollowsRetryOn) {

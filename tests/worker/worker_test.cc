@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/time_format.h"
+#include "fakes/captured_log.h"
 #include "fakes/fake_executor.h"
 #include "fakes/fake_kafka.h"
 #include "fakes/simulated_clock.h"
@@ -458,7 +459,8 @@ TEST_F(WorkerTest, InvalidJsonIsDeadLetteredAndTheWorkerGoesOn) {
   std::vector<messages::DeadLetter> dead = DeadLetters();
   ASSERT_THAT(dead, SizeIs(1));
   EXPECT_FALSE(dead[0].task.has_value());
-  EXPECT_EQ(dead[0].raw, "{not json");
+  EXPECT_EQ(dead[0].raw.bytes, "{not json");
+  EXPECT_EQ(dead[0].raw.original_bytes, 9);
   EXPECT_THAT(dead[0].reason, StartsWith("invalid message: "));
   EXPECT_EQ(dead[0].last_result.outcome, Outcome::kInvalid);
   EXPECT_THAT(Metrics(), HasSubstr("krond_worker_invalid_messages_total 1\n"));
@@ -623,6 +625,147 @@ TEST_F(WorkerTest, RetryQueueDefersARunUntilItsNotBefore) {
   std::vector<messages::ResultMessage> results = Results();
   ASSERT_THAT(results, SizeIs(3));
   for (const auto& r : results) EXPECT_EQ(r.queue, "retry");
+}
+
+TEST_F(WorkerTest, NotBeforeIsIgnoredOnTheMainQueue) {
+  // One message must not park a partition of first attempts for as long as it says.
+  MakeWorker();
+  messages::TaskMessage t = Task("r1");
+  t.not_before = kT0 + hours(24 * 365);
+  Add(t);
+  Step();
+  EXPECT_TRUE(executor_.WaitBlocked("r1"));
+  EXPECT_THAT(consumer_.seeks(), IsEmpty()) << "never parked";
+}
+
+TEST_F(WorkerTest, ARetryWaitsAtMostItsMaxBackoff) {
+  MakeWorker(1, messages::Queue::kRetry);
+  messages::TaskMessage t = Task("r1", 2, 3);
+  t.not_before = kT0 + hours(24 * 365);  // retry.max_backoff is 60 s
+  Add(t);
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  for (int i = 0; i < 3; ++i) Step();
+  EXPECT_THAT(executor_.started(), IsEmpty());
+  clock_.Set(kT0 + seconds(60));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  EXPECT_THAT(executor_.started(), ElementsAre("r1"));
+}
+
+// ---- Records Kafka refuses ---------------------------------------------------------------
+
+// Issue 19: ~340 KB of garbage became a dead letter over librdkafka's 1,000,000-byte limit
+// (invalid bytes grew 3x as U+FFFD); it was retried forever and the partition's offsets
+// never advanced again.
+TEST_F(WorkerTest, APoisonMessageIsDeadLetteredWithinTheLimitAndPassed) {
+  producer_.SetMaxMessageBytes(1'000'000);
+  MakeWorker();
+  consumer_.Append(kTasks, 0, std::string(300'000, '\xfe'), std::string(340'000, '\xff'));
+  Add(Task("next"));
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  EXPECT_EQ(Committed(), 2);
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(1));
+  EXPECT_EQ(dead[0].raw.original_bytes, 340'000);
+  EXPECT_EQ(dead[0].raw.bytes, std::string(messages::kMaxRawCopyBytes, '\xff'));
+  EXPECT_LE(dead[0].last_result.run_id.size(), 200u) << "the key is cut too";
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_records_dropped_total{record=\"dead_letter\"} 0"));
+}
+
+TEST_F(WorkerTest, AHugeOutputIsCutToFitTheMessageLimit) {
+  producer_.SetMaxMessageBytes(1'000'000);
+  MakeWorker();
+  Add(Task("r1"));
+  // As with --output-tail 64MiB: more than any message holds.
+  executor_.Script("r1", FakeExecutor::Succeeded(std::string(3'000'000, 'x') + "the end\n"));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_THAT(results[0].output_tail, ::testing::EndsWith("the end\n"));
+  EXPECT_GT(results[0].output_tail.size(), 900'000u);
+  EXPECT_EQ(results[0].output_bytes, 3'000'008);
+  EXPECT_EQ(Committed(), 1);
+}
+
+// The topic's max.message.bytes is smaller than the worker's limit: the broker refuses the
+// result, and the worker publishes it without its output instead.
+TEST_F(WorkerTest, ARefusedResultIsReplacedByOneWithoutOutput) {
+  producer_.SetMaxMessageBytes(100'000);
+  MakeWorker();
+  Add(Task("r1"));
+  executor_.Script("r1", FakeExecutor::Succeeded(std::string(500'000, 'x')));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(1));
+  EXPECT_EQ(results[0].outcome, Outcome::kSucceeded);
+  EXPECT_EQ(results[0].output_tail, "");
+  EXPECT_THAT(results[0].error, HasSubstr("output not published: the result was refused"));
+  EXPECT_EQ(Committed(), 1);
+  const std::string text = Metrics();
+  EXPECT_THAT(text, HasSubstr("krond_worker_publish_refused_total{record=\"result\","
+                              "reason=\"too_large\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("krond_worker_records_dropped_total{record=\"result\"} 0\n"));
+}
+
+// An authorization error fails the same way every time: before issue 19 the worker retried
+// it forever, silently, and its partition never committed again.
+TEST_F(WorkerTest, AResultTheBrokerRefusesIsDroppedCountedAndPassed) {
+  producer_.RefuseTopic(kResults, kafka::ProduceErrorKind::kUnauthorized);
+  MakeWorker();
+  Add(Task("r1"));
+  Add(Task("r2"));
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 2; }));
+  for (int i = 0; i < 3; ++i) Step();
+  EXPECT_EQ(Committed(), 2) << "one refused record must not stall the partition";
+  EXPECT_EQ(worker_->completed(), 2u);
+  const std::string text = Metrics();
+  EXPECT_THAT(text, HasSubstr("krond_worker_publish_refused_total{record=\"result\","
+                              "reason=\"unauthorized\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("krond_worker_records_dropped_total{record=\"result\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("krond_worker_publish_errors_total 0\n")) << "never retried";
+}
+
+TEST_F(WorkerTest, ARefusedRetryIsDeadLetteredSoTheRunIsNotLost) {
+  producer_.RefuseTopic(kRetry, kafka::ProduceErrorKind::kUnauthorized);
+  MakeWorker();
+  Add(Task("r1", 1, 3));
+  executor_.Script("r1", FakeExecutor::Failed(2));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  for (int i = 0; i < 3; ++i) Step();
+  EXPECT_THAT(RetryTasks(), IsEmpty());
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(1));
+  EXPECT_THAT(dead[0].reason, StartsWith("retry not published: "));
+  ASSERT_TRUE(dead[0].task.has_value()) << "replayable";
+  EXPECT_EQ(dead[0].task->run_id, "r1");
+  EXPECT_EQ(Committed(), 1);
+  const std::string text = Metrics();
+  EXPECT_THAT(text, HasSubstr("krond_worker_publish_refused_total{record=\"retry\","
+                              "reason=\"unauthorized\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("krond_worker_dead_letters_published_total{cluster=\"alpha\","
+                              "reason=\"retry_refused\"} 1\n"));
+}
+
+TEST_F(WorkerTest, ADeadLetterTooLargeForTheTopicIsShortened) {
+  producer_.SetMaxMessageBytes(150'000);
+  MakeWorker();
+  messages::TaskMessage t = Task("r1", 1, 1);
+  t.command = std::string(messages::kMaxCommandBytes, '\x02');  // 384 KiB as JSON
+  Add(t);
+  executor_.Script("r1", FakeExecutor::Failed(1));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  for (int i = 0; i < 3; ++i) Step();
+  std::vector<messages::DeadLetter> dead = DeadLetters();
+  ASSERT_THAT(dead, SizeIs(1));
+  EXPECT_FALSE(dead[0].task.has_value());
+  EXPECT_TRUE(dead[0].raw.truncated());
+  EXPECT_THAT(dead[0].reason, HasSubstr("dead letter refused"));
+  EXPECT_EQ(dead[0].last_result.run_id, "r1");
+  EXPECT_EQ(Committed(), 1);
 }
 
 // ---- Rebalances ------------------------------------------------------------------------
@@ -823,7 +966,7 @@ TEST_F(WorkerTest, UnreadableCommitMetadataIsCountedAndRunsAreTakenAsNew) {
 
 TEST_F(WorkerTest, StopCancelsRunsStillGoingAfterTheDrainTimeoutAndLeavesThemUncommitted) {
   drain_timeout_ = seconds(5);
-  // Stop gives up on runs that ignore the cancel after drain + kill grace + 10 s of
+  // Stop gives up on runs that ignore the cancel after drain + kill grace + 1 s of
   // simulated time; the fake returns at once on cancel, so make that limit unreachable.
   kill_grace_ = hours(24);
   producer_.AdvanceClockOnIdlePoll(&clock_);
@@ -847,6 +990,34 @@ TEST_F(WorkerTest, StopCancelsRunsStillGoingAfterTheDrainTimeoutAndLeavesThemUnc
   ASSERT_THAT(results, SizeIs(1));
   EXPECT_EQ(results[0].run_id, "quick");
   EXPECT_LE(Committed(), 0);
+  EXPECT_TRUE(consumer_.closed());
+}
+
+// Issue 19: with the broker gone, a worker ignored SIGTERM for 12+ s and was SIGKILLed,
+// with no log of what it had left unpublished.
+TEST_F(WorkerTest, StopWithKafkaUnreachableGivesUpAfterTheFlushTimeoutAndNamesTheRuns) {
+  drain_timeout_ = seconds(30);
+  producer_.AdvanceClockOnIdlePoll(&clock_);
+  MakeWorker(/*slots=*/2);
+  Add(Task("r1"));
+  Add(Task("r2", 1, 3));
+  executor_.Script("r1", FakeExecutor::Succeeded());
+  executor_.Script("r2", FakeExecutor::Failed(1));  // a result and a retry
+  producer_.HoldDeliveries(true);                   // the broker is gone
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 2; }));
+
+  krond::testing::CapturedLog log;
+  const MonoTime stop_at = clock_.MonoNow();
+  worker_->Stop();
+  const auto took = clock_.MonoNow() - stop_at;
+  EXPECT_GE(took, seconds(5)) << "waited the flush timeout";
+  EXPECT_LT(took, seconds(6)) << "and no longer: no command was running";
+  EXPECT_LE(Committed(), 0) << "nothing acknowledged, nothing committed: both are redelivered";
+  EXPECT_THAT(log.Lines(),
+              Contains(HasSubstr("stopping with 3 record(s) of 2 run(s) not acknowledged by "
+                                 "Kafka after 5000ms (is it reachable?); their offsets stay "
+                                 "uncommitted, so another worker runs them again: r1, r2")));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_records_unflushed_total 3\n"));
   EXPECT_TRUE(consumer_.closed());
 }
 

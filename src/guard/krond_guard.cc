@@ -1,0 +1,153 @@
+// krond-guard WATCH_FD PROGRAM ARG0 [ARGS...]
+//
+// Runs PROGRAM (with argv ARG0 ARGS...) as its child and exits as the child did (its exit
+// code, or the same signal), and kills its whole process group with SIGKILL as soon as
+// WATCH_FD reaches end of file. ProcessExecutor passes the read end of a pipe whose write
+// end only the worker process holds: when the worker dies, however it dies, the kernel
+// closes that end and every command it started is killed within milliseconds, so a run
+// redelivered to another worker never runs twice at once (issue 19).
+//
+// Why a pipe rather than PR_SET_PDEATHSIG: the death signal fires when the *thread* that
+// forked exits, and workers start commands from slot threads, the poll thread and the warm
+// shell pool's refill thread; a pipe end belongs to the process. Why a parent rather than
+// exec: PR_SET_PDEATHSIG (or anything set before exec) reaches the command alone, not the
+// processes it starts; the guard kills the process group, which is what the executor
+// already treats as the run.
+//
+// The guard leads the run's process group (posix_spawn made it so); the command inherits the
+// group, default signal dispositions and an empty mask, and every descriptor but WATCH_FD.
+// The guard ignores SIGTERM, SIGINT, SIGHUP and SIGQUIT, which the executor sends to the
+// group to stop a run: the command decides how to stop, and the guard follows it. One that
+// arrives before the command exists is passed on to it. Its own
+// stdin, stdout and stderr are closed once the command runs, so output pipes see end of
+// file when the command's side closes them.
+//
+// Exit status 125 with a message on stderr: the guard itself failed (bad usage, fork or exec
+// failed); the executor reports that as the run's failure.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+constexpr int kGuardFailed = 125;
+
+[[noreturn]] void Fail(const char* what) {
+  std::fprintf(stderr, "krond-guard: %s: %s\n", what, std::strerror(errno));
+  std::_Exit(kGuardFailed);
+}
+
+// Ends the guard the way the command ended, so the executor sees the command's status.
+[[noreturn]] void ExitLike(int status) {
+  if (WIFEXITED(status)) std::_Exit(WEXITSTATUS(status));
+  const int sig = WTERMSIG(status);
+  // No core file of the guard for a command that dumped one.
+  const rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  signal(sig, SIG_DFL);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, sig);
+  sigprocmask(SIG_UNBLOCK, &only, nullptr);
+  kill(getpid(), sig);
+  std::_Exit(128 + sig);  // a signal that does not terminate (it cannot happen for a status)
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::fprintf(stderr, "usage: krond-guard WATCH_FD PROGRAM ARG0 [ARGS...]\n");
+    return kGuardFailed;
+  }
+  char* end = nullptr;
+  const long watch = std::strtol(argv[1], &end, 10);
+  if (end == argv[1] || *end != '\0' || watch < 0 || fcntl(static_cast<int>(watch), F_GETFD) < 0) {
+    std::fprintf(stderr, "krond-guard: %s is not an open descriptor\n", argv[1]);
+    return kGuardFailed;
+  }
+  const int watch_fd = static_cast<int>(watch);
+
+  // SIGCHLD is read from a signalfd; the stop signals the executor sends the group are the
+  // command's business. Until the command exists they are blocked, not ignored: one that
+  // arrives before the fork reached no command, and is passed on to it below (ignoring it
+  // lost a stop request sent right after the run began, and the run then needed SIGKILL).
+  // Both are undone in the child before exec.
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+  sigset_t blocked = chld;
+  for (int sig : stop_signals) sigaddset(&blocked, sig);
+  sigset_t old_mask;
+  if (sigprocmask(SIG_BLOCK, &blocked, &old_mask) != 0) Fail("sigprocmask");
+  const int chld_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (chld_fd < 0) Fail("signalfd");
+
+  // The worker may already be gone (it died between the spawn and now).
+  pollfd early{watch_fd, POLLIN, 0};
+  if (poll(&early, 1, 0) > 0) return kGuardFailed;
+
+  const pid_t child = fork();
+  if (child < 0) Fail("fork");
+  if (child == 0) {
+    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    close(watch_fd);
+    execv(argv[2], argv + 3);
+    std::fprintf(stderr, "krond-guard: cannot execute %s: %s\n", argv[2], std::strerror(errno));
+    std::_Exit(127);
+  }
+  // A stop signal pending here came before the fork (so the command missed it) or after (so
+  // the command got it too): pass it on either way; a second copy of a signal the command is
+  // already acting on does no harm. From now on the group's signals reach the command
+  // directly, and the guard ignores its own copies.
+  sigset_t pending;
+  sigemptyset(&pending);
+  sigpending(&pending);
+  for (int sig : stop_signals) {
+    if (sigismember(&pending, sig) == 1) kill(child, sig);
+  }
+  for (int sig : stop_signals) signal(sig, SIG_IGN);
+  sigset_t stop;
+  sigemptyset(&stop);
+  for (int sig : stop_signals) sigaddset(&stop, sig);
+  sigprocmask(SIG_UNBLOCK, &stop, nullptr);
+  // The output pipe must reach end of file when the command's side closes, not when the
+  // guard exits too; the guard writes nothing more.
+  const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    for (int fd = 0; fd <= 2; ++fd) dup2(null_fd, fd);
+    if (null_fd > 2) close(null_fd);
+  }
+  for (int fd = 3; fd < watch_fd; ++fd) close(fd);  // e.g. a warm shell's script pipe
+
+  while (true) {
+    pollfd fds[2] = {{watch_fd, POLLIN, 0}, {chld_fd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (fds[1].revents != 0) {
+      signalfd_siginfo info;
+      while (read(chld_fd, &info, sizeof info) > 0) {
+      }
+      int status = 0;
+      const pid_t reaped = waitpid(child, &status, WNOHANG);
+      if (reaped == child) ExitLike(status);
+    }
+    if (fds[0].revents != 0) break;  // end of file (or an error): the worker is gone
+  }
+  // Nothing may outlive the worker: the command, whatever it started in its group, and the
+  // guard with them.
+  kill(0, SIGKILL);
+  return kGuardFailed;
+}
