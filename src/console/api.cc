@@ -507,9 +507,18 @@ http::Response Api::Dispatch(Context& c) {
                             {"paused_jobs", count}});
       }
       const double last = metrics_.last_result.Value();
+      json kafka = nullptr;
+      if (options_.kafka != nullptr) {
+        const KafkaState k = options_.kafka->Get(now);
+        kafka = {{"reachable", k.reachable},
+                 {"last_error", k.last_error.empty() ? json(nullptr) : json(k.last_error)},
+                 {"last_error_at",
+                  k.last_error.empty() ? json(nullptr) : json(FormatRfc3339Utc(k.last_error_at))}};
+      }
       return Json(
           200,
           {{"window_seconds", stats_.window().count()},
+           {"kafka", std::move(kafka)},
            {"clusters", std::move(clusters)},
            {"last_result_at", last > 0 ? Time(static_cast<int64_t>(last * 1000)) : json(nullptr)},
            {"grafana_url",

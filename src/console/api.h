@@ -8,6 +8,7 @@
 #include "console/cluster_stats.h"
 #include "console/console_metrics.h"
 #include "console/events.h"
+#include "console/kafka_status.h"
 #include "console/publisher.h"
 #include "http/server.h"
 #include "messages/topics.h"
@@ -31,6 +32,9 @@ struct ApiOptions {
   // Links shown by GET /api/v1/health when set.
   std::string grafana_url{};
   std::string prometheus_url{};
+  // Whether Kafka answers, reported by GET /api/v1/health as "kafka" (the web console's
+  // banner); null: the field is left out. Must outlive the Api.
+  const KafkaStatus* kafka = nullptr;
 };
 
 // Thread-safe: Handle is called from the server's threads.

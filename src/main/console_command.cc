@@ -18,6 +18,7 @@
 #include "main/app_support.h"
 #include "main/command.h"
 #include "store/history_store.h"
+#include "web/ui.h"
 
 namespace krond::app {
 namespace {
@@ -104,7 +105,11 @@ int RunConsole(const ConsoleFlags& flags) {
   kafka::ClientConfig producer_config = *client;
   producer_config.overrides.emplace("message.timeout.ms", std::to_string(kWriteTimeout.count()));
   kafka::ProducerOptions producer_options;
-  producer_options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
+  console::KafkaStatus kafka_status;
+  producer_options.on_error = [&metrics, &kafka_status, &clock](const std::string& error) {
+    metrics.kafka_errors.Inc();
+    kafka_status.OnError(error, clock.Now());
+  };
   auto producer = kafka::NewRdKafkaProducer(producer_config, producer_options);
   if (!producer) {
     spdlog::error("{}", producer.error().message);
@@ -118,9 +123,11 @@ int RunConsole(const ConsoleFlags& flags) {
   api_options.max_backfill = static_cast<size_t>(flags.max_backfill);
   api_options.grafana_url = flags.grafana_url;
   api_options.prometheus_url = flags.prometheus_url;
+  api_options.kafka = &kafka_status;
   console::Api api(**store, publisher, events, stats, clock, topics, metrics, api_options);
   LoopHealth health(clock, "topics not ensured yet (is Kafka up?)");
   http::AdminEndpoints admin(registry, health.Probes());
+  const web::Ui ui;
 
   http::ServerOptions server_options;
   server_options.threads = 16;
@@ -132,12 +139,13 @@ int RunConsole(const ConsoleFlags& flags) {
   server_options.json_errors = true;
   http::Server server(
       [&](const http::Request& r) -> http::Response {
+        // The web console's page before the admin endpoints, which list themselves at "/".
+        if (auto page = ui.Handle(r)) return *page;
         if (auto response = admin.Handle(r)) return *response;
         if (r.path.rfind("/api/", 0) == 0) return api.Handle(r);
         http::Response out;
-        out.status = r.path == "/" ? 200 : 404;
-        out.body = out.status == 200 ? "{\"api\":\"/api/v1\",\"docs\":\"docs/api.md\"}\n"
-                                     : http::JsonError("not found: " + r.path);
+        out.status = 404;
+        out.body = http::JsonError("not found: " + r.path);
         return out;
       },
       server_options);
@@ -148,6 +156,7 @@ int RunConsole(const ConsoleFlags& flags) {
   }
   spdlog::info("console serving the API on {}://{}:{}/api/v1 (and /metrics /healthz /readyz)",
                server.tls() ? "https" : "http", listen->host, *port);
+  spdlog::info("web console on {}://{}:{}/", server.tls() ? "https" : "http", listen->host, *port);
 
   // Reads work from here on; writes and fresh history need Kafka.
   int rc = 0;
@@ -159,7 +168,10 @@ int RunConsole(const ConsoleFlags& flags) {
   }
   kafka::ConsumerOptions consumer_options;
   consumer_options.group_id = topics.prefix() + ".console." + (*store)->database_id();
-  consumer_options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
+  consumer_options.on_error = [&metrics, &kafka_status, &clock](const std::string& error) {
+    metrics.kafka_errors.Inc();
+    kafka_status.OnError(error, clock.Now());
+  };
   auto consumer = kafka::NewRdKafkaConsumer(*client, consumer_options);
   if (!consumer) {
     spdlog::error("{}", consumer.error().message);
@@ -176,7 +188,7 @@ int RunConsole(const ConsoleFlags& flags) {
                    console::Ingester::TopicPattern(topics), consumer_options.group_id);
       MonoTime next_prune = clock.MonoNow();
       while (!signals.stop_requested()) {
-        ingester.Step(std::chrono::milliseconds(200));
+        if (ingester.Step(std::chrono::milliseconds(200)) > 0) kafka_status.OnSuccess(clock.Now());
         (*producer)->Poll(std::chrono::milliseconds(0));
         health.MarkProgress();
         if (clock.MonoNow() >= next_prune) {

@@ -231,5 +231,23 @@ TEST_F(ApiFixture, HealthCountsPausedJobsPerCluster) {
   EXPECT_EQ(health.body["clusters"][0]["paused_jobs"], 1);
 }
 
+TEST_F(ApiFixture, HealthSaysWhetherKafkaAnswers) {
+  EXPECT_TRUE(Call("GET", "/api/v1/health", "view").body["kafka"].is_null());
+  KafkaStatus kafka(std::chrono::seconds(30));
+  options_.kafka = &kafka;
+  api_.reset();  // made again with the options
+  auto health = Call("GET", "/api/v1/health", "view");
+  EXPECT_EQ(health.body["kafka"]["reachable"], true) << health.body;
+  EXPECT_TRUE(health.body["kafka"]["last_error"].is_null());
+  kafka.OnError("all brokers down", clock_.Now());
+  health = Call("GET", "/api/v1/health", "view");
+  EXPECT_EQ(health.body["kafka"]["reachable"], false) << health.body;
+  EXPECT_EQ(health.body["kafka"]["last_error"], "all brokers down");
+  EXPECT_EQ(health.body["kafka"]["last_error_at"], "2026-03-08T12:34:56.000Z");
+  clock_.Advance(std::chrono::seconds(1));
+  kafka.OnSuccess(clock_.Now());
+  EXPECT_EQ(Call("GET", "/api/v1/health", "view").body["kafka"]["reachable"], true);
+}
+
 }  // namespace
 }  // namespace krond::console

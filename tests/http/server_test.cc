@@ -1,6 +1,7 @@
 #include "http/server.h"
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -72,6 +73,27 @@ TEST(ServerTest, StreamsUntilTheStreamEnds) {
   auto r = Send(Url(*port), "GET", "/events", "", {});
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->body, "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+}
+
+// Brotli at httplib's quality takes seconds for a large page: gzip instead, or nothing.
+TEST(ServerTest, CompressesWithGzipNeverBrotli) {
+  Server server([](const Request&) {
+    Response r;
+    r.body = std::string(100'000, 'x');
+    return r;
+  });
+  auto port = server.Start("127.0.0.1:0");
+  ASSERT_TRUE(port);
+  httplib::Client client("127.0.0.1", *port);
+  client.set_decompress(false);
+  auto browser = client.Get("/", {{"Accept-Encoding", "gzip, deflate, br, zstd"}});
+  ASSERT_TRUE(browser);
+  EXPECT_EQ(browser->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_LT(browser->body.size(), 10'000u);
+  auto brotli_only = client.Get("/", {{"Accept-Encoding", "br"}});
+  ASSERT_TRUE(brotli_only);
+  EXPECT_EQ(brotli_only->get_header_value("Content-Encoding"), "");
+  EXPECT_EQ(brotli_only->body.size(), 100'000u);
 }
 
 TEST(ServerTest, AStreamOutlivesTheRequestDeadline) {
