@@ -7,7 +7,28 @@
 
 namespace krond {
 
-std::string FormatRfc3339Utc(SystemTime t) { return date::format("%FT%TZ", t); }
+std::string FormatRfc3339Utc(SystemTime t) {
+  // By hand rather than through date::format's streams, which cost microseconds a call:
+  // the console formats thousands of instants per jobs page.
+  const auto day = date::floor<date::days>(t);
+  const date::year_month_day ymd(day);
+  const int64_t ms_of_day = (t - day).count();
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) return date::format("%FT%TZ", t);
+  char text[] = "0000-00-00T00:00:00.000Z";
+  auto put = [&text](size_t at, int64_t value, int digits) {
+    for (int i = digits - 1; i >= 0; --i, value /= 10)
+      text[at + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
+  };
+  put(0, year, 4);
+  put(5, static_cast<unsigned>(ymd.month()), 2);
+  put(8, static_cast<unsigned>(ymd.day()), 2);
+  put(11, ms_of_day / 3'600'000, 2);
+  put(14, ms_of_day / 60'000 % 60, 2);
+  put(17, ms_of_day / 1000 % 60, 2);
+  put(20, ms_of_day % 1000, 3);
+  return std::string(text, sizeof text - 1);
+}
 
 std::string FormatRfc3339InZone(SystemTime t, const date::time_zone* zone) {
   const auto info = zone->get_info(t);

@@ -78,6 +78,8 @@ class Schedule {
     static constexpr uint8_t kDowStar = 4;
     static constexpr uint8_t kFixedTime = 8;  // See fixed_time().
   };
+  // The compiled sets, for readers of the schedule such as Describe.
+  const Compiled& compiled() const { return compiled_; }
 
  private:
   Compiled compiled_;

@@ -17,7 +17,8 @@
 // The guard leads the run's process group (posix_spawn made it so); the command inherits the
 // group, default signal dispositions and an empty mask, and every descriptor but WATCH_FD.
 // The guard ignores SIGTERM, SIGINT, SIGHUP and SIGQUIT, which the executor sends to the
-// group to stop a run: the command decides how to stop, and the guard follows it. Its own
+// group to stop a run: the command decides how to stop, and the guard follows it. One that
+// arrives before the command exists is passed on to it. Its own
 // stdin, stdout and stderr are closed once the command runs, so output pipes see end of
 // file when the command's side closes them.
 //
@@ -77,16 +78,20 @@ int main(int argc, char** argv) {
   const int watch_fd = static_cast<int>(watch);
 
   // SIGCHLD is read from a signalfd; the stop signals the executor sends the group are the
-  // command's business. Both are undone in the child before exec.
+  // command's business. Until the command exists they are blocked, not ignored: one that
+  // arrives before the fork reached no command, and is passed on to it below (ignoring it
+  // lost a stop request sent right after the run began, and the run then needed SIGKILL).
+  // Both are undone in the child before exec.
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
+  const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+  sigset_t blocked = chld;
+  for (int sig : stop_signals) sigaddset(&blocked, sig);
   sigset_t old_mask;
-  if (sigprocmask(SIG_BLOCK, &chld, &old_mask) != 0) Fail("sigprocmask");
+  if (sigprocmask(SIG_BLOCK, &blocked, &old_mask) != 0) Fail("sigprocmask");
   const int chld_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (chld_fd < 0) Fail("signalfd");
-  const int ignored[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
-  for (int sig : ignored) signal(sig, SIG_IGN);
 
   // The worker may already be gone (it died between the spawn and now).
   pollfd early{watch_fd, POLLIN, 0};
@@ -95,13 +100,27 @@ int main(int argc, char** argv) {
   const pid_t child = fork();
   if (child < 0) Fail("fork");
   if (child == 0) {
-    for (int sig : ignored) signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     close(watch_fd);
     execv(argv[2], argv + 3);
     std::fprintf(stderr, "krond-guard: cannot execute %s: %s\n", argv[2], std::strerror(errno));
     std::_Exit(127);
   }
+  // A stop signal pending here came before the fork (so the command missed it) or after (so
+  // the command got it too): pass it on either way; a second copy of a signal the command is
+  // already acting on does no harm. From now on the group's signals reach the command
+  // directly, and the guard ignores its own copies.
+  sigset_t pending;
+  sigemptyset(&pending);
+  sigpending(&pending);
+  for (int sig : stop_signals) {
+    if (sigismember(&pending, sig) == 1) kill(child, sig);
+  }
+  for (int sig : stop_signals) signal(sig, SIG_IGN);
+  sigset_t stop;
+  sigemptyset(&stop);
+  for (int sig : stop_signals) sigaddset(&stop, sig);
+  sigprocmask(SIG_UNBLOCK, &stop, nullptr);
   // The output pipe must reach end of file when the command's side closes, not when the
   // guard exits too; the guard writes nothing more.
   const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);

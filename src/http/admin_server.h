@@ -3,12 +3,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "common/result.h"
-#include "http/request_gate.h"
+#include "http/server.h"
 #include "metrics/registry.h"
 
 namespace krond::http {
@@ -29,28 +29,32 @@ struct AdminServerOptions {
   RequestGate::Limits limits;
 };
 
-// The HTTP endpoint of a krond process, for Prometheus and for orchestrators:
+// The endpoints every krond process serves, for Prometheus and for orchestrators:
 //   GET /metrics  200, the registry in the text format 0.0.4 (kMetricsContentType)
 //   GET /healthz  200 "ok", or 503 "not live: <reason>" when liveness fails
 //   GET /readyz   200 "ok", or 503 "not ready: <reason>" when readiness fails
 //   GET /         200, a list of these endpoints
-// Anything else is 404; a request with a body is 413 (unread), one whose head is over
-// limits.max_head_bytes 431, one not complete within limits.deadline 408. Responses are
-// text/plain, one request per connection.
-//
-// Hostile or slow clients cannot starve the probes: a connection costs no thread until its
-// whole head has arrived (RequestGate), and /healthz and /readyz are served on a thread of
-// their own, apart from /metrics. Serves on its own threads (httplib's accept thread, the
-// gate's, and three for complete requests). Start and Stop are called from one thread
-// (main's); the registry and callbacks must outlive Stop().
-//
-// Note: cpp-httplib sets SIGPIPE to SIG_IGN for the whole process when the server is
-// created (writes to a closed socket must not kill the process). Ignored signals survive
-// exec, so code that spawns processes resets SIGPIPE to SIG_DFL in the child.
+// Anything else is 404 (nullopt from Handle). Responses are text/plain. Thread-safe; the
+// registry and callbacks must outlive it.
+class AdminEndpoints {
+ public:
+  AdminEndpoints(const metrics::Registry& registry, AdminServerOptions options = {});
+  // The response for `request`, or nullopt when it is not one of these endpoints.
+  std::optional<Response> Handle(const Request& request) const;
+
+ private:
+  const metrics::Registry& registry_;
+  const AdminServerOptions options_;
+};
+
+// AdminEndpoints on a Server of their own (ServerOptions' defaults: no request bodies, 413
+// unread; 431 for a head over limits.max_head_bytes, 408 for a request not complete within
+// limits.deadline). Hostile or slow clients cannot starve the probes: a connection costs no
+// thread until its whole head has arrived (RequestGate), and /healthz and /readyz are
+// served on a thread of their own, apart from /metrics.
 class AdminServer {
  public:
   AdminServer(const metrics::Registry& registry, AdminServerOptions options = {});
-  // Stops the server if it is running.
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -61,7 +65,6 @@ class AdminServer {
   // port 0 picks a free one"), a host that does not resolve or is not local, already
   // started.
   [[nodiscard]] Result<uint16_t> Start(const std::string& addr);
-
   // Closes the listening socket and the connections still sending their head, finishes
   // requests in flight and joins the threads. Returns in milliseconds unless a client is
   // slow to read a response, which holds it at most until that request's deadline.
@@ -69,11 +72,8 @@ class AdminServer {
   void Stop();
 
  private:
-  class GatedServer;
-  const metrics::Registry& registry_;
-  const AdminServerOptions options_;
-  std::unique_ptr<GatedServer> server_;
-  std::thread thread_;
+  AdminEndpoints endpoints_;
+  Server server_;
 };
 
 }  // namespace krond::http

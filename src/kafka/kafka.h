@@ -116,10 +116,11 @@ using DeliveryCallback = std::function<void(const DeliveryReport&)>;
 class Producer {
  public:
   virtual ~Producer() = default;
-  // Queues one message; never waits for the network. Fails when the local queue is full
-  // (kRetriable: call Poll, then try again), the record is too large, or the topic is
-  // unknown to the client. `on_delivery` runs exactly once, from Poll or Flush, when the
-  // broker acknowledged (acks=all) or the message failed for good.
+  // Queues one message; never waits for the network. A `value` whose data() is null (a
+  // default std::string_view) is written as a null value: a tombstone on a compacted topic.
+  // Fails when the local queue is full (kRetriable: call Poll, then try again), the record is
+  // too large, or the topic is unknown to the client. `on_delivery` runs exactly once, from Poll or
+  // Flush, when the broker acknowledged (acks=all) or the message failed for good.
   //
   // The partition is PartitionForKey(partition_key, the topic's partition count, from the
   // client's metadata) when `partition_key` is not empty, so messages with one partition key

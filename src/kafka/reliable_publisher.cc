@@ -16,6 +16,19 @@ void ReliablePublisher::Publish(std::string topic, std::string key, std::string 
   m->value = std::move(value);
   m->partition_key = std::move(partition_key);
   m->on_done = std::move(on_done);
+  Enqueue(std::move(m));
+}
+
+void ReliablePublisher::PublishTombstone(std::string topic, std::string key, DoneCallback on_done) {
+  auto m = std::make_shared<Message>();
+  m->topic = std::move(topic);
+  m->key = std::move(key);
+  m->tombstone = true;
+  m->on_done = std::move(on_done);
+  Enqueue(std::move(m));
+}
+
+void ReliablePublisher::Enqueue(std::shared_ptr<Message> m) {
   if (Isolating()) {
     held_.push_back(std::move(m));
     return;
@@ -27,22 +40,23 @@ void ReliablePublisher::Produce(std::shared_ptr<Message> m, Attempt attempt) {
   const uint64_t id = next_id_++;
   // The callback finds the message by id, so a failed delivery can be produced again
   // without copying it, and PendingKeys sees what is in flight.
-  ProduceStatus queued =
-      producer_.ProduceRouted(m->topic, m->partition_key, m->key, m->value,
-                              [this, id, attempt](const DeliveryReport& report) {
-                                auto it = in_flight_.find(id);
-                                if (it == in_flight_.end()) return;
-                                std::shared_ptr<Message> done = std::move(it->second);
-                                in_flight_.erase(it);
-                                if (attempt == Attempt::kAlone) alone_in_flight_ = false;
-                                if (!report.status) {
-                                  OnFailed(std::move(done), report.status.error(), attempt, true);
-                                } else {
-                                  failed_rounds_ = 0;
-                                  if (done->on_done) done->on_done(report);
-                                }
-                                ProduceAloneNext();
-                              });
+  // A default string_view has a null data pointer, which Producer writes as a null value.
+  const std::string_view value = m->tombstone ? std::string_view() : std::string_view(m->value);
+  ProduceStatus queued = producer_.ProduceRouted(
+      m->topic, m->partition_key, m->key, value, [this, id, attempt](const DeliveryReport& report) {
+        auto it = in_flight_.find(id);
+        if (it == in_flight_.end()) return;
+        std::shared_ptr<Message> done = std::move(it->second);
+        in_flight_.erase(it);
+        if (attempt == Attempt::kAlone) alone_in_flight_ = false;
+        if (!report.status) {
+          OnFailed(std::move(done), report.status.error(), attempt, true);
+        } else {
+          failed_rounds_ = 0;
+          if (done->on_done) done->on_done(report);
+        }
+        ProduceAloneNext();
+      });
   if (!queued) {
     if (attempt == Attempt::kAlone) alone_in_flight_ = false;
     OnFailed(std::move(m), queued.error(), attempt, false);

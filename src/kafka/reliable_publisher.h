@@ -66,6 +66,8 @@ class ReliablePublisher {
   // `partition_key`: see Producer::ProduceRouted; empty = the key chooses the partition.
   void Publish(std::string topic, std::string key, std::string value, DoneCallback on_done,
                std::string partition_key = {});
+  // Publishes a null value for `key`: on a compacted topic, the key's deletion.
+  void PublishTombstone(std::string topic, std::string key, DoneCallback on_done);
   // Serves delivery reports (waiting up to `timeout` for one) and re-produces failed
   // messages whose delay has passed.
   void Poll(std::chrono::milliseconds timeout);
@@ -86,12 +88,15 @@ class ReliablePublisher {
   struct Message {
     std::string topic, key, value;
     std::string partition_key;
+    bool tombstone = false;
     DoneCallback on_done;
     int failures = 0;
     MonoTime first_failure{};
   };
   // How an attempt was made and how it failed.
   enum class Attempt { kBatched, kAlone };
+  // Produces `m` now, or holds it back while a message is being produced alone.
+  void Enqueue(std::shared_ptr<Message> m);
   void Produce(std::shared_ptr<Message> m, Attempt attempt = Attempt::kBatched);
   // A failed attempt: retried later, produced alone, or done with `error` when it is
   // permanent. `by_broker`: the delivery failed (not the produce call).

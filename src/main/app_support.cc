@@ -155,6 +155,14 @@ std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
     }
   }
   specs.push_back({names.Results(), flags.partitions, flags.replication_factor, durable});
+  // The control plane's compacted topics (docs/control.md), one partition each so every
+  // reader sees one order. Control records are also the pause/resume audit trail:
+  // compaction keeps them a week before only each job's latest remains.
+  std::map<std::string, std::string> compacted = durable;
+  compacted["cleanup.policy"] = "compact";
+  specs.push_back({names.Jobs(), 1, flags.replication_factor, compacted});
+  compacted["min.compaction.lag.ms"] = "604800000";
+  specs.push_back({names.Control(), 1, flags.replication_factor, compacted});
   return specs;
 }
 

@@ -49,7 +49,8 @@ tl::expected<std::vector<std::string>, int> CommandClusters(const std::string& c
 tl::expected<std::unique_ptr<kafka::Admin>, int> CommandAdmin(const KafkaFlags& flags,
                                                               const std::string& client_id);
 
-// The topics of `clusters`: tasks, retry and dead per cluster, plus results.
+// The topics of `clusters`: tasks, retry and dead per cluster, plus results, the job catalog
+// and the control topic.
 std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
                                             const std::vector<std::string>& clusters);
 

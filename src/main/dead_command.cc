@@ -5,8 +5,8 @@
 // unless --again is given: replaying twice by accident would run a job twice.
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/clock.h"
@@ -30,24 +30,6 @@ struct DeadFlags {
   KafkaFlags kafka;
 };
 
-// What a replay publishes: a signed task's original envelope (nothing here could sign its
-// changed copy, and a verifying worker must see the signer's signature), else the task,
-// signed with --task-signing-key when given. The replay's own fields go outside the
-// signature (messages/signed_task.h).
-Result<std::string> ReplayValue(const messages::DeadLetter& letter,
-                                const messages::TaskMessage& task,
-                                const std::optional<signing::PrivateKey>& key) {
-  if (letter.signed_task) {
-    auto envelope = messages::ParseSignedTask(*letter.signed_task);
-    if (!envelope) return tl::unexpected(envelope.error());
-    envelope->attempt = 1;
-    envelope->replayed_from = task.replayed_from;
-    return messages::EncodeSignedTask(*envelope);
-  }
-  if (!key) return messages::Encode(task);
-  return messages::SignTask(messages::Encode(task), *key);
-}
-
 struct DeadEntry {
   std::string position;  // topic[partition]@offset
   messages::DeadLetter letter;
@@ -59,6 +41,13 @@ struct DeadTopic {
   int unreadable = 0;
 };
 
+// Who replays, for the task's requested_by: the login name, as `krond dead replay` runs in
+// an operator's shell.
+std::string UserName() {
+  const char* user = std::getenv("USER");
+  return user != nullptr && *user != '\0' ? std::string(user) : "cli";
+}
+
 Result<DeadTopic> ReadDead(const DeadFlags& flags) {
   auto config = flags.kafka.Client("krond-dead");
   if (!config) return tl::unexpected(config.error());
@@ -69,9 +58,8 @@ Result<DeadTopic> ReadDead(const DeadFlags& flags) {
   for (const auto& m : *messages) {
     const std::string position =
         m.topic + "[" + std::to_string(m.partition) + "]@" + std::to_string(m.offset);
-    auto doc = nlohmann::json::parse(m.value, nullptr, false);
-    if (doc.is_object() && doc.contains("replay_of") && doc["replay_of"].is_string()) {
-      out.replayed.insert(doc["replay_of"].get<std::string>());
+    if (auto marker = messages::DecodeReplayMarker(m.value)) {
+      out.replayed.insert(marker->replay_of);
       continue;
     }
     auto letter = messages::DecodeDeadLetter(m.value);
@@ -121,6 +109,7 @@ int RunReplay(const DeadFlags& flags) {
     std::cerr << "krond dead replay: --task-signing-key: " << key.error().message << "\n";
     return 2;
   }
+  const messages::TaskSigner signer(std::move(*key));
   auto dead = ReadDead(flags);
   if (!dead) {
     std::cerr << "krond dead replay: " << dead.error().message << "\n";
@@ -155,41 +144,33 @@ int RunReplay(const DeadFlags& flags) {
   int replayed = 0, skipped = 0;
   for (const auto& e : dead->letters) {
     if (!Matches(flags, e.letter)) continue;
-    if (!e.letter.task) {
-      std::cerr << e.position << ": not replayable (the original message was unreadable)\n";
-      ++skipped;
-      continue;
-    }
     if (dead->replayed.count(e.position) && !flags.again) {
       std::cerr << e.position << ": already replayed (use --again to replay it once more)\n";
       ++skipped;
       continue;
     }
-    messages::TaskMessage task = *e.letter.task;
     const SystemTime now = clock.Now();
-    task.attempt = 1;
-    task.not_before.reset();
-    // An operator asked for this run now: the job's deadline for its original instant is moot.
-    task.starting_deadline.reset();
-    task.produced_at = now;
-    task.replayed_from = e.position + " at " + FormatRfc3339Utc(now);
-    auto value = ReplayValue(e.letter, task, *key);
+    auto task = messages::ReplayRun(e.letter, e.position, now, UserName());
+    if (!task) {
+      std::cerr << task.error().message << "\n";
+      ++skipped;
+      continue;
+    }
+    auto value = signer.Replay(e.letter, *task);
     if (!value) {
       std::cerr << e.position << ": not replayable: " << value.error().message << "\n";
       ++skipped;
       continue;
     }
     // The task first, then the marker: a crash in between replays again rather than never.
-    publisher.Publish(topics.Tasks(task.cluster), task.run_id, *value,
-                      refused_check("run " + task.run_id + " not replayed"),
-                      std::string(messages::PartitionKeyOf(task)));
-    nlohmann::json marker = {{"v", messages::kVersion},
-                             {"replay_of", e.position},
-                             {"run_id", task.run_id},
-                             {"replayed_at", FormatRfc3339Utc(now)}};
-    publisher.Publish(topics.Dead(flags.cluster), task.run_id, marker.dump(),
-                      refused_check("replay marker of " + e.position + " not written"));
-    std::cout << "replay " << task.run_id << " (" << task.job << ") from " << e.position << "\n";
+    publisher.Publish(topics.Tasks(task->cluster), task->run_id, *value,
+                      refused_check("run " + task->run_id + " not replayed"),
+                      std::string(messages::PartitionKeyOf(*task)));
+    publisher.Publish(
+        topics.Dead(flags.cluster), task->run_id,
+        messages::Encode(messages::ReplayMarker{e.position, task->run_id, now, task->requested_by}),
+        refused_check("replay marker of " + e.position + " not written"));
+    std::cout << "replay " << task->run_id << " (" << task->job << ") from " << e.position << "\n";
     ++replayed;
   }
   if (auto ok = publisher.Flush(std::chrono::seconds(30)); !ok) {

@@ -4,9 +4,12 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <future>
 #include <optional>
 #include <random>
+#include <set>
+#include <thread>
 #include <tuple>
 
 #include "audit/periodic_audit.h"
@@ -17,6 +20,8 @@
 #include "kafka/rdkafka_client.h"
 #include "main/app_support.h"
 #include "main/command.h"
+#include "scheduler/job_catalog.h"
+#include "scheduler/pause_set.h"
 #include "scheduler/scheduler_service.h"
 
 namespace krond::app {
@@ -106,6 +111,98 @@ std::optional<scheduler::ServiceOptions> Options(const SchedulerFlags& flags) {
   return options;
 }
 
+// The scheduler's side of the control plane (docs/control.md): the pauses read from the
+// control topic, and the job catalog it publishes while active. Built once per process.
+struct ControlPlane {
+  scheduler::PauseSet pauses;
+  std::unique_ptr<kafka::Consumer> consumer;
+  std::unique_ptr<scheduler::ControlFeed> feed;
+  // Not the firing producer: that one is transactional and belongs to the service.
+  std::unique_ptr<kafka::Producer> producer;
+  std::unique_ptr<scheduler::CatalogPublisher> catalog;
+
+  void Poll() {
+    feed->Poll();
+    catalog->Poll();
+  }
+};
+
+// Reads the control topic to its end before the first fire (so a paused job never fires
+// at start), then follows it with a consumer of a group of its own that never commits.
+Result<std::unique_ptr<ControlPlane>> StartControlPlane(const KafkaFlags& flags,
+                                                        const SignalWatcher& signals,
+                                                        scheduler::SchedulerMetrics& metrics,
+                                                        const Clock& clock) {
+  auto plane = std::make_unique<ControlPlane>();
+  const messages::TopicNames names = flags.Topics();
+  auto client = flags.Client("krond-scheduler-control-" + ProcessId());
+  if (!client) return tl::unexpected(client.error());
+  // Right after the topic was created its partition may have no leader yet: try again.
+  auto snapshot = kafka::ReadTopicSnapshot(*client, names.Control(), std::chrono::seconds(30));
+  for (int attempt = 1; !snapshot && !signals.stop_requested(); ++attempt) {
+    spdlog::warn("cannot read {} yet (attempt {}), retrying in 1s: {}", names.Control(), attempt,
+                 snapshot.error().message);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    snapshot = kafka::ReadTopicSnapshot(*client, names.Control(), std::chrono::seconds(30));
+  }
+  if (!snapshot) return MakeError("stopped before " + names.Control() + " was read");
+  for (const auto& record : *snapshot) {
+    if (auto ok = plane->pauses.Apply(record); !ok)
+      spdlog::error("{}; ignored", ok.error().message);
+  }
+  spdlog::info("control: {} job(s) paused ({})", plane->pauses.paused_count(), names.Control());
+  kafka::ConsumerOptions options;
+  options.group_id = names.prefix() + ".scheduler-control." + ProcessId();
+  options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
+  auto consumer = kafka::NewRdKafkaConsumer(*client, options);
+  if (!consumer) return tl::unexpected(consumer.error());
+  plane->consumer = std::move(*consumer);
+  plane->feed = std::make_unique<scheduler::ControlFeed>(*plane->consumer, plane->pauses, metrics,
+                                                         names.Control());
+  if (auto ok = plane->feed->Start(); !ok) return tl::unexpected(ok.error());
+  kafka::ProducerOptions producer_options;
+  producer_options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
+  auto producer = kafka::NewRdKafkaProducer(*client, producer_options);
+  if (!producer) return tl::unexpected(producer.error());
+  plane->producer = std::move(*producer);
+  plane->catalog =
+      std::make_unique<scheduler::CatalogPublisher>(*plane->producer, clock, names.Jobs(), metrics);
+  return plane;
+}
+
+// Catalog keys of jobs not in `current` (sorted names; jobs removed while no scheduler was
+// active): they get tombstones. Reads the catalog topic keeping only those keys. Runs on a
+// thread of its own: a large catalog takes longer to read than a lease lasts.
+std::vector<std::string> StaleCatalogKeys(const KafkaFlags& flags,
+                                          const std::vector<std::string>& current) {
+  std::set<std::string> stale;
+  auto client = flags.Client("krond-scheduler-catalog-" + ProcessId());
+  if (!client) return {};
+  kafka::ScanOptions scan;
+  scan.timeout = std::chrono::seconds(60);
+  Status read =
+      kafka::ScanTopic(*client, flags.Topics().Jobs(), scan, [&](const kafka::ConsumedMessage& m) {
+        if (m.value.empty()) {
+          stale.erase(m.key);
+        } else if (!std::binary_search(current.begin(), current.end(), m.key)) {
+          stale.insert(m.key);
+        }
+        return true;
+      });
+  if (!read) {
+    spdlog::warn("catalog: cannot read {}: {}", flags.Topics().Jobs(), read.error().message);
+  }
+  return {stale.begin(), stale.end()};
+}
+
+std::vector<std::string> SortedNames(const std::vector<config::Job>& jobs) {
+  std::vector<std::string> names;
+  names.reserve(jobs.size());
+  for (const auto& job : jobs) names.push_back(job.name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 int RunScheduler(const SchedulerFlags& flags) {
   SignalWatcher signals;
   RealClock clock;
@@ -127,7 +224,7 @@ int RunScheduler(const SchedulerFlags& flags) {
     spdlog::error("--task-signing-key: {}", signing_key.error().message);
     return 2;
   }
-  options->signing_key = std::move(*signing_key);
+  options->signer = messages::TaskSigner(std::move(*signing_key));
   auto file = config::LoadJobFile(flags.jobs);
   if (!file) {
     LogProblems(file.error());
@@ -187,8 +284,14 @@ int RunScheduler(const SchedulerFlags& flags) {
   periodic_audit.SetJobs(file->jobs, file->clusters);
   const size_t jobs = file->jobs.size();
   const size_t clusters = file->clusters.size();
+  auto plane = StartControlPlane(flags.kafka, signals, metrics, clock);
+  if (!plane) {
+    spdlog::error("{}", plane.error().message);
+    return 1;
+  }
   scheduler::SchedulerService service(clock, new_producer, read_state, **lease, metrics, names,
                                       std::move(*file), *options);
+  service.set_pauses(&(*plane)->pauses);
   ReleaseFreedMemory();
   periodic_audit.Start();
   health.MarkReady();
@@ -201,14 +304,43 @@ int RunScheduler(const SchedulerFlags& flags) {
   // seconds to load, and the loop must renew the lease every 500 ms or a standby takes over.
   int64_t seen_mtime = ModifiedNs(flags.jobs);
   std::future<std::optional<config::JobFile>> reloading;
+  // On becoming active the catalog is published once the stale keys are known.
+  std::future<std::vector<std::string>> stale_keys;
+  std::vector<std::string> removed_meanwhile;  // by reloads while stale_keys is read
+  bool was_active = false;
   auto between_steps = [&] {
     health.MarkProgress();
     periodic_audit.SetActive(service.active(), clock.Now());
+    (*plane)->Poll();
+    if (service.active() && !was_active) {
+      // At once, so the console knows the jobs; tombstones follow when the scan is done.
+      (*plane)->catalog->Publish(&service.jobs(), {});
+      (*plane)->catalog->Poll();
+      stale_keys = std::async(std::launch::async, StaleCatalogKeys, std::cref(flags.kafka),
+                              SortedNames(service.jobs()));
+    }
+    was_active = service.active();
+    if (stale_keys.valid() &&
+        stale_keys.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      std::vector<std::string> stale = stale_keys.get();
+      stale.insert(stale.end(), removed_meanwhile.begin(), removed_meanwhile.end());
+      removed_meanwhile.clear();
+      // Published again with them: rare (jobs removed while no scheduler was active).
+      if (service.active() && !stale.empty()) {
+        (*plane)->catalog->Publish(&service.jobs(), std::move(stale));
+      }
+    }
     if (reloading.valid()) {
       if (reloading.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
       if (auto reloaded = reloading.get()) {
         periodic_audit.SetJobs(reloaded->jobs, reloaded->clusters);
+        std::vector<std::string> removed = scheduler::RemovedJobs(service.jobs(), reloaded->jobs);
         service.Replace(std::move(*reloaded), clock.Now());
+        // While the stale keys are read, their publication takes these with it too.
+        if (stale_keys.valid()) {
+          removed_meanwhile.insert(removed_meanwhile.end(), removed.begin(), removed.end());
+        }
+        if (service.active()) (*plane)->catalog->Publish(&service.jobs(), std::move(removed));
         ReleaseFreedMemory();
       }
     }
@@ -222,6 +354,8 @@ int RunScheduler(const SchedulerFlags& flags) {
     });
   };
   service.Run([&] { return signals.stop_requested(); }, between_steps, *shutdown_timeout);
+  // No wait for the catalog: the stop must stay fast (a hand-over is measured in ms), and the
+  // next active scheduler publishes it again.
   (*server)->Stop();
   spdlog::info("scheduler stopped after firing {} run(s)", service.fired());
   return 0;

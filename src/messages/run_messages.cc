@@ -11,17 +11,21 @@
 #include <random>
 
 #include "common/time_format.h"
+#include "messages/json_fields.h"
 #include "messages/json_writer.h"
 #include "messages/topics.h"
 
 namespace krond::messages {
 namespace {
 
+using internal::FieldReader;
+using internal::ParseObject;
 using nlohmann::json;
 
 constexpr std::string_view kOutcomeNames[] = {"succeeded", "failed",       "timed_out",
                                               "killed",    "spawn_failed", "cancelled",
                                               "invalid",   "skipped",      "boot_failed"};
+constexpr std::string_view kTriggerNames[] = {"schedule", "manual", "backfill", "replay"};
 constexpr std::string_view kConcurrencyPolicies[] = {"allow", "forbid", "replace"};
 constexpr char kBase64Digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -93,147 +97,18 @@ std::string KeepUtf8Suffix(std::string_view text, size_t max_bytes) {
   return std::string(text.substr(start));
 }
 
-// Reads typed fields out of a decoded object, remembering the first problem so decoders
-// stay linear: read everything, then check ok().
-class FieldReader {
- public:
-  explicit FieldReader(const json& object) : object_(object) {}
+}  // namespace
 
-  std::string String(const char* name, bool required = true) {
-    const json* v = Find(name, required);
-    if (v == nullptr) return {};
-    if (!v->is_string()) return Fail(name, "expected a string"), std::string();
-    return v->get<std::string>();
-  }
-  int64_t Int(const char* name, bool required = true, int64_t fallback = 0) {
-    const json* v = Find(name, required);
-    if (v == nullptr) return fallback;
-    // An unsigned number above INT64_MAX would read back negative.
-    if (!v->is_number_integer() || (v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX)) {
-      return Fail(name, "expected an integer"), fallback;
-    }
-    return v->get<int64_t>();
-  }
-  // Int, and in [min, max]: checked before anyone narrows or adds to it.
-  int64_t IntIn(const char* name, int64_t min, int64_t max, bool required = true,
-                int64_t fallback = 0) {
-    const bool present = Has(name);
-    const int64_t value = Int(name, required, fallback);
-    if (present && ok() && (value < min || value > max)) {
-      Fail(name, std::to_string(value) + " is out of range (" + std::to_string(min) + ".." +
-                     std::to_string(max) + ")");
-      return fallback;
-    }
-    return value;
-  }
-  double Double(const char* name, double fallback, double min, double max) {
-    const json* v = Find(name, false);
-    if (v == nullptr) return fallback;
-    if (!v->is_number()) return Fail(name, "expected a number"), fallback;
-    const double value = v->get<double>();
-    // !(in range) rather than (out of range): NaN is neither.
-    if (!(value >= min && value <= max)) {
-      Fail(name, "out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")");
-      return fallback;
-    }
-    return value;
-  }
-  // String, at most `max_bytes` long.
-  std::string Short(const char* name, bool required = true, size_t max_bytes = kMaxNameBytes) {
-    std::string value = String(name, required);
-    if (value.size() > max_bytes) {
-      Fail(name, "longer than " + std::to_string(max_bytes) + " bytes");
-      return {};
-    }
-    return value;
-  }
-  bool Bool(const char* name, bool fallback) {
-    const json* v = Find(name, false);
-    if (v == nullptr) return fallback;
-    if (!v->is_boolean()) return Fail(name, "expected true or false"), fallback;
-    return v->get<bool>();
-  }
-  SystemTime Time(const char* name, bool required = true) {
-    std::string text = String(name, required);
-    if (text.empty()) return {};
-    auto t = ParseRfc3339(text);
-    if (!t) return Fail(name, t.error().message), SystemTime{};
-    return *t;
-  }
-  std::optional<SystemTime> OptionalTime(const char* name) {
-    if (!Has(name)) return std::nullopt;
-    return Time(name);
-  }
-  std::vector<std::string> Strings(const char* name, std::vector<std::string> fallback) {
-    const json* v = Find(name, false);
-    if (v == nullptr) return fallback;
-    std::vector<std::string> out;
-    if (!v->is_array()) return Fail(name, "expected a list of strings"), fallback;
-    for (const json& item : *v) {
-      if (!item.is_string()) return Fail(name, "expected a list of strings"), fallback;
-      out.push_back(item.get<std::string>());
-    }
-    return out;
-  }
-  // Reads the nested object `name` with `read`, given a reader of it, if it is present and
-  // not null. Not an object, or a problem inside it, is a problem of field `name`.
-  template <class ReadFn>
-  void Object(const char* name, ReadFn read) {
-    const json* v = Find(name, false);
-    if (v == nullptr) return;
-    if (!v->is_object()) return Fail(name, "expected an object");
-    FieldReader inner(*v);
-    read(inner);
-    if (!inner.ok()) Fail(name, inner.error());
-  }
-  bool Has(const char* name) const {
-    auto it = object_.find(name);
-    return it != object_.end() && !it->is_null();
-  }
-  void Fail(const std::string& name, const std::string& why) {
-    if (!error_.empty()) return;
-    error_ = "field \"" + name + "\": " + why;
-    // Errors quote what they read (a time that does not parse), which may be huge.
-    if (error_.size() > kMaxErrorBytes) error_ = TruncateUtf8(error_, kMaxErrorBytes) + "...";
-  }
-  bool ok() const { return error_.empty(); }
-  const std::string& error() const { return error_; }
+namespace internal {
 
- private:
-  const json* Find(const char* name, bool required) {
-    auto it = object_.find(name);
-    if (it == object_.end() || it->is_null()) {
-      if (required) Fail(name, "missing");
-      return nullptr;
-    }
-    return &*it;
-  }
-  const json& object_;
-  std::string error_;
-};
-
-Result<json> ParseObject(std::string_view text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return MakeError("not valid JSON");
-  if (!doc.is_object()) return MakeError("not a JSON object");
-  FieldReader r(doc);
-  int64_t v = r.Int("v");
-  if (!r.ok()) return MakeError(r.error());
-  if (v < 1 || v > kVersion) {
-    return MakeError("field \"v\": version " + std::to_string(v) + " is not supported (max " +
-                     std::to_string(kVersion) + ")");
-  }
-  return doc;
-}
-
-Result<TaskMessage> TaskFromJson(const json& doc) {
+Result<TaskMessage> TaskFromJson(const json& doc, bool job_fields_only) {
   FieldReader r(doc);
   TaskMessage m;
-  m.run_id = r.Short("run_id");
+  m.run_id = r.Short("run_id", !job_fields_only);
   m.job = r.Short("job");
   m.cluster = r.Short("cluster");
   m.command = r.Short("command", true, kMaxCommandBytes);
-  m.scheduled_at = r.Time("scheduled_at");
+  m.scheduled_at = r.Time("scheduled_at", !job_fields_only);
   m.produced_at = r.Time("produced_at", false);
   if (r.Has("fence")) m.fence = r.IntIn("fence", 1, INT64_MAX);
   m.attempt = static_cast<int>(r.IntIn("attempt", 1, kMaxAttempts, false, 1));
@@ -256,6 +131,15 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
   m.sandbox = r.Has("sandbox") ? r.Short("sandbox") : m.sandbox;
   m.network = r.Bool("network", false);
   if (r.Has("replayed_from")) m.replayed_from = r.Short("replayed_from");
+  if (r.Has("trigger")) {
+    auto trigger = ParseTrigger(r.Short("trigger"));
+    if (trigger) {
+      m.trigger = *trigger;
+    } else if (r.ok()) {
+      r.Fail("trigger", trigger.error().message);
+    }
+  }
+  m.requested_by = r.Short("requested_by", false);
   r.Object("microvm", [&m](FieldReader& rv) {
     const auto memory = static_cast<uint32_t>(rv.IntIn("memory_mib", 0, kMaxVmMemoryMib, false, 0));
     const auto vcpus = static_cast<uint32_t>(rv.IntIn("vcpus", 0, kMaxVmVcpus, false, 0));
@@ -286,7 +170,7 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
     }
   });
   if (!r.ok()) return MakeError(r.error());
-  if (m.run_id.empty()) return MakeError("field \"run_id\": empty");
+  if (m.run_id.empty() && !job_fields_only) return MakeError("field \"run_id\": empty");
   if (m.attempt > m.max_attempts) {
     return MakeError(
         "fields \"attempt\"/\"max_attempts\": need 1 <= attempt <= max_attempts, got " +
@@ -294,6 +178,12 @@ Result<TaskMessage> TaskFromJson(const json& doc) {
   }
   return m;
 }
+
+}  // namespace internal
+
+namespace {
+
+using internal::TaskFromJson;
 
 json ResultToJson(const ResultMessage& m) {
   json j = {{"v", kVersion},
@@ -313,6 +203,8 @@ json ResultToJson(const ResultMessage& m) {
   if (m.signal) j["signal"] = *m.signal;
   if (!m.error.empty()) j["error"] = m.error;
   if (!m.source.empty()) j["source"] = m.source;
+  j["trigger"] = TriggerName(m.trigger);
+  if (!m.requested_by.empty()) j["requested_by"] = m.requested_by;
   if (m.vm) {
     j["vm"] = {{"accelerator", m.vm->accelerator}};
     if (m.vm->boot_ms) j["vm"]["boot_ms"] = *m.vm->boot_ms;
@@ -339,11 +231,18 @@ Result<ResultMessage> ResultFromJson(const json& doc) {
   m.output_bytes = r.IntIn("output_bytes", 0, INT64_MAX, false, 0);
   m.error = r.String("error", false);
   m.source = r.Short("source", false);
+  m.requested_by = r.Short("requested_by", false);
+  const std::string trigger = r.Short("trigger", false);
   r.Object("vm", [&m](FieldReader& rv) {
     m.vm = ResultMessage::Vm{rv.Short("accelerator", false), std::nullopt};
     if (rv.Has("boot_ms")) m.vm->boot_ms = rv.IntIn("boot_ms", 0, kMaxDurationMs);
   });
   if (!r.ok()) return MakeError(r.error());
+  if (!trigger.empty()) {
+    auto parsed_trigger = ParseTrigger(trigger);
+    if (!parsed_trigger) return MakeError("field \"trigger\": " + parsed_trigger.error().message);
+    m.trigger = *parsed_trigger;
+  }
   auto parsed = ParseOutcome(outcome);
   if (!parsed) return MakeError("field \"outcome\": " + parsed.error().message);
   m.outcome = *parsed;
@@ -361,6 +260,16 @@ Result<Outcome> ParseOutcome(std::string_view name) {
     if (kOutcomeNames[i] == name) return static_cast<Outcome>(i);
   }
   return MakeError("unknown outcome \"" + std::string(name) + "\"");
+}
+
+std::string_view TriggerName(Trigger t) { return kTriggerNames[static_cast<int>(t)]; }
+
+Result<Trigger> ParseTrigger(std::string_view name) {
+  for (size_t i = 0; i < std::size(kTriggerNames); ++i) {
+    if (kTriggerNames[i] == name) return static_cast<Trigger>(i);
+  }
+  return MakeError("unknown trigger \"" + std::string(name) +
+                   "\" (expected schedule, manual, backfill or replay)");
 }
 
 std::string Encode(const TaskMessage& m) {
@@ -399,6 +308,8 @@ std::string Encode(const TaskMessage& m) {
     vm.End();
   }
   if (m.replayed_from) w.String("replayed_from", *m.replayed_from);
+  w.String("trigger", TriggerName(m.trigger));
+  if (!m.requested_by.empty()) w.String("requested_by", m.requested_by);
   w.End();
   return out;
 }
@@ -461,7 +372,61 @@ std::string EncodeWithin(const DeadLetter& m, size_t max_bytes) {
 Result<TaskMessage> DecodeTask(std::string_view text) {
   auto doc = ParseObject(text);
   if (!doc) return tl::unexpected(doc.error());
-  return TaskFromJson(*doc);
+  return TaskFromJson(*doc, /*job_fields_only=*/false);
+}
+
+std::string Encode(const ReplayMarker& m) {
+  json j = {{"v", kVersion},
+            {"replay_of", m.replay_of},
+            {"run_id", m.run_id},
+            {"replayed_at", FormatRfc3339Utc(m.replayed_at)}};
+  if (!m.by.empty()) j["by"] = m.by;
+  return j.dump();
+}
+
+Result<ReplayMarker> DecodeReplayMarker(std::string_view text) {
+  auto doc = ParseObject(text);
+  if (!doc) return tl::unexpected(doc.error());
+  FieldReader r(*doc);
+  if (!r.Has("replay_of")) return MakeError("not a replay marker");
+  ReplayMarker m;
+  m.replay_of = r.Short("replay_of");
+  m.run_id = r.Short("run_id", false);
+  m.replayed_at = r.Time("replayed_at", false);
+  m.by = r.Short("by", false);
+  if (!r.ok()) return MakeError(r.error());
+  return m;
+}
+
+TaskMessage NewRun(TaskMessage job_fields, SystemTime scheduled_at, SystemTime now, Trigger trigger,
+                   std::string requested_by) {
+  TaskMessage t = std::move(job_fields);
+  t.run_id = NewRunId();
+  t.scheduled_at = scheduled_at;
+  t.produced_at = now;
+  t.attempt = 1;
+  t.not_before.reset();
+  t.replayed_from.reset();
+  // A fence belongs to one scheduled fire of the transactional fire log; only a replay (the
+  // same run again) keeps it.
+  if (trigger != Trigger::kReplay) t.fence.reset();
+  t.trigger = trigger;
+  t.requested_by = std::move(requested_by);
+  if (trigger == Trigger::kBackfill || trigger == Trigger::kReplay) t.starting_deadline.reset();
+  return t;
+}
+
+Result<TaskMessage> ReplayRun(const DeadLetter& letter, std::string_view position, SystemTime now,
+                              std::string requested_by) {
+  if (!letter.task) {
+    return MakeError(std::string(position) +
+                     ": not replayable (the original message was unreadable)");
+  }
+  TaskMessage t = NewRun(*letter.task, letter.task->scheduled_at, now, Trigger::kReplay,
+                         std::move(requested_by));
+  t.run_id = letter.task->run_id;
+  t.replayed_from = std::string(position) + " at " + FormatRfc3339Utc(now);
+  return t;
 }
 
 Result<ResultMessage> DecodeResult(std::string_view text) {
@@ -493,7 +458,7 @@ Result<DeadLetter> DecodeDeadLetter(std::string_view text) {
   }
   if (!r.ok()) return MakeError(r.error());
   if (r.Has("task")) {
-    auto task = TaskFromJson(doc->at("task"));
+    auto task = TaskFromJson(doc->at("task"), /*job_fields_only=*/false);
     if (!task) return MakeError("field \"task\": " + task.error().message);
     d.task = *task;
     if (r.Has("signed_task")) d.signed_task = r.String("signed_task");

@@ -18,6 +18,13 @@ namespace krond::messages {
 // unknown fields, so producers can be upgraded before consumers.
 inline constexpr int kVersion = 1;
 
+// Why a run exists: its cron schedule (also catch-up after downtime), an operator's "run
+// now", a backfill of past instants, or the replay of a dead letter. Messages written
+// before the field existed carry none and decode as kSchedule.
+enum class Trigger { kSchedule, kManual, kBackfill, kReplay };
+std::string_view TriggerName(Trigger t);  // "schedule" | "manual" | "backfill" | "replay"
+[[nodiscard]] Result<Trigger> ParseTrigger(std::string_view name);
+
 // What a decoder accepts. Messages are read from topics anyone with access can write, so
 // every number is range-checked before it is narrowed or used, and a message outside these
 // bounds is `invalid` (docs/messages.md, "Limits").
@@ -85,6 +92,10 @@ struct TaskMessage {
   std::optional<MicroVm> microvm;
   // Set by `krond dead replay`: why and when this run was put back.
   std::optional<std::string> replayed_from;
+  Trigger trigger = Trigger::kSchedule;
+  // Who asked for a run that was not scheduled (the API token's name, or the CLI user);
+  // empty for scheduled runs.
+  std::string requested_by;
 };
 
 // The partition key of a task message (kafka::Producer::ProduceRouted), wherever it is
@@ -128,6 +139,9 @@ struct ResultMessage {
   std::string error;  // human-readable reason for anything but success
   // Where the message came from, for `invalid` results: topic/partition/offset.
   std::string source;
+  // Copied from the task, so history readers need not join results with tasks.
+  Trigger trigger = Trigger::kSchedule;
+  std::string requested_by;
   // Runs in a microVM: how it ran. Absent for other runs (and from older workers).
   struct Vm {
     std::string accelerator;         // kvm | tcg
@@ -163,9 +177,19 @@ struct DeadLetter {
   std::string reason;
 };
 
+// The marker `krond dead replay` and the console append to a dead-letter topic after
+// putting a dead letter back, so the same one is not replayed twice by accident.
+struct ReplayMarker {
+  std::string replay_of;  // the dead letter's position, "topic[partition]@offset"
+  std::string run_id;
+  SystemTime replayed_at{};
+  std::string by;  // who replayed it; may be empty (older markers)
+};
+
 std::string Encode(const TaskMessage& m);
 std::string Encode(const ResultMessage& m);
 std::string Encode(const DeadLetter& m);
+std::string Encode(const ReplayMarker& m);
 
 // Encodes within `max_bytes` (a Kafka message's limit), giving up what matters least first:
 // the result's output_tail is cut from the front (the end of the output is kept, and
@@ -181,6 +205,26 @@ std::string EncodeWithin(const DeadLetter& m, size_t max_bytes);
 [[nodiscard]] Result<TaskMessage> DecodeTask(std::string_view json);
 [[nodiscard]] Result<ResultMessage> DecodeResult(std::string_view json);
 [[nodiscard]] Result<DeadLetter> DecodeDeadLetter(std::string_view json);
+// Fails (with "not a replay marker") for a dead letter, so readers of a dead-letter topic
+// try this first.
+[[nodiscard]] Result<ReplayMarker> DecodeReplayMarker(std::string_view json);
+
+// The one way a run comes into being, for the scheduler, the console's "run now" and
+// backfill, and replays: the first attempt of a job due at `scheduled_at`, produced `now`.
+// `job_fields` carries what comes from the job (job, cluster, command, timeout,
+// max_attempts, starting_deadline, retry, concurrency, sandbox, network, microvm);
+// everything else is set here: a new run id, attempt 1, no not_before or replayed_from, the
+// trigger and who asked. Backfilled and replayed runs drop the starting_deadline: an operator asked
+// for that past instant on purpose, so the worker must not skip it as missed.
+TaskMessage NewRun(TaskMessage job_fields, SystemTime scheduled_at, SystemTime now,
+                   Trigger trigger = Trigger::kSchedule, std::string requested_by = {});
+
+// The task that replays dead letter `letter` (found at `position`): its last task as a
+// first attempt again (NewRun with Trigger::kReplay), keeping its run id and scheduled
+// instant so history shows the replay as more attempts of the same run. Error when the
+// dead letter holds no decodable task.
+[[nodiscard]] Result<TaskMessage> ReplayRun(const DeadLetter& letter, std::string_view position,
+                                            SystemTime now, std::string requested_by);
 
 // Replace invalid UTF-8 with U+FFFD so any output can travel in JSON; cut text at a
 // character boundary (common/utf8.h).

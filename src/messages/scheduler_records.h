@@ -46,7 +46,7 @@ enum class SkipReason {
   kStartingDeadline,  // missed, and older than the job's starting_deadline at takeover
   kCatchUpLimit,      // missed beyond the most fires one takeover enumerates for a job
   kRejected,          // the broker can never accept its task (too large, unauthorized, ...)
-  kPaused,            // reserved for a paused job (control plane); not written yet
+  kPaused,            // the job was paused (docs/control.md)
 };
 // "catch_up", "starting_deadline", "catch_up_limit", "rejected", "paused".
 std::string_view SkipReasonName(SkipReason reason);

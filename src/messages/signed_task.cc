@@ -39,7 +39,25 @@ std::string EncodeSignedTask(const SignedTask& e) {
   if (e.attempt) j["attempt"] = *e.attempt;
   if (e.not_before) j["not_before"] = *e.not_before;
   if (e.replayed_from) j["replayed_from"] = *e.replayed_from;
+  if (e.requested_by) j["requested_by"] = *e.requested_by;
   return j.dump();
+}
+
+Result<std::string> TaskSigner::Seal(const TaskMessage& task) const {
+  std::string encoded = Encode(task);
+  if (!key_) return encoded;
+  return SignTask(encoded, *key_);
+}
+
+Result<std::string> TaskSigner::Replay(const DeadLetter& letter, const TaskMessage& replay) const {
+  if (!letter.signed_task) return Seal(replay);
+  auto envelope = ParseSignedTask(*letter.signed_task);
+  if (!envelope) return tl::unexpected(envelope.error());
+  envelope->attempt = 1;
+  envelope->not_before.reset();
+  envelope->replayed_from = replay.replayed_from;
+  envelope->requested_by = replay.requested_by;
+  return EncodeSignedTask(*envelope);
 }
 
 std::string_view TaskRefusalName(TaskRefusalKind kind) {
@@ -79,6 +97,7 @@ Result<SignedTask> ParseSignedTask(std::string_view message) {
     if (j.contains("attempt")) e.attempt = j.at("attempt").get<int>();
     if (j.contains("not_before")) e.not_before = j.at("not_before").get<std::string>();
     if (j.contains("replayed_from")) e.replayed_from = j.at("replayed_from").get<std::string>();
+    if (j.contains("requested_by")) e.requested_by = j.at("requested_by").get<std::string>();
   } catch (const nlohmann::json::exception& ex) {
     return MakeError(std::string("signed task: malformed envelope: ") + ex.what());
   }
@@ -143,8 +162,11 @@ tl::expected<OpenedTask, TaskRefusal> OpenTask(std::string_view message,
     t.not_before = *at;
   }
   if (e.replayed_from) {
+    // The same as messages::ReplayRun makes of an unsigned task: an operator asked for this
+    // run now, so its original instant's deadline is moot.
     t.replayed_from = e.replayed_from;
-    // Like `krond dead replay` of an unsigned task: an operator asked for this run now.
+    t.trigger = Trigger::kReplay;
+    t.requested_by = e.requested_by.value_or("");
     t.starting_deadline.reset();
   }
   return opened;

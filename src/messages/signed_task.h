@@ -14,7 +14,8 @@
 // fields that others may set outside the signed part:
 //
 //   {"v":1,"task":"<base64 task JSON>","key":"<key id>","sig":"<base64>",
-//    "attempt":2,"not_before":"2026-...Z","replayed_from":"krond.dead.c/0@12 at ..."}
+//    "attempt":2,"not_before":"2026-...Z","replayed_from":"krond.dead.c/0@12 at ...",
+//    "requested_by":"alice"}
 //
 // Workers take the command, job and everything else from the signed bytes only, so a retry
 // (written by a worker, which holds no private key) carries the original task unchanged and
@@ -28,8 +29,11 @@ struct SignedTask {
   // Outside the signature: set by the worker that schedules a retry ...
   std::optional<int> attempt;
   std::optional<std::string> not_before;  // RFC 3339
-  // ... and by `krond dead replay`, which re-publishes the original signed task.
+  // ... and by `krond dead replay`, which re-publishes the original signed task: where the
+  // dead letter was and who replayed it. They label the run (trigger "replay"); they cannot
+  // change what runs.
   std::optional<std::string> replayed_from;
+  std::optional<std::string> requested_by;
 };
 
 // Signs `task` (an encoded TaskMessage) into an envelope without the outside fields.
@@ -37,6 +41,29 @@ struct SignedTask {
 
 // The envelope with its outside fields as given; the signed part is copied unchanged.
 std::string EncodeSignedTask(const SignedTask& envelope);
+
+// What every producer of new tasks writes (the scheduler, the console's run-now and
+// backfill, a replay): the encoded task, signed when the producer was given a key.
+class TaskSigner {
+ public:
+  explicit TaskSigner(std::optional<signing::PrivateKey> key = std::nullopt)
+      : key_(std::move(key)) {}
+  bool signs() const { return key_.has_value(); }
+
+  // The task's message: signed with the key, or plain without one. Fails only when OpenSSL
+  // does (out of memory).
+  [[nodiscard]] Result<std::string> Seal(const TaskMessage& task) const;
+  // The message that replays `letter` as `replay` (messages::ReplayRun): a dead letter that
+  // kept its signed envelope is re-published as it was signed, with the replay's attempt,
+  // replayed_from and requested_by outside the signature (nobody replaying holds the
+  // signer's key, and a verifying worker must see the signer's signature); otherwise
+  // Seal(replay).
+  [[nodiscard]] Result<std::string> Replay(const DeadLetter& letter,
+                                           const TaskMessage& replay) const;
+
+ private:
+  std::optional<signing::PrivateKey> key_;
+};
 
 // Why a task message is refused before anything of it is used.
 enum class TaskRefusalKind {
@@ -67,7 +94,7 @@ bool IsSignedTask(std::string_view message);
 
 // A task message as the worker uses it: decoded from the signed bytes when there is an
 // envelope, with the envelope's outside fields applied (attempt, not_before; a replay
-// drops the starting deadline).
+// becomes a run triggered by "replay", for requested_by, without a starting deadline).
 struct OpenedTask {
   TaskMessage task;
   std::optional<SignedTask> envelope;  // absent: the message was a plain task

@@ -11,7 +11,8 @@ std::string_view QueueName(Queue q);  // "main" | "retry"
 
 // Topic names derive from one prefix (default "krond") so tests and tenants can share a
 // broker: <prefix>.tasks.<cluster>, <prefix>.retry.<cluster>, <prefix>.dead.<cluster>,
-// <prefix>.results, and the scheduler's <prefix>.state, <prefix>.leader, <prefix>.skips.
+// <prefix>.results, the scheduler's <prefix>.state, <prefix>.leader, <prefix>.skips, and the
+// control plane's <prefix>.jobs (the job catalog) and <prefix>.control (pause and resume).
 class TopicNames {
  public:
   explicit TopicNames(std::string prefix = "krond") : prefix_(std::move(prefix)) {}

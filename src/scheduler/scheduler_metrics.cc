@@ -39,7 +39,7 @@ SchedulerMetrics::SchedulerMetrics(metrics::Registry& r)
                             {"result"})),
       fires_skipped(r.AddCounter("krond_scheduler_fires_skipped_total",
                                  "Scheduled instants not fired, by job and reason (catch_up, "
-                                 "starting_deadline, catch_up_limit).",
+                                 "starting_deadline, catch_up_limit, paused).",
                                  {"job", "reason"})),
       fires_rejected(r.AddCounter("krond_scheduler_fires_rejected_total",
                                   "Fires the broker can never accept (too_large, unauthorized, "

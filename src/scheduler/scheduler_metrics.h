@@ -32,7 +32,8 @@ struct SchedulerMetrics {
   // {result="fired"|"skipped"|"dropped"}.
   metrics::Family<metrics::Counter>& catch_up;
   // Scheduled instants not fired, by job and why {job, reason="catch_up"|
-  // "starting_deadline"|"catch_up_limit"} (at most 1,000 jobs, then __overflow__).
+  // "starting_deadline"|"catch_up_limit"|"paused"} (at most 1,000 jobs, then
+  // __overflow__; paused: docs/control.md).
   metrics::Family<metrics::Counter>& fires_skipped;
   // Fires the broker can never accept, taken out of their transaction so the others fire
   // {reason="too_large"|"unauthorized"|"unknown_topic"|"invalid"}.

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "common/time_format.h"
+#include "scheduler/job_catalog.h"
 
 namespace krond::scheduler {
 namespace {
@@ -26,34 +27,6 @@ double UnixSeconds(SystemTime t) {
 double Ms(MonoTime::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 }  // namespace
-
-messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime scheduled_at,
-                                      SystemTime now, int64_t fence) {
-  messages::TaskMessage t;
-  t.run_id = messages::NewRunId();
-  t.job = job.name;
-  t.cluster = job.cluster;
-  t.command = job.command;
-  t.scheduled_at = scheduled_at;
-  t.produced_at = now;
-  t.fence = fence;
-  t.attempt = 1;
-  t.max_attempts = job.retry.max_attempts;
-  t.timeout = job.timeout;
-  t.starting_deadline = job.starting_deadline;
-  t.retry.backoff = job.retry.backoff;
-  t.retry.max_backoff = job.retry.max_backoff;
-  t.retry.multiplier = job.retry.multiplier;
-  t.retry.jitter = job.retry.jitter;
-  t.retry.retry_on = job.retry.RetryOn();
-  t.concurrency = std::string(config::ToString(job.concurrency));
-  t.sandbox = std::string(config::ToString(job.sandbox));
-  t.network = job.network;
-  if (job.microvm_vcpus != 0 || job.microvm_memory_mib != 0) {
-    t.microvm = messages::TaskMessage::MicroVm{job.microvm_memory_mib, job.microvm_vcpus};
-  }
-  return t;
-}
 
 SchedulerService::SchedulerService(const Clock& clock, ProducerFactory new_producer,
                                    StateReader read_state, kafka::PartitionFollower& lease,
@@ -250,6 +223,7 @@ bool SchedulerService::TakeOver(SystemTime now) {
   fence_ = state.fence;
   batch_ = {};
   ready_.clear();
+  SkipPaused(plan.runs, now);
   due_.assign(plan.runs.begin(), plan.runs.end());
   for (const SkipRange& skip : plan.skips) {
     const std::string& job = scheduler_.jobs()[skip.job].name;
@@ -347,7 +321,9 @@ SystemTime SchedulerService::IdleWake(SystemTime now) const {
 }
 
 void SchedulerService::FillBatch(SystemTime now) {
-  for (const DueRun& run : scheduler_.Tick(now)) due_.push_back(run);
+  std::vector<DueRun> due = scheduler_.Tick(now);
+  SkipPaused(due, now);
+  due_.insert(due_.end(), due.begin(), due.end());
   while (batch_.fires.size() < options_.max_fires_per_transaction && !ready_.empty()) {
     batch_.fires.push_back(std::move(ready_.front()));
     ready_.pop_front();
@@ -358,22 +334,38 @@ void SchedulerService::FillBatch(SystemTime now) {
   }
 }
 
+void SchedulerService::SkipPaused(std::vector<DueRun>& runs, SystemTime now) {
+  if (pauses_ == nullptr || pauses_->paused_count() == 0) return;
+  for (const DueRun& run : pauses_->TakePaused(runs, scheduler_.jobs())) {
+    const std::string& job = scheduler_.jobs()[run.job].name;
+    metrics_.fires_skipped.WithLabels({job, "paused"}).Inc();
+    spdlog::info("skipped {} fire {}: the job is paused", job, FormatRfc3339Utc(run.scheduled_at));
+    SystemTime& decided = batch_.decided[job];
+    decided = std::max(decided, run.scheduled_at);
+    auto [it, added] = batch_.paused.try_emplace(job, batch_.skips.size());
+    if (added) {
+      batch_.skips.push_back(
+          {job, messages::SkipReason::kPaused, run.scheduled_at, run.scheduled_at, 0, now, ""});
+    }
+    messages::SkipRecord& skip = batch_.skips[it->second];
+    skip.first = std::min(skip.first, run.scheduled_at);
+    skip.last = std::max(skip.last, run.scheduled_at);
+    ++skip.count;
+  }
+}
+
 SchedulerService::Fire SchedulerService::MakeFire(uint32_t job, SystemTime scheduled_at,
                                                   SystemTime now) {
   messages::TaskMessage task = MakeTaskMessage(scheduler_.jobs()[job], scheduled_at, now, ++fence_);
   Fire fire;
-  fire.value = messages::Encode(task);
-  if (options_.signing_key) {
-    auto envelope = messages::SignTask(fire.value, *options_.signing_key);
-    // Only an OpenSSL failure (out of memory) fails a signature: firing unsigned instead
-    // would have every verifying worker refuse the run, so stop loudly.
-    if (!envelope) {
-      spdlog::critical("cannot sign {} run {}: {}", task.job, task.run_id,
-                       envelope.error().message);
-      std::abort();
-    }
-    fire.value = std::move(*envelope);
+  auto value = options_.signer.Seal(task);
+  // Only an OpenSSL failure (out of memory) fails a signature: firing unsigned instead
+  // would have every verifying worker refuse the run, so stop loudly.
+  if (!value) {
+    spdlog::critical("cannot sign {} run {}: {}", task.job, task.run_id, value.error().message);
+    std::abort();
   }
+  fire.value = std::move(*value);
   fire.run_id = std::move(task.run_id);
   fire.job = std::move(task.job);
   fire.scheduled_at = scheduled_at;

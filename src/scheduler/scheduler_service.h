@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -19,15 +20,11 @@
 #include "messages/topics.h"
 #include "scheduler/catch_up.h"
 #include "scheduler/lease.h"
+#include "scheduler/pause_set.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_metrics.h"
 
 namespace krond::scheduler {
-
-// The task message of the first attempt of `job`'s run due at `scheduled_at`, with a new
-// run id and the given fence.
-messages::TaskMessage MakeTaskMessage(const config::Job& job, SystemTime scheduled_at,
-                                      SystemTime now, int64_t fence);
 
 struct ServiceOptions {
   LeaseOptions lease;
@@ -47,9 +44,9 @@ struct ServiceOptions {
   std::chrono::milliseconds retry_delay{500};
   // Longest the state topic may take to read at takeover. Default: 60 s.
   std::chrono::milliseconds state_read_timeout{60'000};
-  // Signs every fire (messages/signed_task.h; --task-signing-key). Default: none, tasks are
-  // produced unsigned.
-  std::optional<signing::PrivateKey> signing_key;
+  // Signs every fire (messages/signed_task.h; --task-signing-key). Default: no key, tasks
+  // are produced unsigned.
+  messages::TaskSigner signer;
 };
 
 // What Stop did with the runs it had not committed.
@@ -111,6 +108,12 @@ class SchedulerService {
   // (aborting) and reports what it left uncommitted, which the next active scheduler owes
   // through its catch-up. Then it is a standby that never takes over again.
   StopReport Stop(std::chrono::milliseconds deadline);
+  // Fires of jobs paused in `pauses` (docs/control.md) are skipped inside the fire
+  // transaction: counted (fires_skipped{reason="paused"}), written to the skips topic with
+  // reason "paused", and recorded in the job's state record as decided, so neither a resume
+  // nor a takeover fires them later. Also applies to catch-up runs at takeover. Null: none
+  // paused. `pauses` must outlive this service.
+  void set_pauses(const PauseSet* pauses) { pauses_ = pauses; }
 
   // Runs Step until `stop()` is true, waiting in Wait, and calls `between_steps` (reloads,
   // liveness) at least once a second; then Stop(shutdown_timeout), logging its report.
@@ -154,6 +157,8 @@ class SchedulerService {
     std::vector<messages::SkipRecord> skips;
     // Per job: the latest instant decided by catch-up without a fire (state records).
     std::map<std::string, SystemTime> decided;
+    // Per job: its "paused" record in `skips`, which the batch's later paused fires extend.
+    std::unordered_map<std::string, size_t> paused;
     bool empty() const { return fires.empty() && skips.empty() && decided.empty(); }
   };
 
@@ -175,6 +180,8 @@ class SchedulerService {
   // Ticks the schedule at `now` and moves due runs into the batch, up to its size limit.
   void FillBatch(SystemTime now);
   Fire MakeFire(uint32_t job, SystemTime scheduled_at, SystemTime now);
+  // Takes the runs of paused jobs out of `runs` and records them in the batch as skipped.
+  void SkipPaused(std::vector<DueRun>& runs, SystemTime now);
   // Produces the batch's records and the heartbeat into the open transaction.
   kafka::TxnStatus ProduceBatch(SystemTime now, bool resign);
   kafka::TxnStatus ProduceHeartbeat(SystemTime now, bool resign);
@@ -196,6 +203,7 @@ class SchedulerService {
 
   const Clock& clock_;
   ProducerFactory new_producer_;
+  const PauseSet* pauses_ = nullptr;
   StateReader read_state_;
   kafka::PartitionFollower& lease_follower_;
   SchedulerMetrics& metrics_;

@@ -552,6 +552,8 @@ messages::ResultMessage Worker::BaseResult(const messages::TaskMessage& task) co
   r.worker = options_.worker_id;
   r.queue = std::string(messages::QueueName(options_.queue));
   r.scheduled_at = task.scheduled_at;
+  r.trigger = task.trigger;
+  r.requested_by = task.requested_by;
   return r;
 }
 

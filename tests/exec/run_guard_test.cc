@@ -144,6 +144,29 @@ TEST_F(RunGuardTest, TheStopSignalsOfTheGroupAreTheCommandsToHandle) {
 // A daemon that escapes its run with setsid is reparented to the worker (a subreaper, or a
 // container's PID 1) when its parent exits; nothing waits for it, and without ReapOrphans it
 // stays a zombie until the worker exits.
+// The executor stops a run by signalling its group, which may be at any point of the
+// guard's start. A SIGTERM that reached the guard before its command existed was ignored and
+// lost: the run then lived out its kill grace and died of SIGKILL (a flaky cancel test under
+// load). Sent at every offset across the start, it stops the run each time.
+TEST_F(RunGuardTest, AStopSignalSentWhileTheRunStartsIsNeverLost) {
+  for (int i = 0; i < 120; ++i) {
+    const pid_t guard = Start("sleep 100");
+    ASSERT_GT(guard, 0);
+    std::this_thread::sleep_for(std::chrono::microseconds(25 * i));
+    ASSERT_EQ(kill(-guard, SIGTERM), 0);
+    int status = 0;
+    const bool ended = Within(
+        milliseconds(3000), [&] { return internal::WaitChild(guard, &status, WNOHANG) == guard; });
+    if (!ended) {
+      kill(-guard, SIGKILL);
+      internal::WaitChild(guard, &status, 0);
+    }
+    ASSERT_TRUE(ended) << "SIGTERM " << 25 * i << " us after the start was lost";
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "offset " << 25 * i;
+    internal::ReapOrphans();
+  }
+}
+
 TEST_F(RunGuardTest, OrphansThatLeftTheirGroupAreReaped) {
   const pid_t guard = Start("setsid sh -c 'echo $$; sleep 0.3' & sleep 0.1");
   const std::vector<std::string> lines = ReadLines(output_.Get(), 1);

@@ -198,7 +198,7 @@ TEST_F(AdminServerTest, StartTwiceIsAnError) {
   ASSERT_TRUE(server.Start("127.0.0.1:0"));
   Result<uint16_t> again = server.Start("127.0.0.1:0");
   ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().message, "admin server already started");
+  EXPECT_EQ(again.error().message, "server already started");
 }
 
 TEST_F(AdminServerTest, StopIsIdempotentFastAndAllowsRestart) {

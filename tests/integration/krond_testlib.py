@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -224,6 +225,16 @@ def wait_until(predicate: Callable[[], T], timeout: float = 30, interval: float 
         time.sleep(interval)
 
 
+def owned_partitions(worker_log: str) -> set[str]:
+    """The partitions a worker owns now, from the assigned/revoked/lost lines of its log."""
+    owned: set[str] = set()
+    for verb, names in re.findall(
+            r"(assigned|revoked|lost) \d+ partition\(s\)(?: \([^)]*\))?:? ?([^\n]*)", worker_log):
+        parts = {p.strip() for p in names.split(",") if p.strip()}
+        owned = owned | parts if verb == "assigned" else owned - parts
+    return owned
+
+
 def free_port() -> int:
     """A TCP port that was free on 127.0.0.1 a moment ago (for --metrics-addr)."""
     with socket.socket() as s:
@@ -350,3 +361,43 @@ def krond(args: Sequence[str], log_dir: Path | str | None = None, name: str | No
     return run_process([krond_bin(), *args], log_dir=log_dir,
                        name=name or (args[0] if args else "krond"), env=env,
                        stop_timeout=stop_timeout)
+
+
+# --- The console's API ---------------------------------------------------------------------
+
+def write_auth_file(path: Path, tokens: dict[str, tuple[str, str]]) -> Path:
+    """Writes a `krond console --auth-file`: {name: (role, token)} -> NAME ROLE SHA256 lines."""
+    import hashlib
+    lines = [f"{name} {role} {hashlib.sha256(token.encode()).hexdigest()}"
+             for name, (role, token) in tokens.items()]
+    Path(path).write_text("\n".join(lines) + "\n")
+    return Path(path)
+
+
+def api(base_url: str, method: str, path: str, token: str | None = None, body: Any = None,
+        raw_body: str | None = None, timeout: float = 15) -> tuple[int, Any]:
+    """One request to the console's API: (status, decoded JSON body). `body` is JSON-encoded;
+    `raw_body` is sent as it is (for malformed input). Never raises for an HTTP error status."""
+    data = raw_body.encode() if raw_body is not None else (
+        json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(base_url + path, data=data, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, text = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode()
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+def served_url(log: str, pattern: str = r"console serving the API on (https?://\S+?)/api/v1") -> str | None:
+    """The first URL a krond process logged it serves on (the console's API by default; for
+    /metrics: pattern=r"serving /metrics \\S+ \\S+ on (http://\\S+)")."""
+    m = re.search(pattern, log)
+    return m.group(1) if m else None

@@ -201,6 +201,13 @@ def test_catch_up_policies_after_a_30_second_outage(env):
     fires = by_job(tasks)
     for job, times in fires.items():
         assert not duplicates(times), (job, duplicates(times))
+    # The scheduler is still firing: the read saw each job's fires up to some instant, not
+    # the same one for every job (jobs are on different partitions, each fire transaction
+    # is committed a moment after it is produced). Compare the jobs up to the earliest
+    # latest fire, so that one job's newest second is never taken for another's extra one.
+    assert set(fires) == {"none", "last", "all", "deadline"}, fires.keys()
+    seen_until = min(times[-1] for times in fires.values())
+    fires = {job: [t for t in times if t <= seen_until] for job, times in fires.items()}
     assert not gaps(fires["all"]), gaps(fires["all"])
     none_gaps = gaps(fires["none"])
     assert len(none_gaps) == 1 and (none_gaps[0][1] - none_gaps[0][0]).total_seconds() >= 29, \

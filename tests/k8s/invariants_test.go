@@ -386,8 +386,9 @@ func TestResourcesRequestsAndLimits(t *testing.T) {
 	}
 }
 
-// Every long-running krond container serves /metrics, /healthz and /readyz on port 9100 and is
-// probed there; every flag it takes from the environment resolves.
+// Every long-running krond container serves /metrics, /healthz and /readyz on port 9100 (the
+// console: on its API port 8080) and is probed there; every flag it takes from the
+// environment resolves.
 func TestKrondProbesAndMetrics(t *testing.T) {
 	for _, overlay := range Overlays(t) {
 		t.Run(overlay, func(t *testing.T) {
@@ -403,8 +404,14 @@ func TestKrondProbesAndMetrics(t *testing.T) {
 					if w.GVK.Kind == "Job" {
 						continue // one-shot `krond topics ensure`: no admin server
 					}
-					if addr, _ := flag(c.Args, "--metrics-addr"); addr != "0.0.0.0:9100" {
-						t.Errorf("%s: --metrics-addr %q, want 0.0.0.0:9100 (reachable by the kubelet and Prometheus)", where, addr)
+					// The console serves its admin endpoints beside the API, on --listen :8080.
+					adminFlag, adminPort := "--metrics-addr", int32(9100)
+					if len(c.Args) > 0 && c.Args[0] == "console" {
+						adminFlag, adminPort = "--listen", 8080
+					}
+					want := fmt.Sprintf("0.0.0.0:%d", adminPort)
+					if addr, _ := flag(c.Args, adminFlag); addr != want {
+						t.Errorf("%s: %s %q, want %s (reachable by the kubelet and Prometheus)", where, adminFlag, addr, want)
 					}
 					check := func(kind string, p *corev1.Probe, path string) {
 						if p == nil || p.HTTPGet == nil {
@@ -415,8 +422,8 @@ func TestKrondProbesAndMetrics(t *testing.T) {
 							t.Errorf("%s: %s probe path %q, want %q", where, kind, p.HTTPGet.Path, path)
 						}
 						port := p.HTTPGet.Port
-						if port.IntValue() != 9100 && !(port.StrVal != "" && containerPort(c, port.StrVal) == 9100) {
-							t.Errorf("%s: %s probe port %s is not 9100", where, kind, port.String())
+						if port.IntValue() != int(adminPort) && !(port.StrVal != "" && containerPort(c, port.StrVal) == adminPort) {
+							t.Errorf("%s: %s probe port %s is not %d", where, kind, port.String(), adminPort)
 						}
 					}
 					check("liveness", c.LivenessProbe, "/healthz")
@@ -425,8 +432,8 @@ func TestKrondProbesAndMetrics(t *testing.T) {
 					// wait for the first /readyz success (docs/kubernetes.md).
 					check("startup", c.StartupProbe, "/readyz")
 					ann := w.Template.Annotations
-					if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != "9100" {
-						t.Errorf("%s: pod annotations prometheus.io/scrape=true, prometheus.io/port=9100 missing: %v", w, ann)
+					if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/port"] != fmt.Sprint(adminPort) {
+						t.Errorf("%s: pod annotations prometheus.io/scrape=true, prometheus.io/port=%d missing: %v", w, adminPort, ann)
 					}
 					if c.ImagePullPolicy == "" {
 						t.Errorf("%s: imagePullPolicy not set (a :latest image would default to Always)", where)

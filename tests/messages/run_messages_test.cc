@@ -88,6 +88,8 @@ TEST(TaskMessage, WireFormatIsDocumentedShape) {
 TEST(TaskMessage, EncodesEveryDocumentedFieldWithItsType) {
   TaskMessage t = SampleTask();
   t.replayed_from = "krond.dead.cluster-a[0]@12 at 2026-03-09T10:00:00.000Z";
+  t.trigger = Trigger::kReplay;
+  t.requested_by = "alice";
   const nlohmann::json expected = {
       {"v", 1},
       {"run_id", "0b5f9c3e-1111-4222-8333-444455556666"},
@@ -111,7 +113,9 @@ TEST(TaskMessage, EncodesEveryDocumentedFieldWithItsType) {
       {"concurrency", "forbid"},
       {"sandbox", "none"},
       {"network", false},
-      {"replayed_from", "krond.dead.cluster-a[0]@12 at 2026-03-09T10:00:00.000Z"}};
+      {"replayed_from", "krond.dead.cluster-a[0]@12 at 2026-03-09T10:00:00.000Z"},
+      {"trigger", "replay"},
+      {"requested_by", "alice"}};
   const std::string text = Encode(t);
   EXPECT_EQ(nlohmann::json::parse(text), expected) << text;
   // Doubles stay floats for typed decoders, as in the documented example.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 
 #include "fakes/fake_kafka.h"
 #include "fakes/simulated_clock.h"
+#include "messages/catalog.h"
 #include "messages/run_messages.h"
 #include "messages/scheduler_records.h"
 #include "messages/signed_task.h"
@@ -202,13 +204,14 @@ TEST_F(SchedulerServiceTest, OneReplicaTakesOverAtOnceAndFiresInTransactions) {
 
 TEST_F(SchedulerServiceTest, WithASigningKeyEveryFireIsASignedTask) {
   ServiceOptions options;
-  options.signing_key = *signing::GenerateKey();
+  const signing::PrivateKey key = *signing::GenerateKey();
+  options.signer = messages::TaskSigner(key);
   Replica& a = StartActive("a", EverySecond(), options);
   for (int i = 1; i <= 2; ++i) StepAt(a, kT0 + seconds(i));
   const auto& fires = log_.Topic("t.tasks.alpha");
   ASSERT_THAT(fires, SizeIs(2));
   for (const auto& m : fires) {
-    auto opened = messages::OpenTask(m.value, {options.signing_key->public_key});
+    auto opened = messages::OpenTask(m.value, {key.public_key});
     ASSERT_TRUE(opened) << opened.error().message;
     EXPECT_EQ(m.key, opened->task.run_id);
     EXPECT_EQ(opened->task.command, "run a");
@@ -311,6 +314,56 @@ TEST_F(SchedulerServiceTest, SkipsWhatCatchUpNoneMissedAndRecordsIt) {
   ASSERT_TRUE(d->active());
   EXPECT_THAT(Skips(), SizeIs(1));
   EXPECT_EQ(Fired().back(), kT0 + seconds(30));
+}
+
+TEST_F(SchedulerServiceTest, PausedFiresAreSkippedAndNeitherResumeNorTakeoverFiresThem) {
+  PauseSet pauses;
+  int64_t offset = 0;
+  auto control = [&](bool paused) {
+    ASSERT_TRUE(pauses.Apply(
+        {"t.control", 0, offset++, "a",
+         messages::Encode(messages::ControlRecord{"a", paused, "olga", clock_.Now(), "db"})}));
+  };
+  Replica& a = StartActive("a", EverySecond("all"));
+  a->set_pauses(&pauses);
+  Run({&a}, kT0 + milliseconds(3500));
+  control(true);
+  Run({&a}, kT0 + milliseconds(6500));
+  control(false);
+  Run({&a}, kT0 + milliseconds(8500));
+  std::vector<SystemTime> fired = Fired();
+  for (int paused = 4; paused <= 6; ++paused) {
+    EXPECT_EQ(std::count(fired.begin(), fired.end(), kT0 + seconds(paused)), 0) << paused;
+  }
+  EXPECT_EQ(std::vector<SystemTime>(fired.end() - 2, fired.end()), Seconds(7, 8))
+      << "a resume fires from the next instant on, and nothing it skipped";
+  EXPECT_THAT(a.Metrics(),
+              HasSubstr("krond_scheduler_fires_skipped_total{job=\"a\",reason=\"paused\"} 3\n"));
+  int64_t recorded = 0;
+  for (const auto& skip : Skips()) {
+    EXPECT_EQ(skip.reason, SkipReason::kPaused);
+    EXPECT_GE(skip.first, kT0 + seconds(4));
+    EXPECT_LE(skip.last, kT0 + seconds(6));
+    recorded += skip.count;
+  }
+  EXPECT_EQ(recorded, 3) << "every paused instant is in the skips topic, for the audit";
+
+  // Paused again, a freezes at +8.5; b (catch_up: all) takes over with +9.. missed: they are
+  // paused catch-up runs, skipped too. The state said +8 was decided, so nothing before.
+  control(true);
+  Replica& b = Start("b", EverySecond("all"));
+  b->set_pauses(&pauses);
+  Run({&b}, kT0 + milliseconds(12500));
+  ASSERT_TRUE(b->active());
+  control(false);
+  Run({&b}, kT0 + milliseconds(14500));
+  fired = Fired();
+  for (int paused = 9; paused <= 12; ++paused) {
+    EXPECT_EQ(std::count(fired.begin(), fired.end(), kT0 + seconds(paused)), 0) << paused;
+  }
+  EXPECT_EQ(std::vector<SystemTime>(fired.end() - 2, fired.end()), Seconds(13, 14));
+  EXPECT_GE(State()["a"].last_fired, kT0 + seconds(14));
+  EXPECT_THAT(b.Metrics(), HasSubstr("reason=\"paused\"} 4\n")) << "+9..+12";
 }
 
 // ---- Several replicas ---------------------------------------------------------------------

@@ -1283,6 +1283,8 @@ TEST_F(WorkerTest, ForbidHoldsForRunsThatWaitedForASlotTogether) {
   EXPECT_EQ(Results()[2].run_id, "r2");
   EXPECT_EQ(Results()[2].outcome, Outcome::kSkipped);
   // The two slot threads start busy-a and busy-b in either order; r1 only once they ended.
+  // r1 is handed to a slot thread, which may not have started it yet when r2's result is in.
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
   const std::vector<std::string> started = executor_.started();
   ASSERT_THAT(started, SizeIs(3));
   EXPECT_THAT(std::vector(started.begin(), started.begin() + 2),
