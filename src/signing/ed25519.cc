@@ -157,8 +157,12 @@ Result<std::vector<PublicKey>> ParsePublicKeys(std::string_view text, std::strin
 
 Result<PrivateKey> LoadPrivateKey(const std::string& path) {
   struct stat st {};
-  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-    return MakeError(path + ": a private key must be readable by its owner only (chmod 600)");
+  // Group read is allowed: Kubernetes mounts a Secret into a non-root pod as 0440 with the
+  // pod's fsGroup (defaultMode 0400 is widened), a group of that pod alone.
+  if (stat(path.c_str(), &st) == 0 && (st.st_mode & 027) != 0) {
+    return MakeError(path +
+                     ": a private key must be readable by its owner (and at most its group) "
+                     "only: chmod 600");
   }
   auto text = ReadFile(path);
   if (!text) return tl::unexpected(text.error());

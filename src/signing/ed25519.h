@@ -41,7 +41,8 @@ std::string FormatPublicKey(const PublicKey& key);
 [[nodiscard]] Result<PrivateKey> ParsePrivateKey(std::string_view text, std::string_view path);
 [[nodiscard]] Result<std::vector<PublicKey>> ParsePublicKeys(std::string_view text,
                                                              std::string_view path);
-// Reads and parses a file. A private key file that group or others can read is refused.
+// Reads and parses a file. A private key file that others can read, or its group write, is
+// refused (group read is what a Kubernetes Secret mounted with fsGroup gets).
 [[nodiscard]] Result<PrivateKey> LoadPrivateKey(const std::string& path);
 [[nodiscard]] Result<std::vector<PublicKey>> LoadPublicKeys(const std::string& path);
 

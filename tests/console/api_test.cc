@@ -1,9 +1,11 @@
 #include "console/api.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "console/api_fixture.h"
 #include "console/requests.h"
+#include "messages/signed_task.h"
 
 namespace krond::console {
 namespace {
@@ -203,6 +205,36 @@ TEST_F(ApiFixture, ReplayOfADeadLetterOnceUnlessAskedAgain) {
       Call("POST", "/api/v1/dead/a/" + d.task->run_id + "/replay", "op", "", {{"again", "true"}})
           .status,
       202);
+}
+
+TEST_F(ApiFixture, WithASigningKeyRunNowBackfillAndReplayAreSigned) {
+  const signing::PrivateKey key = *signing::GenerateKey();
+  options_.signer = messages::TaskSigner(key);
+  AddJob("backup");
+  ASSERT_EQ(Call("POST", "/api/v1/jobs/backup/run").status, 202);
+  ASSERT_EQ(Call("POST", "/api/v1/jobs/backup/backfill", "op",
+                 R"({"from":"2026-01-01T00:00:00Z","to":"2026-01-01T01:00:00Z"})")
+                .status,
+            202);
+  messages::DeadLetter d;
+  d.task = messages::NewRun(Entry("backup").task, clock_.Now(), clock_.Now());
+  d.reason = "attempts exhausted (1/1)";
+  d.last_result.run_id = d.task->run_id;
+  d.last_result.outcome = messages::Outcome::kFailed;
+  d.last_result.finished_at = clock_.Now();
+  ASSERT_TRUE(store_->Apply({store::DeadSeen{d, messages::Encode(d), {"t.dead.a", 0, 3}}}));
+  ASSERT_EQ(Call("POST", "/api/v1/dead/a/" + d.task->run_id + "/replay").status, 202);
+  std::vector<messages::Trigger> triggers;
+  for (const auto& sent : publisher_.sent) {
+    if (sent.topic != "t.tasks.a") continue;
+    auto opened = messages::OpenTask(sent.value, {key.public_key});
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_EQ(sent.key, opened->task.run_id);
+    triggers.push_back(opened->task.trigger);
+  }
+  EXPECT_THAT(triggers,
+              ::testing::ElementsAre(messages::Trigger::kManual, messages::Trigger::kBackfill,
+                                     messages::Trigger::kBackfill, messages::Trigger::kReplay));
 }
 
 TEST_F(ApiFixture, EventsStreamWhatIsPublished) {

@@ -131,3 +131,65 @@ TEST(SignedTask, OpenTaskAppliesTheOutsideFieldsAndNamesTheRefusal) {
 
 }  // namespace
 }  // namespace krond::messages
+
+namespace krond::messages {
+namespace {
+
+TEST(TaskSigner, SealsPlainWithoutAKeyAndSignedWithOne) {
+  TaskMessage t = NewRun(
+      [] {
+        TaskMessage job;
+        job.job = "j";
+        job.cluster = "c";
+        job.command = "true";
+        return job;
+      }(),
+      SystemTime{}, SystemTime{});
+  EXPECT_EQ(*TaskSigner().Seal(t), Encode(t));
+  const auto key = *signing::GenerateKey();
+  auto opened = OpenTask(*TaskSigner(key).Seal(t), {key.public_key});
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_EQ(opened->task.run_id, t.run_id);
+}
+
+TEST(TaskSigner, AReplayOfASignedDeadLetterKeepsItsSignatureAndIsLabelledAReplay) {
+  const auto key = *signing::GenerateKey();
+  TaskMessage original;
+  original.run_id = "r";
+  original.job = "j";
+  original.cluster = "c";
+  original.command = "true";
+  original.max_attempts = 3;
+  original.starting_deadline = std::chrono::seconds(5);
+  SignedTask last = *ParseSignedTask(*SignTask(Encode(original), key));
+  last.attempt = 3;  // the attempt that exhausted the retries
+  last.not_before = "2026-01-01T00:00:05.000Z";
+  DeadLetter letter;
+  letter.task = original;
+  letter.signed_task = EncodeSignedTask(last);
+  auto replay = ReplayRun(letter, "c.dead.c[0]@7", SystemTime{}, "alice");
+  ASSERT_TRUE(replay);
+  // The replaying party holds another key (or none): the signer's signature goes out as it was.
+  const auto other = *signing::GenerateKey();
+  for (const TaskSigner& signer : {TaskSigner(), TaskSigner(other)}) {
+    auto value = signer.Replay(letter, *replay);
+    ASSERT_TRUE(value) << value.error().message;
+    auto opened = OpenTask(*value, {key.public_key});
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_EQ(opened->task.attempt, 1);
+    EXPECT_FALSE(opened->task.not_before);
+    EXPECT_EQ(opened->task.trigger, Trigger::kReplay);
+    EXPECT_EQ(opened->task.requested_by, "alice");
+    EXPECT_EQ(opened->task.replayed_from, replay->replayed_from);
+    EXPECT_FALSE(opened->task.starting_deadline);
+  }
+  // An unsigned dead letter is replayed as a new message, signed by the replaying party.
+  letter.signed_task.reset();
+  auto value = TaskSigner(other).Replay(letter, *replay);
+  ASSERT_TRUE(value);
+  EXPECT_TRUE(OpenTask(*value, {other.public_key}));
+  EXPECT_EQ(OpenTask(*value, {key.public_key}).error().kind, TaskRefusalKind::kUntrustedKey);
+}
+
+}  // namespace
+}  // namespace krond::messages

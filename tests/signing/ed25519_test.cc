@@ -2,6 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace krond::signing {
 namespace {
@@ -63,6 +68,35 @@ TEST(Ed25519, BadKeyFilesNameTheLineAndNeverEchoTheSecret) {
   EXPECT_THAT(priv.error().message, HasSubstr("key:1:"));
   EXPECT_THAT(priv.error().message, testing::Not(HasSubstr("c2VjcmV0")));
   EXPECT_FALSE(ParsePrivateKey("-----BEGIN PRIVATE KEY-----\n", "key"));
+}
+
+TEST(Ed25519, APrivateKeyFileOthersCanReadOrItsGroupWriteIsRefused) {
+  const std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("krond-key-test-" + std::to_string(::getpid()));
+  const PrivateKey key = NewKey();
+  {
+    std::ofstream out(path);
+    out << FormatPrivateKey(key);
+  }
+  for (const auto& [mode, loads] :
+       std::vector<std::pair<mode_t, bool>>{{0600, true},
+                                            {0400, true},
+                                            {0440, true},
+                                            {0640, true},  // a Secret with fsGroup
+                                            {0644, false},
+                                            {0604, false},
+                                            {0660, false},
+                                            {0620, false}}) {
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+    auto loaded = LoadPrivateKey(path.string());
+    EXPECT_EQ(static_cast<bool>(loaded), loads) << std::oct << mode;
+    if (loaded) {
+      EXPECT_EQ(loaded->public_key.Id(), key.public_key.Id());
+    } else {
+      EXPECT_THAT(loaded.error().message, HasSubstr("chmod 600"));
+    }
+  }
+  std::filesystem::remove(path);
 }
 
 TEST(Ed25519, Base64RoundTrips) {
