@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 60
 .PHONY: demo test deps build asan-test unit-test integration-test k8s-test fuzz bench format format-check lint clean
 
 demo: deps build
-	scripts/demo
+	scripts/demo $(if $(SECURE),--secure)
 
 # Every check CI runs: the fast checks first, so a formatting slip fails in seconds; the
 # sanitizer build and the fuzzers, which need builds of their own, last.

@@ -41,7 +41,8 @@ std::vector<AclBinding> PlanAcls(const messages::TopicNames& names,
     Plan p(principals.scheduler);
     // Every scheduler replica: fires (tasks, in transactions with its state), the lease, the
     // state and skips it reads back when it takes over, and the periodic audit, which reads
-    // what it fired and the results. Describe: at start it checks that the other topics
+    // what it fired and the results; it follows the control topic in a group of its own per
+    // replica. Describe: at start it checks that the other topics
     // exist with the configured partition count (it may not create them).
     for (const auto& c : clusters) {
       p.Allow(Res::kTopic, names.Tasks(c), {Op::kRead, Op::kWrite})
@@ -54,6 +55,7 @@ std::vector<AclBinding> PlanAcls(const messages::TopicNames& names,
         .Allow(Res::kTopic, names.Skips(), {Op::kRead, Op::kWrite})
         .Allow(Res::kTopic, names.Jobs(), {Op::kRead, Op::kWrite})
         .Allow(Res::kTopic, names.Control(), {Op::kRead})
+        .AllowPrefixed(Res::kGroup, names.SchedulerControlGroupPrefix(), {Op::kRead})
         .Allow(Res::kTransactionalId, names.SchedulerTransactionalId(), {Op::kWrite})
         .AppendTo(all);
   }

@@ -893,7 +893,7 @@ Result<std::unique_ptr<Producer>> NewRdKafkaProducer(const ClientConfig& config,
   Settings settings = {
       {"enable.idempotence", "true"},
       {"acks", "all"},
-      {"message.timeout.ms", "0"},
+      {"message.timeout.ms", std::to_string(options.message_timeout.count())},
       // Not librdkafka's 5 ms (fires are latency-sensitive), nor 0: with 0 the network thread
       // sends whatever is queued at once, so a burst of fires went out in many requests of a
       // few messages each and the broker's cost per request dominated. 1 ms took the broker

@@ -18,6 +18,11 @@ struct ProducerOptions {
   // Transactional id for exactly-once fires (HA scheduler); empty = idempotent only.
   std::string transactional_id;
   ErrorHook on_error;
+  // librdkafka's message.timeout.ms: how long a record may wait for the broker before its
+  // delivery fails. 0 (the default) waits forever, which is what every producer of runs
+  // needs; only a caller that answers a person within a bound (the console's API) sets it.
+  // Not a user setting: users may not weaken it (client_settings.h).
+  std::chrono::milliseconds message_timeout{0};
 };
 
 struct ConsumerOptions {

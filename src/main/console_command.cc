@@ -103,15 +103,14 @@ int RunConsole(const ConsoleFlags& flags) {
   metrics::Registry registry;
   registry.AddBuildInfo({{"version", KROND_VERSION}});
   console::ConsoleMetrics metrics(registry);
-  kafka::ClientConfig producer_config = *client;
-  producer_config.overrides.emplace("message.timeout.ms", std::to_string(kWriteTimeout.count()));
   kafka::ProducerOptions producer_options;
+  producer_options.message_timeout = kWriteTimeout;
   console::KafkaStatus kafka_status;
   producer_options.on_error = [&metrics, &kafka_status, &clock](const std::string& error) {
     metrics.kafka_errors.Inc();
     kafka_status.OnError(error, clock.Now());
   };
-  auto producer = kafka::NewRdKafkaProducer(producer_config, producer_options);
+  auto producer = kafka::NewRdKafkaProducer(*client, producer_options);
   if (!producer) {
     spdlog::error("{}", producer.error().message);
     return 1;
@@ -174,7 +173,7 @@ int RunConsole(const ConsoleFlags& flags) {
     }
   }
   kafka::ConsumerOptions consumer_options;
-  consumer_options.group_id = topics.prefix() + ".console." + (*store)->database_id();
+  consumer_options.group_id = topics.ConsoleGroup((*store)->database_id());
   consumer_options.on_error = [&metrics, &kafka_status, &clock](const std::string& error) {
     metrics.kafka_errors.Inc();
     kafka_status.OnError(error, clock.Now());

@@ -37,8 +37,17 @@ class TopicNames {
   std::string WorkerGroup(Queue q, std::string_view cluster) const {
     return prefix_ + ".workers." + std::string(QueueName(q)) + "." + std::string(cluster);
   }
-  // Every `krond console` consumer group starts with this (one group per console database).
+  // Consumer groups of one process or database each, which follow a topic rather than share
+  // it; an ACL grants them by prefix. `krond console`: one group per database.
   std::string ConsoleGroupPrefix() const { return prefix_ + ".console."; }
+  std::string ConsoleGroup(std::string_view database_id) const {
+    return ConsoleGroupPrefix() + std::string(database_id);
+  }
+  // Each scheduler replica follows the control topic (pause and resume) in a group of its own.
+  std::string SchedulerControlGroupPrefix() const { return prefix_ + ".scheduler-control."; }
+  std::string SchedulerControlGroup(std::string_view process_id) const {
+    return SchedulerControlGroupPrefix() + std::string(process_id);
+  }
   const std::string& prefix() const { return prefix_; }
 
  private:
