@@ -612,11 +612,17 @@ func TestWorkersPDBsAndScheduler(t *testing.T) {
 
 // Kafka: a StatefulSet with a volume claim for its data, a headless Service, as many quorum
 // voters as replicas with node ids 0..n-1, and replication settings the cluster can meet.
+// An overlay on the operator's Kafka (externalKafka) has none of it and no krond container
+// that points at it (checkNoInClusterKafka).
 func TestKafka(t *testing.T) {
 	wantReplicas := map[string]int32{"minikube": 1, "production": 3}
 	for _, overlay := range Overlays(t) {
 		t.Run(overlay, func(t *testing.T) {
 			r := Render(t, overlay)
+			if externalKafka[overlay] {
+				checkNoInClusterKafka(t, r)
+				return
+			}
 			ss := r.Get(t, "StatefulSet", "kafka").Obj.(*appsv1.StatefulSet)
 			n := deref(ss.Spec.Replicas, 1)
 			if want, ok := wantReplicas[overlay]; ok && n != want {
