@@ -139,7 +139,7 @@ func stageRepo(t testing.TB, root string) string {
 }
 
 // Build runs kustomize on dir (a kustomization directory) with the load restrictor off, as
-// `kubectl kustomize --load-restrictor=LoadRestrictorNone dir` does, and returns each
+// `kubectl kustomize --load-restrictor=LoadRestrictionsNone dir` does, and returns each
 // rendered object as JSON.
 func Build(dir string) ([][]byte, error) {
 	opts := krusty.MakeDefaultOptions()
