@@ -10,7 +10,6 @@ import (
 
 	composeloader "github.com/compose-spec/compose-go/v2/loader"
 	composetypes "github.com/compose-spec/compose-go/v2/types"
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -55,7 +54,7 @@ func TestImagesMatchDockerCompose(t *testing.T) {
 				}
 				spec := podSpec(t, r, p.kind, p.name)
 				var image string
-				for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+				for _, c := range allContainers(spec) {
 					if c.Name == p.container {
 						image = c.Image
 					}

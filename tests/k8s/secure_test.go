@@ -235,8 +235,7 @@ func TestNoSecretInKrondArgsOrEnv(t *testing.T) {
 				}
 			}
 			for _, w := range workloads(r) {
-				for _, c := range append(append([]corev1.Container{}, w.Template.Spec.InitContainers...),
-					w.Template.Spec.Containers...) {
+				for _, c := range allContainers(&w.Template.Spec) {
 					if !isKrond(c) {
 						continue
 					}
@@ -280,7 +279,7 @@ func TestTaskSigningKeyOnlyInSigners(t *testing.T) {
 			signers := 0
 			for _, w := range workloads(r) {
 				spec := &w.Template.Spec
-				for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+				for _, c := range allContainers(spec) {
 					files := mountedFiles(t, r, spec, c)
 					for path, f := range files {
 						if f.Kind == "Secret" && generatedBy(f.Object, "krond-task-signing-key") &&
