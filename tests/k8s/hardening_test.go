@@ -175,8 +175,12 @@ func TestEveryComponentHasANetworkPolicy(t *testing.T) {
 				if !open && !types[networkingv1.PolicyTypeEgress] {
 					t.Errorf("%s: NetworkPolicy %s does not limit egress", w, p.Name)
 				}
-				talksToKafka := component == "scheduler" || component == "topics"
-				if talksToKafka && types[networkingv1.PolicyTypeEgress] {
+				talksToKafka := component == "scheduler" || component == "topics" || component == "console"
+				if talksToKafka && types[networkingv1.PolicyTypeEgress] && externalKafka[overlay] {
+					if !egressReachesBrokers(t, r, p) {
+						t.Errorf("%s: NetworkPolicy %s keeps it from the brokers of KROND_BROKERS", w, p.Name)
+					}
+				} else if talksToKafka && types[networkingv1.PolicyTypeEgress] {
 					allowed := false
 					for _, rule := range p.Spec.Egress {
 						to := len(rule.To) == 0

@@ -245,7 +245,7 @@ func checkPodSpec(t *testing.T, r *Rendered, owner string, spec *corev1.PodSpec,
 		t.Errorf("%s: ServiceAccount %s not rendered", owner, spec.ServiceAccountName)
 	}
 	names := map[string]bool{}
-	all := append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...)
+	all := allContainers(spec)
 	for _, c := range all {
 		where := owner + " container " + c.Name
 		if names[c.Name] {
@@ -349,6 +349,11 @@ func checkPodSpec(t *testing.T, r *Rendered, owner string, spec *corev1.PodSpec,
 	}
 }
 
+// allContainers is a pod's init containers, then its containers.
+func allContainers(spec *corev1.PodSpec) []corev1.Container {
+	return append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...)
+}
+
 func deref2(b *bool) bool { return b != nil && *b }
 
 func find(r *Rendered, kind, name string) (Object, bool) {
@@ -367,7 +372,7 @@ func TestResourcesRequestsAndLimits(t *testing.T) {
 		t.Run(overlay, func(t *testing.T) {
 			for _, w := range workloads(Render(t, overlay)) {
 				spec := w.Template.Spec
-				for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
+				for _, c := range allContainers(&spec) {
 					for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 						req, okReq := c.Resources.Requests[res]
 						lim, okLim := c.Resources.Limits[res]
@@ -612,11 +617,17 @@ func TestWorkersPDBsAndScheduler(t *testing.T) {
 
 // Kafka: a StatefulSet with a volume claim for its data, a headless Service, as many quorum
 // voters as replicas with node ids 0..n-1, and replication settings the cluster can meet.
+// An overlay on the operator's Kafka (externalKafka) has none of it and no krond container
+// that points at it (checkNoInClusterKafka).
 func TestKafka(t *testing.T) {
 	wantReplicas := map[string]int32{"minikube": 1, "production": 3}
 	for _, overlay := range Overlays(t) {
 		t.Run(overlay, func(t *testing.T) {
 			r := Render(t, overlay)
+			if externalKafka[overlay] {
+				checkNoInClusterKafka(t, r)
+				return
+			}
 			ss := r.Get(t, "StatefulSet", "kafka").Obj.(*appsv1.StatefulSet)
 			n := deref(ss.Spec.Replicas, 1)
 			if want, ok := wantReplicas[overlay]; ok && n != want {

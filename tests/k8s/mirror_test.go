@@ -135,41 +135,87 @@ func TestConfigMapsMirrorRepositoryFiles(t *testing.T) {
 	}
 }
 
-// Secrets come from git-ignored env files that operators create from the *.env.example beside
-// them; the examples name every key and hold no real secret.
+// kustomizations returns dir and every kustomization directory it builds on (its resources
+// that are directories), each once.
+func kustomizations(t *testing.T, dir string, seen map[string]bool) map[string]*types.Kustomization {
+	t.Helper()
+	out := map[string]*types.Kustomization{}
+	dir = filepath.Clean(dir)
+	if seen[dir] {
+		return out
+	}
+	seen[dir] = true
+	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k types.Kustomization
+	if err := yaml.UnmarshalStrict(data, &k); err != nil {
+		t.Fatalf("%s: %v", dir, err)
+	}
+	k.FixKustomization()
+	out[dir] = &k
+	for _, res := range k.Resources {
+		if st, err := os.Stat(filepath.Join(dir, res)); err == nil && st.IsDir() {
+			for d, kk := range kustomizations(t, filepath.Join(dir, res), seen) {
+				out[d] = kk
+			}
+		}
+	}
+	return out
+}
+
+// Secrets come from git-ignored files that operators create from the FILE.example beside
+// them (env files, or whole files such as a PEM key); the examples name every key and hold
+// no real secret. Whatever a generator reads from a file of an overlay's secrets/ folder
+// (the public keys the workers trust, too) follows the same rule.
 func TestSecretsComeFromIgnoredEnvFiles(t *testing.T) {
 	root := repoRoot(t)
 	for _, overlay := range Overlays(t) {
 		t.Run(overlay, func(t *testing.T) {
 			dir := filepath.Join(root, "deploy", "k8s", "overlays", overlay)
 			var sources []string
-			for _, d := range []string{filepath.Join(root, "deploy", "k8s", "base"), dir} {
-				data, err := os.ReadFile(filepath.Join(d, "kustomization.yaml"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				var k types.Kustomization
-				if err := yaml.UnmarshalStrict(data, &k); err != nil {
-					t.Fatalf("%s: %v", d, err)
-				}
-				k.FixKustomization()
+			for d, k := range kustomizations(t, dir, map[string]bool{}) {
 				for _, g := range k.SecretGenerator {
-					if len(g.LiteralSources) > 0 || len(g.FileSources) > 0 {
-						t.Errorf("secretGenerator %s: only envs (a git-ignored env file) may feed a Secret", g.Name)
+					if len(g.LiteralSources) > 0 {
+						t.Errorf("secretGenerator %s: literals are committed; use a git-ignored file", g.Name)
 					}
 					for _, e := range g.EnvSources {
 						sources = append(sources, filepath.Join(d, e))
+					}
+					for _, f := range g.FileSources {
+						_, p, found := strings.Cut(f, "=")
+						if !found {
+							p = f
+						}
+						sources = append(sources, filepath.Join(d, p))
+					}
+				}
+				for _, g := range k.ConfigMapGenerator {
+					for _, f := range g.FileSources {
+						_, p, found := strings.Cut(f, "=")
+						if !found {
+							p = f
+						}
+						if strings.HasPrefix(filepath.ToSlash(p), "secrets/") {
+							sources = append(sources, filepath.Join(d, p))
+						}
 					}
 				}
 			}
 			r := Render(t, overlay)
 			if len(sources) == 0 && len(r.Kind("Secret")) > 0 {
-				t.Error("Secrets rendered but no secretGenerator envs")
+				t.Error("Secrets rendered but no secretGenerator sources")
 			}
 			for _, src := range sources {
 				rel, _ := filepath.Rel(root, src)
 				if _, err := os.Stat(src + ".example"); err != nil {
 					t.Errorf("%s.example missing: operators copy it to create %s", rel, rel)
+				}
+				example := exec.Command("git", "check-ignore", "-q", "--no-index", rel+".example")
+				example.Dir = root
+				if example.Run() == nil {
+					t.Errorf("%s.example is git-ignored: it could never be committed", rel)
 				}
 				cmd := exec.Command("git", "check-ignore", "-q", "--no-index", rel)
 				cmd.Dir = root

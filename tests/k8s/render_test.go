@@ -86,9 +86,10 @@ func DecodeStrict(data []byte) (runtime.Object, *schema.GroupVersionKind, error)
 }
 
 // stageRepo copies what the manifests read (deploy/ without Kafka's fetched jars, and
-// examples/) into a temporary directory, leaving out any *.env file of the working tree (an
-// operator's real secrets), and writes every overlay's *.env from its *.env.example, so the
-// secretGenerators have their input without a secret ever being read or written to the repo.
+// examples/) into a temporary directory, leaving out any *.env file of the working tree and
+// any file beside its FILE.example (an operator's real secrets), and writes every *.env from
+// its *.env.example and every overlay input from its .example, so the generators have their
+// input without a secret ever being read or written to the repo.
 func stageRepo(t testing.TB, root string) string {
 	t.Helper()
 	dst, err := os.MkdirTemp("", "krond-k8s-test-")
@@ -114,12 +115,16 @@ func stageRepo(t testing.TB, root string) string {
 			if strings.HasSuffix(p, ".env") || !d.Type().IsRegular() && d.Type()&fs.ModeSymlink == 0 {
 				return nil
 			}
+			if _, err := os.Stat(p + ".example"); err == nil {
+				return nil
+			}
 			data, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
 			out := filepath.Join(dst, rel)
-			if strings.HasSuffix(p, ".env.example") {
+			overlayInput := strings.HasPrefix(filepath.ToSlash(rel), "deploy/k8s/overlays/")
+			if strings.HasSuffix(p, ".env.example") || overlayInput && strings.HasSuffix(p, ".example") {
 				if err := os.WriteFile(strings.TrimSuffix(out, ".example"), data, 0o600); err != nil {
 					return err
 				}
@@ -134,7 +139,7 @@ func stageRepo(t testing.TB, root string) string {
 }
 
 // Build runs kustomize on dir (a kustomization directory) with the load restrictor off, as
-// `kubectl kustomize --load-restrictor=LoadRestrictorNone dir` does, and returns each
+// `kubectl kustomize --load-restrictor=LoadRestrictionsNone dir` does, and returns each
 // rendered object as JSON.
 func Build(dir string) ([][]byte, error) {
 	opts := krusty.MakeDefaultOptions()
