@@ -426,7 +426,8 @@ KROND_REGISTER_COMMAND(Command{
                      "needs a root worker and krond-guard). Default: this worker's user");
       sub.add_flag("--allow-root", flags->allow_root,
                    "Let a worker running as root run commands as root (by default it refuses "
-                   "runs without a user: or --run-as)");
+                   "runs without a user: or --run-as)")
+          ->envname("KROND_ALLOW_ROOT");
       sub.add_option("--pass-env", flags->pass_env,
                      "Also pass this variable of the worker's environment to commands "
                      "(repeatable; by default only PATH, HOME, USER, LOGNAME, SHELL, LANG, "
