@@ -10,8 +10,8 @@ bool IsValidUserName(std::string_view name) {
       std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (all_digits) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
   });
 }
 

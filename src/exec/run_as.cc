@@ -36,7 +36,8 @@ Result<Credentials> LookupUser(const std::string& name) {
     buffer.resize(buffer.size() * 2);
   }
   if (err != 0) {
-    return MakeError("cannot look up user \"" + name + "\": " + std::generic_category().message(err));
+    return MakeError("cannot look up user \"" + name +
+                     "\": " + std::generic_category().message(err));
   }
   if (found == nullptr) return MakeError("unknown user \"" + name + "\" on this worker");
   Credentials credentials;

@@ -26,11 +26,18 @@ using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 TEST(FilterEnvironmentTest, KeepsOnlyTheAllowList) {
-  const std::vector<std::string> worker = {
-      "PATH=/usr/bin",          "HOME=/root",        "USER=root",
-      "LANG=C.UTF-8",           "LC_TIME=en_GB",     "TZ=UTC",
-      "KAFKA_PASSWORD=hunter2", "KROND_KAFKA_SASL=x", "AWS_SECRET_ACCESS_KEY=y",
-      "LD_PRELOAD=/tmp/evil.so", "PATHX=no",         "LC=no"};
+  const std::vector<std::string> worker = {"PATH=/usr/bin",
+                                           "HOME=/root",
+                                           "USER=root",
+                                           "LANG=C.UTF-8",
+                                           "LC_TIME=en_GB",
+                                           "TZ=UTC",
+                                           "KAFKA_PASSWORD=hunter2",
+                                           "KROND_KAFKA_SASL=x",
+                                           "AWS_SECRET_ACCESS_KEY=y",
+                                           "LD_PRELOAD=/tmp/evil.so",
+                                           "PATHX=no",
+                                           "LC=no"};
   EXPECT_THAT(FilterEnvironment(worker, {}),
               ElementsAre("PATH=/usr/bin", "HOME=/root", "USER=root", "LANG=C.UTF-8",
                           "LC_TIME=en_GB", "TZ=UTC"));
@@ -80,8 +87,8 @@ TEST(UserNameTest, Syntax) {
   for (const char* ok : {"nobody", "www-data", "svc.backup", "_apt", "a", "User1"}) {
     EXPECT_TRUE(IsValidUserName(ok)) << ok;
   }
-  for (const char* bad : {"", "-rf", "1000", "a b", "root:x", "a/b", "été",
-                          "abcdefghijklmnopqrstuvwxyz0123456"}) {
+  for (const char* bad :
+       {"", "-rf", "1000", "a b", "root:x", "a/b", "été", "abcdefghijklmnopqrstuvwxyz0123456"}) {
     EXPECT_FALSE(IsValidUserName(bad)) << bad;
   }
 }
@@ -96,8 +103,8 @@ class RunAsNobodyTest : public ::testing::TestWithParam<int> {
     nobody_ = *nobody;
     ProcessExecutorOptions options;
     options.guard_path = KROND_GUARD_PATH;
-    options.environment = std::vector<std::string>{"PATH=/usr/bin:/bin", "HOME=/root",
-                                                   "USER=root", "LOGNAME=root"};
+    options.environment =
+        std::vector<std::string>{"PATH=/usr/bin:/bin", "HOME=/root", "USER=root", "LOGNAME=root"};
     options.warm_shells = static_cast<size_t>(GetParam());
     options.warm_shell_user = "nobody";
     options.refuse_uid0_user = true;
@@ -123,9 +130,8 @@ TEST_P(RunAsNobodyTest, RunsWithTheUsersIdsGroupsAndVariables) {
   ASSERT_EQ(outcome.kind, OutcomeKind::kSucceeded) << outcome.error << outcome.output_tail;
   std::string groups;
   for (gid_t g : nobody_.groups) groups += (groups.empty() ? "" : " ") + std::to_string(g);
-  EXPECT_EQ(outcome.output_tail, std::to_string(nobody_.uid) + "\n" +
-                                     std::to_string(nobody_.gid) + "\n" + groups + "\n" +
-                                     nobody_.home + " nobody nobody r1\n");
+  EXPECT_EQ(outcome.output_tail, std::to_string(nobody_.uid) + "\n" + std::to_string(nobody_.gid) +
+                                     "\n" + groups + "\n" + nobody_.home + " nobody nobody r1\n");
   EXPECT_NE(nobody_.uid, 0u);
 }
 
@@ -134,7 +140,8 @@ TEST_P(RunAsNobodyTest, CannotWriteWhereRootOwnsAndCannotGetRootBack) {
       std::filesystem::temp_directory_path() / ("krond-run-as-" + std::to_string(getpid()));
   std::filesystem::create_directory(dir);
   chmod(dir.c_str(), 0755);
-  RunOutcome outcome = Run("touch " + dir.string() + "/x 2>/dev/null && echo wrote; "
+  RunOutcome outcome = Run("touch " + dir.string() +
+                           "/x 2>/dev/null && echo wrote; "
                            "python3 -c 'import os; os.setuid(0)' 2>/dev/null && echo root; "
                            "cat /proc/self/status | grep -E '^(Uid|Gid|CapEff)'");
   std::filesystem::remove_all(dir);
