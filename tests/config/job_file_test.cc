@@ -389,7 +389,7 @@ TEST(JobFileTest, UnknownKeyFarFromAnyListsTheKnownKeys) {
   EXPECT_THAT(Problems(OneJob("    owner: me\n")),
               ElementsAre("jobs.yaml:7:5: unknown key \"owner\" in job (known keys: name, "
                           "schedule, timezone, cluster, command, timeout, retry, concurrency, "
-                          "catch_up, starting_deadline, sandbox, network, microvm)"));
+                          "catch_up, starting_deadline, sandbox, network, microvm, user)"));
 }
 
 TEST(JobFileTest, DuplicateKeys) {
