@@ -55,7 +55,11 @@ void BM_ProcessExecutor_ShTrue(benchmark::State& state) {
 // The same under krond-guard, as `krond worker` runs every command: one more exec (of the
 // small static guard) and a fork.
 void BM_ProcessExecutor_ShTrueGuarded(benchmark::State& state) {
-  static ProcessExecutor guarded(kClock, {.guard_path = KROND_GUARD_PATH});
+  static ProcessExecutor guarded(kClock, [] {
+    ProcessExecutorOptions options;
+    options.guard_path = KROND_GUARD_PATH;
+    return options;
+  }());
   RunSpec spec;
   spec.argv = {"/bin/sh", "-c", "true"};
   spec.timeout = std::chrono::seconds(10);

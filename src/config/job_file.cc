@@ -27,6 +27,7 @@
 #include "common/byte_size.h"
 #include "common/duration.h"
 #include "common/time_format.h"
+#include "common/user_name.h"
 #include "common/utf8.h"
 #include "config/job_storage.h"
 #include "config/yaml_tree.h"
@@ -54,12 +55,12 @@ constexpr int kMaxEditDistance = 2;
 constexpr std::string_view kTopLevelKeys[] = {"clusters", "defaults", "jobs"};
 // Keys a job may inherit from `defaults:`; a job has these plus name, schedule, cluster and
 // command.
-constexpr std::string_view kDefaultsKeys[] = {"timezone",    "timeout",  "retry",
-                                              "concurrency", "catch_up", "starting_deadline",
-                                              "sandbox",     "network",  "microvm"};
+constexpr std::string_view kDefaultsKeys[] = {
+    "timezone",          "timeout", "retry",   "concurrency", "catch_up",
+    "starting_deadline", "sandbox", "network", "microvm",     "user"};
 constexpr std::string_view kJobKeys[] = {
     "name",        "schedule", "timezone",          "cluster", "command", "timeout", "retry",
-    "concurrency", "catch_up", "starting_deadline", "sandbox", "network", "microvm"};
+    "concurrency", "catch_up", "starting_deadline", "sandbox", "network", "microvm", "user"};
 constexpr std::string_view kMicroVmKeys[] = {"memory", "vcpus"};
 constexpr uint64_t kMinMicroVmMemoryMib = 64;
 constexpr uint64_t kMaxMicroVmMemoryMib = 16 * 1024;
@@ -208,6 +209,7 @@ struct Settings {
   std::optional<milliseconds> starting_deadline;
   SandboxMode sandbox = SandboxMode::kNone;
   bool network = false;
+  std::string_view user;  // interned
   uint8_t microvm_vcpus = 0;
   uint16_t microvm_memory_mib = 0;
 };
@@ -237,7 +239,7 @@ class Parser final : public DocumentSink {
   // reading of a file (see Parse) finds again outside the jobs.
   enum Part : size_t { kTopLevel, kClusters, kDefaults, kJobs, kIgnored, kParts };
   // Where each known key of one mapping was first seen.
-  using FirstKeys = std::array<std::optional<YAML::Mark>, 13>;
+  using FirstKeys = std::array<std::optional<YAML::Mark>, 14>;
   static_assert(std::size(kJobKeys) <= std::tuple_size_v<FirstKeys>);
 
   void Report(const YAML::Mark& mark, std::string message) {
@@ -647,6 +649,17 @@ void Parser::ReadSettings(const Mapping& m, Settings& settings) {
     }
   }
   if (const Entry* e = m.Find("microvm")) ReadMicroVm(*e, settings);
+  if (const Entry* e = m.Find("user")) {
+    if (std::optional<std::string> v = ReadString(*e, "user")) {
+      if (IsValidUserName(*v)) {
+        settings.user = internal::InternUserName(*v);
+      } else {
+        Report(ValueMark(*e), "user: " + Quote(*v) +
+                                  " is not a valid user name (1..32 of a-z A-Z 0-9 _ . -, not "
+                                  "starting with '-', not all digits)");
+      }
+    }
+  }
 }
 
 void Parser::ReadMicroVm(const Entry& e, Settings& settings) {
@@ -707,6 +720,14 @@ std::optional<Job> Parser::ReadJob(const Node& node) {
   Settings settings = defaults_;
   ReadSettings(*m, settings);
   if (settings.sandbox == SandboxMode::kNone) settings.network = false;
+  if (settings.sandbox != SandboxMode::kNone) {
+    if (const Entry* e = m->Find("user")) {
+      Report(ValueMark(*e),
+             "user: cannot be combined with sandbox: " + std::string(ToString(settings.sandbox)) +
+                 " (the sandbox runs the command as its own unprivileged user)");
+    }
+    settings.user = {};
+  }
   // Sizes inherited from `defaults:` apply only to the jobs that run in a microVM.
   if (settings.sandbox != SandboxMode::kMicroVm) {
     settings.microvm_vcpus = 0;
@@ -769,6 +790,7 @@ std::optional<Job> Parser::ReadJob(const Node& node) {
              .schedule = std::move(*schedule),
              .timezone = settings.timezone,
              .cluster = std::move(*cluster),
+             .user = settings.user,
              .command = std::move(*command),
              .timeout = settings.timeout,
              .retry = settings.retry,

@@ -61,7 +61,7 @@ std::string_view ToString(SandboxMode mode);
 //
 // A scheduler holds one per job, up to a million (docs/benchmarks.md, "One million
 // schedules"), so the fields are ordered to leave no padding and the small enums share one
-// byte as bit-fields: 280 bytes plus whatever strings do not fit in std::string's inline
+// byte as bit-fields: 296 bytes plus whatever strings do not fit in std::string's inline
 // buffer.
 struct Job {
   // Unique in the file. Requires: [a-z0-9._-], 1..100 chars.
@@ -74,6 +74,12 @@ struct Job {
   std::string_view timezone = "UTC";
   // Requires: one of JobFile::clusters.
   std::string cluster;
+  // `user:`: who the command runs as on the worker (docs/security.md, "Commands run with least
+  // privilege"). Default: empty = the worker's --run-as. Requires: a valid user name
+  // (IsValidUserName; whether it exists is checked by the worker at run time), sandbox ==
+  // kNone when written in the job (a sandbox picks its own uid; one inherited from
+  // `defaults:` is dropped for sandboxed jobs). Interned like `timezone`.
+  std::string_view user;
   // Run by /bin/sh -c on a worker. Requires: non-empty, at most kMaxCommandBytes.
   std::string command;
   // Kill the run after this long. Default: 1h (documented).

@@ -12,7 +12,11 @@
 
 namespace krond::config::internal {
 
-std::string_view InternZoneName(std::string_view name) {
+namespace {
+
+// One set of interned names for zones and users: both are few, and a name is the same
+// bytes whichever it is.
+std::string_view Intern(std::string_view name) {
   static std::mutex mu;
   // Never destroyed: jobs may be read during static destruction.
   static auto* const names = new std::set<std::string, std::less<>>();
@@ -21,6 +25,12 @@ std::string_view InternZoneName(std::string_view name) {
   if (it == names->end()) it = names->emplace(name).first;
   return *it;
 }
+
+}  // namespace
+
+std::string_view InternZoneName(std::string_view name) { return Intern(name); }
+
+std::string_view InternUserName(std::string_view name) { return Intern(name); }
 
 // ---- NameLines -----------------------------------------------------------------------------
 

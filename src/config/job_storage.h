@@ -21,6 +21,9 @@ namespace krond::config::internal {
 // at most the few hundred names the tz database knows. The names are never freed.
 // Thread-safe.
 std::string_view InternZoneName(std::string_view name);
+// Job::user points here: a host has a few users, and a million jobs run as one of them share
+// one copy. Only valid names (IsValidUserName) are interned; never freed. Thread-safe.
+std::string_view InternUserName(std::string_view name);
 
 // Job name -> line of its first definition, for the duplicate check. A std::map of strings
 // costs about 100 bytes per name (100 MB while loading a million jobs); this keeps the names

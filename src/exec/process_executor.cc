@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "exec/output_tail.h"
+#include "exec/run_as.h"
 #include "exec/spawn.h"
 
 namespace krond::exec {
@@ -142,7 +143,19 @@ ProcessExecutor::ProcessExecutor(const Clock& clock, ProcessExecutorOptions opti
     guard_ = internal::Guard{options_.guard_path, guard_read_.Get()};
   }
   if (options_.warm_shells > 0) {
-    pool_ = std::make_unique<WarmShellPool>(options_.warm_shells, guard_);
+    std::optional<Credentials> user;
+    if (!options_.warm_shell_user.empty()) {
+      Result<Credentials> found = LookupUser(options_.warm_shell_user);
+      if (found) {
+        user = std::move(*found);
+      } else {
+        std::fprintf(stderr, "krond exec: no warm shells: %s\n", found.error().message.c_str());
+      }
+    }
+    if (options_.warm_shell_user.empty() || user) {
+      pool_ = std::make_unique<WarmShellPool>(options_.warm_shells, guard_, options_.environment,
+                                              std::move(user));
+    }
   }
   if (options_.reap_orphans) {
     if (Status ok = BecomeChildSubreaper(); !ok) {
@@ -198,8 +211,9 @@ std::vector<std::string> ProcessExecutor::EffectiveArgv(const RunSpec& spec) con
 
 Result<ProcessExecutor::Child> ProcessExecutor::StartWarm(const RunSpec& spec,
                                                           RunOutcome& outcome) {
-  std::optional<std::string> script =
-      pool_ != nullptr ? WarmShellPool::EligibleScript(spec) : std::nullopt;
+  std::optional<std::string> script = pool_ != nullptr && spec.user == options_.warm_shell_user
+                                          ? WarmShellPool::EligibleScript(spec)
+                                          : std::nullopt;
   std::optional<WarmShellPool::Shell> shell = script ? pool_->Take() : std::nullopt;
   if (!shell) return MakeError("no warm shell");
   // The run starts when its command is handed over, as a spawned one starts at posix_spawn.
@@ -222,14 +236,30 @@ Result<ProcessExecutor::Child> ProcessExecutor::Spawn(const RunSpec& spec, RunOu
     argv[argv.size() - spec.argv.size()] = *program;
     exec_path = options_.prlimit_path;
   }
-  std::vector<std::string> env = internal::BuildEnvironment(spec);
+  std::vector<std::string> env =
+      internal::BuildEnvironment(spec, options_.environment ? &*options_.environment : nullptr);
+  std::string run_as;
+  if (!spec.user.empty()) {
+    Result<Credentials> user = LookupUser(spec.user);
+    if (!user) {
+      outcome.refusal = Refusal::kUnknownUser;
+      return tl::unexpected(user.error());
+    }
+    if (user->uid == 0 && options_.refuse_uid0_user) {
+      outcome.refusal = Refusal::kRoot;
+      return MakeError("refusing to run as \"" + spec.user +
+                       "\": it is root (uid 0) and this worker runs nothing as root");
+    }
+    env = WithUserVariables(std::move(env), *user);
+    run_as = EncodeCredentials(*user);
+  }
   Result<internal::OutputPipe> pipe = internal::MakeOutputPipe();
   if (!pipe) return tl::unexpected(pipe.error());
 
   outcome.wall_started = clock_.Now();
   outcome.started = clock_.MonoNow();
   Result<pid_t> spawned =
-      internal::Spawn(exec_path, argv, env, spec.cwd, pipe->write.Get(), -1, guard_);
+      internal::Spawn(exec_path, argv, env, spec.cwd, pipe->write.Get(), -1, guard_, run_as);
   pipe->write.Reset();  // Else we would never see EOF.
   if (!spawned) {
     std::string what = "cannot start " + exec_path;

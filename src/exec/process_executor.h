@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +45,18 @@ struct ProcessExecutorOptions {
   // Default: false.
   bool reap_orphans = false;
   std::chrono::milliseconds reap_interval{500};
+  // The environment runs start from (RunSpec::inherit_env) and warm shells are started with.
+  // Default: unset = this process's whole environment. The worker passes the allow-listed
+  // part of its own (FilterEnvironment), so that its secrets never reach a command.
+  std::optional<std::vector<std::string>> environment;
+  // The user warm shells run as (a RunSpec::user): only runs of that user are handed to one,
+  // runs of any other user are spawned. Default: empty = this process's user. An unknown
+  // user leaves the pool off (and reports it on stderr).
+  std::string warm_shell_user;
+  // Refuse a RunSpec::user that resolves to uid 0 (Refusal::kRoot): a worker that refuses to
+  // run commands as root must not be talked into it by another name for root (e.g. toor).
+  // Default: false.
+  bool refuse_uid0_user = false;
 };
 
 // Runs a command as a direct child of the worker, without a sandbox (RunSpec::sandbox is
@@ -76,6 +89,9 @@ struct ProcessExecutorOptions {
 //    ones still in the group before returning (within drain_after_exit), and reap_orphans
 //    reaps those that left the group (internal::ReapOrphans never takes a child a run
 //    waits for).
+//  - With RunSpec::user, the user is resolved here (LookupUser) and krond-guard switches to it
+//    between its fork and the exec (setgroups, setgid, setuid, checked, and setuid(0) must
+//    then fail); HOME, USER and LOGNAME are the user's. Needs guard_path.
 //  - With guard_path, the command runs under krond-guard, which leads its process group and
 //    kills it when the worker dies (a worker SIGKILLed mid-run leaves nothing running to
 //    overlap with the redelivered run); it exits as the command does, so nothing above

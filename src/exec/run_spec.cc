@@ -1,5 +1,7 @@
 #include "exec/run_spec.h"
 
+#include "common/user_name.h"
+
 namespace krond::exec {
 
 Status RunSpec::Validate() const {
@@ -12,6 +14,9 @@ Status RunSpec::Validate() const {
         name.find('\0') != std::string::npos || value.find('\0') != std::string::npos) {
       return MakeError("invalid environment variable name \"" + name + "\"");
     }
+  }
+  if (!user.empty() && !IsValidUserName(user)) {
+    return MakeError("invalid user name \"" + user + "\"");
   }
   if (cwd.find('\0') != std::string::npos) return MakeError("cwd contains a NUL byte");
   if (timeout.count() < 0) return MakeError("timeout must be >= 0");
@@ -40,6 +45,18 @@ std::string_view ToString(OutcomeKind kind) {
       return "cancelled";
     case OutcomeKind::kBootFailed:
       return "boot_failed";
+  }
+  return "unknown";
+}
+
+std::string_view ToString(Refusal refusal) {
+  switch (refusal) {
+    case Refusal::kNone:
+      return "none";
+    case Refusal::kRoot:
+      return "root";
+    case Refusal::kUnknownUser:
+      return "unknown_user";
   }
   return "unknown";
 }

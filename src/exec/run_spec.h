@@ -62,9 +62,16 @@ struct RunSpec {
   // KROND_JOB, KROND_ATTEMPT; the caller supplies them. Default: none.
   // Requires: names non-empty and without '='.
   std::vector<std::pair<std::string, std::string>> env;
-  // Start from the worker's environment. Default: true. When false, the command sees only
+  // Start from the executor's base environment (ProcessExecutorOptions::environment: the
+  // worker's, or its allow-listed part). Default: true. When false, the command sees only
   // `env`.
   bool inherit_env = true;
+  // The user to run as: a name in the worker's user database, resolved at spawn (an unknown
+  // one is kSpawnFailed with Refusal::kUnknownUser, never a run as someone else). The child
+  // takes its uid, gid and groups (krond-guard: setgroups, setgid, setuid, then checks that
+  // setuid(0) fails) and HOME, USER and LOGNAME. Default: empty = the worker's own user.
+  // Requires: a valid user name (IsValidUserName); ProcessExecutor with a guard.
+  std::string user;
   // Working directory. Default: empty = the worker's. A missing directory is kSpawnFailed.
   std::string cwd;
   // Wall-clock budget measured on the monotonic clock from spawn. Default: 0 = none.
@@ -105,6 +112,14 @@ struct VmReport {
 
 std::string_view ToString(OutcomeKind kind);
 
+// Why a run was refused before anything started (kSpawnFailed), for metrics.
+enum class Refusal : std::uint8_t {
+  kNone,
+  kRoot,         // it would have run as root on a worker that refuses to (--allow-root)
+  kUnknownUser,  // RunSpec::user does not exist on this host
+};
+std::string_view ToString(Refusal refusal);
+
 // What happened to one run. Every field is meaningful for every kind unless noted.
 struct RunOutcome {
   OutcomeKind kind = OutcomeKind::kSpawnFailed;
@@ -115,6 +130,8 @@ struct RunOutcome {
   int signal = 0;
   // kSpawnFailed: why, e.g. "/no/such/bin: No such file or directory". Empty otherwise.
   std::string error;
+  // kSpawnFailed by policy rather than by accident; kNone otherwise.
+  Refusal refusal = Refusal::kNone;
   // Process id of the command, which is also its process group id; 0 if never spawned.
   pid_t pid = 0;
   // When Run started and finished (monotonic, for durations), and the wall time at start.

@@ -76,14 +76,19 @@ int PidfdOpen(pid_t pid) {
 #endif
 }
 
-std::vector<std::string> BuildEnvironment(const RunSpec& spec) {
+std::vector<std::string> BuildEnvironment(const RunSpec& spec,
+                                          const std::vector<std::string>* base) {
   std::vector<std::string> env;
   auto overridden = [&spec](std::string_view entry) {
     const std::string_view name = entry.substr(0, entry.find('='));
     return std::any_of(spec.env.begin(), spec.env.end(),
                        [name](const auto& var) { return var.first == name; });
   };
-  if (spec.inherit_env) {
+  if (spec.inherit_env && base != nullptr) {
+    for (const std::string& entry : *base) {
+      if (!overridden(entry)) env.push_back(entry);
+    }
+  } else if (spec.inherit_env) {
     for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
       if (!overridden(*entry)) env.emplace_back(*entry);
     }
@@ -107,11 +112,17 @@ Result<OutputPipe> MakeOutputPipe() {
 
 Result<pid_t> Spawn(const std::string& program, std::vector<std::string>& argv,
                     std::vector<std::string>& env, const std::string& cwd, int output_fd,
-                    int script_fd, const Guard& guard) {
+                    int script_fd, const Guard& guard, const std::string& run_as) {
+  // Without the guard nothing between posix_spawn and exec could drop privileges.
+  if (!run_as.empty() && !guard.enabled()) {
+    return MakeError("running as another user needs krond-guard (--run-guard)");
+  }
   std::vector<std::string> guarded;
   if (guard.enabled()) {
-    guarded.reserve(argv.size() + 3);
-    guarded = {guard.path, std::to_string(GuardWatchFd(script_fd)), program};
+    guarded.reserve(argv.size() + 4);
+    guarded = {guard.path};
+    if (!run_as.empty()) guarded.push_back("--as=" + run_as);
+    guarded.insert(guarded.end(), {std::to_string(GuardWatchFd(script_fd)), program});
     guarded.insert(guarded.end(), argv.begin(), argv.end());
   }
   std::vector<std::string>& exec_argv = guard.enabled() ? guarded : argv;

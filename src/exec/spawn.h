@@ -51,9 +51,10 @@ void AppendShellQuoted(std::string& out, std::string_view text);
 // pidfd_open(2); -1 with errno set where the kernel has none.
 int PidfdOpen(pid_t pid);
 
-// The environment of a run: the worker's (when spec.inherit_env) with spec.env added or
-// replacing entries of the same name.
-std::vector<std::string> BuildEnvironment(const RunSpec& spec);
+// The environment of a run: `base` (or, when null, the worker's whole environment) when
+// spec.inherit_env, with spec.env added or replacing entries of the same name.
+std::vector<std::string> BuildEnvironment(const RunSpec& spec,
+                                          const std::vector<std::string>* base = nullptr);
 
 // An output pipe: `read` is ours (O_CLOEXEC, O_NONBLOCK), `write` goes to the child.
 struct OutputPipe {
@@ -75,11 +76,14 @@ struct Guard {
 // posix_spawn of `program` in a new process group, with an empty signal mask and default
 // dispositions, stdin from /dev/null, stdout and stderr on `output_fd`, `script_fd` (when
 // >= 0) as descriptor 3, and no other descriptor; under `guard` when it is enabled (the
-// returned pid is then the guard's, which exits as the command does). The child is
-// registered as ours until WaitChild reaps it. Returns the pid or why it failed.
+// returned pid is then the guard's, which exits as the command does). With `run_as`
+// (EncodeCredentials; requires the guard) the guard switches the command to that user before
+// exec. The child is registered as ours until WaitChild reaps it. Returns the pid or why it
+// failed.
 [[nodiscard]] Result<pid_t> Spawn(const std::string& program, std::vector<std::string>& argv,
                                   std::vector<std::string>& env, const std::string& cwd,
-                                  int output_fd, int script_fd = -1, const Guard& guard = {});
+                                  int output_fd, int script_fd = -1, const Guard& guard = {},
+                                  const std::string& run_as = {});
 
 // waitpid(pid, status, options) for a child Spawn started, forgetting it once reaped; in one
 // step, so that ReapOrphans never takes a child whose owner is about to wait for it.

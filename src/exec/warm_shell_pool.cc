@@ -64,8 +64,13 @@ ssize_t WriteNoSigpipe(int fd, const std::string& data) {
 
 }  // namespace
 
-WarmShellPool::WarmShellPool(std::size_t size, internal::Guard guard)
-    : size_(size), guard_(std::move(guard)) {
+WarmShellPool::WarmShellPool(std::size_t size, internal::Guard guard,
+                             std::optional<std::vector<std::string>> environment,
+                             std::optional<Credentials> user)
+    : size_(size),
+      guard_(std::move(guard)),
+      environment_(std::move(environment)),
+      user_(std::move(user)) {
   if (size_ > 0) refill_ = std::thread([this] { Refill(); });
 }
 
@@ -187,9 +192,11 @@ Result<WarmShellPool::Shell> WarmShellPool::Start() const {
   Shell shell;
   shell.script = UniqueFd(script_fds[1]);
   std::vector<std::string> argv = {kShell, "-c", kShellArg};
-  std::vector<std::string> env = internal::BuildEnvironment(RunSpec{});
-  Result<pid_t> pid =
-      internal::Spawn(kShell, argv, env, "", output->write.Get(), script_read.Get(), guard_);
+  std::vector<std::string> env =
+      internal::BuildEnvironment(RunSpec{}, environment_ ? &*environment_ : nullptr);
+  if (user_) env = WithUserVariables(std::move(env), *user_);
+  Result<pid_t> pid = internal::Spawn(kShell, argv, env, "", output->write.Get(), script_read.Get(),
+                                      guard_, user_ ? EncodeCredentials(*user_) : std::string());
   if (!pid) return tl::unexpected(pid.error());
   shell.pid = *pid;
   shell.pidfd = UniqueFd(internal::PidfdOpen(shell.pid));

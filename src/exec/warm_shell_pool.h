@@ -10,7 +10,9 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "exec/run_as.h"
 #include "exec/run_spec.h"
 #include "exec/spawn.h"
 
@@ -49,8 +51,12 @@ class WarmShellPool {
   };
 
   // Keeps `size` shells ready (0 = none; Take() then always returns nullopt), each under
-  // `guard` when it is enabled (the Shell's pid is then the guard's).
-  explicit WarmShellPool(std::size_t size, internal::Guard guard = {});
+  // `guard` when it is enabled (the Shell's pid is then the guard's), with `environment`
+  // (null: the worker's whole environment) and, with `user`, running as that user (requires
+  // the guard). A pool serves one user: the executor spawns runs of any other.
+  explicit WarmShellPool(std::size_t size, internal::Guard guard = {},
+                         std::optional<std::vector<std::string>> environment = std::nullopt,
+                         std::optional<Credentials> user = std::nullopt);
   ~WarmShellPool();
   WarmShellPool(const WarmShellPool&) = delete;
   WarmShellPool& operator=(const WarmShellPool&) = delete;
@@ -81,6 +87,8 @@ class WarmShellPool {
 
   const std::size_t size_;
   const internal::Guard guard_;
+  const std::optional<std::vector<std::string>> environment_;
+  const std::optional<Credentials> user_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::deque<Shell> ready_;                          // guarded by mu_

@@ -1,4 +1,4 @@
-// krond-guard WATCH_FD PROGRAM ARG0 [ARGS...]
+// krond-guard [--as=UID:GID:GROUPS] WATCH_FD PROGRAM ARG0 [ARGS...]
 //
 // Runs PROGRAM (with argv ARG0 ARGS...) as its child and exits as the child did (its exit
 // code, or the same signal), and kills its whole process group with SIGKILL as soon as
@@ -22,9 +22,17 @@
 // stdin, stdout and stderr are closed once the command runs, so output pipes see end of
 // file when the command's side closes them.
 //
+// With --as (GROUPS: comma-separated gids, possibly none), the command runs as that user: the
+// child calls setgroups, setgid and setuid, in that order (the first two need the privilege
+// the last one gives up), checks each, and checks that the switch cannot be undone
+// (setuid(0) must fail) before it execs; any failure ends the child with 125 and nothing
+// runs. The ids come resolved from the worker: this static binary has no NSS, so it cannot
+// call initgroups(3) itself, and the worker's getgrouplist gives the same list.
+//
 // Exit status 125 with a message on stderr: the guard itself failed (bad usage, fork or exec
 // failed); the executor reports that as the run's failure.
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -36,6 +44,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace {
 
@@ -62,11 +71,77 @@ constexpr int kGuardFailed = 125;
   std::_Exit(128 + sig);  // a signal that does not terminate (it cannot happen for a status)
 }
 
+// The user a command runs as (--as).
+struct RunAs {
+  bool set = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+// Parses one decimal id up to `stop`; false if there is none or it does not fit.
+bool ParseId(const char*& p, char stop, unsigned long& out) {
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtoul(p, &end, 10);
+  if (end == p || errno != 0 || out > 0xfffffffeUL || (*end != stop && *end != '\0')) {
+    return false;
+  }
+  p = end;
+  return true;
+}
+
+// "UID:GID:G1,G2,..." (the groups may be empty).
+bool ParseRunAs(const char* text, RunAs& out) {
+  unsigned long id = 0;
+  const char* p = text;
+  if (!ParseId(p, ':', id) || *p++ != ':') return false;
+  out.uid = static_cast<uid_t>(id);
+  if (!ParseId(p, ':', id) || *p++ != ':') return false;
+  out.gid = static_cast<gid_t>(id);
+  while (*p != '\0') {
+    if (!ParseId(p, ',', id)) return false;
+    out.groups.push_back(static_cast<gid_t>(id));
+    if (*p == ',') ++p;
+  }
+  out.set = true;
+  return true;
+}
+
+// Becomes `user` for good, in the child before exec; exits 125 rather than run the command
+// as anyone else.
+void SwitchUser(const RunAs& user) {
+  if (setgroups(user.groups.size(), user.groups.data()) != 0) Fail("setgroups");
+  if (setgid(user.gid) != 0) Fail("setgid");
+  if (setuid(user.uid) != 0) Fail("setuid");
+  if (getuid() != user.uid || geteuid() != user.uid || getgid() != user.gid ||
+      getegid() != user.gid) {
+    errno = EPERM;
+    Fail("user switch incomplete");
+  }
+  // setuid(2) from root sets the saved set-user-ID too; a way back to root would mean it did
+  // not (or that the target is root itself, which then is no switch worth checking).
+  if (user.uid != 0 && setuid(0) == 0) {
+    errno = EPERM;
+    Fail("setuid(0) succeeded after dropping privileges");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  RunAs run_as;
+  if (argc > 1 && std::strncmp(argv[1], "--as=", 5) == 0) {
+    if (!ParseRunAs(argv[1] + 5, run_as)) {
+      std::fprintf(stderr, "krond-guard: bad %s (expected --as=UID:GID:GROUPS)\n", argv[1]);
+      return kGuardFailed;
+    }
+    --argc;
+    ++argv;
+  }
   if (argc < 4) {
-    std::fprintf(stderr, "usage: krond-guard WATCH_FD PROGRAM ARG0 [ARGS...]\n");
+    std::fprintf(stderr,
+                 "usage: krond-guard [--as=UID:GID:GROUPS] WATCH_FD PROGRAM ARG0 [ARGS...]\n");
     return kGuardFailed;
   }
   char* end = nullptr;
@@ -102,6 +177,7 @@ int main(int argc, char** argv) {
   if (child == 0) {
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     close(watch_fd);
+    if (run_as.set) SwitchUser(run_as);
     execv(argv[2], argv + 3);
     std::fprintf(stderr, "krond-guard: cannot execute %s: %s\n", argv[2], std::strerror(errno));
     std::_Exit(127);

@@ -16,6 +16,7 @@
 #include "exec/bubblewrap_executor.h"
 #include "exec/microvm_executor.h"
 #include "exec/process_executor.h"
+#include "exec/run_as.h"
 #include "kafka/rdkafka_client.h"
 #include "main/app_support.h"
 #include "main/command.h"
@@ -54,6 +55,9 @@ struct WorkerFlags {
   std::string run_guard = "auto";
   std::string instance_id;
   std::vector<std::string> task_public_keys;
+  std::string run_as;
+  bool allow_root = false;
+  std::vector<std::string> pass_env;
   KafkaFlags kafka;
 };
 
@@ -126,9 +130,33 @@ int RunWorker(const WorkerFlags& flags) {
         "tasks are not verified: without --task-public-keys this worker runs any task written "
         "to its topics, signed or not (docs/security.md, \"Signed tasks\")");
   }
+  options.run_as = flags.run_as;
+  options.refuse_root = geteuid() == 0 && !flags.allow_root;
   if (auto ok = options.Validate(); !ok) {
     spdlog::error("{}", ok.error().message);
     return 2;
+  }
+  if (!flags.run_as.empty()) {
+    // Now rather than at the first run: a typo would otherwise fail every run.
+    auto user = exec::LookupUser(flags.run_as);
+    if (!user) {
+      spdlog::error("--run-as: {}", user.error().message);
+      return 2;
+    }
+    if (user->uid == 0 && options.refuse_root) {
+      spdlog::error("--run-as {} is root (uid 0): pass --allow-root to run commands as root",
+                    flags.run_as);
+      return 2;
+    }
+    spdlog::info("commands of jobs without user: run as {} (uid {})", flags.run_as, user->uid);
+  } else if (geteuid() == 0 && flags.allow_root) {
+    spdlog::warn(
+        "--allow-root: commands of jobs without user: run as root (docs/security.md, "
+        "\"Commands run with least privilege\")");
+  } else if (options.refuse_root) {
+    spdlog::warn(
+        "running as root without --run-as: runs of jobs without user: are refused (pass "
+        "--run-as USER, or --allow-root)");
   }
 
   // Before the executors: the microVM accelerator probe may still report into it while they
@@ -144,6 +172,13 @@ int RunWorker(const WorkerFlags& flags) {
   }
   exec_options.guard_path = *guard;
   if (guard->empty()) spdlog::warn("--run-guard none: commands outlive this worker if it dies");
+  if (guard->empty() && !flags.run_as.empty()) {
+    spdlog::error("--run-as needs krond-guard, which switches the user (not --run-guard none)");
+    return 2;
+  }
+  exec_options.environment = exec::FilterEnvironment(exec::ProcessEnvironment(), flags.pass_env);
+  exec_options.warm_shell_user = flags.run_as;
+  exec_options.refuse_uid0_user = options.refuse_root;
   // Orphans of the commands (daemons that escaped with setsid) become this process's
   // children, and are reaped; as a container's PID 1 they come here anyway.
   exec_options.reap_orphans = true;
@@ -386,6 +421,17 @@ KROND_REGISTER_COMMAND(Command{
                      "every task must be signed by one of them or it is refused, never run. "
                      "Without: tasks are run unverified (docs/security.md)")
           ->check(CLI::ExistingFile);
+      sub.add_option("--run-as", flags->run_as,
+                     "User that commands of jobs without `user:` run as (the cluster's default; "
+                     "needs a root worker and krond-guard). Default: this worker's user");
+      sub.add_flag("--allow-root", flags->allow_root,
+                   "Let a worker running as root run commands as root (by default it refuses "
+                   "runs without a user: or --run-as)")
+          ->envname("KROND_ALLOW_ROOT");
+      sub.add_option("--pass-env", flags->pass_env,
+                     "Also pass this variable of the worker's environment to commands "
+                     "(repeatable; by default only PATH, HOME, USER, LOGNAME, SHELL, LANG, "
+                     "LANGUAGE, LC_*, TZ, TMPDIR)");
       sub.add_option("--instance-id", flags->instance_id,
                      "Static group membership: a worker restarted with the same id within "
                      "the session timeout (6 s) keeps its partitions, without a rebalance. "

@@ -130,6 +130,8 @@ Result<TaskMessage> TaskFromJson(const json& doc, bool job_fields_only) {
   // Any name: a worker reports a sandbox it does not know as spawn_failed.
   m.sandbox = r.Has("sandbox") ? r.Short("sandbox") : m.sandbox;
   m.network = r.Bool("network", false);
+  // Syntax only: the worker resolves it, and reports an unknown user as a refused run.
+  if (r.Has("user")) m.user = r.Short("user");
   if (r.Has("replayed_from")) m.replayed_from = r.Short("replayed_from");
   if (r.Has("trigger")) {
     auto trigger = ParseTrigger(r.Short("trigger"));
@@ -301,6 +303,7 @@ std::string Encode(const TaskMessage& m) {
   w.String("concurrency", m.concurrency);
   w.String("sandbox", m.sandbox);
   w.Bool("network", m.network);
+  if (!m.user.empty()) w.String("user", m.user);
   if (m.microvm) {
     ObjectWriter vm = w.Object("microvm");
     vm.Int("memory_mib", m.microvm->memory_mib);

@@ -84,6 +84,9 @@ struct TaskMessage {
   std::string concurrency = "allow";  // allow | forbid | replace
   std::string sandbox = "none";       // none | bubblewrap | microvm
   bool network = false;
+  // The job's `user:`: who the command runs as on the worker. Empty: the worker's --run-as
+  // (docs/security.md, "Commands run with least privilege"). Omitted from the JSON when empty.
+  std::string user;
   // The job's `microvm:` size, when it set one (absent: the worker's default).
   struct MicroVm {
     uint32_t memory_mib = 0;

@@ -24,6 +24,7 @@ messages::TaskMessage JobFields(const config::Job& job) {
   t.concurrency = std::string(config::ToString(job.concurrency));
   t.sandbox = std::string(config::ToString(job.sandbox));
   t.network = job.network;
+  t.user = std::string(job.user);
   if (job.microvm_vcpus != 0 || job.microvm_memory_mib != 0) {
     t.microvm = messages::TaskMessage::MicroVm{job.microvm_memory_mib, job.microvm_vcpus};
   }

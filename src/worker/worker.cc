@@ -4,9 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "common/duration.h"
 #include "common/time_format.h"
+#include "common/user_name.h"
 #include "exec/cancel_token.h"
 #include "worker/backoff.h"
 
@@ -89,6 +91,9 @@ Status WorkerOptions::Validate() const {
     return MakeError("worker: --output-tail must be at most 64 MiB");
   }
   if (!(max_load >= 0)) return MakeError("worker: --max-load must be >= 0");
+  if (!run_as.empty() && !IsValidUserName(run_as)) {
+    return MakeError("worker: --run-as \"" + run_as + "\" is not a valid user name");
+  }
   if (max_poll_batch < 1) return MakeError("worker: max_poll_batch must be >= 1");
   if (commit_interval.count() < 0) return MakeError("worker: commit_interval must be >= 0");
   if (flush_timeout.count() < 0) return MakeError("worker: --flush-timeout must be >= 0");
@@ -212,6 +217,7 @@ void Worker::SlotLoop() {
     } else {
       outcome.kind = exec::OutcomeKind::kSpawnFailed;
       outcome.error = task.refused;
+      outcome.refusal = task.refusal;
     }
     lock.lock();
     completions_.push_back(Completion{task.id, std::move(outcome), clock_.Now()});
@@ -511,6 +517,9 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::OpenedTask opened)
     executor = nullptr;
     refused = "unknown sandbox \"" + t.sandbox + "\"";
   }
+  exec::Refusal refusal = exec::Refusal::kNone;
+  if (refused.empty()) std::tie(refused, refusal) = ChooseUser(t, spec);
+  if (!refused.empty()) executor = nullptr;
 
   Run* raw = run.get();
   runs_.emplace(id, std::move(run));
@@ -519,8 +528,29 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::OpenedTask opened)
   metrics_.in_flight.Set(static_cast<double>(running_));
   std::unique_ptr<exec::PendingRun> pending =
       executor != nullptr ? executor->Begin(std::move(spec), raw->cancel) : nullptr;
-  launched_.push_back(SlotTask{id, std::move(pending), std::move(refused)});
+  launched_.push_back(SlotTask{id, std::move(pending), std::move(refused), refusal});
   UpdatePause();
+}
+
+std::pair<std::string, exec::Refusal> Worker::ChooseUser(const messages::TaskMessage& t,
+                                                         exec::RunSpec& spec) const {
+  if (t.sandbox != "none") {
+    // The sandbox picks the command's uid; a host user would not exist inside it.
+    if (!t.user.empty()) {
+      return {"user \"" + t.user + "\" cannot be combined with sandbox " + t.sandbox +
+                  " (the sandbox runs the command as its own unprivileged user)",
+              exec::Refusal::kNone};
+    }
+    return {};
+  }
+  spec.user = t.user.empty() ? options_.run_as : t.user;
+  if (options_.refuse_root && (spec.user.empty() || spec.user == "root")) {
+    return {
+        "refusing to run as root: the job sets no user: (or root) and this worker has no "
+        "--run-as; start the worker with --run-as USER, or --allow-root to run it as root",
+        exec::Refusal::kRoot};
+  }
+  return {};
 }
 
 void Worker::ReleaseLaunched() {
@@ -590,6 +620,10 @@ void Worker::Finish(Completion done) {
   result.started_at = o.pid != 0 ? o.wall_started : run->started_at;
   result.finished_at = done.finished_at;
   result.outcome = ToOutcome(o.kind);
+  if (o.refusal != exec::Refusal::kNone) {
+    metrics_.runs_refused.WithLabels({options_.cluster, exec::ToString(o.refusal)}).Inc();
+    spdlog::error("{} run {} refused: {}", task.job, task.run_id, o.error);
+  }
   if (o.signal == 0 && o.exit_code >= 0) result.exit_code = o.exit_code;
   if (o.signal != 0) result.signal = o.signal;
   result.output_tail = messages::SanitizeUtf8(o.output_tail);

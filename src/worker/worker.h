@@ -85,6 +85,16 @@ struct WorkerOptions {
   // refused (an `invalid` result and a dead letter, never run). Empty: plain and signed
   // tasks are run unverified. Default: empty.
   std::vector<signing::PublicKey> trusted_keys;
+  // Who unsandboxed commands of jobs without `user:` run as (--run-as): the cluster's default,
+  // since a worker serves one cluster. Default: empty = the worker's own user.
+  // Requires: empty or a valid user name.
+  std::string run_as;
+  // Refuse every unsandboxed run that would run as root (no user at all, or `root`): set by
+  // a worker whose effective uid is 0 unless it was started with --allow-root. Such runs end
+  // spawn_failed with the reason, counted in runs_refused{reason="root"}; nothing is run.
+  // Sandboxed runs are not concerned: bubblewrap runs them as nobody in a user namespace, a
+  // microVM as the root of its own kernel. Default: false.
+  bool refuse_root = false;
   [[nodiscard]] Status Validate() const;
 };
 
@@ -276,7 +286,12 @@ class Worker : public kafka::RebalanceListener {
     uint64_t id = 0;
     std::unique_ptr<exec::PendingRun> pending;  // null: refuse with `refused`
     std::string refused;
+    exec::Refusal refusal = exec::Refusal::kNone;
   };
+  // Sets spec.user for `t` (the job's user:, else run_as); a reason (and its refusal kind)
+  // when the run must not start: root on a refuse_root worker, a user: with a sandbox.
+  std::pair<std::string, exec::Refusal> ChooseUser(const messages::TaskMessage& t,
+                                                   exec::RunSpec& spec) const;
   void SlotLoop();
   // Hands the runs Launch()ed since the last call to the slot threads. Waking a slot thread
   // per run in the middle of a burst let it (and the shell just handed a command) preempt

@@ -32,6 +32,11 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
                                  "Task messages refused for their signature (--task-public-keys): "
                                  "unsigned, untrusted_key, bad_signature. Never run.",
                                  {"cluster", "reason"})),
+      runs_refused(r.AddCounter("krond_worker_runs_refused_total",
+                                "Runs refused before they started, by policy: root (would run "
+                                "as root; --run-as, --allow-root), unknown_user (the user: "
+                                "does not exist on this worker). Never run.",
+                                {"cluster", "reason"})),
       consumer_errors(r.AddCounter("krond_worker_consumer_errors_total",
                                    "Errors returned by the Kafka consumer (e.g. broker down).")
                           .Get()),

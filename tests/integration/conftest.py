@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import krond_testlib  # noqa: F401  (lets root workers run commands: KROND_ALLOW_ROOT, see there)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

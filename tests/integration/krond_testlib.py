@@ -19,6 +19,7 @@ Environment (set by krond_integration_test() in CMakeLists.txt):
     KROND_KAFKA_DIR   state dir of scripts/kafka-local (bootstrap, jmx_ports)
     KROND_BIN         the krond binary (default: <repo>/build/krond)
     KROND_BOOTSTRAP   optional: use this broker instead of asking scripts/kafka-local
+    KROND_ALLOW_ROOT  set to 1 here when running as root (see below)
 Only the standard library and kcat are used, so tests run with plain python3 or pytest.
 """
 from __future__ import annotations
@@ -45,6 +46,13 @@ KAFKA_LOCAL = REPO_ROOT / "scripts" / "kafka-local"
 KAFKA_LIB = REPO_ROOT / "deploy" / "kafka" / "lib"
 
 T = TypeVar("T")
+
+# CI and the dev machines run the tests as root. The workers they start test scheduling, not
+# the host's users, so they may run commands as root (docs/security.md, "Commands run with
+# least privilege"): every process started from here inherits this, through the flag's
+# variable. test_run_as.py starts its workers with KROND_ALLOW_ROOT=0 to test the refusal.
+if os.geteuid() == 0:
+    os.environ.setdefault("KROND_ALLOW_ROOT", "1")
 
 
 # --- The broker ---------------------------------------------------------------------------

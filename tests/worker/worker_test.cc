@@ -79,6 +79,8 @@ class WorkerTest : public ::testing::Test {
     o.max_load = max_load_;
     o.load_source = [this] { return load_; };
     o.trusted_keys = trusted_keys_;
+    o.run_as = run_as_;
+    o.refuse_root = refuse_root_;
     topic_ = queue == messages::Queue::kMain ? kTasks : kRetry;
     worker_ = std::make_unique<Worker>(clock_, consumer_, producer_, executor_, metrics_,
                                        messages::TopicNames("test"), o, sandboxed_, microvm_);
@@ -202,6 +204,8 @@ class WorkerTest : public ::testing::Test {
   milliseconds drain_timeout_{seconds(30)};
   milliseconds kill_grace_{seconds(5)};
   std::vector<signing::PublicKey> trusted_keys_;
+  std::string run_as_;
+  bool refuse_root_ = false;
   std::string topic_ = kTasks;
   SimulatedClock clock_{kT0};
   FakeConsumer consumer_;
@@ -1116,6 +1120,99 @@ TEST_F(WorkerTest, SandboxedJobOnAWorkerWithoutSandboxFailsAndNeverRunsUnsandbox
   EXPECT_EQ(results[1].outcome, Outcome::kSpawnFailed);
   EXPECT_THAT(results[1].error, HasSubstr("unknown sandbox \"gvisor\""));
   EXPECT_EQ(Committed(), 2);
+}
+
+// ---- Run-as user and root refusal ------------------------------------------------------
+
+TEST_F(WorkerTest, ARootWorkerRefusesRunsWithoutAUserAndNeverRunsThem) {
+  refuse_root_ = true;
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  MakeWorker();
+  Add(Task("nouser"));
+  messages::TaskMessage root = Task("root");
+  root.user = "root";
+  Add(root);
+  messages::TaskMessage backup = Task("backup");
+  backup.user = "backup";
+  Add(backup);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 3; }));
+  Step();
+  EXPECT_THAT(executor_.started(), ElementsAre("backup"));
+  EXPECT_EQ(executor_.specs().at(0).user, "backup");
+  std::vector<messages::ResultMessage> results = Results();
+  ASSERT_THAT(results, SizeIs(3));
+  for (int i : {0, 1}) {
+    EXPECT_EQ(results[i].outcome, Outcome::kSpawnFailed);
+    EXPECT_THAT(results[i].error, HasSubstr("refusing to run as root"));
+    EXPECT_THAT(results[i].error, HasSubstr("--allow-root"));
+  }
+  EXPECT_EQ(results[2].outcome, Outcome::kSucceeded);
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_worker_runs_refused_total{cluster=\"alpha\",reason=\"root\"} 2"));
+  EXPECT_EQ(Committed(), 3);
+}
+
+TEST_F(WorkerTest, RunAsIsTheDefaultUserAndAJobsUserWins) {
+  refuse_root_ = true;
+  run_as_ = "krond-jobs";
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  MakeWorker();
+  Add(Task("default"));
+  messages::TaskMessage own = Task("own");
+  own.user = "backup";
+  Add(own);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 2; }));
+  ASSERT_THAT(executor_.specs(), SizeIs(2));
+  EXPECT_EQ(executor_.specs().at(0).user, "krond-jobs");
+  EXPECT_EQ(executor_.specs().at(1).user, "backup");
+}
+
+TEST_F(WorkerTest, AWorkerAllowedRootRunsJobsWithoutUserAsItself) {
+  executor_.SetDefaultOutcome(FakeExecutor::Succeeded());
+  MakeWorker();
+  Add(Task("r1"));
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  EXPECT_EQ(executor_.specs().at(0).user, "");
+}
+
+TEST_F(WorkerTest, AnUnknownUserIsCountedAsARefusal) {
+  exec::RunOutcome unknown;
+  unknown.kind = exec::OutcomeKind::kSpawnFailed;
+  unknown.refusal = exec::Refusal::kUnknownUser;
+  unknown.error = "unknown user \"ghost\" on this worker";
+  executor_.SetDefaultOutcome(unknown);
+  MakeWorker();
+  messages::TaskMessage t = Task("r1");
+  t.user = "ghost";
+  Add(t);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 1; }));
+  Step();
+  ASSERT_THAT(Results(), SizeIs(1));
+  EXPECT_EQ(Results()[0].error, "unknown user \"ghost\" on this worker");
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_runs_refused_total{cluster=\"alpha\","
+                                   "reason=\"unknown_user\"} 1"));
+}
+
+TEST_F(WorkerTest, ASandboxedRunIgnoresRunAsAndRefusesAUser) {
+  refuse_root_ = true;
+  run_as_ = "krond-jobs";
+  FakeExecutor sandbox(&clock_);
+  sandbox.SetDefaultOutcome(FakeExecutor::Succeeded());
+  sandboxed_ = &sandbox;
+  MakeWorker();
+  messages::TaskMessage boxed = Task("boxed");
+  boxed.sandbox = "bubblewrap";
+  Add(boxed);
+  messages::TaskMessage mixed = Task("mixed");
+  mixed.sandbox = "bubblewrap";
+  mixed.user = "backup";
+  Add(mixed);
+  ASSERT_TRUE(StepUntil([&] { return worker_->completed() == 2; }));
+  Step();
+  EXPECT_THAT(sandbox.started(), ElementsAre("boxed"));
+  EXPECT_EQ(sandbox.specs().at(0).user, "");
+  ASSERT_THAT(Results(), SizeIs(2));
+  EXPECT_THAT(Results()[1].error, HasSubstr("cannot be combined with sandbox bubblewrap"));
 }
 
 TEST_F(WorkerTest, MicroVmJobRunsOnTheMicroVmExecutorWithItsSizeAndReportsTheVm) {
