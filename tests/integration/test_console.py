@@ -148,6 +148,9 @@ def test_dead_letter_replay_events_and_rebuild_from_the_topics(env):
         assert b"event: result" in seen and b'"job":"tick"' in seen, seen[:500]
 
     # A run that fails its only attempt is dead-lettered; replayed once through the API.
+    # tick's history may be ingested before the catalog: wait for the job to be known.
+    wait_until(lambda: api(url, "GET", "/api/v1/jobs/broken", VIEWER)[0] == 200, 30,
+               what="broken in the catalog")
     status, body = api(url, "POST", "/api/v1/jobs/broken/run", OPERATOR)
     assert status == 202, body
     run_id = body["run_id"]
