@@ -68,7 +68,11 @@ std::vector<AclBinding> PlanAcls(const messages::TopicNames& names,
           .Allow(Res::kGroup, names.WorkerGroup(messages::Queue::kMain, c), {Op::kRead})
           .Allow(Res::kGroup, names.WorkerGroup(messages::Queue::kRetry, c), {Op::kRead});
     }
-    p.Allow(Res::kTopic, names.Results(), {Op::kWrite}).AppendTo(all);
+    // Describe: at start it checks that the catalog and control topics exist (ClusterTopics).
+    p.Allow(Res::kTopic, names.Results(), {Op::kWrite})
+        .Allow(Res::kTopic, names.Jobs(), {Op::kDescribe})
+        .Allow(Res::kTopic, names.Control(), {Op::kDescribe})
+        .AppendTo(all);
   }
   if (!principals.console.empty()) {
     Plan p(principals.console);

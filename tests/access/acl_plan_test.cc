@@ -42,7 +42,7 @@ TEST(AclPlan, WorkersReadTasksButCannotWriteThem) {
   }
   EXPECT_TRUE(Allows(plan, "User:w", Res::kTopic, "p.results", Op::kWrite));
   // Exactly these: 6 per cluster, plus results. Nothing to create, no transactions.
-  EXPECT_EQ(Of(plan, "User:w").size(), 2u * 6 + 1);
+  EXPECT_EQ(Of(plan, "User:w").size(), 2u * 6 + 3);  // + Describe of the catalog and control
 }
 
 TEST(AclPlan, SchedulerFiresInTransactionsAndOwnsItsLeaseStateAndSkips) {
@@ -88,7 +88,7 @@ TEST(AclPlan, ConsoleReadsEverythingOfItsClustersAndWritesTasksAndRequests) {
 
 TEST(AclPlan, LeavesOutRolesWithoutPrincipalAndHasNoDuplicates) {
   const auto plan = PlanAcls(kNames, {"a", "a"}, {"", "User:w", ""});
-  EXPECT_EQ(plan.size(), 7u);
+  EXPECT_EQ(plan.size(), 9u);  // 6 per cluster (once), results, catalog, control
   for (const auto& b : plan) EXPECT_EQ(b.principal, "User:w");
 }
 
