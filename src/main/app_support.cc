@@ -270,12 +270,12 @@ Result<std::vector<signing::PublicKey>> LoadTrustedKeys(const std::vector<std::s
   return all;
 }
 
-Result<std::optional<signing::PrivateKey>> LoadSigningKey(const std::string& path) {
-  if (path.empty()) return std::optional<signing::PrivateKey>();
+Result<messages::TaskSigner> LoadTaskSigner(const std::string& path) {
+  if (path.empty()) return messages::TaskSigner();
   auto key = signing::LoadPrivateKey(path);
   if (!key) return tl::unexpected(key.error());
   spdlog::info("signing tasks with key {} ({})", key->public_key.Id(), path);
-  return std::optional<signing::PrivateKey>(std::move(*key));
+  return messages::TaskSigner(std::move(*key));
 }
 
 }  // namespace krond::app

@@ -11,6 +11,7 @@
 #include "common/signals.h"
 #include "http/admin_server.h"
 #include "kafka/kafka.h"
+#include "messages/signed_task.h"
 #include "messages/topics.h"
 #include "metrics/registry.h"
 #include "signing/ed25519.h"
@@ -69,11 +70,11 @@ std::vector<kafka::TopicSpec> SchedulerTopics(const KafkaFlags& flags);
 std::string ProcessId();
 
 // Signed tasks (docs/security.md): the keys of every --task-public-keys file (logged by id),
-// and the --task-signing-key of a signer (nullopt when `path` is empty). Errors name the
-// file and line.
+// and the signer of a --task-signing-key (one that does not sign when `path` is empty).
+// Errors name the file and line.
 [[nodiscard]] Result<std::vector<signing::PublicKey>> LoadTrustedKeys(
     const std::vector<std::string>& files);
-[[nodiscard]] Result<std::optional<signing::PrivateKey>> LoadSigningKey(const std::string& path);
+[[nodiscard]] Result<messages::TaskSigner> LoadTaskSigner(const std::string& path);
 
 // Liveness and readiness of a process's main loop, for /healthz and /readyz: live while
 // starting up and then while the loop marked progress within the last 30 s (monotonic time,

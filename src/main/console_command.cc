@@ -123,12 +123,12 @@ int RunConsole(const ConsoleFlags& flags) {
   api_options.max_backfill = static_cast<size_t>(flags.max_backfill);
   api_options.grafana_url = flags.grafana_url;
   api_options.prometheus_url = flags.prometheus_url;
-  auto signing_key = LoadSigningKey(flags.task_signing_key);
-  if (!signing_key) {
-    spdlog::error("--task-signing-key: {}", signing_key.error().message);
+  auto signer = LoadTaskSigner(flags.task_signing_key);
+  if (!signer) {
+    spdlog::error("--task-signing-key: {}", signer.error().message);
     return 2;
   }
-  api_options.signer = messages::TaskSigner(std::move(*signing_key));
+  api_options.signer = std::move(*signer);
   api_options.kafka = &kafka_status;
   console::Api api(**store, publisher, events, stats, clock, topics, metrics, api_options);
   LoopHealth health(clock, "topics not ensured yet (is Kafka up?)");

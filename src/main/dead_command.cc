@@ -104,12 +104,12 @@ int RunList(const DeadFlags& flags) {
 }
 
 int RunReplay(const DeadFlags& flags) {
-  auto key = LoadSigningKey(flags.task_signing_key);
-  if (!key) {
-    std::cerr << "krond dead replay: --task-signing-key: " << key.error().message << "\n";
+  auto loaded = LoadTaskSigner(flags.task_signing_key);
+  if (!loaded) {
+    std::cerr << "krond dead replay: --task-signing-key: " << loaded.error().message << "\n";
     return 2;
   }
-  const messages::TaskSigner signer(std::move(*key));
+  const messages::TaskSigner& signer = *loaded;
   auto dead = ReadDead(flags);
   if (!dead) {
     std::cerr << "krond dead replay: " << dead.error().message << "\n";

@@ -219,12 +219,12 @@ int RunScheduler(const SchedulerFlags& flags) {
     if (!audit_interval) spdlog::error("--audit-interval {}", audit_interval.error().message);
     return 2;
   }
-  auto signing_key = LoadSigningKey(flags.task_signing_key);
-  if (!signing_key) {
-    spdlog::error("--task-signing-key: {}", signing_key.error().message);
+  auto signer = LoadTaskSigner(flags.task_signing_key);
+  if (!signer) {
+    spdlog::error("--task-signing-key: {}", signer.error().message);
     return 2;
   }
-  options->signer = messages::TaskSigner(std::move(*signing_key));
+  options->signer = std::move(*signer);
   auto file = config::LoadJobFile(flags.jobs);
   if (!file) {
     LogProblems(file.error());
