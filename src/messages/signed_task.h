@@ -50,8 +50,8 @@ class TaskSigner {
       : key_(std::move(key)) {}
   bool signs() const { return key_.has_value(); }
 
-  // The task's message: signed with the key, or plain without one. Fails only when OpenSSL
-  // does (out of memory).
+  // The task's message: signed with the key, or plain without one. Fails only when libsodium
+  // cannot start (no system random source).
   [[nodiscard]] Result<std::string> Seal(const TaskMessage& task) const;
   // The message that replays `letter` as `replay` (messages::ReplayRun): a dead letter that
   // kept its signed envelope is re-published as it was signed, with the replay's attempt,

@@ -359,7 +359,7 @@ SchedulerService::Fire SchedulerService::MakeFire(uint32_t job, SystemTime sched
   messages::TaskMessage task = MakeTaskMessage(scheduler_.jobs()[job], scheduled_at, now, ++fence_);
   Fire fire;
   auto value = options_.signer.Seal(task);
-  // Only an OpenSSL failure (out of memory) fails a signature: firing unsigned instead
+  // Only a libsodium that cannot start fails a signature: firing unsigned instead
   // would have every verifying worker refuse the run, so stop loudly.
   if (!value) {
     spdlog::critical("cannot sign {} run {}: {}", task.job, task.run_id, value.error().message);

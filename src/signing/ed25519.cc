@@ -1,31 +1,33 @@
 #include "signing/ed25519.h"
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+#include <sodium.h>
 #include <sys/stat.h>
 
 #include <cstdio>
 #include <fstream>
-#include <memory>
 #include <sstream>
 
 namespace krond::signing {
 namespace {
 
-using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
 constexpr std::string_view kPrivatePrefix = "ed25519-private ";
+static_assert(crypto_sign_SEEDBYTES == 32 && crypto_sign_PUBLICKEYBYTES == 32 &&
+              crypto_sign_BYTES == 64 && crypto_sign_SECRETKEYBYTES == 64);
 
-Result<PublicKey> PublicOf(const std::array<uint8_t, 32>& seed) {
-  PkeyPtr pkey(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()),
-               EVP_PKEY_free);
-  if (!pkey) return MakeError("OpenSSL cannot make an Ed25519 key");
-  PublicKey pub;
-  size_t len = pub.bytes.size();
-  if (EVP_PKEY_get_raw_public_key(pkey.get(), pub.bytes.data(), &len) != 1 || len != 32) {
-    return MakeError("OpenSSL cannot derive the Ed25519 public key");
+// sodium_init is idempotent and thread-safe; every entry point calls it first.
+bool Ready() { return sodium_init() >= 0; }
+
+// The key of `seed`: libsodium's 64-byte secret key is the seed and the public key.
+Result<PrivateKey> FromSeed(const std::array<uint8_t, 32>& seed) {
+  if (!Ready()) return MakeError("libsodium cannot start");
+  PrivateKey key;
+  key.seed = seed;
+  std::array<uint8_t, crypto_sign_SECRETKEYBYTES> secret{};
+  if (crypto_sign_seed_keypair(key.public_key.bytes.data(), secret.data(), seed.data()) != 0) {
+    return MakeError("libsodium cannot derive the Ed25519 public key");
   }
-  return pub;
+  sodium_memzero(secret.data(), secret.size());
+  return key;
 }
 
 std::string_view Trim(std::string_view s) {
@@ -70,42 +72,33 @@ std::string PublicKey::Id() const {
 }
 
 Result<PrivateKey> GenerateKey() {
-  PrivateKey key;
-  if (RAND_bytes(key.seed.data(), static_cast<int>(key.seed.size())) != 1) {
-    return MakeError("no random bytes from OpenSSL");
-  }
-  auto pub = PublicOf(key.seed);
-  if (!pub) return tl::unexpected(pub.error());
-  key.public_key = *pub;
-  return key;
+  if (!Ready()) return MakeError("libsodium cannot start");
+  std::array<uint8_t, 32> seed{};
+  randombytes_buf(seed.data(), seed.size());
+  return FromSeed(seed);
 }
 
 Result<Signature> Sign(const PrivateKey& key, std::string_view message) {
-  PkeyPtr pkey(
-      EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, key.seed.data(), key.seed.size()),
-      EVP_PKEY_free);
-  MdCtxPtr ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!Ready()) return MakeError("libsodium cannot start");
+  // libsodium signs with the seed and the public key side by side, as RFC 8032 does; taking
+  // the public key from `key` (rather than deriving it per call, a scalar multiplication)
+  // makes a signature cost one.
+  std::array<uint8_t, crypto_sign_SECRETKEYBYTES> secret{};
+  std::copy(key.seed.begin(), key.seed.end(), secret.begin());
+  std::copy(key.public_key.bytes.begin(), key.public_key.bytes.end(), secret.begin() + 32);
   Signature sig{};
-  size_t len = sig.size();
-  if (!pkey || !ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), sig.data(), &len,
-                     reinterpret_cast<const unsigned char*>(message.data()), message.size()) != 1 ||
-      len != sig.size()) {
-    return MakeError("OpenSSL cannot sign with Ed25519");
-  }
+  const int failed =
+      crypto_sign_detached(sig.data(), nullptr, reinterpret_cast<const uint8_t*>(message.data()),
+                           message.size(), secret.data());
+  sodium_memzero(secret.data(), secret.size());
+  if (failed != 0) return MakeError("libsodium cannot sign with Ed25519");
   return sig;
 }
 
 bool Verify(const PublicKey& key, std::string_view message, const Signature& signature) {
-  PkeyPtr pkey(
-      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, key.bytes.data(), key.bytes.size()),
-      EVP_PKEY_free);
-  MdCtxPtr ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  return pkey && ctx &&
-         EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, pkey.get()) == 1 &&
-         EVP_DigestVerify(ctx.get(), signature.data(), signature.size(),
-                          reinterpret_cast<const unsigned char*>(message.data()),
-                          message.size()) == 1;
+  return Ready() && crypto_sign_verify_detached(signature.data(),
+                                                reinterpret_cast<const uint8_t*>(message.data()),
+                                                message.size(), key.bytes.data()) == 0;
 }
 
 std::string FormatPrivateKey(const PrivateKey& key) {
@@ -127,12 +120,7 @@ Result<PrivateKey> ParsePrivateKey(std::string_view text, std::string_view path)
   }
   auto seed = DecodeExactly<32>(Trim(line.substr(kPrivatePrefix.size())));
   if (!seed) return MakeError(where + ":1: bad private key: " + seed.error().message);
-  PrivateKey key;
-  key.seed = *seed;
-  auto pub = PublicOf(key.seed);
-  if (!pub) return tl::unexpected(pub.error());
-  key.public_key = *pub;
-  return key;
+  return FromSeed(*seed);
 }
 
 Result<std::vector<PublicKey>> ParsePublicKeys(std::string_view text, std::string_view path) {
@@ -176,24 +164,22 @@ Result<std::vector<PublicKey>> LoadPublicKeys(const std::string& path) {
 }
 
 std::string Base64Encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
+  std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const uint8_t*>(bytes.data()),
+                    bytes.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.resize(out.size() - 1);  // the terminating NUL
   return out;
 }
 
 Result<std::string> Base64Decode(std::string_view text) {
   if (text.size() % 4 != 0) return MakeError("not base64 (length not a multiple of 4)");
-  std::string out(3 * text.size() / 4 + 1, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  if (n < 0) return MakeError("not base64");
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  size_t len = static_cast<size_t>(n);
-  for (size_t i = text.size(); i > 0 && text[i - 1] == '=' && len > 0; --i) --len;
+  std::string out(3 * text.size() / 4, '\0');
+  size_t len = 0;
+  if (sodium_base642bin(reinterpret_cast<uint8_t*>(out.data()), out.size(), text.data(),
+                        text.size(), nullptr, &len, nullptr,
+                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+    return MakeError("not base64");
+  }
   out.resize(len);
   return out;
 }

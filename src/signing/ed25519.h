@@ -8,7 +8,7 @@
 
 #include "common/result.h"
 
-// Ed25519 signatures for tasks (docs/security.md, "Signed tasks"), on OpenSSL. Keys are
+// Ed25519 signatures for tasks (docs/security.md, "Signed tasks"), on libsodium. Keys are
 // stored as text: a private key file holds one line "ed25519-private <base64 seed>", a public
 // keys file one base64 public key per line (blank lines and `#` comments allowed), so several
 // keys can be trusted while one is being rotated out. Thread-safe: no shared state.
