@@ -191,6 +191,14 @@ Result<WarmShellPool::Shell> WarmShellPool::Start() const {
   UniqueFd script_read(script_fds[0]);
   Shell shell;
   shell.script = UniqueFd(script_fds[1]);
+  // The shell reopens the pipe through /dev/fd/3, which checks the pipe's owner and mode
+  // (0600) like a file's: a pipe the worker (root) made cannot be opened by a shell that runs
+  // as another user, and every run handed to it would fail with "cannot open /dev/fd/3:
+  // Permission denied". The pipe belongs to the shell's user instead.
+  if (user_ && fchown(script_read.Get(), user_->uid, user_->gid) != 0) {
+    return MakeError("cannot give the script pipe to the warm shell's user: " +
+                     internal::ErrnoText(errno));
+  }
   std::vector<std::string> argv = {kShell, "-c", kShellArg};
   std::vector<std::string> env =
       internal::BuildEnvironment(RunSpec{}, environment_ ? &*environment_ : nullptr);

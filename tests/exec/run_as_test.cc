@@ -8,8 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -109,6 +111,14 @@ class RunAsNobodyTest : public ::testing::TestWithParam<int> {
     options.warm_shell_user = "nobody";
     options.refuse_uid0_user = true;
     executor_ = std::make_unique<ProcessExecutor>(clock_, options);
+    // With warm shells, the runs below go to one (a run that finds none ready is spawned,
+    // and would not test them).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (executor_->WarmShellsReady() < options.warm_shells &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(executor_->WarmShellsReady(), options.warm_shells);
   }
 
   RunOutcome Run(const std::string& command, const std::string& user = "nobody") {
