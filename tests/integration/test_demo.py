@@ -13,6 +13,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO_JOBS = re.findall(r"^  - name: (\S+)", (ROOT / "examples/jobs.yaml").read_text(), re.M)
 
 
+def demo_rows(stdout):
+    """The live feed's rows: (time, cluster, worker, job, attempt, outcome, queue)."""
+    return [line.split() for line in stdout.splitlines()
+            if re.match(r"^\d\d:\d\d:\d\d cluster-", line)]
+
+
 def test_demo_shows_both_workers_of_each_cluster(tmp_path):
     env = dict(os.environ, KROND_DEMO_SECONDS="35", KROND_DEMO_DIR=str(tmp_path / "demo"))
     env.pop("KROND_KAFKA_DIR", None)  # the demo starts (and stops) a broker of its own
@@ -40,8 +46,7 @@ def test_demo_shows_both_workers_of_each_cluster(tmp_path):
     out = subprocess.CompletedProcess(demo.args, demo.returncode, stdout, stderr + rest)
     print(out.stdout[-4000:], out.stderr[-4000:])
     assert out.returncode == 0
-    rows = [line.split() for line in out.stdout.splitlines()
-            if re.match(r"^\d\d:\d\d:\d\d cluster-", line)]
+    rows = demo_rows(out.stdout)
     workers = {}
     for row in rows:
         time_, cluster, worker, job, attempt, outcome, queue = row
@@ -56,3 +61,34 @@ def test_demo_shows_both_workers_of_each_cluster(tmp_path):
     assert "stopping Kafka" in out.stderr
     # Nothing is left running.
     assert not list((tmp_path / "demo" / "kafka").glob("node-*/pid"))
+
+
+def test_secure_demo_runs_on_sasl_ssl_with_acls_and_signed_tasks(tmp_path):
+    """`scripts/demo --secure`: the same stack on SASL_SSL, a user per role under the ACLs of
+    `krond acls`, tasks signed by the scheduler and verified by every worker."""
+    demo_dir = tmp_path / "demo"
+    env = dict(os.environ, KROND_DEMO_SECONDS="30", KROND_DEMO_DIR=str(demo_dir),
+               KROND_DEMO_MONITORING="0")
+    env.pop("KROND_KAFKA_DIR", None)
+    out = subprocess.run([str(ROOT / "scripts/demo"), "--secure"], env=env, capture_output=True,
+                         text=True, timeout=280)
+    print(out.stdout[-4000:], out.stderr[-4000:])
+    assert out.returncode == 0
+    assert re.search(r"secure Kafka: SASL_SSL, a user per role, \d+ ACLs", out.stderr)
+    rows = demo_rows(out.stdout)
+    for cluster in ("cluster-a", "cluster-b"):
+        assert any(r[1] == cluster and r[5] == "succeeded" and r[6] == "main" for r in rows), rows
+    assert any(r[3] == "always-fails" and r[6] == "retry" for r in rows), rows
+    logs = {p.name: p.read_text() for p in (demo_dir / "logs").glob("*.log")}
+    workers = {name: text for name, text in logs.items() if "worker-" in name}
+    assert workers, sorted(logs)
+    for name, text in workers.items():
+        assert "trusting tasks signed by key" in text, name
+    # Nothing was refused: no authorization, authentication or signature failure anywhere.
+    for name, text in logs.items():
+        if name == "acls.log":
+            continue
+        for word in ("AUTHORIZATION", "Authentication failed", "SASL authentication",
+                     "refused", "invalid signature"):
+            assert word not in text, (name, word)
+    assert not list((demo_dir / "kafka").glob("node-*/pid"))
