@@ -46,6 +46,30 @@ TEST(SignedTask, TamperedCommandIsRefused) {
   EXPECT_THAT(verified.error().message, HasSubstr("bad signature"));
 }
 
+// A job's env: is part of the task, so the signature covers it: a retry or replay carries it
+// unchanged, and nobody without the key can add LD_PRELOAD to a signed run.
+TEST(SignedTask, EnvIsInsideTheSignature) {
+  const auto key = NewKey();
+  TaskMessage t;
+  t.run_id = "r";
+  t.job = "j";
+  t.cluster = "c";
+  t.command = "true";
+  t.max_attempts = 2;
+  t.env = {{"REGION", "eu"}};
+  const std::string task = Encode(t);
+  SignedTask retry = *ParseSignedTask(*SignTask(task, key));
+  retry.attempt = 2;
+  auto opened = OpenTask(EncodeSignedTask(retry), {key.public_key});
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_EQ(opened->task.env, t.env);
+  std::string tampered = task;
+  tampered.replace(tampered.find("{\"REGION\""), 1, "{\"LD_PRELOAD\":\"/tmp/x.so\",");
+  retry.task = tampered;
+  EXPECT_EQ(OpenTask(EncodeSignedTask(retry), {key.public_key}).error().kind,
+            TaskRefusalKind::kBadSignature);
+}
+
 TEST(SignedTask, ForgedWithAnotherKeyIsRefused) {
   const auto key = NewKey(), attacker = NewKey();
   auto verified = VerifyTask(*SignTask(kTask, attacker), {key.public_key});
