@@ -722,18 +722,17 @@ jobs:
 }
 
 TEST(JobFileTest, EnvNamesAreCheckedWithTheirPosition) {
-  EXPECT_THAT(Problems(OneJob("    env:\n      1ST: x\n      A-B: x\n      OK_1: x\n")),
-              ElementsAre("jobs.yaml:8:7: env: \"1ST\" is not a valid variable name (1..256 of "
-                          "A-Z a-z 0-9 _, not starting with a digit)",
-                          "jobs.yaml:9:7: env: \"A-B\" is not a valid variable name (1..256 of "
-                          "A-Z a-z 0-9 _, not starting with a digit)"));
+  const std::string invalid =
+      "\" is not a valid variable name (1..256 of A-Z a-z 0-9 _, not starting with a digit)";
+  const std::string reserved = "\" is reserved (krond sets the KROND_* variables of every run)";
+  EXPECT_THAT(
+      Problems(OneJob("    env:\n      1ST: x\n      A-B: x\n      OK_1: x\n")),
+      ElementsAre("jobs.yaml:8:7: env: \"1ST" + invalid, "jobs.yaml:9:7: env: \"A-B" + invalid));
   EXPECT_THAT(Problems(OneJob("    env: {KROND_JOB: x}\n")),
-              ElementsAre("jobs.yaml:7:11: env: \"KROND_JOB\" is reserved (krond sets the "
-                          "KROND_* variables of every run)"));
+              ElementsAre("jobs.yaml:7:11: env: \"KROND_JOB" + reserved));
   // In `defaults:` too, at its own line.
   EXPECT_THAT(Problems("clusters: [a]\ndefaults:\n  env:\n    KROND_FENCE: '1'\njobs: []\n"),
-              ElementsAre("jobs.yaml:4:5: env: \"KROND_FENCE\" is reserved (krond sets the "
-                          "KROND_* variables of every run)"));
+              ElementsAre("jobs.yaml:4:5: env: \"KROND_FENCE" + reserved));
   EXPECT_THAT(Problems(OneJob("    env: {A: x, A: y}\n")),
               ElementsAre("jobs.yaml:7:17: env: duplicate variable \"A\" (first at line 7, "
                           "column 11)"));

@@ -17,6 +17,17 @@ const std::string kTask =
 
 signing::PrivateKey NewKey() { return *signing::GenerateKey(); }
 
+// Run "r" of job "j" on cluster "c", running `true`.
+TaskMessage TrueTask(int max_attempts) {
+  TaskMessage t;
+  t.run_id = "r";
+  t.job = "j";
+  t.cluster = "c";
+  t.command = "true";
+  t.max_attempts = max_attempts;
+  return t;
+}
+
 TEST(SignedTask, VerifiesAndGivesBackTheOriginalBytes) {
   const auto key = NewKey();
   auto envelope = SignTask(kTask, key);
@@ -50,12 +61,7 @@ TEST(SignedTask, TamperedCommandIsRefused) {
 // unchanged, and nobody without the key can add LD_PRELOAD to a signed run.
 TEST(SignedTask, EnvIsInsideTheSignature) {
   const auto key = NewKey();
-  TaskMessage t;
-  t.run_id = "r";
-  t.job = "j";
-  t.cluster = "c";
-  t.command = "true";
-  t.max_attempts = 2;
+  TaskMessage t = TrueTask(2);
   t.env = {{"REGION", "eu"}};
   const std::string task = Encode(t);
   SignedTask retry = *ParseSignedTask(*SignTask(task, key));
@@ -122,12 +128,7 @@ TEST(SignedTask, ForgedRetryWithAnotherCommandIsRefused) {
 TEST(SignedTask, OpenTaskAppliesTheOutsideFieldsAndNamesTheRefusal) {
   const auto key = NewKey();
   const std::string task = Encode([] {
-    TaskMessage t;
-    t.run_id = "r";
-    t.job = "j";
-    t.cluster = "c";
-    t.command = "true";
-    t.max_attempts = 3;
+    TaskMessage t = TrueTask(3);
     t.starting_deadline = std::chrono::seconds(5);
     return t;
   }());
