@@ -187,7 +187,8 @@ def test_a_bad_reload_is_rejected_and_the_old_jobs_keep_firing(env):
     log = sched.log()
     assert re.search(r"reload of \S+ rejected: 1 problem\(s\); still running the previous 2 job",
                      log), log
-    assert re.search(r"jobs\.yaml:10:\d+: .*nowhere", log), log
+    line = JOBS.split("\n").index("    cluster: cluster-b") + 1
+    assert re.search(rf"jobs\.yaml:{line}:\d+: .*nowhere", log), log
     before = len(env.read(tasks_b))
     wait_until(lambda: len(env.read(tasks_b)) >= before + 2, 30,
                what="the old job of cluster-b to keep firing")
