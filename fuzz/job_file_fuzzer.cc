@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/env_name.h"
 #include "common/utf8.h"
 #include "config/job_file.h"
 
@@ -22,6 +23,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (job.command.size() > krond::config::kMaxCommandBytes) std::abort();
       if (job.command.find('\0') != std::string::npos) std::abort();
       if (krond::SanitizeUtf8(job.command) != job.command) std::abort();
+      // env: what a task may carry (messages::DecodeTask accepts it), names sorted and unique.
+      if (job.env) {
+        size_t bytes = 0;
+        for (size_t i = 0; i < job.env->size(); ++i) {
+          const auto& [name, value] = (*job.env)[i];
+          if (!krond::IsValidEnvName(name) || krond::IsReservedEnvName(name)) std::abort();
+          if (i > 0 && !((*job.env)[i - 1].first < name)) std::abort();
+          if (value.find('\0') != std::string::npos) std::abort();
+          bytes += name.size() + value.size();
+        }
+        if (job.env->empty() || bytes > krond::config::kMaxEnvBytes) std::abort();
+      }
     }
   } else {
     if (file.error().empty()) std::abort();

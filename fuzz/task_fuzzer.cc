@@ -8,6 +8,7 @@
 #include <optional>
 #include <string_view>
 
+#include "common/env_name.h"
 #include "fuzz_support.h"
 #include "messages/run_messages.h"
 #include "worker/backoff.h"
@@ -30,7 +31,8 @@ bool SameTask(const TaskMessage& a, const TaskMessage& b) {
          a.retry.backoff == b.retry.backoff && a.retry.max_backoff == b.retry.max_backoff &&
          a.retry.multiplier == b.retry.multiplier && a.retry.jitter == b.retry.jitter &&
          a.retry.retry_on == b.retry.retry_on && a.concurrency == b.concurrency &&
-         a.sandbox == b.sandbox && a.network == b.network && a.replayed_from == b.replayed_from;
+         a.sandbox == b.sandbox && a.network == b.network && a.replayed_from == b.replayed_from &&
+         a.user == b.user && a.env == b.env;
 }
 
 }  // namespace
@@ -53,6 +55,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (task->microvm && (task->microvm->memory_mib > messages::kMaxVmMemoryMib ||
                         task->microvm->vcpus > messages::kMaxVmVcpus)) {
     std::abort();
+  }
+  for (const auto& [name, value] : task->env) {
+    if (!krond::IsValidEnvName(name) || krond::IsReservedEnvName(name)) std::abort();
   }
   auto again = messages::DecodeTask(messages::Encode(*task));
   if (!again || !SameTask(*task, *again)) std::abort();

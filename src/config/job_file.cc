@@ -26,6 +26,7 @@
 
 #include "common/byte_size.h"
 #include "common/duration.h"
+#include "common/env_name.h"
 #include "common/time_format.h"
 #include "common/user_name.h"
 #include "common/utf8.h"
@@ -56,11 +57,12 @@ constexpr std::string_view kTopLevelKeys[] = {"clusters", "defaults", "jobs"};
 // Keys a job may inherit from `defaults:`; a job has these plus name, schedule, cluster and
 // command.
 constexpr std::string_view kDefaultsKeys[] = {
-    "timezone",          "timeout", "retry",   "concurrency", "catch_up",
-    "starting_deadline", "sandbox", "network", "microvm",     "user"};
+    "timezone", "timeout", "retry",   "concurrency", "catch_up", "starting_deadline",
+    "sandbox",  "network", "microvm", "user",        "env"};
 constexpr std::string_view kJobKeys[] = {
-    "name",        "schedule", "timezone",          "cluster", "command", "timeout", "retry",
-    "concurrency", "catch_up", "starting_deadline", "sandbox", "network", "microvm", "user"};
+    "name",    "schedule", "timezone",    "cluster",  "command",
+    "timeout", "retry",    "concurrency", "catch_up", "starting_deadline",
+    "sandbox", "network",  "microvm",     "user",     "env"};
 constexpr std::string_view kMicroVmKeys[] = {"memory", "vcpus"};
 constexpr uint64_t kMinMicroVmMemoryMib = 64;
 constexpr uint64_t kMaxMicroVmMemoryMib = 16 * 1024;
@@ -210,6 +212,7 @@ struct Settings {
   SandboxMode sandbox = SandboxMode::kNone;
   bool network = false;
   std::string_view user;  // interned
+  std::shared_ptr<const Environment> env;
   uint8_t microvm_vcpus = 0;
   uint16_t microvm_memory_mib = 0;
 };
@@ -239,7 +242,7 @@ class Parser final : public DocumentSink {
   // reading of a file (see Parse) finds again outside the jobs.
   enum Part : size_t { kTopLevel, kClusters, kDefaults, kJobs, kIgnored, kParts };
   // Where each known key of one mapping was first seen.
-  using FirstKeys = std::array<std::optional<YAML::Mark>, 14>;
+  using FirstKeys = std::array<std::optional<YAML::Mark>, 15>;
   static_assert(std::size(kJobKeys) <= std::tuple_size_v<FirstKeys>);
 
   void Report(const YAML::Mark& mark, std::string message) {
@@ -307,6 +310,8 @@ class Parser final : public DocumentSink {
   void ReadSettings(const Mapping& m, Settings& settings);
   void ReadRetry(const Entry& e, RetryPolicy& retry);
   void ReadMicroVm(const Entry& e, Settings& settings);
+  // Sets `env` to its entries with those of `e` over them, name by name.
+  void ReadEnv(const Entry& e, std::shared_ptr<const Environment>& env);
   const date::time_zone* ReadZone(const Entry& e);
   std::optional<Job> ReadJob(const Node& node);
 
@@ -649,6 +654,7 @@ void Parser::ReadSettings(const Mapping& m, Settings& settings) {
     }
   }
   if (const Entry* e = m.Find("microvm")) ReadMicroVm(*e, settings);
+  if (const Entry* e = m.Find("env")) ReadEnv(*e, settings.env);
   if (const Entry* e = m.Find("user")) {
     if (std::optional<std::string> v = ReadString(*e, "user")) {
       if (IsValidUserName(*v)) {
@@ -688,6 +694,63 @@ void Parser::ReadMicroVm(const Entry& e, Settings& settings) {
       settings.microvm_memory_mib = static_cast<uint16_t>(*bytes / (1 << 20));
     }
   }
+}
+
+void Parser::ReadEnv(const Entry& e, std::shared_ptr<const Environment>& env) {
+  if (!e.value->IsMap()) {
+    Report(ValueMark(e), "env: expected a mapping of variable names to values, got " +
+                             std::string(KindOf(*e.value)));
+    return;
+  }
+  // Sorted by name, as Environment is; the inherited entries first, then overridden.
+  std::map<std::string, std::string, std::less<>> merged;
+  if (env) merged.insert(env->begin(), env->end());
+  std::map<std::string, YAML::Mark, std::less<>> first;
+  const std::vector<const Node*>& c = e.value->children;
+  for (size_t i = 0; i + 1 < c.size(); i += 2) {
+    const Node& key = *c[i];
+    const Node& value = *c[i + 1];
+    if (!key.IsScalar()) {
+      Report(key.Mark(),
+             "env: variable names must be plain strings, got " + std::string(KindOf(key)));
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    if (!IsValidEnvName(name)) {
+      Report(key.Mark(), "env: " + Quote(name) +
+                             " is not a valid variable name (1..256 of A-Z a-z 0-9 _, not "
+                             "starting with a digit)");
+      continue;
+    }
+    if (IsReservedEnvName(name)) {
+      Report(key.Mark(), "env: " + Quote(name) +
+                             " is reserved (krond sets the KROND_* variables of every run)");
+      continue;
+    }
+    auto [at, inserted] = first.emplace(name, key.Mark());
+    if (!inserted) {
+      Report(key.Mark(), "env: duplicate variable " + Quote(name) + " (first at " +
+                             FirstAt(at->second, key.Mark()) + ")");
+      continue;
+    }
+    // Any scalar, as written: `PORT: 8080` is the string "8080".
+    if (!value.IsScalar()) {
+      Report(ValueMark(Entry{name, &key, &value}),
+             "env." + name + ": expected a string, got " + std::string(KindOf(value)));
+      continue;
+    }
+    merged.insert_or_assign(name, value.Scalar());
+  }
+  size_t bytes = 0;
+  for (const auto& [name, value] : merged) bytes += name.size() + value.size();
+  if (bytes > kMaxEnvBytes) {
+    Report(ValueMark(e), "env: " + std::to_string(bytes) + " bytes of names and values, at most " +
+                             std::to_string(kMaxEnvBytes) +
+                             " (a run travels in one Kafka message)");
+    return;
+  }
+  env =
+      merged.empty() ? nullptr : std::make_shared<const Environment>(merged.begin(), merged.end());
 }
 
 std::optional<Job> Parser::ReadJob(const Node& node) {
@@ -792,6 +855,7 @@ std::optional<Job> Parser::ReadJob(const Node& node) {
              .cluster = std::move(*cluster),
              .user = settings.user,
              .command = std::move(*command),
+             .env = std::move(settings.env),
              .timeout = settings.timeout,
              .retry = settings.retry,
              .starting_deadline = settings.starting_deadline,
@@ -857,11 +921,16 @@ void Parser::OnJob(const Node& item) {
     // Anchors and aliases let a small file repeat a large string in every job; each Job
     // holds its own copy. Checked before the copy is kept, so memory stays bounded.
     job_bytes_ += job->name.size() + job->cluster.size() + job->command.size();
+    // An `env:` of the job's own (one inherited from `defaults:` is shared, not copied).
+    if (job->env && job->env != defaults_.env) {
+      for (const auto& [name, value] : *job->env) job_bytes_ += name.size() + value.size();
+    }
     if (job_bytes_ > max_job_bytes_) {
-      Report(item.Mark(), "the jobs up to here hold " + std::to_string(job_bytes_) +
-                              " bytes of names and commands, more than the file's size plus " +
-                              std::to_string(kMaxAliasExpansionBytes >> 20) +
-                              " MiB: anchors and aliases repeat too much text");
+      Report(item.Mark(),
+             "the jobs up to here hold " + std::to_string(job_bytes_) +
+                 " bytes of names, commands and env:, more than the file's size plus " +
+                 std::to_string(kMaxAliasExpansionBytes >> 20) +
+                 " MiB: anchors and aliases repeat too much text");
       job.reset();
     }
   }

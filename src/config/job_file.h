@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -19,6 +21,15 @@ inline constexpr size_t kMaxCommandBytes = 64 * 1024;
 // holds its own copy: the names and commands of a file's jobs may hold at most the file's
 // own size plus this much.
 inline constexpr size_t kMaxAliasExpansionBytes = 64 * 1024 * 1024;
+
+// The most a job's `env:` may hold, names and values together: it travels in the run's one
+// Kafka message with the command (docs/messages.md, "Size"), and with both at their limits
+// the signed task still fits in 1 MB.
+inline constexpr size_t kMaxEnvBytes = 16 * 1024;
+
+// A job's `env:`: variables set for its command, as (name, value), sorted by name, names
+// unique. Names: IsValidEnvName and not IsReservedEnvName (common/env_name.h).
+using Environment = std::vector<std::pair<std::string, std::string>>;
 
 // Retry policy of a job (docs/jobfile.md, docs/retries.md).
 struct RetryPolicy {
@@ -61,8 +72,7 @@ std::string_view ToString(SandboxMode mode);
 //
 // A scheduler holds one per job, up to a million (docs/benchmarks.md, "One million
 // schedules"), so the fields are ordered to leave no padding and the small enums share one
-// byte as bit-fields: 296 bytes plus whatever strings do not fit in std::string's inline
-// buffer.
+// byte as bit-fields: 312 bytes plus whatever strings do not fit in std::string's inline
 struct Job {
   // Unique in the file. Requires: [a-z0-9._-], 1..100 chars.
   std::string name;
@@ -82,6 +92,11 @@ struct Job {
   std::string_view user;
   // Run by /bin/sh -c on a worker. Requires: non-empty, at most kMaxCommandBytes.
   std::string command;
+  // `env:`: variables added to the command's environment, over the worker's allow-list
+  // (docs/security.md, "Commands run with least privilege"); the job's entries over those of
+  // `defaults:`, name by name. Default: null = none. Requires: at most kMaxEnvBytes. Shared and
+  // immutable: every job that writes no `env:` of its own holds the defaults' copy.
+  std::shared_ptr<const Environment> env;
   // Kill the run after this long. Default: 1h (documented).
   std::chrono::milliseconds timeout{3'600'000};
   RetryPolicy retry;

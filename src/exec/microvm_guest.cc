@@ -3,20 +3,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/env_name.h"
 #include "exec/spawn.h"
 
 namespace krond::exec::microvm {
 namespace {
-
-bool IsShellIdentifier(std::string_view name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
-  for (char c : name) {
-    const bool ok =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 void AppendHex8(std::string& out, unsigned long value) {
   char buffer[9];
@@ -57,7 +48,7 @@ void AppendEntry(std::string& out, unsigned long ino, std::string_view name, uns
 Result<std::string> GuestScript(const RunSpec& spec) {
   std::string script;
   for (const auto& [name, value] : spec.env) {
-    if (!IsShellIdentifier(name)) {
+    if (!IsValidEnvName(name)) {
       return MakeError("environment variable \"" + name +
                        "\" cannot be passed into a microVM (not a shell name)");
     }

@@ -236,8 +236,9 @@ Result<ProcessExecutor::Child> ProcessExecutor::Spawn(const RunSpec& spec, RunOu
     argv[argv.size() - spec.argv.size()] = *program;
     exec_path = options_.prlimit_path;
   }
-  std::vector<std::string> env =
-      internal::BuildEnvironment(spec, options_.environment ? &*options_.environment : nullptr);
+  // The run-as user's HOME, USER and LOGNAME replace the worker's in the base, and the run's
+  // own variables (a job's env:, KROND_*) go over both: the same order as a warm shell's.
+  std::optional<std::vector<std::string>> base = options_.environment;
   std::string run_as;
   if (!spec.user.empty()) {
     Result<Credentials> user = LookupUser(spec.user);
@@ -250,9 +251,10 @@ Result<ProcessExecutor::Child> ProcessExecutor::Spawn(const RunSpec& spec, RunOu
       return MakeError("refusing to run as \"" + spec.user +
                        "\": it is root (uid 0) and this worker runs nothing as root");
     }
-    env = WithUserVariables(std::move(env), *user);
+    base = WithUserVariables(base ? std::move(*base) : ProcessEnvironment(), *user);
     run_as = EncodeCredentials(*user);
   }
+  std::vector<std::string> env = internal::BuildEnvironment(spec, base ? &*base : nullptr);
   Result<internal::OutputPipe> pipe = internal::MakeOutputPipe();
   if (!pipe) return tl::unexpected(pipe.error());
 

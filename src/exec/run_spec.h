@@ -58,8 +58,9 @@ struct RunSpec {
   // PATH. The worker passes {"/bin/sh", "-c", command}. Requires: non-empty, argv[0]
   // non-empty, no element containing NUL.
   std::vector<std::string> argv;
-  // Variables added to (or replacing those in) the environment, e.g. KROND_RUN_ID,
-  // KROND_JOB, KROND_ATTEMPT; the caller supplies them. Default: none.
+  // Variables added to (or replacing those in) the environment, e.g. a job's env: and
+  // KROND_RUN_ID, KROND_JOB, KROND_ATTEMPT; the caller supplies them. They win over the base
+  // environment and over `user`'s HOME, USER and LOGNAME. Default: none.
   // Requires: names non-empty and without '='.
   std::vector<std::pair<std::string, std::string>> env;
   // Start from the executor's base environment (ProcessExecutorOptions::environment: the
@@ -69,8 +70,9 @@ struct RunSpec {
   // The user to run as: a name in the worker's user database, resolved at spawn (an unknown
   // one is kSpawnFailed with Refusal::kUnknownUser, never a run as someone else). The child
   // takes its uid, gid and groups (krond-guard: setgroups, setgid, setuid, then checks that
-  // setuid(0) fails) and HOME, USER and LOGNAME. Default: empty = the worker's own user.
-  // Requires: a valid user name (IsValidUserName); ProcessExecutor with a guard.
+  // setuid(0) fails) and, in the inherited environment, HOME, USER and LOGNAME. Default: empty =
+  // the worker's own user. Requires: a valid user name (IsValidUserName); ProcessExecutor with a
+  // guard.
   std::string user;
   // Working directory. Default: empty = the worker's. A missing directory is kSpawnFailed.
   std::string cwd;

@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <chrono>
 
+#include "common/env_name.h"
+
 namespace krond::exec {
 namespace {
 
@@ -31,13 +33,6 @@ constexpr std::size_t kMaxScriptBytes = PIPE_BUF;
 constexpr std::chrono::milliseconds kRefillQuiet{20};
 // How long the refill thread waits after a failed start before trying again.
 constexpr std::chrono::seconds kRetryAfterFailure{1};
-
-bool IsShellName(const std::string& name) {
-  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  });
-}
 
 // write(2) that reports a closed pipe as EPIPE without raising SIGPIPE in a process that
 // has not ignored it: the signal is blocked on this thread and any pending one is consumed.
@@ -90,7 +85,7 @@ std::optional<std::string> WarmShellPool::EligibleScript(const RunSpec& spec) {
   if (spec.argv.size() != 3 || spec.argv[0] != kShell || spec.argv[1] != "-c") return {};
   if (!spec.inherit_env || !spec.cwd.empty() || !spec.limits.Empty()) return {};
   for (const auto& [name, value] : spec.env) {
-    if (!IsShellName(name)) return {};
+    if (!IsValidEnvName(name)) return {};
   }
   std::string script = Script(spec);
   if (script.size() > kMaxScriptBytes) return {};

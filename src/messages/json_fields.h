@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -98,6 +99,19 @@ class FieldReader {
     for (const json& item : *v) {
       if (!item.is_string()) return Fail(name, "expected a list of strings"), fallback;
       out.push_back(item.get<std::string>());
+    }
+    return out;
+  }
+  // The object `name` whose values are all strings, as (key, value) in key order; empty when
+  // absent or null.
+  std::vector<std::pair<std::string, std::string>> StringPairs(const char* name) {
+    std::vector<std::pair<std::string, std::string>> out;
+    const json* v = Find(name, false);
+    if (v == nullptr) return out;
+    if (!v->is_object()) return Fail(name, "expected an object"), out;
+    for (const auto& [key, value] : v->items()) {
+      if (!value.is_string()) return Fail(std::string(name) + "." + key, "expected a string"), out;
+      out.emplace_back(key, value.get<std::string>());
     }
     return out;
   }

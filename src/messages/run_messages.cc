@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/env_name.h"
 #include "common/time_format.h"
 #include "messages/json_fields.h"
 #include "messages/json_writer.h"
@@ -97,6 +98,29 @@ std::string KeepUtf8Suffix(std::string_view text, size_t max_bytes) {
   return std::string(text.substr(start));
 }
 
+// A task's `env` (TaskMessage::env): checked like the job file checks it, so that a message
+// written by hand can neither set a name a shell cannot export nor replace a KROND_*
+// variable of the run.
+std::vector<std::pair<std::string, std::string>> ReadEnv(FieldReader& r) {
+  std::vector<std::pair<std::string, std::string>> env = r.StringPairs("env");
+  size_t bytes = 0;
+  for (const auto& [name, value] : env) {
+    if (!r.ok()) break;
+    bytes += name.size() + value.size();
+    if (!IsValidEnvName(name)) {
+      r.Fail("env", "\"" + name + "\" is not a valid variable name");
+    } else if (IsReservedEnvName(name)) {
+      r.Fail("env", "\"" + name + "\" is reserved (the KROND_* variables are the run's own)");
+    } else if (value.find('\0') != std::string::npos) {
+      r.Fail("env", "the value of \"" + name + "\" holds a NUL byte");
+    }
+  }
+  if (r.ok() && bytes > kMaxEnvBytes) {
+    r.Fail("env", "longer than " + std::to_string(kMaxEnvBytes) + " bytes");
+  }
+  return env;
+}
+
 }  // namespace
 
 namespace internal {
@@ -132,6 +156,7 @@ Result<TaskMessage> TaskFromJson(const json& doc, bool job_fields_only) {
   m.network = r.Bool("network", false);
   // Syntax only: the worker resolves it, and reports an unknown user as a refused run.
   if (r.Has("user")) m.user = r.Short("user");
+  m.env = ReadEnv(r);
   if (r.Has("replayed_from")) m.replayed_from = r.Short("replayed_from");
   if (r.Has("trigger")) {
     auto trigger = ParseTrigger(r.Short("trigger"));
@@ -304,6 +329,11 @@ std::string Encode(const TaskMessage& m) {
   w.String("sandbox", m.sandbox);
   w.Bool("network", m.network);
   if (!m.user.empty()) w.String("user", m.user);
+  if (!m.env.empty()) {
+    ObjectWriter env = w.Object("env");
+    for (const auto& [name, value] : m.env) env.String(name, value);
+    env.End();
+  }
   if (m.microvm) {
     ObjectWriter vm = w.Object("microvm");
     vm.Int("memory_mib", m.microvm->memory_mib);

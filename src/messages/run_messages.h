@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -45,6 +46,8 @@ inline constexpr uint32_t kMaxVmVcpus = 16;
 // A command: the job file's limit (config::kMaxCommandBytes), so that any task the
 // scheduler makes fits in one Kafka message even when every byte needs a \u escape.
 inline constexpr size_t kMaxCommandBytes = 64 * 1024;
+// A task's env: names and values together, the job file's limit (config::kMaxEnvBytes).
+inline constexpr size_t kMaxEnvBytes = 16 * 1024;
 // run_id, job, cluster, worker and the other short strings.
 inline constexpr size_t kMaxNameBytes = 256;
 // Longest decode error kept (an error may quote the input).
@@ -87,6 +90,11 @@ struct TaskMessage {
   // The job's `user:`: who the command runs as on the worker. Empty: the worker's --run-as
   // (docs/security.md, "Commands run with least privilege"). Omitted from the JSON when empty.
   std::string user;
+  // The job's `env:`: variables set for the command, over the worker's allow-list, as (name,
+  // value) sorted by name. Names are IsValidEnvName and never KROND_* (a message with one is
+  // invalid: the KROND_* variables are the run's identity), at most kMaxEnvBytes in all.
+  // Omitted from the JSON when empty.
+  std::vector<std::pair<std::string, std::string>> env;
   // The job's `microvm:` size, when it set one (absent: the worker's default).
   struct MicroVm {
     uint32_t memory_mib = 0;

@@ -25,6 +25,7 @@ messages::TaskMessage JobFields(const config::Job& job) {
   t.sandbox = std::string(config::ToString(job.sandbox));
   t.network = job.network;
   t.user = std::string(job.user);
+  if (job.env) t.env = *job.env;
   if (job.microvm_vcpus != 0 || job.microvm_memory_mib != 0) {
     t.microvm = messages::TaskMessage::MicroVm{job.microvm_memory_mib, job.microvm_vcpus};
   }

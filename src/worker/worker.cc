@@ -490,10 +490,13 @@ void Worker::Launch(kafka::ConsumedMessage message, messages::OpenedTask opened)
 
   exec::RunSpec spec;
   spec.argv = {"/bin/sh", "-c", t.command};
-  spec.env = {{"KROND_RUN_ID", t.run_id},
-              {"KROND_JOB", t.job},
-              {"KROND_ATTEMPT", std::to_string(t.attempt)},
-              {"KROND_SCHEDULED_AT", FormatRfc3339Utc(t.scheduled_at)}};
+  // The job's env: over the worker's allow-list (the executor's base environment), and the
+  // run's KROND_* identity after it: a task never carries a KROND_* name (DecodeTask).
+  spec.env = t.env;
+  spec.env.insert(spec.env.end(), {{"KROND_RUN_ID", t.run_id},
+                                   {"KROND_JOB", t.job},
+                                   {"KROND_ATTEMPT", std::to_string(t.attempt)},
+                                   {"KROND_SCHEDULED_AT", FormatRfc3339Utc(t.scheduled_at)}});
   if (t.fence) spec.env.emplace_back("KROND_FENCE", std::to_string(*t.fence));
   spec.timeout = std::min(t.timeout, options_.max_timeout);
   spec.kill_grace = options_.kill_grace;

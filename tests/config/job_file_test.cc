@@ -20,6 +20,7 @@ using std::chrono::milliseconds;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Pair;
 using ::testing::SizeIs;
 using ::testing::StartsWith;
 
@@ -389,7 +390,7 @@ TEST(JobFileTest, UnknownKeyFarFromAnyListsTheKnownKeys) {
   EXPECT_THAT(Problems(OneJob("    owner: me\n")),
               ElementsAre("jobs.yaml:7:5: unknown key \"owner\" in job (known keys: name, "
                           "schedule, timezone, cluster, command, timeout, retry, concurrency, "
-                          "catch_up, starting_deadline, sandbox, network, microvm, user)"));
+                          "catch_up, starting_deadline, sandbox, network, microvm, user, env)"));
 }
 
 TEST(JobFileTest, DuplicateKeys) {
@@ -690,6 +691,67 @@ jobs:
   EXPECT_EQ(file.jobs[0].user.data(), MustParse(OneJob("    user: backup\n")).jobs[0].user.data());
 }
 
+TEST(JobFileTest, EnvIsReadSortedByName) {
+  JobFile file =
+      MustParse(OneJob("    env:\n      TZ: Europe/Dublin\n      PATH: /opt/x/bin:/usr/bin\n"
+                       "      PORT: 8080\n      EMPTY: ''\n"));
+  ASSERT_THAT(file.jobs, SizeIs(1));
+  ASSERT_NE(file.jobs[0].env, nullptr);
+  // Any scalar as written (8080 is the string "8080"); PATH and TZ may be set like any other.
+  EXPECT_THAT(*file.jobs[0].env, ElementsAre(Pair("EMPTY", ""), Pair("PATH", "/opt/x/bin:/usr/bin"),
+                                             Pair("PORT", "8080"), Pair("TZ", "Europe/Dublin")));
+  EXPECT_EQ(MustParse(OneJob()).jobs[0].env, nullptr);
+  EXPECT_EQ(MustParse(OneJob("    env: {}\n")).jobs[0].env, nullptr);
+}
+
+TEST(JobFileTest, EnvOfAJobOverridesTheDefaultsNameByName) {
+  JobFile file = MustParse(R"(clusters: [a]
+defaults:
+  env: {LANG: C.UTF-8, REGION: eu}
+jobs:
+  - {name: plain, schedule: '* * * * *', cluster: a, command: 'true'}
+  - {name: also, schedule: '* * * * *', cluster: a, command: 'true'}
+  - {name: own, schedule: '* * * * *', cluster: a, command: 'true', env: {REGION: us, X: '1'}}
+)");
+  ASSERT_THAT(file.jobs, SizeIs(3));
+  EXPECT_THAT(*file.jobs[0].env, ElementsAre(Pair("LANG", "C.UTF-8"), Pair("REGION", "eu")));
+  // Shared, not copied per job: a million jobs that inherit their env hold one copy.
+  EXPECT_EQ(file.jobs[0].env, file.jobs[1].env);
+  EXPECT_THAT(*file.jobs[2].env,
+              ElementsAre(Pair("LANG", "C.UTF-8"), Pair("REGION", "us"), Pair("X", "1")));
+}
+
+TEST(JobFileTest, EnvNamesAreCheckedWithTheirPosition) {
+  const std::string invalid =
+      "\" is not a valid variable name (1..256 of A-Z a-z 0-9 _, not starting with a digit)";
+  const std::string reserved = "\" is reserved (krond sets the KROND_* variables of every run)";
+  EXPECT_THAT(
+      Problems(OneJob("    env:\n      1ST: x\n      A-B: x\n      OK_1: x\n")),
+      ElementsAre("jobs.yaml:8:7: env: \"1ST" + invalid, "jobs.yaml:9:7: env: \"A-B" + invalid));
+  EXPECT_THAT(Problems(OneJob("    env: {KROND_JOB: x}\n")),
+              ElementsAre("jobs.yaml:7:11: env: \"KROND_JOB" + reserved));
+  // In `defaults:` too, at its own line.
+  EXPECT_THAT(Problems("clusters: [a]\ndefaults:\n  env:\n    KROND_FENCE: '1'\njobs: []\n"),
+              ElementsAre("jobs.yaml:4:5: env: \"KROND_FENCE" + reserved));
+  EXPECT_THAT(Problems(OneJob("    env: {A: x, A: y}\n")),
+              ElementsAre("jobs.yaml:7:17: env: duplicate variable \"A\" (first at line 7, "
+                          "column 11)"));
+}
+
+TEST(JobFileTest, EnvValuesAreStringsAndBounded) {
+  EXPECT_THAT(Problems(OneJob("    env: [A]\n")),
+              ElementsAre("jobs.yaml:7:10: env: expected a mapping of variable names to values, "
+                          "got a list"));
+  EXPECT_THAT(Problems(OneJob("    env:\n      A: [1, 2]\n")),
+              ElementsAre("jobs.yaml:8:10: env.A: expected a string, got a list"));
+  EXPECT_THAT(Problems(OneJob("    env:\n      A:\n")),
+              ElementsAre("jobs.yaml:8:7: env.A: expected a string, got nothing"));
+  const std::string big(config::kMaxEnvBytes, 'x');
+  EXPECT_THAT(Problems(OneJob("    env: {A: " + big + "}\n")),
+              ElementsAre("jobs.yaml:7:10: env: 16385 bytes of names and values, at most 16384 "
+                          "(a run travels in one Kafka message)"));
+}
+
 TEST(JobFileTest, EmptyCommand) {
   EXPECT_THAT(Problems("clusters: [a]\njobs:\n  - {name: x, schedule: '* * * * *', cluster: a, "
                        "command: '  '}\n"),
@@ -851,8 +913,9 @@ TEST(JobFileTest, AliasesMayNotMultiplyTheFileBeyondABound) {
   }
   const std::vector<std::string> problems = Problems(text);
   ASSERT_THAT(problems, SizeIs(1));
-  EXPECT_THAT(problems[0], HasSubstr("bytes of names and commands, more than the file's size plus "
-                                     "64 MiB: anchors and aliases repeat too much text"));
+  EXPECT_THAT(problems[0],
+              HasSubstr("bytes of names, commands and env:, more than the file's size plus "
+                        "64 MiB: anchors and aliases repeat too much text"));
   // The first job over the bound: about 64 MiB / 60 KiB + 2 jobs in (line 3 is the first).
   EXPECT_THAT(problems[0], StartsWith("jobs.yaml:1097:5: "));
 }
@@ -955,8 +1018,9 @@ TEST(JobFileTest, ZoneNamesAreSharedAndOutliveTheFile) {
 
 TEST(JobFileTest, JobStaysSmall) {
   // A scheduler holds a million of these (docs/benchmarks.md, "One million schedules").
-  // 296 since `user:` (16 bytes, interned like the zone): 16 MB more per million jobs.
-  EXPECT_LE(sizeof(Job), 296u);
+  // 296 since `user:` (16 bytes, interned like the zone): 16 MB more per million jobs; 312
+  // since `env:` (a shared pointer, 16 bytes).
+  EXPECT_LE(sizeof(Job), 312u);
 }
 
 // Job files of many jobs, in both YAML styles, with a problem every `bad_every` jobs.

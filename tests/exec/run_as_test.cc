@@ -95,6 +95,33 @@ TEST(UserNameTest, Syntax) {
   }
 }
 
+// What a real command sees, spawned (0) or in a warm shell (2): the worker's allow-listed
+// variables and --pass-env names, the job's env: over them, the run's KROND_* over all.
+class CommandEnvironmentTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(CommandEnvironmentTest, JobEnvGoesOverTheAllowListAndKrondVariablesOverIt) {
+  RealClock clock;
+  ProcessExecutorOptions options;
+  options.guard_path = KROND_GUARD_PATH;
+  options.environment = FilterEnvironment(
+      {"PATH=/usr/bin:/bin", "HOME=/home/worker", "LANG=C", "SECRET=hunter2", "DB_HOST=db1"},
+      {"DB_HOST"});
+  options.warm_shells = static_cast<size_t>(GetParam());
+  ProcessExecutor executor(clock, options);
+  RunSpec spec;
+  // The shell's own PWD, SHLVL and _ are not the worker's to give or keep.
+  spec.argv = {"/bin/sh", "-c", "env | grep -Ev '^(PWD|OLDPWD|SHLVL|_)=' | sort"};
+  spec.env = {{"LANG", "C.UTF-8"}, {"REGION", "eu west"}, {"KROND_RUN_ID", "r1"}};
+  CancelToken token;
+  RunOutcome outcome = executor.Run(spec, token);
+  ASSERT_EQ(outcome.kind, OutcomeKind::kSucceeded) << outcome.error << outcome.output_tail;
+  EXPECT_EQ(outcome.output_tail,
+            "DB_HOST=db1\nHOME=/home/worker\nKROND_RUN_ID=r1\nLANG=C.UTF-8\nPATH=/usr/bin:/bin\n"
+            "REGION=eu west\n");
+}
+
+INSTANTIATE_TEST_SUITE_P(SpawnedOrWarm, CommandEnvironmentTest, ::testing::Values(0, 2));
+
 // Real runs as `nobody` (uid 65534 on Debian), under the real krond-guard.
 class RunAsNobodyTest : public ::testing::TestWithParam<int> {
  protected:
@@ -143,6 +170,17 @@ TEST_P(RunAsNobodyTest, RunsWithTheUsersIdsGroupsAndVariables) {
   EXPECT_EQ(outcome.output_tail, std::to_string(nobody_.uid) + "\n" + std::to_string(nobody_.gid) +
                                      "\n" + groups + "\n" + nobody_.home + " nobody nobody r1\n");
   EXPECT_NE(nobody_.uid, 0u);
+}
+
+TEST_P(RunAsNobodyTest, TheJobsEnvGoesOverTheUsersVariables) {
+  RunSpec spec;
+  spec.argv = {"/bin/sh", "-c", "echo $HOME $USER $PATH"};
+  spec.user = "nobody";
+  spec.env = {{"HOME", "/srv/job"}, {"PATH", "/opt/job/bin:/usr/bin:/bin"}};
+  CancelToken token;
+  RunOutcome outcome = executor_->Run(spec, token);
+  ASSERT_EQ(outcome.kind, OutcomeKind::kSucceeded) << outcome.error << outcome.output_tail;
+  EXPECT_EQ(outcome.output_tail, "/srv/job nobody /opt/job/bin:/usr/bin:/bin\n");
 }
 
 TEST_P(RunAsNobodyTest, CannotWriteWhereRootOwnsAndCannotGetRootBack) {

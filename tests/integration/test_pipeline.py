@@ -8,18 +8,23 @@ import time
 from conftest import dead_letter_raw, wait_until
 from krond_testlib import owned_partitions
 
+# env: from defaults, and one job's own over it (docs/jobfile.md), travels in the task.
 JOBS = """
 clusters: [cluster-a, cluster-b]
+defaults:
+  env: {REGION: eu}
 jobs:
   - name: every-second-a
     schedule: "* * * * * *"
     cluster: cluster-a
-    command: echo "a $KROND_RUN_ID"
+    command: echo "a $KROND_RUN_ID $REGION"
+    env: {REGION: us}
   - name: every-second-b
     schedule: "* * * * * *"
     cluster: cluster-b
-    command: echo "b $KROND_RUN_ID"
+    command: echo "b $KROND_RUN_ID $REGION"
 """
+REGION = {"cluster-a": "us", "cluster-b": "eu"}
 
 
 def ts(text):
@@ -61,6 +66,7 @@ def test_runs_fire_on_the_second_exactly_once_and_stay_in_their_cluster(env):
         # Fired at the right second: produced within it.
         assert (ts(t["produced_at"]) - ts(t["scheduled_at"])).total_seconds() < 1.0, t
         assert t["v"] == 1 and t["attempt"] == 1
+        assert t["env"] == {"REGION": REGION[t["cluster"]]}, t
     # Consecutive fires of a job are one second apart: none skipped.
     for job in ("every-second-a", "every-second-b"):
         seconds = sorted(ts(s) for (j, s) in fires if j == job)
@@ -74,7 +80,8 @@ def test_runs_fire_on_the_second_exactly_once_and_stay_in_their_cluster(env):
     for r in results:
         assert r["outcome"] == "succeeded", r
         assert r["cluster"] == ("cluster-a" if r["job"].endswith("-a") else "cluster-b")
-        assert r["output_tail"].strip() == f"{r['cluster'][-1]} {r['run_id']}"
+        assert r["output_tail"].strip() == \
+            f"{r['cluster'][-1]} {r['run_id']} {REGION[r['cluster']]}"
         # Started soon after: bounded loosely, since the group may still be rebalancing
         # while the four workers join (latency itself is measured in scripts/bench).
         assert (ts(r["started_at"]) - ts(r["scheduled_at"])).total_seconds() < 5.0, r
@@ -180,7 +187,8 @@ def test_a_bad_reload_is_rejected_and_the_old_jobs_keep_firing(env):
     log = sched.log()
     assert re.search(r"reload of \S+ rejected: 1 problem\(s\); still running the previous 2 job",
                      log), log
-    assert re.search(r"jobs\.yaml:10:\d+: .*nowhere", log), log
+    line = JOBS.split("\n").index("    cluster: cluster-b") + 1
+    assert re.search(rf"jobs\.yaml:{line}:\d+: .*nowhere", log), log
     before = len(env.read(tasks_b))
     wait_until(lambda: len(env.read(tasks_b)) >= before + 2, 30,
                what="the old job of cluster-b to keep firing")

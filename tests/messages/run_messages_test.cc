@@ -139,6 +139,25 @@ TEST(TaskMessage, OptionalFieldsAreLeftOutWhenUnset) {
   EXPECT_FALSE(doc.contains("replayed_from"));
 }
 
+TEST(TaskMessage, EnvRoundTripsAndIsLeftOutWhenEmpty) {
+  TaskMessage t = SampleTask();
+  t.env = {{"LANG", "C.UTF-8"}, {"PATH", "/opt/x/bin:/usr/bin"}, {"QUOTE", "a\"b\\c\n"}};
+  const std::string json = Encode(t);
+  EXPECT_EQ(nlohmann::json::parse(json)["env"],
+            (nlohmann::json{
+                {"LANG", "C.UTF-8"}, {"PATH", "/opt/x/bin:/usr/bin"}, {"QUOTE", "a\"b\\c\n"}}));
+  auto back = DecodeTask(json);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->env, t.env);
+  // An older scheduler's task has none, and a task without env: writes none, so older
+  // workers see the same bytes as before.
+  EXPECT_FALSE(nlohmann::json::parse(Encode(SampleTask())).contains("env"));
+  auto old = DecodeTask(R"({"v":1,"run_id":"x","job":"j","cluster":"c","command":"true",
+                            "scheduled_at":"2026-01-01T00:00:00Z"})");
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_THAT(old->env, ::testing::IsEmpty());
+}
+
 TEST(TaskMessage, RejectsAFenceBelowOne) {
   nlohmann::json doc = nlohmann::json::parse(Encode(SampleTask()));
   doc["fence"] = 0;
@@ -244,6 +263,24 @@ std::string DecodeError(const std::string& text) {
   return decoded ? "(accepted)" : decoded.error().message;
 }
 
+// A hand-written task can neither replace the run's KROND_* variables nor set what a shell
+// cannot export.
+TEST(TaskMessage, RejectsABadEnv) {
+  EXPECT_EQ(DecodeError(TaskWith("env", R"({"A":"1"})")), "(accepted)");
+  EXPECT_EQ(DecodeError(TaskWith("env", R"({"KROND_RUN_ID":"forged"})")),
+            "field \"env\": \"KROND_RUN_ID\" is reserved (the KROND_* variables are the run's "
+            "own)");
+  EXPECT_EQ(DecodeError(TaskWith("env", R"({"A=B":"1"})")),
+            "field \"env\": \"A=B\" is not a valid variable name");
+  EXPECT_EQ(DecodeError(TaskWith("env", R"({"A":1})")), "field \"env.A\": expected a string");
+  EXPECT_EQ(DecodeError(TaskWith("env", R"(["A"])")), "field \"env\": expected an object");
+  EXPECT_EQ(DecodeError(TaskWith("env", R"({"A":"x\u0000y"})")),
+            "field \"env\": the value of \"A\" holds a NUL byte");
+  const std::string big(kMaxEnvBytes, 'x');
+  EXPECT_EQ(DecodeError(TaskWith("env", "{\"A\":\"" + big + "\"}")),
+            "field \"env\": longer than 16384 bytes");
+}
+
 // Tasks come from a topic anyone with access can write: every number is checked before it
 // is narrowed or used, and what krond would never write is `invalid`.
 TEST(TaskMessage, RejectsFieldsOutOfRange) {
@@ -298,6 +335,7 @@ TEST(TaskMessage, RejectsFieldsOutOfRange) {
 // `krond validate` rejects a command over config::kMaxCommandBytes; with every other field
 // of a job bounded too, any task the scheduler makes fits in one Kafka message.
 static_assert(config::kMaxCommandBytes == kMaxCommandBytes);
+static_assert(config::kMaxEnvBytes == kMaxEnvBytes);
 
 TEST(TaskMessage, TheLargestValidJobFitsInAMessage) {
   TaskMessage t = SampleTask();
@@ -306,6 +344,8 @@ TEST(TaskMessage, TheLargestValidJobFitsInAMessage) {
   t.cluster = std::string(100, 'c');
   t.replayed_from = std::string(kMaxNameBytes, 'r');
   t.retry.retry_on = {"failed", "timed_out"};
+  // env: at its limit, in values of six bytes each too.
+  t.env = {{"A", std::string(config::kMaxEnvBytes - 1, '\x01')}};
   const std::string text = Encode(t);
   EXPECT_LT(text.size() + t.run_id.size(), 1'000'000u / 2) << "librdkafka's default limit";
   EXPECT_TRUE(DecodeTask(text));

@@ -17,6 +17,17 @@ const std::string kTask =
 
 signing::PrivateKey NewKey() { return *signing::GenerateKey(); }
 
+// Run "r" of job "j" on cluster "c", running `true`.
+TaskMessage TrueTask(int max_attempts) {
+  TaskMessage t;
+  t.run_id = "r";
+  t.job = "j";
+  t.cluster = "c";
+  t.command = "true";
+  t.max_attempts = max_attempts;
+  return t;
+}
+
 TEST(SignedTask, VerifiesAndGivesBackTheOriginalBytes) {
   const auto key = NewKey();
   auto envelope = SignTask(kTask, key);
@@ -44,6 +55,25 @@ TEST(SignedTask, TamperedCommandIsRefused) {
   auto verified = VerifyTask(j.dump(), {key.public_key});
   ASSERT_FALSE(verified);
   EXPECT_THAT(verified.error().message, HasSubstr("bad signature"));
+}
+
+// A job's env: is part of the task, so the signature covers it: a retry or replay carries it
+// unchanged, and nobody without the key can add LD_PRELOAD to a signed run.
+TEST(SignedTask, EnvIsInsideTheSignature) {
+  const auto key = NewKey();
+  TaskMessage t = TrueTask(2);
+  t.env = {{"REGION", "eu"}};
+  const std::string task = Encode(t);
+  SignedTask retry = *ParseSignedTask(*SignTask(task, key));
+  retry.attempt = 2;
+  auto opened = OpenTask(EncodeSignedTask(retry), {key.public_key});
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_EQ(opened->task.env, t.env);
+  std::string tampered = task;
+  tampered.replace(tampered.find("{\"REGION\""), 1, "{\"LD_PRELOAD\":\"/tmp/x.so\",");
+  retry.task = tampered;
+  EXPECT_EQ(OpenTask(EncodeSignedTask(retry), {key.public_key}).error().kind,
+            TaskRefusalKind::kBadSignature);
 }
 
 TEST(SignedTask, ForgedWithAnotherKeyIsRefused) {
@@ -98,12 +128,7 @@ TEST(SignedTask, ForgedRetryWithAnotherCommandIsRefused) {
 TEST(SignedTask, OpenTaskAppliesTheOutsideFieldsAndNamesTheRefusal) {
   const auto key = NewKey();
   const std::string task = Encode([] {
-    TaskMessage t;
-    t.run_id = "r";
-    t.job = "j";
-    t.cluster = "c";
-    t.command = "true";
-    t.max_attempts = 3;
+    TaskMessage t = TrueTask(3);
     t.starting_deadline = std::chrono::seconds(5);
     return t;
   }());

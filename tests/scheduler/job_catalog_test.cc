@@ -24,6 +24,7 @@ jobs:
     command: pg_dump
     concurrency: forbid
     retry: {max_attempts: 3}
+    env: {PGHOST: db1, LANG: C.UTF-8}
 )");
   messages::CatalogEntry e = CatalogEntryOf(file.jobs[0], kT0, 3);
   EXPECT_EQ(e.description, "at 02:30, Monday to Friday, America/New_York");
@@ -34,6 +35,13 @@ jobs:
   EXPECT_EQ(e.task.command, "pg_dump");
   EXPECT_EQ(e.task.max_attempts, 3);
   EXPECT_EQ(e.task.concurrency, "forbid");
+  const std::vector<std::pair<std::string, std::string>> env = {{"LANG", "C.UTF-8"},
+                                                                {"PGHOST", "db1"}};
+  EXPECT_EQ(e.task.env, env);
+  // As the console reads it back from the catalog topic for a run now or a backfill.
+  Result<messages::CatalogEntry> read = messages::DecodeCatalogEntry(messages::Encode(e));
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ(read->task.env, env);
   // A manual run made from the entry is the scheduled run's twin.
   messages::TaskMessage scheduled = MakeTaskMessage(file.jobs[0], kT0, kT0);
   messages::TaskMessage manual = messages::NewRun(e.task, kT0, kT0, messages::Trigger::kManual);

@@ -288,6 +288,22 @@ TEST_F(WorkerTest, PassesTheFireFenceToTheCommand) {
   Finish("r1", FakeExecutor::Succeeded());
 }
 
+TEST_F(WorkerTest, PassesTheJobsEnvBeforeTheRunsOwnVariables) {
+  MakeWorker();
+  messages::TaskMessage t = Task("r1");
+  t.env = {{"HOME", "/srv/backup"}, {"REGION", "eu"}};
+  Add(t);
+  clock_.Set(kT0 + milliseconds(10));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  // In this order: RunSpec::env goes over the base environment, the KROND_* variables last.
+  EXPECT_THAT(executor_.specs().at(0).env,
+              ElementsAre(Pair("HOME", "/srv/backup"), Pair("REGION", "eu"),
+                          Pair("KROND_RUN_ID", "r1"), Pair("KROND_JOB", "backup"),
+                          Pair("KROND_ATTEMPT", "1"), Pair("KROND_SCHEDULED_AT", _)));
+  Finish("r1", FakeExecutor::Succeeded());
+}
+
 TEST_F(WorkerTest, JobTimeoutIsCappedByTheWorkersMaximum) {
   MakeWorker();
   messages::TaskMessage t = Task("long");
