@@ -176,8 +176,7 @@ Result<std::string> Base64Decode(std::string_view text) {
   std::string out(3 * text.size() / 4, '\0');
   size_t len = 0;
   if (sodium_base642bin(reinterpret_cast<uint8_t*>(out.data()), out.size(), text.data(),
-                        text.size(), nullptr, &len, nullptr,
-                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+                        text.size(), nullptr, &len, nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
     return MakeError("not base64");
   }
   out.resize(len);
