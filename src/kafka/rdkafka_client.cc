@@ -990,19 +990,10 @@ namespace {
 // A consumer handle that never joins a group: it is assigned partitions by the caller.
 // read_committed; `eof` reports the end of each partition (ScanTopic needs it: a log that
 // ends with transaction control records has no last message to recognise the end by).
-// Its context (declared first, so destroyed after the handle) reports refusals to the
-// config's hook, like every other client.
-struct Reader {
-  std::unique_ptr<ClientContext> ctx;
-  HandlePtr handle;
-  rd_kafka_t* get() const { return handle.get(); }
-};
-
-Result<Reader> NewReader(const ClientConfig& config, bool eof) {
+Result<HandlePtr> NewReader(const ClientConfig& config, bool eof) {
   // With the user's properties, like every client: without them a TLS/SASL-only cluster
   // could not be read (`krond dead list`, the scheduler's state and lease, the audit).
-  auto ctx = std::make_unique<ClientContext>();
-  auto conf = NewConf(config, ctx.get(),
+  auto conf = NewConf(config, /*ctx=*/nullptr,  // no callback of a reader needs one
                       {
                           {"group.id", "krond-reader"},  // required; never joined or committed
                           {"enable.auto.commit", "false"},
@@ -1015,7 +1006,7 @@ Result<Reader> NewReader(const ClientConfig& config, bool eof) {
   auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(*conf));
   if (!rk) return tl::unexpected(rk.error());
   rd_kafka_poll_set_consumer(rk->get());
-  return Reader{std::move(ctx), std::move(*rk)};
+  return rk;
 }
 
 // Where a scan of each partition starts: the beginning, or the first offset at or after
@@ -1061,7 +1052,6 @@ Status ScanTopic(const ClientConfig& config, const std::string& topic, const Sca
   for (int p = 0; p < *partitions; ++p) {
     int64_t low = 0, high = 0;
     if (auto err = rd_kafka_query_watermark_offsets(h, topic.c_str(), p, &low, &high, ms)) {
-      NoteRefusal(rk->ctx.get(), err);
       return MakeError("offsets of " + topic + ": " + rd_kafka_err2str(err));
     }
     ends[static_cast<size_t>(p)] = high;
@@ -1096,16 +1086,7 @@ Status ScanTopic(const ClientConfig& config, const std::string& topic, const Sca
       finish(m->partition);
       continue;
     }
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      // A refusal does not pass by itself (the ACLs must change): say so now rather than
-      // time out. Other errors are retried by librdkafka until the deadline.
-      if (NoteRefusal(rk->ctx.get(), m->err)) {
-        return MakeError("reading " + topic + ": refused by Kafka (" +
-                         std::string(RefusalName(*RefusalOf(m->err))) +
-                         "): " + rd_kafka_message_errstr(m.get()) + " (docs/security.md)");
-      }
-      continue;
-    }
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
     const auto p = static_cast<size_t>(m->partition);
     if (finished[p]) continue;
     if (!on_message(ToConsumed(m.get()))) {
@@ -1149,7 +1130,7 @@ namespace {
 // Follows one partition of a topic from `tail` messages before its end (read_committed).
 class RdKafkaPartitionFollower final : public PartitionFollower {
  public:
-  explicit RdKafkaPartitionFollower(Reader rk) : rk_(std::move(rk)) {}
+  explicit RdKafkaPartitionFollower(HandlePtr rk) : rk_(std::move(rk)) {}
   ~RdKafkaPartitionFollower() override { rd_kafka_consumer_close(rk_.get()); }
 
   Result<std::optional<ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
@@ -1160,7 +1141,6 @@ class RdKafkaPartitionFollower final : public PartitionFollower {
       return std::optional<ConsumedMessage>();
     }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      NoteRefusal(rk_.ctx.get(), m->err);
       return MakeError(std::string("follow: ") + rd_kafka_message_errstr(m.get()));
     }
     at_end_ = false;
@@ -1169,7 +1149,7 @@ class RdKafkaPartitionFollower final : public PartitionFollower {
   bool AtEnd() const override { return at_end_; }
 
  private:
-  Reader rk_;
+  HandlePtr rk_;
   bool at_end_ = false;
 };
 
