@@ -155,8 +155,18 @@ func brokers(t *testing.T, r *Rendered) []string {
 func checkNoInClusterKafka(t *testing.T, r *Rendered) {
 	t.Helper()
 	for _, o := range r.Objects {
-		if o.GVK.Kind != "ConfigMap" && (o.Name == "kafka" || strings.HasPrefix(o.Name, "kafka-")) {
+		if o.Name == "kafka" || strings.HasPrefix(o.Name, "kafka-") {
 			t.Errorf("%s rendered: the in-cluster Kafka should be removed", o)
+		}
+	}
+	// Nor a way to reach it: no NetworkPolicy lets a pod talk to Kafka pods.
+	for _, p := range policies(r) {
+		for _, rule := range p.Spec.Egress {
+			for _, peer := range rule.To {
+				if s := peer.PodSelector; s != nil && s.MatchLabels["app.kubernetes.io/name"] == "kafka" {
+					t.Errorf("NetworkPolicy %s: egress to the in-cluster Kafka's pods", p.Name)
+				}
+			}
 		}
 	}
 	for _, b := range brokers(t, r) {
