@@ -60,7 +60,15 @@ struct ClientContext {
   std::atomic<int> in_flight{0};
   // Set while a producer is destroyed: its owners may be gone, so callbacks are dropped.
   std::atomic<bool> discarding{false};
+  // A reader's group is never joined or committed, yet librdkafka still looks up its
+  // coordinator: a principal with no ACL on it (least privilege) is refused that lookup,
+  // which refuses nothing the reader does, so it is neither logged as one nor counted.
+  bool group_unused = false;
 };
+
+bool UnusedGroupRefusal(const ClientContext* ctx, rd_kafka_resp_err_t err) {
+  return ctx != nullptr && ctx->group_unused && err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED;
+}
 
 Status Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value) {
   char err[512];
@@ -145,6 +153,10 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* b
 void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* ctx = static_cast<ClientContext*>(opaque);
   const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  if (UnusedGroupRefusal(ctx, code)) {
+    spdlog::debug("kafka {}: {} (the reader's group is unused)", rd_kafka_name(rk), reason);
+    return;
+  }
   const std::optional<Refusal> refusal = RefusalOf(code, reason);
   if (NoteRefusal(ctx, refusal)) {
     // librdkafka tries again after its reconnect backoff (at most 1 s), so a client with
@@ -990,10 +1002,20 @@ namespace {
 // A consumer handle that never joins a group: it is assigned partitions by the caller.
 // read_committed; `eof` reports the end of each partition (ScanTopic needs it: a log that
 // ends with transaction control records has no last message to recognise the end by).
-Result<HandlePtr> NewReader(const ClientConfig& config, bool eof) {
+// Its context (declared first, so destroyed after the handle) reports refusals to the
+// config's hook, like every other client.
+struct Reader {
+  std::unique_ptr<ClientContext> ctx;
+  HandlePtr handle;
+  rd_kafka_t* get() const { return handle.get(); }
+};
+
+Result<Reader> NewReader(const ClientConfig& config, bool eof) {
   // With the user's properties, like every client: without them a TLS/SASL-only cluster
   // could not be read (`krond dead list`, the scheduler's state and lease, the audit).
-  auto conf = NewConf(config, /*ctx=*/nullptr,  // no callback of a reader needs one
+  auto ctx = std::make_unique<ClientContext>();
+  ctx->group_unused = true;
+  auto conf = NewConf(config, ctx.get(),
                       {
                           {"group.id", "krond-reader"},  // required; never joined or committed
                           {"enable.auto.commit", "false"},
@@ -1006,7 +1028,7 @@ Result<HandlePtr> NewReader(const ClientConfig& config, bool eof) {
   auto rk = NewHandle(RD_KAFKA_CONSUMER, std::move(*conf));
   if (!rk) return tl::unexpected(rk.error());
   rd_kafka_poll_set_consumer(rk->get());
-  return rk;
+  return Reader{std::move(ctx), std::move(*rk)};
 }
 
 // Where a scan of each partition starts: the beginning, or the first offset at or after
@@ -1052,6 +1074,7 @@ Status ScanTopic(const ClientConfig& config, const std::string& topic, const Sca
   for (int p = 0; p < *partitions; ++p) {
     int64_t low = 0, high = 0;
     if (auto err = rd_kafka_query_watermark_offsets(h, topic.c_str(), p, &low, &high, ms)) {
+      NoteRefusal(rk->ctx.get(), err);
       return MakeError("offsets of " + topic + ": " + rd_kafka_err2str(err));
     }
     ends[static_cast<size_t>(p)] = high;
@@ -1086,7 +1109,17 @@ Status ScanTopic(const ClientConfig& config, const std::string& topic, const Sca
       finish(m->partition);
       continue;
     }
-    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    if (UnusedGroupRefusal(rk->ctx.get(), m->err)) continue;
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // A refusal does not pass by itself (the ACLs must change): say so now rather than
+      // time out. Other errors are retried by librdkafka until the deadline.
+      if (NoteRefusal(rk->ctx.get(), m->err)) {
+        return MakeError("reading " + topic + ": refused by Kafka (" +
+                         std::string(RefusalName(*RefusalOf(m->err))) +
+                         "): " + rd_kafka_message_errstr(m.get()) + " (docs/security.md)");
+      }
+      continue;
+    }
     const auto p = static_cast<size_t>(m->partition);
     if (finished[p]) continue;
     if (!on_message(ToConsumed(m.get()))) {
@@ -1130,7 +1163,7 @@ namespace {
 // Follows one partition of a topic from `tail` messages before its end (read_committed).
 class RdKafkaPartitionFollower final : public PartitionFollower {
  public:
-  explicit RdKafkaPartitionFollower(HandlePtr rk) : rk_(std::move(rk)) {}
+  explicit RdKafkaPartitionFollower(Reader rk) : rk_(std::move(rk)) {}
   ~RdKafkaPartitionFollower() override { rd_kafka_consumer_close(rk_.get()); }
 
   Result<std::optional<ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
@@ -1140,7 +1173,9 @@ class RdKafkaPartitionFollower final : public PartitionFollower {
       at_end_ = true;
       return std::optional<ConsumedMessage>();
     }
+    if (UnusedGroupRefusal(rk_.ctx.get(), m->err)) return std::optional<ConsumedMessage>();
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      NoteRefusal(rk_.ctx.get(), m->err);
       return MakeError(std::string("follow: ") + rd_kafka_message_errstr(m.get()));
     }
     at_end_ = false;
@@ -1149,7 +1184,7 @@ class RdKafkaPartitionFollower final : public PartitionFollower {
   bool AtEnd() const override { return at_end_; }
 
  private:
-  HandlePtr rk_;
+  Reader rk_;
   bool at_end_ = false;
 };
 

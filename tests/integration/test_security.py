@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -171,6 +172,14 @@ def test_job_fires_runs_retries_and_dead_letters_with_least_privilege(cluster, s
                             capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert letter["task"]["run_id"] in listed.stdout
+    # The worker role may write dead letters but not read them: refused, and told so at once
+    # (a reader used to retry a refusal until its timeout, and then say only that).
+    denied = subprocess.run([krond_bin(), "dead", "list", "--cluster", CLUSTER,
+                             *cluster.kafka_args("worker")],
+                            capture_output=True, text=True, timeout=60)
+    assert denied.returncode != 0, denied.stdout
+    assert re.search(r"reading sec\.dead\.c: refused by Kafka \(authorization\)",
+                     denied.stderr), denied.stderr
 
 
 def test_worker_principal_cannot_produce_a_task(cluster, stack, tmp_path):
