@@ -45,6 +45,8 @@ struct WorkerFlags {
   std::string max_timeout = "24h";
   std::string kill_grace = "5s";
   std::string flush_timeout = "5s";
+  size_t max_early = 10'000;
+  std::string max_hold_ahead = "60s";
   size_t output_tail_kib = 16;
   uint64_t limit_cpu = 0;
   std::string limit_memory;
@@ -97,7 +99,8 @@ int RunWorker(const WorkerFlags& flags) {
   for (auto [flag, text, out] :
        {std::tuple{"--max-timeout", &flags.max_timeout, &options.max_timeout},
         std::tuple{"--kill-grace", &flags.kill_grace, &options.kill_grace},
-        std::tuple{"--flush-timeout", &flags.flush_timeout, &options.flush_timeout}}) {
+        std::tuple{"--flush-timeout", &flags.flush_timeout, &options.flush_timeout},
+        std::tuple{"--max-hold-ahead", &flags.max_hold_ahead, &options.max_hold_ahead}}) {
     auto parsed = ParseDuration(*text);
     if (!parsed) {
       spdlog::error("{} {}", flag, parsed.error().message);
@@ -106,6 +109,7 @@ int RunWorker(const WorkerFlags& flags) {
     *out = *parsed;
   }
   options.output_tail_bytes = flags.output_tail_kib * 1024;
+  options.max_early = flags.max_early;
   if (flags.limit_cpu > 0) options.limits.cpu_seconds = flags.limit_cpu;
   if (flags.limit_files > 0) options.limits.open_files = flags.limit_files;
   if (flags.limit_procs > 0) options.limits.processes = flags.limit_procs;
@@ -382,6 +386,14 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--flush-timeout", flags->flush_timeout,
                      "On SIGTERM, how long unpublished results may take once no command runs "
                      "(what Kafka has not acknowledged by then is redelivered)")
+          ->capture_default_str();
+      sub.add_option("--max-early", flags->max_early,
+                     "Runs held until their scheduled time (sent ahead of it) before the worker "
+                     "stops fetching")
+          ->check(CLI::Range(size_t{1}, size_t{1'000'000}))
+          ->capture_default_str();
+      sub.add_option("--max-hold-ahead", flags->max_hold_ahead,
+                     "Longest a run that arrived early is held (one further ahead starts then)")
           ->capture_default_str();
       sub.add_option("--max-timeout", flags->max_timeout,
                      "Upper bound on any job's timeout (longer ones are cut to it)")

@@ -97,6 +97,8 @@ Status WorkerOptions::Validate() const {
   if (max_poll_batch < 1) return MakeError("worker: max_poll_batch must be >= 1");
   if (commit_interval.count() < 0) return MakeError("worker: commit_interval must be >= 0");
   if (flush_timeout.count() < 0) return MakeError("worker: --flush-timeout must be >= 0");
+  if (max_early < 1) return MakeError("worker: --max-early must be >= 1");
+  if (max_hold_ahead.count() <= 0) return MakeError("worker: --max-hold-ahead must be positive");
   if (max_message_bytes < 128 * 1024) {
     return MakeError("worker: message.max.bytes (--kafka-setting) must be at least 131072");
   }
@@ -182,6 +184,10 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
   for (const char* reason : {"shutdown", "revoked", "lost"}) {
     metrics_.runs_handed_over.WithLabels({options_.cluster, queue, reason});
   }
+  for (const char* reason : {"paused", "removed"}) {
+    metrics_.runs_cancelled.WithLabels({options_.cluster, reason});
+  }
+  metrics_.early_runs.Set(0);
   for (auto outcome :
        {messages::Outcome::kSucceeded, messages::Outcome::kFailed, messages::Outcome::kTimedOut}) {
     metrics_.runs_finished.WithLabels({options_.cluster, queue, messages::OutcomeName(outcome)});
@@ -235,11 +241,13 @@ Status Worker::Start() {
 void Worker::Step(std::chrono::milliseconds poll_timeout) {
   DrainCompletions();
   UpdateLoad();
+  StartDueEarly();
   TakeHeld();
   ResumeDue();
   // Wait in the consumer (or the producer, while nothing can be taken) so delivery
-  // reports, completions and due resumes are all served within `poll_timeout`.
-  auto timeout = stopped_ ? std::chrono::milliseconds(0) : poll_timeout;
+  // reports, completions and due resumes are all served within `poll_timeout`, and wake
+  // just before the next early run is due.
+  auto timeout = stopped_ ? std::chrono::milliseconds(0) : UntilNextEarly(poll_timeout);
   for (size_t taken = 0; taken < options_.max_poll_batch; ++taken) {
     auto polled = consumer_.Poll(timeout);
     if (!polled) {
@@ -252,6 +260,7 @@ void Worker::Step(std::chrono::milliseconds poll_timeout) {
     // The rest of a burst is already fetched: take it without waiting.
     timeout = std::chrono::milliseconds(0);
   }
+  StartDueEarly();
   ReleaseLaunched();
   metrics_.last_poll.Set(UnixSeconds(clock_.Now()));
   publisher_.Poll(std::chrono::milliseconds(0));
@@ -316,6 +325,9 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
         "running it again (its starting_deadline does not apply)",
         task->job, task->run_id);
   }
+  if (options_.queue == messages::Queue::kMain && task->scheduled_at > now) {
+    return HoldEarly(std::move(message), std::move(*opened), now);
+  }
   if (!Admit(message, *task)) return;
   if (!CanTake() || !held_.empty()) {
     tracker_.Started(message.topic, message.partition, message.offset);
@@ -373,6 +385,67 @@ void Worker::TakeHeld() {
   UpdatePause();
 }
 
+void Worker::HoldEarly(kafka::ConsumedMessage message, messages::OpenedTask opened,
+                       SystemTime now) {
+  SystemTime at = opened.task.scheduled_at;
+  if (at - now > options_.max_hold_ahead) {
+    metrics_.early_capped.Inc();
+    spdlog::warn(
+        "{} run {} arrived {} ahead of its scheduled time {}, more than --max-hold-ahead: "
+        "starting it in {} (is this host's clock or the scheduler's off?)",
+        opened.task.job, opened.task.run_id,
+        FormatDuration(std::chrono::duration_cast<std::chrono::milliseconds>(at - now)),
+        FormatRfc3339Utc(at), FormatDuration(options_.max_hold_ahead));
+    at = now + options_.max_hold_ahead;
+  }
+  tracker_.Started(message.topic, message.partition, message.offset);
+  early_.emplace(at, Held{std::move(message), std::move(opened)});
+  metrics_.early_runs.Set(static_cast<double>(early_.size()));
+  UpdatePause();
+}
+
+// The consumer's poll wakes up to a millisecond late; the last stretch to the instant is
+// slept on the clock itself (Clock::SleepUntil).
+constexpr std::chrono::milliseconds kEarlyWakeMargin{2};
+
+std::chrono::milliseconds Worker::UntilNextEarly(std::chrono::milliseconds poll_timeout) const {
+  if (early_.empty()) return poll_timeout;
+  const auto until = early_.begin()->first - clock_.Now() - kEarlyWakeMargin;
+  return std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(until),
+                    std::chrono::milliseconds(0), poll_timeout);
+}
+
+void Worker::StartDueEarly() {
+  if (early_.empty() || stopped_) return;
+  if (early_.begin()->first - clock_.Now() <= kEarlyWakeMargin) {
+    clock_.SleepUntil(early_.begin()->first);
+  }
+  const SystemTime now = clock_.Now();
+  while (!early_.empty() && early_.begin()->first <= now) {
+    Held next = std::move(early_.extract(early_.begin()).mapped());
+    const messages::TaskMessage& task = next.task.task;
+    if (options_.cancel_early) {
+      if (std::optional<std::string> reason = options_.cancel_early(task.job)) {
+        metrics_.runs_cancelled.WithLabels({options_.cluster, *reason}).Inc();
+        Skip(next.message, task,
+             "cancelled before its scheduled time: job " + *reason + " after the run was sent");
+        continue;
+      }
+    }
+    // At the instant, like a run that arrives on time: its deadline, then the concurrency
+    // policy against the runs going now.
+    if (!Admit(next.message, task)) continue;
+    if (!CanTake() || !held_.empty()) {
+      held_.push_back(std::move(next));
+      continue;
+    }
+    Launch(std::move(next.message), std::move(next.task));
+  }
+  metrics_.early_runs.Set(static_cast<double>(early_.size()));
+  ReleaseLaunched();
+  UpdatePause();
+}
+
 bool Worker::CanTake() const {
   return running_ < static_cast<size_t>(options_.slots) && !overloaded_;
 }
@@ -381,7 +454,8 @@ void Worker::UpdatePause() {
   // While stopping, partitions stay paused: a freed slot must not fetch more work.
   if (stopped_) return;
   const bool busy = running_ >= static_cast<size_t>(options_.slots) || !held_.empty();
-  const bool pause = overloaded_ || (busy && held_.size() >= options_.max_held);
+  const bool pause = overloaded_ || (busy && held_.size() >= options_.max_held) ||
+                     early_.size() >= options_.max_early;
   if (pause != all_paused_) SetAllPaused(pause);
 }
 
@@ -929,6 +1003,8 @@ void Worker::GiveUp(const std::vector<kafka::TopicPartition>& partitions, bool l
   };
   // Held and parked messages never started: the next owner reads them again.
   std::erase_if(held_, [&](const Held& h) { return on_them(h.message); });
+  std::erase_if(early_, [&](const auto& entry) { return on_them(entry.second.message); });
+  metrics_.early_runs.Set(static_cast<double>(early_.size()));
   for (const auto& tp : partitions) {
     deferred_.erase({tp.topic, tp.partition});
     waited_.erase({tp.topic, tp.partition});
@@ -995,6 +1071,14 @@ void Worker::Stop() {
   spdlog::info("worker stopping: {} run(s) in flight, draining up to {}ms", running_,
                options_.drain_timeout.count());
   SetAllPaused(true);
+  if (!early_.empty()) {
+    // Uncommitted (the commit stops before the first of them): the partitions' next owner
+    // starts them, on time if it has them before their instant.
+    spdlog::info("leaving {} run(s) held ahead of their instant to the partitions' next owner",
+                 early_.size());
+    early_.clear();
+    metrics_.early_runs.Set(0);
+  }
   // Keep serving the group (and delivery reports) while waiting.
   auto serve = [this] {
     Step(std::chrono::milliseconds(50));

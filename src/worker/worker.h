@@ -95,6 +95,20 @@ struct WorkerOptions {
   // Sandboxed runs are not concerned: bubblewrap runs them as nobody in a user namespace, a
   // microVM as the root of its own kernel. Default: false.
   bool refuse_root = false;
+  // Main queue: a run that arrives before its scheduled_at (the scheduler dispatches runs
+  // ahead of their instant, docs/architecture.md "Dispatch ahead") is held in memory and
+  // started at scheduled_at on this worker's clock. Past this many held, the partitions pause
+  // until some have started (runs fetched before the pause took effect are still held), so
+  // memory stays bounded. Default: 10,000 (a few MiB). Requires: >= 1.
+  size_t max_early = 10'000;
+  // The furthest ahead a run is held: one further out (a clock far off, a task not written
+  // by krond) starts this long after it arrived, with a warning. Default: 60 s, the
+  // scheduler's longest dispatch_ahead. Requires: > 0.
+  std::chrono::milliseconds max_hold_ahead{60'000};
+  // Asked at the start instant of a run held ahead: a reason ("paused", "removed") when its
+  // job must no longer start (docs/control.md); the run is then skipped with that reason,
+  // never run. Called on the poll thread. Default: none (every held run starts).
+  std::function<std::optional<std::string>(std::string_view job)> cancel_early;
   [[nodiscard]] Status Validate() const;
 };
 
@@ -151,6 +165,8 @@ class Worker : public kafka::RebalanceListener {
   void Stop();
 
   size_t running() const { return running_; }
+  // Runs held until their scheduled_at.
+  size_t early() const { return early_.size(); }
   // True while load shedding keeps the worker from taking new runs.
   bool overloaded() const { return overloaded_; }
   uint64_t completed() const { return completed_; }
@@ -189,6 +205,13 @@ class Worker : public kafka::RebalanceListener {
   void UpdatePause();
   // Launches held messages while slots are free.
   void TakeHeld();
+  // Keeps a run that arrived before its scheduled_at until then (max_early, max_hold_ahead).
+  void HoldEarly(kafka::ConsumedMessage message, messages::OpenedTask opened, SystemTime now);
+  // Sleeps to the next early run's instant if it is nearer than the poll loop's wake-up
+  // margin, then starts every early run that is due (or skips it, cancel_early).
+  void StartDueEarly();
+  // How long the consumer may block before the next early run is due, less the margin.
+  std::chrono::milliseconds UntilNextEarly(std::chrono::milliseconds poll_timeout) const;
   // Re-reads the load (at most once a second) and sets overloaded_.
   void UpdateLoad();
   void Launch(kafka::ConsumedMessage message, messages::OpenedTask opened);
@@ -275,6 +298,10 @@ class Worker : public kafka::RebalanceListener {
     messages::OpenedTask task;
   };
   std::deque<Held> held_;
+  // Runs that arrived before their instant, by the instant they start at (their
+  // scheduled_at, or max_hold_ahead after they arrived). Like held_, they count as started
+  // for OffsetTracker but not as launched: a partition's next owner runs them as new.
+  std::multimap<SystemTime, Held> early_;
   bool all_paused_ = false;
   std::vector<kafka::TopicPartition> assigned_;
 

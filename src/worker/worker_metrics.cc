@@ -15,6 +15,17 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
           "Command start minus scheduled time (retries: minus not_before): how late runs start.",
           {"cluster", "queue"}, metrics::DefaultLatencyBuckets())),
       in_flight(r.AddGauge("krond_worker_runs_in_flight", "Runs executing now.").Get()),
+      early_runs(r.AddGauge("krond_worker_early_runs",
+                            "Runs held until their scheduled_at (dispatched ahead of it).")
+                     .Get()),
+      runs_cancelled(r.AddCounter("krond_worker_runs_cancelled_total",
+                                  "Runs held ahead of their instant whose job was paused or "
+                                  "removed before it: skipped, never run.",
+                                  {"cluster", "reason"})),
+      early_capped(r.AddCounter("krond_worker_early_capped_total",
+                                "Runs that arrived further ahead of their scheduled_at than "
+                                "--max-hold-ahead, started that long after they arrived.")
+                       .Get()),
       slots(r.AddGauge("krond_worker_slots", "Runs this worker may execute at once.").Get()),
       runs_missed_deadline(r.AddCounter(
           "krond_worker_runs_missed_deadline_total",

@@ -14,6 +14,12 @@ struct WorkerMetrics {
   // Start minus scheduled_at (first attempts) or minus not_before (retries).
   metrics::Family<metrics::Histogram>& start_delay;  // {cluster, queue}
   metrics::Gauge& in_flight;
+  // Runs held until their scheduled_at (WorkerOptions::max_early).
+  metrics::Gauge& early_runs;
+  // Held runs whose job was paused or removed before their instant: skipped, never run.
+  metrics::Family<metrics::Counter>& runs_cancelled;  // {cluster, reason}
+  // Runs that arrived further ahead than max_hold_ahead (a clock far off).
+  metrics::Counter& early_capped;
   metrics::Gauge& slots;
   // First attempts skipped because they could not start within their starting_deadline.
   metrics::Family<metrics::Counter>& runs_missed_deadline;    // {cluster}

@@ -19,6 +19,11 @@ class SimulatedClock final : public Clock {
     std::lock_guard lock(mu_);
     return MonoTime{} + (now_ - start_) + std::chrono::hours(1);
   }
+  // Simulated time does not wait: sleeping to `t` moves the clock there.
+  void SleepUntil(SystemTime t) const override {
+    std::lock_guard lock(mu_);
+    if (t > now_) now_ = t;
+  }
   void Set(SystemTime t) {
     std::lock_guard lock(mu_);
     now_ = t;
@@ -31,7 +36,7 @@ class SimulatedClock final : public Clock {
  private:
   mutable std::mutex mu_;
   SystemTime start_{};
-  SystemTime now_;
+  mutable SystemTime now_;
 };
 
 }  // namespace krond::testing
