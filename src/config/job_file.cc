@@ -58,11 +58,11 @@ constexpr std::string_view kTopLevelKeys[] = {"clusters", "defaults", "jobs"};
 // command.
 constexpr std::string_view kDefaultsKeys[] = {
     "timezone", "timeout", "retry",   "concurrency", "catch_up", "starting_deadline",
-    "sandbox",  "network", "microvm", "user",        "env"};
+    "sandbox",  "network", "microvm", "user",        "env",      "dispatch_ahead"};
 constexpr std::string_view kJobKeys[] = {
-    "name",    "schedule", "timezone",    "cluster",  "command",
-    "timeout", "retry",    "concurrency", "catch_up", "starting_deadline",
-    "sandbox", "network",  "microvm",     "user",     "env"};
+    "name",    "schedule",    "timezone", "cluster",           "command", "timeout",
+    "retry",   "concurrency", "catch_up", "starting_deadline", "sandbox", "network",
+    "microvm", "user",        "env",      "dispatch_ahead"};
 constexpr std::string_view kMicroVmKeys[] = {"memory", "vcpus"};
 constexpr uint64_t kMinMicroVmMemoryMib = 64;
 constexpr uint64_t kMaxMicroVmMemoryMib = 16 * 1024;
@@ -209,6 +209,7 @@ struct Settings {
   ConcurrencyPolicy concurrency = ConcurrencyPolicy::kAllow;
   CatchUpPolicy catch_up = CatchUpPolicy::kLast;
   std::optional<milliseconds> starting_deadline;
+  decltype(Job::dispatch_ahead) dispatch_ahead;
   SandboxMode sandbox = SandboxMode::kNone;
   bool network = false;
   std::string_view user;  // interned
@@ -242,7 +243,7 @@ class Parser final : public DocumentSink {
   // reading of a file (see Parse) finds again outside the jobs.
   enum Part : size_t { kTopLevel, kClusters, kDefaults, kJobs, kIgnored, kParts };
   // Where each known key of one mapping was first seen.
-  using FirstKeys = std::array<std::optional<YAML::Mark>, 15>;
+  using FirstKeys = std::array<std::optional<YAML::Mark>, std::size(kJobKeys)>;
   static_assert(std::size(kJobKeys) <= std::tuple_size_v<FirstKeys>);
 
   void Report(const YAML::Mark& mark, std::string message) {
@@ -299,6 +300,9 @@ class Parser final : public DocumentSink {
 
   std::optional<std::string> ReadString(const Entry& e, std::string_view field);
   std::optional<milliseconds> ReadDuration(const Entry& e, std::string_view field);
+  // `dispatch_ahead:`, a duration in 0..kMaxDispatchAhead ("0" is allowed, unlike other
+  // durations).
+  decltype(Job::dispatch_ahead) ReadDispatchAhead(const Entry& e);
   std::optional<double> ReadNumber(const Entry& e, std::string_view field, double min, double max);
   std::optional<int> ReadInt(const Entry& e, std::string_view field, int min, int max);
   std::optional<bool> ReadBool(const Entry& e, std::string_view field);
@@ -420,6 +424,41 @@ std::optional<milliseconds> Parser::ReadDuration(const Entry& e, std::string_vie
     return std::nullopt;
   }
   return *d;
+}
+
+decltype(Job::dispatch_ahead) Parser::ReadDispatchAhead(const Entry& e) {
+  // A zero in any unit: "0", "0s", "00ms".
+  constexpr std::string_view kZeroUnits[] = {"ms", "s", "m", "h", "d"};
+  const std::string range = " (allowed 0.." + FormatDuration(kMaxDispatchAhead) + ")";
+  if (!e.value->IsScalar()) {
+    Report(ValueMark(e), "dispatch_ahead: expected a duration such as 2s" + range + ", got " +
+                             std::string(KindOf(*e.value)));
+    return std::nullopt;
+  }
+  const std::string& text = e.value->Scalar();
+  // ParseDuration takes only positive durations; 0 turns lookahead off for the job.
+  const size_t digits = text.find_first_not_of('0');
+  if (!text.empty() && digits != 0 &&
+      (digits == std::string::npos ||
+       std::ranges::find(kZeroUnits, std::string_view(text).substr(digits)) !=
+           std::end(kZeroUnits))) {
+    return std::chrono::duration<int32_t, std::milli>(0);
+  }
+  if (!text.empty() && text[0] == '-') {
+    Report(ValueMark(e), "dispatch_ahead: " + Quote(text) + " is negative" + range);
+    return std::nullopt;
+  }
+  Result<milliseconds> d = ParseDuration(text);
+  if (!d) {
+    Report(ValueMark(e), "dispatch_ahead: " + d.error().message);
+    return std::nullopt;
+  }
+  if (*d > kMaxDispatchAhead) {
+    Report(ValueMark(e), "dispatch_ahead: " + Quote(text) + " is too long" + range +
+                             ": a worker holds an early run in memory until its instant");
+    return std::nullopt;
+  }
+  return std::chrono::duration<int32_t, std::milli>(d->count());
 }
 
 std::optional<double> Parser::ReadNumber(const Entry& e, std::string_view field, double min,
@@ -637,6 +676,9 @@ void Parser::ReadSettings(const Mapping& m, Settings& settings) {
   }
   if (const Entry* e = m.Find("starting_deadline")) {
     if (auto v = ReadDuration(*e, "starting_deadline")) settings.starting_deadline = *v;
+  }
+  if (const Entry* e = m.Find("dispatch_ahead")) {
+    if (auto v = ReadDispatchAhead(*e)) settings.dispatch_ahead = *v;
   }
   if (const Entry* e = m.Find("sandbox")) {
     if (auto v = ReadEnum(*e, "sandbox", kSandboxNames)) settings.sandbox = *v;
@@ -859,6 +901,7 @@ std::optional<Job> Parser::ReadJob(const Node& node) {
              .timeout = settings.timeout,
              .retry = settings.retry,
              .starting_deadline = settings.starting_deadline,
+             .dispatch_ahead = settings.dispatch_ahead,
              .line = Line(node),
              .concurrency = settings.concurrency,
              .catch_up = settings.catch_up,

@@ -27,6 +27,10 @@ inline constexpr size_t kMaxAliasExpansionBytes = 64 * 1024 * 1024;
 // the signed task still fits in 1 MB.
 inline constexpr size_t kMaxEnvBytes = 16 * 1024;
 
+// The longest `dispatch_ahead:` (and scheduler --dispatch-ahead): a worker holds a run this
+// long at most before it starts, so it bounds what the worker keeps in memory.
+inline constexpr std::chrono::milliseconds kMaxDispatchAhead{60'000};
+
 // A job's `env:`: variables set for its command, as (name, value), sorted by name, names
 // unique. Names: IsValidEnvName and not IsReservedEnvName (common/env_name.h).
 using Environment = std::vector<std::pair<std::string, std::string>>;
@@ -72,7 +76,7 @@ std::string_view ToString(SandboxMode mode);
 //
 // A scheduler holds one per job, up to a million (docs/benchmarks.md, "One million
 // schedules"), so the fields are ordered to leave no padding and the small enums share one
-// byte as bit-fields: 312 bytes plus whatever strings do not fit in std::string's inline
+// byte as bit-fields: 320 bytes plus whatever strings do not fit in std::string's inline
 struct Job {
   // Unique in the file. Requires: [a-z0-9._-], 1..100 chars.
   std::string name;
@@ -104,6 +108,12 @@ struct Job {
   // missed), whether it was missed during downtime or delayed. Default: unset (no limit).
   // Requires: positive.
   std::optional<std::chrono::milliseconds> starting_deadline;
+  // `dispatch_ahead:`: how long before its scheduled instant the scheduler publishes a run
+  // (docs/architecture.md, "Dispatch ahead"). Default: unset = the scheduler's
+  // --dispatch-ahead. Requires: 0..kMaxDispatchAhead. 32-bit milliseconds, not
+  // std::chrono::milliseconds: the optional takes 8 bytes instead of 16, which a million jobs
+  // notice, and needs no sentinel.
+  std::optional<std::chrono::duration<int32_t, std::milli>> dispatch_ahead;
   // Where it was defined, for messages: line of the `- name:` entry (1-based).
   int line = 0;
   // Overlapping runs of the same job. Default: allow.

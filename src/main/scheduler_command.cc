@@ -35,6 +35,7 @@ struct SchedulerFlags {
   std::string heartbeat_interval = "500ms";
   std::string shutdown_timeout = "5s";
   std::string audit_interval = "5m";
+  std::string dispatch_ahead = "2s";
   std::string task_signing_key;
   KafkaFlags kafka;
 };
@@ -86,6 +87,17 @@ Result<std::chrono::milliseconds> ParseAuditInterval(const std::string& text) {
   return ParseDuration(text);
 }
 
+// --dispatch-ahead: 0 publishes at the instant, anything else is a duration up to
+// config::kMaxDispatchAhead.
+Result<std::chrono::milliseconds> ParseDispatchAhead(const std::string& text) {
+  if (text == "0" || text == "0s" || text == "0ms") return std::chrono::milliseconds(0);
+  auto parsed = ParseDuration(text);
+  if (parsed && *parsed > config::kMaxDispatchAhead) {
+    return MakeError("\"" + text + "\": at most " + FormatDuration(config::kMaxDispatchAhead));
+  }
+  return parsed;
+}
+
 // The service's options from the flags, or nullopt after logging a usage error.
 std::optional<scheduler::ServiceOptions> Options(const SchedulerFlags& flags) {
   scheduler::ServiceOptions options;
@@ -99,6 +111,12 @@ std::optional<scheduler::ServiceOptions> Options(const SchedulerFlags& flags) {
       return std::nullopt;
     }
     *out = *parsed;
+  }
+  if (auto ahead = ParseDispatchAhead(flags.dispatch_ahead)) {
+    options.dispatch_ahead = *ahead;
+  } else {
+    spdlog::error("--dispatch-ahead {}", ahead.error().message);
+    return std::nullopt;
   }
   if (auto ok = options.lease.Validate(); !ok) {
     spdlog::error("--lease-timeout/--heartbeat-interval: {}", ok.error().message);
@@ -387,6 +405,11 @@ KROND_REGISTER_COMMAND(Command{
       sub.add_option("--audit-interval", flags->audit_interval,
                      "While active, audit the fires of each interval (0: never; off above "
                      "100,000 jobs)")
+          ->capture_default_str();
+      sub.add_option("--dispatch-ahead", flags->dispatch_ahead,
+                     "Publish each run this long before its instant (0..1m; 0: at the "
+                     "instant); a job's dispatch_ahead: overrides it. Workers hold an early run "
+                     "until its instant: upgrade them first (docs/architecture.md)")
           ->capture_default_str();
       sub.add_option("--task-signing-key", flags->task_signing_key,
                      "Private key (krond keygen) to sign every task with; workers given the "

@@ -15,10 +15,26 @@ std::vector<uint32_t> OrderByName(const std::vector<config::Job>& jobs) {
   return order;
 }
 
+// The latest fire of `job` (anchored) in (now, pending) that was dispatched ahead of `now`,
+// `pending` being its next fire still queued (nullopt: none). Those runs were published
+// already, so a changed schedule must not fire them again. At most `ahead` of fires to walk.
+std::optional<SystemTime> LastDispatchedAhead(const config::Job& job,
+                                              std::optional<SystemTime> pending,
+                                              std::chrono::milliseconds ahead, SystemTime now) {
+  std::optional<SystemTime> last;
+  if (ahead.count() == 0) return last;
+  for (std::optional<SystemTime> t = job.schedule.Next(now);
+       t && *t <= now + ahead && (!pending || *t < *pending); t = job.schedule.Next(*t)) {
+    last = t;
+  }
+  return last;
+}
+
 }  // namespace
 
-Scheduler::Scheduler(std::vector<config::Job> jobs, SystemTime start)
-    : jobs_(std::move(jobs)), anchor_(start) {
+Scheduler::Scheduler(std::vector<config::Job> jobs, SystemTime start,
+                     std::chrono::milliseconds dispatch_ahead)
+    : jobs_(std::move(jobs)), anchor_(start), dispatch_ahead_(dispatch_ahead) {
   Rebuild(start, {});
 }
 
@@ -28,7 +44,7 @@ void Scheduler::Rebuild(SystemTime now, std::span<const std::optional<SystemTime
     jobs_[i].schedule = jobs_[i].schedule.AnchoredAt(anchor_);
     std::optional<SystemTime> next =
         i < kept.size() && kept[i] ? kept[i] : jobs_[i].schedule.Next(now);
-    if (next) queue_.Push(*next, i);
+    if (next) queue_.Push(*next, i, DispatchAheadOf(jobs_[i]));
   }
 }
 
@@ -36,15 +52,17 @@ std::vector<DueRun> Scheduler::Tick(SystemTime now) {
   std::vector<DueRun> due;
   while (!queue_.Empty() && queue_.TopTime() <= now) {
     const uint32_t job = queue_.TopJob();
-    const SystemTime at = queue_.TopTime();
+    const SystemTime at = queue_.TopAt();
     queue_.Pop();
     due.push_back({job, at});
-    if (std::optional<SystemTime> next = jobs_[job].schedule.Next(at)) queue_.Push(*next, job);
+    if (std::optional<SystemTime> next = jobs_[job].schedule.Next(at)) {
+      queue_.Push(*next, job, DispatchAheadOf(jobs_[job]));
+    }
   }
   return due;
 }
 
-std::optional<SystemTime> Scheduler::NextFireTime() const {
+std::optional<SystemTime> Scheduler::NextDispatchTime() const {
   if (queue_.Empty()) return std::nullopt;
   return queue_.TopTime();
 }
@@ -90,6 +108,9 @@ void Scheduler::Replace(std::vector<config::Job> jobs, SystemTime now) {
     } else {
       if (after.schedule.text() == before.schedule.text() && after.timezone == before.timezone) {
         kept[new_order[n]] = pending[old_order[o]];
+      } else if (std::optional<SystemTime> last = LastDispatchedAhead(
+                     before, pending[old_order[o]], DispatchAheadOf(before), now)) {
+        kept[new_order[n]] = after.schedule.AnchoredAt(anchor_).Next(*last);
       }
       ++o;
       ++n;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -22,25 +23,39 @@ struct DueRun {
 // Decides which runs are due, in simulated or real time alike: the caller passes `now`.
 // Pure logic, no I/O, not thread-safe (the scheduler service owns it on one thread).
 //
-// Every job has exactly one pending fire in the queue; Tick pops every fire at or before
-// `now`, returns it, and pushes that job's next fire. So a run is never skipped, however
-// late Tick is called: a late Tick returns all the runs it missed, in time order.
+// A run is due for dispatch its job's dispatch-ahead before its instant (the job's
+// `dispatch_ahead:`, else the scheduler's default; docs/architecture.md, "Dispatch ahead"):
+// with 0 it is due at the instant itself.
+//
+// Every job has exactly one pending fire in the queue; Tick pops every fire due for dispatch
+// at or before `now`, returns it, and pushes that job's next fire. So a run is never skipped,
+// however late Tick is called: a late Tick returns all the runs it missed, in dispatch order.
 class Scheduler {
  public:
-  // Jobs fire strictly after `start`; `@every` jobs are anchored at `start`.
-  Scheduler(std::vector<config::Job> jobs, SystemTime start);
+  // Jobs fire strictly after `start`; `@every` jobs are anchored at `start`. `dispatch_ahead`:
+  // the default of jobs without `dispatch_ahead:`. Requires: 0..config::kMaxDispatchAhead.
+  Scheduler(std::vector<config::Job> jobs, SystemTime start,
+            std::chrono::milliseconds dispatch_ahead = {});
 
-  // Every run due at or before `now`, in (time, job) order.
+  // Every run due for dispatch at or before `now` (scheduled_at - its job's dispatch-ahead
+  // <= now), in (dispatch time, job) order.
   std::vector<DueRun> Tick(SystemTime now);
 
-  // When the next run is due; nullopt when there are no jobs.
-  std::optional<SystemTime> NextFireTime() const;
+  // When the next run is due for dispatch (the `now` at which Tick returns it); nullopt when
+  // there are no jobs.
+  std::optional<SystemTime> NextDispatchTime() const;
+  // How long before its instant a run of jobs()[job] is dispatched.
+  std::chrono::milliseconds DispatchAheadOf(uint32_t job) const {
+    return DispatchAheadOf(jobs_[job]);
+  }
   // The next fire of one job by name (for tests and `status`); nullopt if unknown. O(n).
   std::optional<SystemTime> NextFireOf(const std::string& job) const;
 
   // Replaces the job set (a reloaded file). A job whose name, schedule and zone are
-  // unchanged keeps its pending fire, so reloading never fires a run twice or skips one;
-  // new or changed jobs fire strictly after `now`.
+  // unchanged keeps its pending fire, so reloading never fires a run twice or skips one
+  // (a changed dispatch_ahead only moves its dispatch); new or changed jobs fire strictly
+  // after `now`, and a changed one also after the last run it had dispatched ahead under its
+  // old schedule.
   void Replace(std::vector<config::Job> jobs, SystemTime now);
 
   // Restarts every job's schedule after `now`, re-anchoring `@every` jobs there, except
@@ -52,12 +67,17 @@ class Scheduler {
   const std::vector<config::Job>& jobs() const { return jobs_; }
 
  private:
+  std::chrono::milliseconds DispatchAheadOf(const config::Job& job) const {
+    return job.dispatch_ahead ? std::chrono::milliseconds(job.dispatch_ahead->count())
+                              : dispatch_ahead_;
+  }
   // Re-anchors every job and queues its next fire after `now`, or kept[i] where that is
   // set (`kept` is empty or has one entry per job).
   void Rebuild(SystemTime now, std::span<const std::optional<SystemTime>> kept);
 
   std::vector<config::Job> jobs_;
   SystemTime anchor_;
+  std::chrono::milliseconds dispatch_ahead_;
   // The pending fire of every job that has one, and nothing else: a job's pending fire is
   // looked up here (NextFireOf, Replace) rather than mirrored per job.
   FireQueue queue_;

@@ -7,7 +7,8 @@ SchedulerMetrics::SchedulerMetrics(metrics::Registry& r)
                               "Runs whose task message the broker acknowledged.",
                               {"job", "cluster"})),
       fire_lag(r.AddHistogram("krond_scheduler_fire_lag_seconds",
-                              "Broker acknowledgement time minus scheduled time of each run.",
+                              "Broker acknowledgement time of each run minus when it was due for "
+                              "dispatch (its scheduled time minus its dispatch-ahead).",
                               {"cluster"}, metrics::DefaultLatencyBuckets())),
       produce_errors(r.AddCounter("krond_scheduler_produce_errors_total",
                                   "Task messages that failed to produce; each is retried.")
@@ -19,7 +20,7 @@ SchedulerMetrics::SchedulerMetrics(metrics::Registry& r)
       reloads(r.AddCounter("krond_scheduler_config_reloads_total",
                            "Job file reloads, by result (ok or failed).", {"result"})),
       next_fire(r.AddGauge("krond_scheduler_next_fire_timestamp_seconds",
-                           "Unix time at which the next run is due (0: no jobs).")
+                           "Unix time at which the next run is due for dispatch (0: no jobs).")
                     .Get()),
       runs_pending(r.AddGauge("krond_scheduler_runs_pending",
                               "Runs produced and not yet acknowledged by the broker.")

@@ -10,7 +10,9 @@ struct SchedulerMetrics {
 
   // Runs whose task message the broker acknowledged.
   metrics::Family<metrics::Counter>& runs_fired;  // {job, cluster}
-  // Acknowledged-at minus scheduled_at: how late the scheduler is.
+  // Acknowledged-at minus when the run was due for dispatch (scheduled_at minus its
+  // dispatch-ahead): how late the scheduler is. Against scheduled_at, a run dispatched ahead
+  // would have a negative lag.
   metrics::Family<metrics::Histogram>& fire_lag;  // {cluster}
   // Produce calls or deliveries that failed (the run is kept and sent again).
   metrics::Counter& produce_errors;
@@ -18,7 +20,8 @@ struct SchedulerMetrics {
   metrics::Counter& kafka_errors;
   metrics::Gauge& jobs_loaded;
   metrics::Family<metrics::Counter>& reloads;  // {result="ok"|"failed"}
-  // Unix time of the next due run; 0 with no jobs.
+  // Unix time at which the next run is due for dispatch (scheduled_at minus its
+  // dispatch-ahead); 0 with no jobs.
   metrics::Gauge& next_fire;
   // Runs produced but not yet acknowledged, or waiting to be produced again.
   metrics::Gauge& runs_pending;

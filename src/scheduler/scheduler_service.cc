@@ -40,7 +40,7 @@ SchedulerService::SchedulerService(const Clock& clock, ProducerFactory new_produ
       topics_(std::move(topics)),
       file_(config::JobFile{file.path, file.clusters, {}}),
       options_(std::move(options)),
-      scheduler_(std::move(file.jobs), clock.Now()),
+      scheduler_(std::move(file.jobs), clock.Now(), options_.dispatch_ahead),
       watch_(options_.lease, options_.owner, options_.seed) {
   watch_.Reset(clock_.MonoNow());
   CacheHandles();
@@ -316,7 +316,7 @@ SystemTime SchedulerService::Advance(SystemTime now, bool resign, milliseconds c
 
 SystemTime SchedulerService::IdleWake(SystemTime now) const {
   SystemTime wake = now + Until(last_heartbeat_ + options_.lease.heartbeat_interval);
-  if (auto next = scheduler_.NextFireTime()) wake = std::min(wake, std::max(*next, now));
+  if (auto next = scheduler_.NextDispatchTime()) wake = std::min(wake, std::max(*next, now));
   return wake;
 }
 
@@ -369,6 +369,7 @@ SchedulerService::Fire SchedulerService::MakeFire(uint32_t job, SystemTime sched
   fire.run_id = std::move(task.run_id);
   fire.job = std::move(task.job);
   fire.scheduled_at = scheduled_at;
+  fire.dispatch_at = scheduled_at - scheduler_.DispatchAheadOf(job);
   fire.fence = fence_;
   fire.handles = job_handles_[job];
   return fire;
@@ -512,15 +513,20 @@ void SchedulerService::Committed(SystemTime acked) {
   for (const Fire& fire : batch_.fires) {
     if (fire.rejected) continue;
     fire.handles.fired->Inc();
-    fire.handles.cluster->lag->ObserveDuration(
-        std::max(acked - fire.scheduled_at, milliseconds(0)));
+    // From when it was due for dispatch, not its instant: a run dispatched ahead is acked
+    // before its instant, and that is not a negative lag.
+    fire.handles.cluster->lag->ObserveDuration(std::max(acked - fire.dispatch_at, milliseconds(0)));
     ++fired_;
     // Checked first: formatting the timestamp costs more than the rest of the commit, and
     // at --log-level warn the line is dropped.
     if (spdlog::should_log(spdlog::level::info)) {
-      spdlog::info("fired {} run {} scheduled {} fence {} lag {}ms", fire.job, fire.run_id,
+      spdlog::info("fired {} run {} scheduled {} fence {} lag {}ms{}", fire.job, fire.run_id,
                    FormatRfc3339Utc(fire.scheduled_at), fire.fence,
-                   (acked - fire.scheduled_at).count());
+                   (acked - fire.dispatch_at).count(),
+                   fire.dispatch_at == fire.scheduled_at
+                       ? ""
+                       : fmt::format(" (dispatched {}ms ahead)",
+                                     (fire.scheduled_at - fire.dispatch_at).count()));
     }
   }
   if (batch_resigns_) resigned_ = true;
@@ -690,7 +696,7 @@ std::string SchedulerService::Summary() const {
 
 void SchedulerService::UpdateGauges() {
   metrics_.jobs_loaded.Set(static_cast<double>(scheduler_.jobs().size()));
-  auto next = active_ ? scheduler_.NextFireTime() : std::nullopt;
+  auto next = active_ ? scheduler_.NextDispatchTime() : std::nullopt;
   metrics_.next_fire.Set(next ? UnixSeconds(*next) : 0.0);
   metrics_.runs_pending.Set(static_cast<double>(pending()));
   if (active_) {

@@ -44,6 +44,12 @@ struct ServiceOptions {
   std::chrono::milliseconds retry_delay{500};
   // Longest the state topic may take to read at takeover. Default: 60 s.
   std::chrono::milliseconds state_read_timeout{60'000};
+  // How long before its scheduled instant a run is published, for jobs without
+  // `dispatch_ahead:` (docs/architecture.md, "Dispatch ahead"). The task is unchanged: it
+  // carries scheduled_at, and the worker holds an early task until then. Default: 0, publish
+  // at the instant (the library's behaviour before lookahead; `krond scheduler` passes its
+  // --dispatch-ahead, 2 s unless given). Requires: 0..config::kMaxDispatchAhead.
+  std::chrono::milliseconds dispatch_ahead{0};
   // Signs every fire (messages/signed_task.h; --task-signing-key). Default: no key, tasks
   // are produced unsigned.
   messages::TaskSigner signer;
@@ -143,6 +149,9 @@ class SchedulerService {
     std::string run_id;
     std::string job;
     SystemTime scheduled_at{};
+    // When it was due for dispatch: scheduled_at minus its job's dispatch-ahead. Fire lag
+    // is measured from here.
+    SystemTime dispatch_at{};
     int64_t fence = 0;
     std::string value;
     JobHandles handles;

@@ -390,7 +390,8 @@ TEST(JobFileTest, UnknownKeyFarFromAnyListsTheKnownKeys) {
   EXPECT_THAT(Problems(OneJob("    owner: me\n")),
               ElementsAre("jobs.yaml:7:5: unknown key \"owner\" in job (known keys: name, "
                           "schedule, timezone, cluster, command, timeout, retry, concurrency, "
-                          "catch_up, starting_deadline, sandbox, network, microvm, user, env)"));
+                          "catch_up, starting_deadline, sandbox, network, microvm, user, env, "
+                          "dispatch_ahead)"));
 }
 
 TEST(JobFileTest, DuplicateKeys) {
@@ -583,6 +584,56 @@ TEST(JobFileTest, BadDurations) {
           "jobs.yaml:8:24: starting_deadline: \"30\": missing unit after 30 (use ms, s, m, h or d)",
           "jobs.yaml:9:22: retry.backoff: \"0s\": must be positive",
           StartsWith("jobs.yaml:9:39: retry.max_backoff: \"soon\": expected a number")));
+}
+
+// ---- dispatch_ahead ----------------------------------------------------------------------
+
+TEST(JobFileTest, DispatchAheadIsUnsetByDefaultAndReadInJobsAndDefaults) {
+  EXPECT_EQ(MustParse(OneJob()).jobs.at(0).dispatch_ahead, std::nullopt);
+  EXPECT_EQ(MustParse(OneJob("    dispatch_ahead: 1500ms\n")).jobs.at(0).dispatch_ahead,
+            milliseconds(1500));
+  EXPECT_EQ(MustParse(OneJob("    dispatch_ahead: 1m\n")).jobs.at(0).dispatch_ahead,
+            milliseconds(60'000));
+  for (const char* zero : {"0", "0s", "0ms"}) {
+    EXPECT_EQ(MustParse(OneJob(std::string("    dispatch_ahead: ") + zero + "\n"))
+                  .jobs.at(0)
+                  .dispatch_ahead,
+              milliseconds(0))
+        << zero;
+  }
+  JobFile file = MustParse(R"(clusters: [a]
+defaults:
+  dispatch_ahead: 5s
+jobs:
+  - name: inherits
+    schedule: "* * * * *"
+    cluster: a
+    command: "true"
+  - name: overrides
+    schedule: "* * * * *"
+    cluster: a
+    command: "true"
+    dispatch_ahead: 0
+)");
+  ASSERT_THAT(file.jobs, SizeIs(2));
+  EXPECT_EQ(file.jobs[0].dispatch_ahead, milliseconds(5000));
+  EXPECT_EQ(file.jobs[1].dispatch_ahead, milliseconds(0));
+}
+
+TEST(JobFileTest, DispatchAheadOutOfRange) {
+  EXPECT_THAT(Problems(OneJob("    dispatch_ahead: -1s\n")),
+              ElementsAre("jobs.yaml:7:21: dispatch_ahead: \"-1s\" is negative (allowed 0..1m)"));
+  EXPECT_THAT(Problems(OneJob("    dispatch_ahead: 61s\n")),
+              ElementsAre("jobs.yaml:7:21: dispatch_ahead: \"61s\" is too long (allowed 0..1m): "
+                          "a worker holds an early run in memory until its instant"));
+  EXPECT_THAT(Problems(OneJob("    dispatch_ahead: 2\n")),
+              ElementsAre("jobs.yaml:7:21: dispatch_ahead: \"2\": missing unit after 2 (use ms, "
+                          "s, m, h or d)"));
+  EXPECT_THAT(Problems(OneJob("    dispatch_ahead: [2s]\n")),
+              ElementsAre("jobs.yaml:7:21: dispatch_ahead: expected a duration such as 2s "
+                          "(allowed 0..1m), got a list"));
+  EXPECT_THAT(Problems("clusters: [a]\ndefaults:\n  dispatch_ahead: 2m\njobs: []\n"),
+              ElementsAre(StartsWith("jobs.yaml:3:19: dispatch_ahead: \"2m\" is too long")));
 }
 
 // ---- Retry -------------------------------------------------------------------------------
@@ -1019,8 +1070,9 @@ TEST(JobFileTest, ZoneNamesAreSharedAndOutliveTheFile) {
 TEST(JobFileTest, JobStaysSmall) {
   // A scheduler holds a million of these (docs/benchmarks.md, "One million schedules").
   // 296 since `user:` (16 bytes, interned like the zone): 16 MB more per million jobs; 312
-  // since `env:` (a shared pointer, 16 bytes).
-  EXPECT_LE(sizeof(Job), 312u);
+  // since `env:` (a shared pointer, 16 bytes); 320 since `dispatch_ahead:` (an optional of
+  // 32-bit milliseconds: 8 bytes where std::chrono::milliseconds would take 16).
+  EXPECT_LE(sizeof(Job), 320u);
 }
 
 // Job files of many jobs, in both YAML styles, with a problem every `bad_every` jobs.

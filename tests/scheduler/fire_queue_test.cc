@@ -32,6 +32,16 @@ TEST(FireQueueTest, PopsInTimeOrder) {
             (std::vector<std::pair<int64_t, uint32_t>>{{-50, 3}, {100, 1}, {200, 2}, {300, 0}}));
 }
 
+TEST(FireQueueTest, PopsInDispatchOrderAndKeepsEachFireInstant) {
+  FireQueue q;
+  q.Push(At(1000), 0, std::chrono::milliseconds(100));  // dispatched at 900
+  q.Push(At(1200), 1, std::chrono::milliseconds(500));  // dispatched at 700
+  EXPECT_EQ(q.TopTime(), At(700));
+  EXPECT_EQ(q.TopAt(), At(1200));
+  EXPECT_EQ(q.Entries()[0].at(), At(1200));
+  EXPECT_EQ(Drain(q), (std::vector<std::pair<int64_t, uint32_t>>{{700, 1}, {900, 0}}));
+}
+
 TEST(FireQueueTest, TiesFireInJobOrder) {
   FireQueue q;
   for (uint32_t job : {7u, 2u, 9u, 0u, 5u}) q.Push(At(1000), job);

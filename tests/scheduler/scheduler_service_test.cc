@@ -366,6 +366,90 @@ TEST_F(SchedulerServiceTest, PausedFiresAreSkippedAndNeitherResumeNorTakeoverFir
   EXPECT_THAT(b.Metrics(), HasSubstr("reason=\"paused\"} 4\n")) << "+9..+12";
 }
 
+// ---- Dispatch ahead ------------------------------------------------------------------------
+
+std::string EveryTenSeconds(std::string_view catch_up = "all") {
+  return "clusters: [alpha]\njobs:\n  - name: a\n    schedule: \"*/10 * * * * *\"\n"
+         "    cluster: alpha\n    command: a\n    catch_up: " +
+         std::string(catch_up) + "\n";
+}
+
+ServiceOptions Ahead(milliseconds ahead) {
+  ServiceOptions options;
+  options.dispatch_ahead = ahead;
+  return options;
+}
+
+TEST_F(SchedulerServiceTest, ARunIsPublishedItsDispatchAheadBeforeItsInstantAndUnchanged) {
+  Replica& a = StartActive("a", EveryTenSeconds(), Ahead(seconds(2)));
+  Run({&a}, kT0 + milliseconds(7999));
+  EXPECT_TRUE(Fired().empty());
+  EXPECT_THAT(
+      a.Metrics(),
+      HasSubstr("krond_scheduler_next_fire_timestamp_seconds " +
+                std::to_string((kT0 + seconds(8)).time_since_epoch().count() / 1000) + "\n"))
+      << "the next dispatch, not the next instant";
+  Run({&a}, kT0 + seconds(8));
+  ASSERT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(10)}));
+  EXPECT_EQ(State()["a"].last_fired, kT0 + seconds(10)) << "the state records what was sent";
+  Run({&a}, kT0 + seconds(18));
+  EXPECT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(10), kT0 + seconds(20)}));
+}
+
+TEST_F(SchedulerServiceTest, FireLagIsMeasuredFromTheDispatchTime) {
+  Replica& a = StartActive("a", EveryTenSeconds(), Ahead(seconds(2)));
+  // Due for dispatch at +8, sent at +9.5: 1.5 s late, although 0.5 s before its instant.
+  StepAt(a, kT0 + milliseconds(9500));
+  ASSERT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(10)}));
+  EXPECT_THAT(a.Metrics(),
+              HasSubstr("krond_scheduler_fire_lag_seconds_sum{cluster=\"alpha\"} 1.5\n"));
+}
+
+TEST_F(SchedulerServiceTest, ATakeoverDoesNotFireAgainARunDispatchedAhead) {
+  // a publishes +10 at +5 and freezes; b takes over before +10 and owes nothing for it.
+  Replica& a = StartActive("a", EveryTenSeconds("all"), Ahead(seconds(5)));
+  Replica& b = Start("b", EveryTenSeconds("all"), Ahead(seconds(5)));
+  Run({&a, &b}, kT0 + milliseconds(5500));
+  ASSERT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(10)}));
+  Run({&b}, kT0 + milliseconds(9900));
+  ASSERT_TRUE(b->active()) << "took over before +10";
+  Run({&b}, kT0 + milliseconds(24900));
+  EXPECT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(10), kT0 + seconds(20)}))
+      << "each instant once, +20 at +15";
+  Run({&b}, kT0 + seconds(25));
+  // A clean hand-over from b to c (after +30 was published at +25) does not repeat it either.
+  Replica& c = Start("c", EveryTenSeconds("all"), Ahead(seconds(5)));
+  StepAt(c, kT0 + seconds(26));
+  clock_.Set(kT0 + seconds(27));
+  EXPECT_EQ(b->Stop(seconds(5)).uncommitted, 0u);
+  Run({&c}, kT0 + seconds(35));
+  ASSERT_TRUE(c->active());
+  EXPECT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(10), kT0 + seconds(20),
+                                              kT0 + seconds(30), kT0 + seconds(40)}));
+}
+
+TEST_F(SchedulerServiceTest, APausedJobIsCheckedAtDispatchTime) {
+  PauseSet pauses;
+  int64_t offset = 0;
+  auto control = [&](bool paused) {
+    ASSERT_TRUE(pauses.Apply(
+        {"t.control", 0, offset++, "a",
+         messages::Encode(messages::ControlRecord{"a", paused, "olga", clock_.Now(), "db"})}));
+  };
+  Replica& a = StartActive("a", EveryTenSeconds(), Ahead(seconds(2)));
+  a->set_pauses(&pauses);
+  Run({&a}, kT0 + seconds(7));
+  control(true);
+  Run({&a}, kT0 + seconds(9));  // +10 was due for dispatch at +8, paused then
+  control(false);
+  Run({&a}, kT0 + seconds(18));
+  EXPECT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(20)}))
+      << "resumed before +10's instant, but its dispatch was decided at +8";
+  ASSERT_THAT(Skips(), SizeIs(1));
+  EXPECT_EQ(Skips()[0].reason, SkipReason::kPaused);
+  EXPECT_EQ(Skips()[0].first, kT0 + seconds(10));
+}
+
 // ---- Several replicas ---------------------------------------------------------------------
 
 TEST_F(SchedulerServiceTest, AStandbyTakesOverAFrozenLeaderWhichIsFencedWhenItWakes) {

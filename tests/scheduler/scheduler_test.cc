@@ -30,12 +30,12 @@ TEST(SchedulerTest, FiresAtExactInstantsStrictlyAfterStart) {
   // Starting exactly on a matching instant does not fire it: runs are strictly after start.
   Scheduler s(Jobs({{"a", "*/10 * * * * *"}}).jobs, kT0);
   EXPECT_THAT(s.Tick(kT0), IsEmpty());
-  EXPECT_EQ(s.NextFireTime(), kT0 + seconds(10));
+  EXPECT_EQ(s.NextDispatchTime(), kT0 + seconds(10));
   EXPECT_THAT(s.Tick(kT0 + seconds(10) - milliseconds(1)), IsEmpty());
   EXPECT_THAT(s.Tick(kT0 + seconds(10)), ElementsAre(DueRun{0, kT0 + seconds(10)}));
   // The same instant again: nothing twice.
   EXPECT_THAT(s.Tick(kT0 + seconds(10)), IsEmpty());
-  EXPECT_EQ(s.NextFireTime(), kT0 + seconds(20));
+  EXPECT_EQ(s.NextDispatchTime(), kT0 + seconds(20));
   EXPECT_EQ(s.NextFireOf("a"), kT0 + seconds(20));
 }
 
@@ -78,18 +78,18 @@ TEST(SchedulerTest, EveryIsAnchoredAtStart) {
                           DueRun{1, kT0 + seconds(20)}, DueRun{0, start + seconds(20)}));
 }
 
-TEST(SchedulerTest, NextFireTimeIsTheEarliestPendingFire) {
+TEST(SchedulerTest, NextDispatchTimeIsTheEarliestPendingFire) {
   Scheduler s(Jobs({{"hourly", "0 * * * *"}, {"minutely", "* * * * *"}}).jobs, kT0);
-  EXPECT_EQ(s.NextFireTime(), kT0 + minutes(1));
+  EXPECT_EQ(s.NextDispatchTime(), kT0 + minutes(1));
   EXPECT_EQ(s.NextFireOf("hourly"), kT0 + hours(1));
   EXPECT_EQ(s.NextFireOf("nope"), std::nullopt);
   EXPECT_THAT(s.Tick(kT0 + minutes(1)), SizeIs(1));
-  EXPECT_EQ(s.NextFireTime(), kT0 + minutes(2));
+  EXPECT_EQ(s.NextDispatchTime(), kT0 + minutes(2));
 }
 
 TEST(SchedulerTest, NoJobs) {
   Scheduler s({}, kT0);
-  EXPECT_EQ(s.NextFireTime(), std::nullopt);
+  EXPECT_EQ(s.NextDispatchTime(), std::nullopt);
   EXPECT_THAT(s.Tick(kT0 + hours(100)), IsEmpty());
 }
 
@@ -191,7 +191,7 @@ TEST(SchedulerTest, RemovedJobsStopFiring) {
               ElementsAre(DueRun{0, kT0 + seconds(20)}, DueRun{0, kT0 + seconds(30)},
                           DueRun{0, kT0 + seconds(40)}));
   s.Replace({}, kT0 + seconds(45));
-  EXPECT_EQ(s.NextFireTime(), std::nullopt);
+  EXPECT_EQ(s.NextDispatchTime(), std::nullopt);
   EXPECT_THAT(s.Tick(kT0 + hours(1)), IsEmpty());
 }
 
@@ -224,6 +224,84 @@ TEST(SchedulerTest, HundredThousandEverySecondJobsTickInSimulatedTime) {
   // Typically well under a second; the bound only catches a super-linear regression (it is
   // generous for loaded CI machines and sanitizer builds).
   EXPECT_LT(std::chrono::steady_clock::now() - wall_start, seconds(10));
+}
+
+// ---- Dispatch ahead ------------------------------------------------------------------------
+
+// Two jobs every 10 s: `a` without dispatch_ahead (takes the scheduler's default), `b` with
+// `b_ahead` written in the job.
+config::JobFile AheadJobs(std::string_view b_ahead) {
+  return test_support::MustParse(
+      "clusters: [alpha]\njobs:\n"
+      "  - name: a\n    schedule: \"*/10 * * * * *\"\n    cluster: alpha\n    command: a\n"
+      "  - name: b\n    schedule: \"*/10 * * * * *\"\n    cluster: alpha\n    command: b\n"
+      "    dispatch_ahead: " +
+      std::string(b_ahead) + "\n");
+}
+
+TEST(SchedulerTest, ARunIsDueExactlyItsDispatchAheadBeforeItsInstant) {
+  Scheduler s(Jobs({{"a", "*/10 * * * * *"}}).jobs, kT0, seconds(2));
+  EXPECT_EQ(s.NextDispatchTime(), kT0 + seconds(8));
+  EXPECT_EQ(s.NextFireOf("a"), kT0 + seconds(10)) << "the instant itself does not move";
+  EXPECT_THAT(s.Tick(kT0 + seconds(8) - milliseconds(1)), IsEmpty());
+  EXPECT_THAT(s.Tick(kT0 + seconds(8)), ElementsAre(DueRun{0, kT0 + seconds(10)}));
+  EXPECT_THAT(s.Tick(kT0 + seconds(10)), IsEmpty()) << "not again at its instant";
+  EXPECT_EQ(s.NextDispatchTime(), kT0 + seconds(18));
+  // A late Tick returns every run it missed once, each with its own instant.
+  EXPECT_THAT(s.Tick(kT0 + seconds(29)),
+              ElementsAre(DueRun{0, kT0 + seconds(20)}, DueRun{0, kT0 + seconds(30)}));
+}
+
+TEST(SchedulerTest, AJobsDispatchAheadOverridesTheDefault) {
+  Scheduler s(AheadJobs("500ms").jobs, kT0, seconds(2));
+  EXPECT_EQ(s.DispatchAheadOf(0), seconds(2));
+  EXPECT_EQ(s.DispatchAheadOf(1), milliseconds(500));
+  EXPECT_THAT(s.Tick(kT0 + seconds(8)), ElementsAre(DueRun{0, kT0 + seconds(10)}));
+  EXPECT_EQ(s.NextDispatchTime(), kT0 + milliseconds(9500));
+  EXPECT_THAT(s.Tick(kT0 + milliseconds(9499)), IsEmpty());
+  EXPECT_THAT(s.Tick(kT0 + milliseconds(9500)), ElementsAre(DueRun{1, kT0 + seconds(10)}));
+  EXPECT_THAT(s.Tick(kT0 + seconds(28)),
+              ElementsAre(DueRun{0, kT0 + seconds(20)}, DueRun{1, kT0 + seconds(20)},
+                          DueRun{0, kT0 + seconds(30)}));
+}
+
+TEST(SchedulerTest, ZeroDispatchAheadIsDueAtTheInstant) {
+  // A job's 0 under a default of 2 s, and a default of 0.
+  Scheduler s(AheadJobs("0").jobs, kT0, seconds(2));
+  EXPECT_THAT(s.Tick(kT0 + seconds(8)), ElementsAre(DueRun{0, kT0 + seconds(10)}));
+  EXPECT_THAT(s.Tick(kT0 + seconds(10) - milliseconds(1)), IsEmpty());
+  EXPECT_THAT(s.Tick(kT0 + seconds(10)), ElementsAre(DueRun{1, kT0 + seconds(10)}));
+  Scheduler at_instant(Jobs({{"a", "*/10 * * * * *"}}).jobs, kT0, milliseconds(0));
+  EXPECT_THAT(at_instant.Tick(kT0 + seconds(10) - milliseconds(1)), IsEmpty());
+  EXPECT_THAT(at_instant.Tick(kT0 + seconds(10)), ElementsAre(DueRun{0, kT0 + seconds(10)}));
+}
+
+TEST(SchedulerTest, AChangedScheduleDoesNotFireAgainARunDispatchedAhead) {
+  Scheduler s(Jobs({{"a", "*/10 * * * * *"}}).jobs, kT0, seconds(2));
+  EXPECT_THAT(s.Tick(kT0 + seconds(9)), ElementsAre(DueRun{0, kT0 + seconds(10)}));
+  // Reloaded at +9 with a schedule that also matches +10, which was published already: the
+  // changed job resumes after it, not after `now`.
+  s.Replace(Jobs({{"a", "*/5 * * * * *"}}).jobs, kT0 + seconds(9));
+  EXPECT_EQ(s.NextFireOf("a"), kT0 + seconds(15));
+  EXPECT_THAT(s.Tick(kT0 + seconds(13)), ElementsAre(DueRun{0, kT0 + seconds(15)}));
+  // An unchanged job that only changes its dispatch_ahead keeps its pending fire.
+  s.Replace(test_support::MustParse("clusters: [alpha]\njobs:\n  - name: a\n    schedule: "
+                                    "\"*/5 * * * * *\"\n    cluster: alpha\n    command: run "
+                                    "a\n    dispatch_ahead: 4s\n")
+                .jobs,
+            kT0 + seconds(13));
+  EXPECT_EQ(s.NextFireOf("a"), kT0 + seconds(20));
+  EXPECT_EQ(s.NextDispatchTime(), kT0 + seconds(16));
+}
+
+TEST(SchedulerTest, RestartingAfterARunDispatchedAheadResumesAfterIt) {
+  // A takeover at +9 whose state says +10 was dispatched (ahead): +10 is not queued again.
+  Scheduler s(Jobs({{"a", "*/10 * * * * *"}}).jobs, kT0, seconds(2));
+  const std::vector<std::optional<SystemTime>> handled = {kT0 + seconds(10)};
+  s.StartAfter(handled, kT0 + seconds(9));
+  EXPECT_EQ(s.NextFireOf("a"), kT0 + seconds(20));
+  EXPECT_THAT(s.Tick(kT0 + seconds(12)), IsEmpty());
+  EXPECT_THAT(s.Tick(kT0 + seconds(18)), ElementsAre(DueRun{0, kT0 + seconds(20)}));
 }
 
 }  // namespace
