@@ -360,6 +360,7 @@ int RunWorker(const WorkerFlags& flags) {
     // while Kafka is away.
     probe_producer_options.message_timeout = std::chrono::seconds(10);
     auto made_producer = kafka::NewRdKafkaProducer(probe_client, probe_producer_options);
+    probe_client.overrides.erase("linger.ms");  // a producer property: consumers warn of it
     auto made_follower = kafka::NewRdKafkaPartitionFollower(probe_client, probe_options.topic, 0,
                                                             /*tail=*/0);
     if (!made_producer || !made_follower) {
