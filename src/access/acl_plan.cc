@@ -69,9 +69,12 @@ std::vector<AclBinding> PlanAcls(const messages::TopicNames& names,
           .Allow(Res::kGroup, names.WorkerGroup(messages::Queue::kRetry, c), {Op::kRead});
     }
     // Describe: at start it checks that the catalog and control topics exist (ClusterTopics).
+    // The clock topic: it writes probes and reads them back (worker/clock_probe.h), without
+    // a group.
     p.Allow(Res::kTopic, names.Results(), {Op::kWrite})
         .Allow(Res::kTopic, names.Jobs(), {Op::kDescribe})
         .Allow(Res::kTopic, names.Control(), {Op::kDescribe})
+        .Allow(Res::kTopic, names.Clock(), {Op::kRead, Op::kWrite})
         .AppendTo(all);
   }
   if (!principals.console.empty()) {

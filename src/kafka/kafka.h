@@ -186,6 +186,9 @@ struct ConsumedMessage {
   // The record's timestamp (ms since the epoch; the producer's clock unless the topic uses
   // LogAppendTime); -1 when unknown.
   int64_t timestamp_ms = -1;
+  // Whether timestamp_ms is the broker's append time (the topic uses LogAppendTime) rather
+  // than the producer's.
+  bool log_append_time = false;
 };
 
 // Told about partition assignment changes, on the thread that calls Consumer::Poll.

@@ -292,7 +292,9 @@ ConsumedMessage ToConsumed(const rd_kafka_message_t* m) {
   out.topic = rd_kafka_topic_name(m->rkt);
   out.partition = m->partition;
   out.offset = m->offset;
-  out.timestamp_ms = rd_kafka_message_timestamp(m, nullptr);
+  rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+  out.timestamp_ms = rd_kafka_message_timestamp(m, &type);
+  out.log_append_time = type == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME;
   if (m->key != nullptr) out.key.assign(static_cast<const char*>(m->key), m->key_len);
   if (m->payload != nullptr) out.value.assign(static_cast<const char*>(m->payload), m->len);
   return out;

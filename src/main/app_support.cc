@@ -166,6 +166,18 @@ std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
   return specs;
 }
 
+kafka::TopicSpec ClockTopic(const KafkaFlags& flags) {
+  // The broker stamps each probe with its own time (LogAppendTime); probes are worth
+  // nothing after their round, so an hour of them is plenty (segments roll every 10 minutes
+  // so that retention can delete them).
+  return {flags.Topics().Clock(),
+          1,
+          flags.replication_factor,
+          {{"message.timestamp.type", "LogAppendTime"},
+           {"retention.ms", "3600000"},
+           {"segment.ms", "600000"}}};
+}
+
 std::vector<kafka::TopicSpec> SchedulerTopics(const KafkaFlags& flags) {
   const messages::TopicNames names = flags.Topics();
   const std::string min_isr = flags.replication_factor >= 3 ? "2" : "1";

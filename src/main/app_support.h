@@ -55,6 +55,11 @@ tl::expected<std::unique_ptr<kafka::Admin>, int> CommandAdmin(const KafkaFlags& 
 std::vector<kafka::TopicSpec> ClusterTopics(const KafkaFlags& flags,
                                             const std::vector<std::string>& clusters);
 
+// The workers' <prefix>.clock: one partition, LogAppendTime, an hour of retention
+// (worker/clock_probe.h). Ensured by `krond topics ensure` and by each worker at start; the
+// scheduler and the console never use it.
+kafka::TopicSpec ClockTopic(const KafkaFlags& flags);
+
 // The scheduler's own topics: <prefix>.leader (the lease), <prefix>.state (last fire per
 // job), <prefix>.skips (fires not made and why), one partition each.
 std::vector<kafka::TopicSpec> SchedulerTopics(const KafkaFlags& flags);

@@ -23,6 +23,7 @@ int RunEnsure(const TopicsFlags& flags) {
   if (!admin) return admin.error();
   std::vector<kafka::TopicSpec> specs = ClusterTopics(flags.kafka, *clusters);
   for (auto& spec : SchedulerTopics(flags.kafka)) specs.push_back(std::move(spec));
+  specs.push_back(ClockTopic(flags.kafka));
   auto reports = (*admin)->EnsureTopics(specs, std::chrono::seconds(15));
   if (!reports) {
     std::cerr << "krond topics ensure: " << reports.error().message << "\n";
@@ -42,8 +43,8 @@ KROND_REGISTER_COMMAND(Command{
       sub.require_subcommand(1);
       CLI::App* ensure = sub.add_subcommand(
           "ensure",
-          "Create the task, retry, dead-letter and results topics, and the scheduler's lease, "
-          "state and skips topics (existing: fine)");
+          "Create the task, retry, dead-letter and results topics, the scheduler's lease, "
+          "state and skips topics, and the workers' clock topic (existing: fine)");
       ensure->add_option("--jobs", flags->jobs, "Job file whose clusters to cover");
       ensure->add_option("--cluster", flags->clusters, "A cluster (repeatable)");
       flags->kafka.Add(*ensure);

@@ -20,6 +20,7 @@
 #include "kafka/rdkafka_client.h"
 #include "main/app_support.h"
 #include "main/command.h"
+#include "worker/clock_probe.h"
 #include "worker/lazy_sandbox.h"
 #include "worker/worker.h"
 
@@ -47,6 +48,7 @@ struct WorkerFlags {
   std::string flush_timeout = "5s";
   size_t max_early = 10'000;
   std::string max_hold_ahead = "60s";
+  std::string clock_probe_interval = "30s";
   size_t output_tail_kib = 16;
   uint64_t limit_cpu = 0;
   std::string limit_memory;
@@ -107,6 +109,16 @@ int RunWorker(const WorkerFlags& flags) {
       return 2;
     }
     *out = *parsed;
+  }
+  // "0" turns the clock probe off (ParseDuration takes only positive durations).
+  std::chrono::milliseconds clock_probe_interval{0};
+  if (flags.clock_probe_interval != "0" && flags.clock_probe_interval != "0s") {
+    auto parsed = ParseDuration(flags.clock_probe_interval);
+    if (!parsed) {
+      spdlog::error("--clock-probe-interval {}", parsed.error().message);
+      return 2;
+    }
+    clock_probe_interval = *parsed;
   }
   options.output_tail_bytes = flags.output_tail_kib * 1024;
   options.max_early = flags.max_early;
@@ -262,9 +274,9 @@ int RunWorker(const WorkerFlags& flags) {
     auto config = flags.kafka.Client("krond-admin-" + ProcessId());
     if (config) {
       if (auto admin_client = kafka::NewRdKafkaAdmin(*config)) {
-        auto reports = (*admin_client)
-                           ->EnsureTopics(ClusterTopics(flags.kafka, {flags.cluster}),
-                                          std::chrono::seconds(5));
+        std::vector<kafka::TopicSpec> specs = ClusterTopics(flags.kafka, {flags.cluster});
+        if (clock_probe_interval.count() > 0) specs.push_back(ClockTopic(flags.kafka));
+        auto reports = (*admin_client)->EnsureTopics(specs, std::chrono::seconds(5));
         if (!reports) spdlog::warn("topics not ensured: {}", reports.error().message);
       }
     }
@@ -332,6 +344,40 @@ int RunWorker(const WorkerFlags& flags) {
     spdlog::error("{}", ok.error().message);
     return 1;
   }
+  // The clock probe (worker/clock_probe.h) has a producer and a follower of its own, on its
+  // own thread: its round trips never wait behind the worker's records, and a broker that
+  // does not answer it never holds up a run. Without them the worker works on, unprobed.
+  std::unique_ptr<kafka::Producer> probe_producer;
+  std::unique_ptr<kafka::PartitionFollower> probe_follower;
+  std::unique_ptr<worker::ClockProbe> clock_probe;
+  if (clock_probe_interval.count() > 0) {
+    worker::ClockProbeOptions probe_options;
+    probe_options.topic = flags.kafka.Topics().Clock();
+    probe_options.probe_id = id;
+    probe_options.interval = clock_probe_interval;
+    kafka::ClientConfig probe_client = *client;
+    probe_client.client_id = id + "-clock";
+    // No batching delay on the way to the broker: it would count as one leg of the trip.
+    probe_client.overrides["linger.ms"] = "0";
+    kafka::ProducerOptions probe_producer_options;
+    // A probe that could not be written in time is worth nothing: it must not queue up
+    // while Kafka is away.
+    probe_producer_options.message_timeout = std::chrono::seconds(10);
+    auto made_producer = kafka::NewRdKafkaProducer(probe_client, probe_producer_options);
+    probe_client.overrides.erase("linger.ms");  // a producer property: consumers warn of it
+    auto made_follower = kafka::NewRdKafkaPartitionFollower(probe_client, probe_options.topic, 0,
+                                                            /*tail=*/0);
+    if (!made_producer || !made_follower) {
+      spdlog::warn("clock probe off: {}",
+                   !made_producer ? made_producer.error().message : made_follower.error().message);
+    } else {
+      probe_producer = std::move(*made_producer);
+      probe_follower = std::move(*made_follower);
+      clock_probe = std::make_unique<worker::ClockProbe>(clock, *probe_producer, *probe_follower,
+                                                         metrics, probe_options);
+      clock_probe->Start();
+    }
+  }
   health.MarkReady();
   while (!signals.stop_requested()) {
     // While commands run, wait at most 2 ms in the consumer: a finished run (its result,
@@ -341,6 +387,7 @@ int RunWorker(const WorkerFlags& flags) {
     worker.Step(std::chrono::milliseconds(worker.running() > 0 ? 2 : 100));
     health.MarkProgress();
   }
+  if (clock_probe) clock_probe->Stop();
   worker.Stop();
   forward.target = nullptr;
   (*server)->Stop();
@@ -394,6 +441,11 @@ KROND_REGISTER_COMMAND(Command{
           ->capture_default_str();
       sub.add_option("--max-hold-ahead", flags->max_hold_ahead,
                      "Longest a run that arrived early is held (one further ahead starts then)")
+          ->capture_default_str();
+      sub.add_option("--clock-probe-interval", flags->clock_probe_interval,
+                     "How often to estimate this host's clock offset from the Kafka broker's "
+                     "(krond_worker_clock_offset_seconds; runs start on this host's clock) "
+                     "through the <prefix>.clock topic (0: never)")
           ->capture_default_str();
       sub.add_option("--max-timeout", flags->max_timeout,
                      "Upper bound on any job's timeout (longer ones are cut to it)")

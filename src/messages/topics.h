@@ -11,8 +11,9 @@ std::string_view QueueName(Queue q);  // "main" | "retry"
 
 // Topic names derive from one prefix (default "krond") so tests and tenants can share a
 // broker: <prefix>.tasks.<cluster>, <prefix>.retry.<cluster>, <prefix>.dead.<cluster>,
-// <prefix>.results, the scheduler's <prefix>.state, <prefix>.leader, <prefix>.skips, and the
-// control plane's <prefix>.jobs (the job catalog) and <prefix>.control (pause and resume).
+// <prefix>.results, the scheduler's <prefix>.state, <prefix>.leader, <prefix>.skips, the
+// control plane's <prefix>.jobs (the job catalog) and <prefix>.control (pause and resume), and
+// the workers' <prefix>.clock (clock offset probes).
 class TopicNames {
  public:
   explicit TopicNames(std::string prefix = "krond") : prefix_(std::move(prefix)) {}
@@ -31,6 +32,10 @@ class TopicNames {
   std::string Jobs() const { return prefix_ + ".jobs"; }
   // Compacted, key = job name: pause and resume requests (docs/control.md).
   std::string Control() const { return prefix_ + ".control"; }
+  // One partition, message.timestamp.type=LogAppendTime, short retention: each worker writes
+  // probe records and reads them back to estimate its clock offset from the broker's
+  // (worker/clock_probe.h).
+  std::string Clock() const { return prefix_ + ".clock"; }
   // Shared by every scheduler replica: a new active scheduler fences the old one.
   std::string SchedulerTransactionalId() const { return prefix_ + ".scheduler"; }
   // Consumer group of the workers serving one queue of one cluster.

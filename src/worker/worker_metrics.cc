@@ -104,6 +104,21 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
       microvm_boot(r.AddHistogram("krond_worker_microvm_boot_seconds",
                                   "Guest boot time of microVM runs (kernel start to command "
                                   "start).",
-                                  {"accelerator"}, metrics::DefaultLatencyBuckets())) {}
+                                  {"accelerator"}, metrics::DefaultLatencyBuckets())),
+      clock_offset(r.AddGauge("krond_worker_clock_offset_seconds",
+                              "This worker's clock minus the Kafka broker's (signed), from the "
+                              "last clock probe round; 0 until the first.")
+                       .Get()),
+      clock_offset_uncertainty(
+          r.AddGauge("krond_worker_clock_offset_uncertainty_seconds",
+                     "Half the round trip of the clock probe behind "
+                     "krond_worker_clock_offset_seconds: the true offset lies within it.")
+              .Get()),
+      clock_probe_rounds(r.AddCounter("krond_worker_clock_probe_rounds_total",
+                                      "Clock probe rounds, by result: ok, failed (the log says "
+                                      "why).",
+                                      {"result"})) {
+  for (const char* result : {"ok", "failed"}) clock_probe_rounds.WithLabels({result});
+}
 
 }  // namespace krond::worker

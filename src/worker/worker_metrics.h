@@ -57,6 +57,13 @@ struct WorkerMetrics {
   metrics::Family<metrics::Gauge>& microvm_accelerator;  // {accelerator}
   // Guest boot time of each microVM run (kernel start to command start).
   metrics::Family<metrics::Histogram>& microvm_boot;  // {accelerator}
+  // This host's clock minus the broker's, from the last successful clock probe round
+  // (ClockProbe); 0 until then.
+  metrics::Gauge& clock_offset;
+  // Half the round trip of that estimate: the true offset is within clock_offset ± this.
+  metrics::Gauge& clock_offset_uncertainty;
+  // Clock probe rounds, by result: ok, failed.
+  metrics::Family<metrics::Counter>& clock_probe_rounds;  // {result}
 };
 
 }  // namespace krond::worker

@@ -42,7 +42,23 @@ TEST(AclPlan, WorkersReadTasksButCannotWriteThem) {
   }
   EXPECT_TRUE(Allows(plan, "User:w", Res::kTopic, "p.results", Op::kWrite));
   // Exactly these: 6 per cluster, plus results. Nothing to create, no transactions.
-  EXPECT_EQ(Of(plan, "User:w").size(), 2u * 6 + 3);  // + Describe of the catalog and control
+  EXPECT_EQ(Of(plan, "User:w").size(),
+            2u * 6 + 3 + 2);  // + Describe of the catalog and control, the clock topic
+}
+
+TEST(AclPlan, WorkersWriteAndReadBackClockProbesWithoutAGroup) {
+  const auto plan = PlanAcls(kNames, {"a"}, kAll);
+  EXPECT_TRUE(Allows(plan, "User:w", Res::kTopic, "p.clock", Op::kWrite));
+  EXPECT_TRUE(Allows(plan, "User:w", Res::kTopic, "p.clock", Op::kRead));
+  for (const auto& b : Of(plan, "User:w")) {
+    if (b.resource == Res::kGroup) {
+      EXPECT_THAT(b.name, testing::StartsWith("p.workers.")) << FormatAcl(b);
+    }
+  }
+  // Only workers probe.
+  for (const std::string other : {"User:s", "User:c"}) {
+    for (const auto& b : Of(plan, other)) EXPECT_NE(b.name, "p.clock") << FormatAcl(b);
+  }
 }
 
 TEST(AclPlan, SchedulerFiresInTransactionsAndOwnsItsLeaseStateAndSkips) {
@@ -88,7 +104,7 @@ TEST(AclPlan, ConsoleReadsEverythingOfItsClustersAndWritesTasksAndRequests) {
 
 TEST(AclPlan, LeavesOutRolesWithoutPrincipalAndHasNoDuplicates) {
   const auto plan = PlanAcls(kNames, {"a", "a"}, {"", "User:w", ""});
-  EXPECT_EQ(plan.size(), 9u);  // 6 per cluster (once), results, catalog, control
+  EXPECT_EQ(plan.size(), 11u);  // 6 per cluster (once), results, catalog, control, clock x2
   for (const auto& b : plan) EXPECT_EQ(b.principal, "User:w");
 }
 

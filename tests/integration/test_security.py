@@ -96,6 +96,13 @@ def refusals(port: int) -> dict[str, float]:
             for labels, value in metric_samples(text, "krond_kafka_refusals_total")}
 
 
+def clock_rounds(port: int) -> dict[str, float]:
+    """krond_worker_clock_probe_rounds_total by result, of the worker serving `port`."""
+    text = http_get(f"http://127.0.0.1:{port}/metrics")
+    return {labels["result"]: value
+            for labels, value in metric_samples(text, "krond_worker_clock_probe_rounds_total")}
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     c = SecureCluster(tmp_path_factory.mktemp("secure") / "kafka")
@@ -163,6 +170,12 @@ def test_job_fires_runs_retries_and_dead_letters_with_least_privilege(cluster, s
     doomed = [r for r in results(cluster) if r["run_id"] == letter["task"]["run_id"]]
     assert sorted((r["attempt"], r["queue"], r["outcome"]) for r in doomed) == [
         (1, "main", "failed"), (2, "retry", "failed")]
+    # Each worker's clock probe writes and reads back <prefix>.clock with the worker role's
+    # ACLs (a round runs at start).
+    for name in ("worker", "retry"):
+        wait_until(lambda name=name: clock_rounds(stack["ports"][name]).get("ok", 0) >= 1, 30,
+                   what=f"a clock probe round of {name}")
+        assert clock_rounds(stack["ports"][name]).get("failed") == 0, name
     # Every process did all of that with its role's ACLs and nothing more: not one refusal.
     for name, port in stack["ports"].items():
         assert refusals(port) == {"authentication": 0, "authorization": 0}, name
