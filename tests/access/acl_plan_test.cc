@@ -41,8 +41,23 @@ TEST(AclPlan, WorkersReadTasksButCannotWriteThem) {
     EXPECT_TRUE(Allows(plan, "User:w", Res::kGroup, "p.workers.retry." + c, Op::kRead));
   }
   EXPECT_TRUE(Allows(plan, "User:w", Res::kTopic, "p.results", Op::kWrite));
-  // Exactly these: 6 per cluster, plus results. Nothing to create, no transactions.
-  EXPECT_EQ(Of(plan, "User:w").size(), 2u * 6 + 3);  // + Describe of the catalog and control
+  // Exactly these: 6 per cluster, plus results, and what its run gate follows (below).
+  // Nothing to create, no transactions.
+  EXPECT_EQ(Of(plan, "User:w").size(), 2u * 6 + 4);
+}
+
+TEST(AclPlan, WorkersFollowTheCatalogAndPauseRequestsButCannotWriteThem) {
+  const auto plan = PlanAcls(kNames, {"a"}, kAll);
+  for (const std::string topic : {"p.jobs", "p.control"}) {
+    EXPECT_TRUE(Allows(plan, "User:w", Res::kTopic, topic, Op::kRead)) << topic;
+    EXPECT_FALSE(Allows(plan, "User:w", Res::kTopic, topic, Op::kWrite)) << topic;
+  }
+  const AclBinding groups{Res::kGroup, "p.worker-control.", "User:w", Op::kRead, true};
+  EXPECT_NE(std::find(plan.begin(), plan.end(), groups), plan.end());
+  EXPECT_EQ(FormatAcl(groups), "ALLOW User:w Read Group p.worker-control.*");
+  // The prefix covers the group of every worker process, and no other role's group.
+  EXPECT_EQ(kNames.WorkerControlGroup("host:42").rfind(groups.name, 0), 0u);
+  EXPECT_NE(kNames.WorkerGroup(messages::Queue::kMain, "a").rfind(groups.name, 0), 0u);
 }
 
 TEST(AclPlan, SchedulerFiresInTransactionsAndOwnsItsLeaseStateAndSkips) {
@@ -88,7 +103,7 @@ TEST(AclPlan, ConsoleReadsEverythingOfItsClustersAndWritesTasksAndRequests) {
 
 TEST(AclPlan, LeavesOutRolesWithoutPrincipalAndHasNoDuplicates) {
   const auto plan = PlanAcls(kNames, {"a", "a"}, {"", "User:w", ""});
-  EXPECT_EQ(plan.size(), 9u);  // 6 per cluster (once), results, catalog, control
+  EXPECT_EQ(plan.size(), 10u);  // 6 per cluster (once), results, catalog, control, groups
   for (const auto& b : plan) EXPECT_EQ(b.principal, "User:w");
 }
 
