@@ -68,13 +68,15 @@ std::vector<AclBinding> PlanAcls(const messages::TopicNames& names,
           .Allow(Res::kGroup, names.WorkerGroup(messages::Queue::kMain, c), {Op::kRead})
           .Allow(Res::kGroup, names.WorkerGroup(messages::Queue::kRetry, c), {Op::kRead});
     }
-    // Describe: at start it checks that the catalog and control topics exist (ClusterTopics).
-    // The clock topic: it writes probes and reads them back (worker/clock_probe.h), without
-    // a group.
+    // Each worker process follows the catalog and control topics in a group of its own (its
+    // run gate cancels held runs of removed and paused jobs); Read implies the Describe it
+    // needs at start to check that they exist (ClusterTopics). The clock topic: it writes
+    // probes and reads them back (worker/clock_probe.h), without a group.
     p.Allow(Res::kTopic, names.Results(), {Op::kWrite})
-        .Allow(Res::kTopic, names.Jobs(), {Op::kDescribe})
-        .Allow(Res::kTopic, names.Control(), {Op::kDescribe})
+        .Allow(Res::kTopic, names.Jobs(), {Op::kRead})
+        .Allow(Res::kTopic, names.Control(), {Op::kRead})
         .Allow(Res::kTopic, names.Clock(), {Op::kRead, Op::kWrite})
+        .AllowPrefixed(Res::kGroup, names.WorkerControlGroupPrefix(), {Op::kRead})
         .AppendTo(all);
   }
   if (!principals.console.empty()) {

@@ -27,8 +27,9 @@ struct Principals {
 //    read results (audit) and pause requests; see (Describe) the retry and dead topics,
 //    which it checks at start;
 //  - worker: read the task and retry topics (through its queue's group) and write results,
-//    retry and dead letters of its cluster; write and read back the clock topic's probes
-//    (followed without a group). It cannot write a task topic, so a worker that is taken
+//    retry and dead letters of its cluster; read the catalog and pause requests (through its
+//    own groups, a prefixed ACL); write and read back the clock topic's probes (followed
+//    without a group). It cannot write a task topic, so a worker that is taken
 //    over cannot make the other workers run a command;
 //  - console: read every topic of its clusters (tasks, retries, dead letters, results, the
 //    catalog, pause requests) through its own groups (a prefixed ACL), and write tasks (run

@@ -57,6 +57,8 @@ struct ClientContext {
   ErrorHook on_error;
   RefusalHook on_refused;
   RebalanceListener* listener = nullptr;
+  // Level of the assigned/revoked lines (ConsumerOptions::quiet_rebalances).
+  spdlog::level::level_enum rebalance_level = spdlog::level::info;
   std::atomic<int> in_flight{0};
   // Set while a producer is destroyed: its owners may be gone, so callbacks are dropped.
   std::atomic<bool> discarding{false};
@@ -647,7 +649,8 @@ class RdKafkaConsumer final : public Consumer {
     const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
     auto list = FromList(partitions);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      spdlog::info("kafka {}: assigned {} partition(s){}", ctx->name, list.size(), Describe(list));
+      spdlog::log(ctx->rebalance_level, "kafka {}: assigned {} partition(s){}", ctx->name,
+                  list.size(), Describe(list));
       if (cooperative) {
         if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions)) {
           rd_kafka_error_destroy(e);
@@ -665,7 +668,8 @@ class RdKafkaConsumer final : public Consumer {
                    Describe(list));
       if (ctx->listener != nullptr) ctx->listener->OnLost(list);
     } else {
-      spdlog::info("kafka {}: revoked {} partition(s){}", ctx->name, list.size(), Describe(list));
+      spdlog::log(ctx->rebalance_level, "kafka {}: revoked {} partition(s){}", ctx->name,
+                  list.size(), Describe(list));
       if (ctx->listener != nullptr) ctx->listener->OnRevoked(list);
     }
     if (cooperative) {
@@ -954,6 +958,7 @@ Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
   auto ctx = std::make_unique<ClientContext>();
   ctx->on_error = std::move(options.on_error);
   ctx->listener = options.listener;
+  if (options.quiet_rebalances) ctx->rebalance_level = spdlog::level::debug;
   Settings settings = {
       {"group.id", options.group_id},
       {"enable.auto.commit", "false"},

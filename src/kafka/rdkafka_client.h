@@ -41,6 +41,10 @@ struct ConsumerOptions {
   // unique in the group (a second member with the id fences the first). Default: "" =
   // dynamic membership.
   std::string group_instance_id;
+  // Logs assignments and revocations at debug rather than info: for a follower in a group of
+  // its own, whose one assignment at every start says nothing. Lost partitions are still
+  // warnings. Default: false.
+  bool quiet_rebalances = false;
 };
 
 // Whether librdkafka accepts every property of `config` (an unknown or mistyped name, an

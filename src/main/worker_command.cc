@@ -5,14 +5,20 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <optional>
+#include <stop_token>
+#include <string_view>
+#include <thread>
 #include <tuple>
 
 #include "common/byte_size.h"
 #include "common/clock.h"
 #include "common/duration.h"
 #include "common/signals.h"
+#include "control/control_follower.h"
+#include "control/run_gate.h"
 #include "exec/bubblewrap_executor.h"
 #include "exec/microvm_executor.h"
 #include "exec/process_executor.h"
@@ -337,6 +343,35 @@ int RunWorker(const WorkerFlags& flags) {
     spdlog::error("{}", consumer.error().message);
     return 1;
   }
+  // Runs dispatched ahead of their instant (issue 20) are held until it; at the instant the
+  // worker asks the gate whether their job was paused or removed meanwhile (docs/control.md,
+  // "Held runs"). A follower keeps the gate current on a thread of its own, from the control
+  // and catalog topics, which a group of this process's own reads from their beginning.
+  const messages::TopicNames names = flags.kafka.Topics();
+  control::RunGate gate(names.Control(), names.Jobs());
+  auto control_client = flags.kafka.Client(id + "-control");
+  if (!control_client) {
+    spdlog::error("{}", control_client.error().message);
+    return 2;
+  }
+  kafka::ConsumerOptions control_options;
+  control_options.group_id = names.WorkerControlGroup(ProcessId());
+  control_options.quiet_rebalances = true;
+  control_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };
+  auto control_consumer = kafka::NewRdKafkaConsumer(*control_client, control_options);
+  if (!control_consumer) {
+    spdlog::error("{}", control_consumer.error().message);
+    return 1;
+  }
+  control::ControlFollower follower(**control_consumer, gate,
+                                    [&metrics] { metrics.consumer_errors.Inc(); });
+  if (auto ok = follower.Start(); !ok) {
+    spdlog::error("run gate: {}", ok.error().message);
+    return 1;
+  }
+  // Stopped and joined after the worker stops (below), or on any return from here on.
+  std::jthread follower_thread([&follower](std::stop_token stop) { follower.Run(stop); });
+  options.cancel_early = [&gate](std::string_view job) { return gate.CancelReason(job); };
   worker::Worker worker(clock, **consumer, **producer, *executor, metrics, flags.kafka.Topics(),
                         options, sandboxed, microvm_executor);
   forward.target = &worker;
@@ -390,6 +425,8 @@ int RunWorker(const WorkerFlags& flags) {
   if (clock_probe) clock_probe->Stop();
   worker.Stop();
   forward.target = nullptr;
+  follower_thread.request_stop();
+  follower_thread.join();
   (*server)->Stop();
   return 0;
 }

@@ -53,6 +53,12 @@ class TopicNames {
   std::string SchedulerControlGroup(std::string_view process_id) const {
     return SchedulerControlGroupPrefix() + std::string(process_id);
   }
+  // Each worker process follows the control and catalog topics (its run gate, which cancels
+  // held runs of paused and removed jobs) in a group of its own.
+  std::string WorkerControlGroupPrefix() const { return prefix_ + ".worker-control."; }
+  std::string WorkerControlGroup(std::string_view process_id) const {
+    return WorkerControlGroupPrefix() + std::string(process_id);
+  }
   const std::string& prefix() const { return prefix_; }
 
  private:

@@ -2,39 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "messages/catalog.h"
-
 namespace krond::scheduler {
-
-Status PauseSet::Apply(const kafka::ConsumedMessage& record) {
-  auto [last, fresh] = applied_.try_emplace({record.topic, record.partition}, record.offset);
-  if (!fresh) {
-    if (record.offset <= last->second) return {};
-    last->second = record.offset;
-  }
-  if (record.value.empty()) {
-    paused_.erase(record.key);
-    return {};
-  }
-  auto control = messages::DecodeControlRecord(record.value);
-  if (!control)
-    return MakeError("control record for \"" + record.key + "\": " + control.error().message);
-  if (control->paused) {
-    paused_[control->job] = control->by;
-  } else {
-    paused_.erase(control->job);
-  }
-  return {};
-}
-
-bool PauseSet::Paused(std::string_view job) const {
-  return !paused_.empty() && paused_.count(std::string(job)) != 0;
-}
 
 std::vector<DueRun> PauseSet::TakePaused(std::vector<DueRun>& runs,
                                          const std::vector<config::Job>& jobs) const {
   std::vector<DueRun> skipped;
-  if (paused_.empty()) return skipped;
+  if (paused_count() == 0) return skipped;
   std::erase_if(runs, [&](const DueRun& run) {
     if (!Paused(jobs[run.job].name)) return false;
     skipped.push_back(run);

@@ -1,14 +1,12 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "config/job_file.h"
+#include "control/pause_table.h"
 #include "kafka/kafka.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_metrics.h"
@@ -17,17 +15,17 @@
 // <prefix>.control, where the console writes one record per request (key = job name).
 namespace krond::scheduler {
 
-// Which jobs are paused. Records are states, not toggles: the latest record of a job wins,
-// and a record at or before one already applied (same partition) is ignored, so the topic
-// can be read again from its start without going back in time. Not thread-safe: the
+// Which jobs are paused: control::PauseTable (the records' one reader, shared with the
+// worker's run gate; the latest record of a job wins, so the topic can be read again from its
+// start without going back in time), and the fires it skips. Not thread-safe: the
 // scheduler's thread owns it.
 class PauseSet {
  public:
   // Applies one record of the control topic; an empty value (tombstone) resumes the job.
   // Errors for an undecodable record, which changes nothing (the caller logs it).
-  [[nodiscard]] Status Apply(const kafka::ConsumedMessage& record);
-  bool Paused(std::string_view job) const;
-  size_t paused_count() const { return paused_.size(); }
+  [[nodiscard]] Status Apply(const kafka::ConsumedMessage& record) { return table_.Apply(record); }
+  bool Paused(std::string_view job) const { return table_.Paused(job); }
+  size_t paused_count() const { return table_.paused_count(); }
 
   // Moves the runs of paused jobs out of `runs` (order kept in both) and returns them.
   // `jobs` is what DueRun::job indexes.
@@ -35,8 +33,7 @@ class PauseSet {
                                  const std::vector<config::Job>& jobs) const;
 
  private:
-  std::unordered_map<std::string, std::string> paused_;         // job -> who paused it
-  std::map<std::pair<std::string, int32_t>, int64_t> applied_;  // partition -> last offset
+  control::PauseTable table_;
 };
 
 // Keeps a PauseSet current from a consumer of the control topic. The consumer has a group of

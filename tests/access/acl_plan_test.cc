@@ -41,9 +41,9 @@ TEST(AclPlan, WorkersReadTasksButCannotWriteThem) {
     EXPECT_TRUE(Allows(plan, "User:w", Res::kGroup, "p.workers.retry." + c, Op::kRead));
   }
   EXPECT_TRUE(Allows(plan, "User:w", Res::kTopic, "p.results", Op::kWrite));
-  // Exactly these: 6 per cluster, plus results. Nothing to create, no transactions.
-  EXPECT_EQ(Of(plan, "User:w").size(),
-            2u * 6 + 3 + 2);  // + Describe of the catalog and control, the clock topic
+  // Exactly these: 6 per cluster, plus results, what its run gate follows and the clock
+  // topic (below). Nothing to create, no transactions.
+  EXPECT_EQ(Of(plan, "User:w").size(), 2u * 6 + 6);
 }
 
 TEST(AclPlan, WorkersWriteAndReadBackClockProbesWithoutAGroup) {
@@ -52,13 +52,29 @@ TEST(AclPlan, WorkersWriteAndReadBackClockProbesWithoutAGroup) {
   EXPECT_TRUE(Allows(plan, "User:w", Res::kTopic, "p.clock", Op::kRead));
   for (const auto& b : Of(plan, "User:w")) {
     if (b.resource == Res::kGroup) {
-      EXPECT_THAT(b.name, testing::StartsWith("p.workers.")) << FormatAcl(b);
+      EXPECT_THAT(b.name, testing::AnyOf(testing::StartsWith("p.workers."),
+                                         testing::StartsWith("p.worker-control.")))
+          << FormatAcl(b);
     }
   }
   // Only workers probe.
   for (const std::string other : {"User:s", "User:c"}) {
     for (const auto& b : Of(plan, other)) EXPECT_NE(b.name, "p.clock") << FormatAcl(b);
   }
+}
+
+TEST(AclPlan, WorkersFollowTheCatalogAndPauseRequestsButCannotWriteThem) {
+  const auto plan = PlanAcls(kNames, {"a"}, kAll);
+  for (const std::string topic : {"p.jobs", "p.control"}) {
+    EXPECT_TRUE(Allows(plan, "User:w", Res::kTopic, topic, Op::kRead)) << topic;
+    EXPECT_FALSE(Allows(plan, "User:w", Res::kTopic, topic, Op::kWrite)) << topic;
+  }
+  const AclBinding groups{Res::kGroup, "p.worker-control.", "User:w", Op::kRead, true};
+  EXPECT_NE(std::find(plan.begin(), plan.end(), groups), plan.end());
+  EXPECT_EQ(FormatAcl(groups), "ALLOW User:w Read Group p.worker-control.*");
+  // The prefix covers the group of every worker process, and no other role's group.
+  EXPECT_EQ(kNames.WorkerControlGroup("host:42").rfind(groups.name, 0), 0u);
+  EXPECT_NE(kNames.WorkerGroup(messages::Queue::kMain, "a").rfind(groups.name, 0), 0u);
 }
 
 TEST(AclPlan, SchedulerFiresInTransactionsAndOwnsItsLeaseStateAndSkips) {
@@ -104,7 +120,7 @@ TEST(AclPlan, ConsoleReadsEverythingOfItsClustersAndWritesTasksAndRequests) {
 
 TEST(AclPlan, LeavesOutRolesWithoutPrincipalAndHasNoDuplicates) {
   const auto plan = PlanAcls(kNames, {"a", "a"}, {"", "User:w", ""});
-  EXPECT_EQ(plan.size(), 11u);  // 6 per cluster (once), results, catalog, control, clock x2
+  EXPECT_EQ(plan.size(), 12u);  // 6 per cluster (once), results, catalog, control, clock x2, groups
   for (const auto& b : plan) EXPECT_EQ(b.principal, "User:w");
 }
 

@@ -179,6 +179,10 @@ def test_job_fires_runs_retries_and_dead_letters_with_least_privilege(cluster, s
     # Every process did all of that with its role's ACLs and nothing more: not one refusal.
     for name, port in stack["ports"].items():
         assert refusals(port) == {"authentication": 0, "authorization": 0}, name
+    # Both workers follow the catalog and control topics (their run gates) in groups of their
+    # own, with the worker role's ACLs.
+    for name in ("worker", "retry"):
+        assert "run gate:" not in stack["procs"][name].log(), stack["procs"][name].tail()
     # The console role reads the dead letters.
     listed = subprocess.run([krond_bin(), "dead", "list", "--cluster", CLUSTER,
                              *cluster.kafka_args("console")],

@@ -595,6 +595,8 @@ TEST(TopicNames, DeriveFromPrefix) {
   EXPECT_EQ(t.Results(), "t1.results");
   EXPECT_EQ(t.ForQueue(Queue::kRetry, "b"), "t1.retry.b");
   EXPECT_EQ(t.WorkerGroup(Queue::kMain, "b"), "t1.workers.main.b");
+  EXPECT_EQ(t.WorkerControlGroup("h:1"), "t1.worker-control.h:1");
+  EXPECT_EQ(t.WorkerControlGroup("h:1").rfind(t.WorkerControlGroupPrefix(), 0), 0u);
 }
 
 }  // namespace
