@@ -5,7 +5,21 @@
 namespace krond::worker {
 
 void OffsetTracker::Started(const std::string& topic, int32_t partition, int64_t offset) {
-  partitions_[{topic, partition}].in_flight.insert(offset);
+  PartitionState& p = partitions_[{topic, partition}];
+  p.in_flight.insert(offset);
+  p.dropped.erase(offset);
+  if (p.first_taken < 0 || offset < p.first_taken) p.first_taken = offset;
+}
+
+void OffsetTracker::Publishing(const std::string& topic, int32_t partition, int64_t offset) {
+  auto it = partitions_.find({topic, partition});
+  if (it == partitions_.end() || it->second.in_flight.count(offset) == 0) return;
+  it->second.publishing.insert(offset);
+}
+
+bool OffsetTracker::InProgress(const std::string& topic, int32_t partition, int64_t offset) const {
+  const PartitionState* p = Find(topic, partition);
+  return p != nullptr && p->in_flight.count(offset) != 0;
 }
 
 void OffsetTracker::Launched(const std::string& topic, int32_t partition, int64_t offset) {
@@ -20,19 +34,34 @@ void OffsetTracker::Finished(const std::string& topic, int32_t partition, int64_
   PartitionState& p = it->second;
   if (p.in_flight.erase(offset) == 0) return;
   p.launched.erase(offset);
+  p.publishing.erase(offset);
   p.next_uncommitted = std::max(p.next_uncommitted, offset + 1);
 }
 
 Status OffsetTracker::Inherit(const kafka::TopicPartition& committed) {
   PartitionState& p = partitions_[{committed.topic, committed.partition}];
+  // Back after a loss: what this worker finished counts as done, as if its last commits had
+  // reached Kafka (the offsets taken and neither dropped nor still in flight).
+  std::vector<std::pair<int64_t, int64_t>> own_done;
+  if (p.lost) {
+    int64_t from = std::max(p.first_taken, committed.offset);
+    std::set<int64_t> open = p.dropped;
+    open.insert(p.in_flight.begin(), p.in_flight.end());
+    for (int64_t offset : open) {
+      if (offset >= p.next_uncommitted) break;
+      if (offset > from) own_done.emplace_back(from, offset - 1);
+      from = std::max(from, offset + 1);
+    }
+    if (from >= 0 && from < p.next_uncommitted) own_done.emplace_back(from, p.next_uncommitted - 1);
+    p.lost = false;
+    p.dropped.clear();
+  }
   p.committed = committed.offset;
   p.committed_metadata = committed.metadata;
   auto note = messages::DecodeCommitNote(committed.metadata, committed.offset);
-  if (!note) {
-    p.inherited = {};
-    return tl::unexpected(note.error());
-  }
-  p.inherited = std::move(*note);
+  p.inherited = note ? std::move(*note) : messages::CommitNote{};
+  for (const auto& [first, last] : own_done) p.inherited.done.AddRange(first, last);
+  if (!note) return tl::unexpected(note.error());
   return {};
 }
 
@@ -74,6 +103,7 @@ messages::CommitNote OffsetTracker::NoteOf(PartitionState& p, int64_t committabl
 OffsetTracker::Commits OffsetTracker::TakeCommittable() {
   Commits out;
   for (auto& [key, p] : partitions_) {
+    if (p.lost) continue;  // not ours until assigned again
     const int64_t committable = p.in_flight.empty() ? p.next_uncommitted : *p.in_flight.begin();
     if (committable < 0 || committable < p.committed) continue;  // nothing taken yet
     bool truncated = false;
@@ -88,8 +118,27 @@ OffsetTracker::Commits OffsetTracker::TakeCommittable() {
   return out;
 }
 
-void OffsetTracker::Forget(const std::vector<kafka::TopicPartition>& partitions) {
-  for (const auto& tp : partitions) partitions_.erase({tp.topic, tp.partition});
+void OffsetTracker::Forget(const std::vector<kafka::TopicPartition>& partitions, bool lost) {
+  for (const auto& tp : partitions) {
+    auto it = partitions_.find({tp.topic, tp.partition});
+    if (it == partitions_.end()) continue;
+    if (!lost) {
+      partitions_.erase(it);
+      continue;
+    }
+    PartitionState& p = it->second;
+    p.lost = true;
+    // Held, parked and cancelled runs are redelivered and taken again; published ones end.
+    for (auto o = p.in_flight.begin(); o != p.in_flight.end();) {
+      if (p.publishing.count(*o) != 0) {
+        ++o;
+        continue;
+      }
+      p.dropped.insert(*o);
+      p.launched.erase(*o);
+      o = p.in_flight.erase(o);
+    }
+  }
 }
 
 size_t OffsetTracker::InFlight() const {

@@ -281,6 +281,12 @@ void Worker::OnMessage(kafka::ConsumedMessage message) {
   // A message of a parked partition was already in the local queue: it will be fetched
   // again from the rewound position, so dropping this copy loses nothing.
   if (deferred_.count(key) != 0 || stopped_) return;
+  if (tracker_.InProgress(message.topic, message.partition, message.offset)) {
+    // A partition lost and assigned back: this run's result is still being published here.
+    spdlog::info("run {} at {} is being reported already; not run again", message.key,
+                 Where(message));
+    return;
+  }
   const std::string_view queue = messages::QueueName(options_.queue);
   if (tracker_.FinishedBefore(message.topic, message.partition, message.offset)) {
     // Its result (and retry or dead letter) is in Kafka already: only the commit was lost.
@@ -857,6 +863,7 @@ std::optional<Worker::Record> Worker::Replacement(const Outbox& outbox, const Re
 }
 
 void Worker::PublishThenFinish(std::shared_ptr<Outbox> outbox, std::vector<Record> records) {
+  tracker_.Publishing(outbox->source.topic, outbox->source.partition, outbox->source.offset);
   outbox->remaining = records.size();
   for (Record& record : records) PublishRecord(outbox, std::move(record));
 }
@@ -1017,7 +1024,7 @@ void Worker::GiveUp(const std::vector<kafka::TopicPartition>& partitions, bool l
     // the results their flush_timeout: waiting again here would unbound a stop with Kafka
     // unreachable.
     if (!lost) Commit();
-    tracker_.Forget(partitions);
+    tracker_.Forget(partitions, lost);
     return;
   }
   // The next owner gets the partitions when this returns: until then their runs may end
@@ -1062,7 +1069,7 @@ void Worker::GiveUp(const std::vector<kafka::TopicPartition>& partitions, bool l
     publisher_.Poll(std::chrono::milliseconds(20));
   }
   if (!lost) Commit();
-  tracker_.Forget(partitions);
+  tracker_.Forget(partitions, lost);
 }
 
 void Worker::Stop() {

@@ -185,5 +185,47 @@ TEST(OffsetTrackerTest, ANoteTooLargeForTheBrokerIsCutAndCounted) {
   EXPECT_LE(commits.offsets[0].metadata.size(), kafka::kMaxCommitMetadataBytes);
 }
 
+TEST(OffsetTrackerTest, ALostPartitionAssignedBackKeepsWhatThisWorkerFinished) {
+  OffsetTracker t;
+  for (int64_t off : {10, 11, 12, 13}) t.Started("t", 0, off);
+  t.Finished("t", 0, 10);
+  t.Finished("t", 0, 11);
+  t.Launched("t", 0, 13);
+  // The session expired (the broker was down): no commit of 10 and 11 reached Kafka.
+  t.Forget({{"t", 0, -1}}, /*lost=*/true);
+  EXPECT_THAT(t.TakeCommittable().offsets, IsEmpty()) << "not ours while lost";
+  ASSERT_TRUE(t.Inherit({"t", 0, 10, ""}).has_value());
+  EXPECT_TRUE(t.FinishedBefore("t", 0, 10));
+  EXPECT_TRUE(t.FinishedBefore("t", 0, 11));
+  EXPECT_FALSE(t.FinishedBefore("t", 0, 12)) << "held, never run: taken again";
+  EXPECT_FALSE(t.FinishedBefore("t", 0, 13)) << "cancelled: run again";
+  EXPECT_FALSE(t.InProgress("t", 0, 12));
+  EXPECT_EQ(t.InFlight(), 0u);
+}
+
+TEST(OffsetTrackerTest, ARunStillPublishingWhenItsPartitionIsLostFinishesAfterwards) {
+  OffsetTracker t;
+  t.Started("t", 0, 5);
+  t.Started("t", 0, 6);
+  t.Publishing("t", 0, 5);
+  t.Publishing("t", 0, 6);
+  t.Forget({{"t", 0, -1}}, /*lost=*/true);
+  t.Finished("t", 0, 5);  // acknowledged after the loss
+  ASSERT_TRUE(t.Inherit({"t", 0, 5, ""}).has_value());
+  EXPECT_TRUE(t.FinishedBefore("t", 0, 5));
+  EXPECT_TRUE(t.InProgress("t", 0, 6)) << "its redelivery is not a new run";
+  t.Finished("t", 0, 6);
+  EXPECT_THAT(t.TakeCommittable().offsets, ElementsAre(TopicPartition{"t", 0, 7}));
+}
+
+TEST(OffsetTrackerTest, ARevokedPartitionIsForgottenWhole) {
+  OffsetTracker t;
+  t.Started("t", 0, 1);
+  t.Finished("t", 0, 1);
+  t.Forget({{"t", 0, -1}});
+  ASSERT_TRUE(t.Inherit({"t", 0, 1, ""}).has_value());
+  EXPECT_FALSE(t.FinishedBefore("t", 0, 1)) << "a revoke commits first; nothing to remember";
+}
+
 }  // namespace
 }  // namespace krond::worker

@@ -668,6 +668,31 @@ TEST_F(WorkerTest, RevokeCancelsRunsPastTheDrainTimeoutAndTheNextOwnerRunsThemAg
   EXPECT_EQ(consumer_.CommittedMetadata(kTasks, 0), "");
 }
 
+TEST_F(WorkerTest, RunsFinishedBeforeTheirPartitionWasLostAreNotRunAgainWhenItComesBack) {
+  MakeWorker();
+  Add(Task("r1"));
+  Add(Task("r2"));
+  // The broker goes away: no commit goes through (r1's result was acknowledged just before),
+  // r2's result waits, and the session expires.
+  consumer_.FailNextCommits(1000);
+  Step();
+  Finish("r1", FakeExecutor::Succeeded());
+  producer_.HoldDeliveries(true);
+  ASSERT_TRUE(StepUntil([&] { return executor_.specs().size() == 2; }));
+  Finish("r2", FakeExecutor::Succeeded());
+  consumer_.Lose({{kTasks, 0, -1}});
+  consumer_.FailNextCommits(0);
+  EXPECT_EQ(Committed(), -1);
+  consumer_.Assign({{kTasks, 0, -1}});  // back to this worker, from offset 0
+  for (int i = 0; i < 5; ++i) Step();
+  EXPECT_EQ(ReturnedCount("r1"), 2u);
+  EXPECT_EQ(ReturnedCount("r2"), 2u);
+  EXPECT_THAT(executor_.specs(), SizeIs(2)) << "r1 finished, r2 still reporting: not run again";
+  producer_.HoldDeliveries(false);
+  ASSERT_TRUE(StepUntil([&] { return Committed() == 2; }));
+  EXPECT_THAT(Results(), SizeIs(2));
+}
+
 TEST_F(WorkerTest, LostPartitionCancelsItsRunsAtOnceAndCommitsNothing) {
   drain_timeout_ = hours(1);
   kill_grace_ = hours(24);  // see RevokeCancelsRunsPastTheDrainTimeout...
