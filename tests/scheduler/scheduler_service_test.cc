@@ -70,6 +70,13 @@ class SchedulerServiceTest : public ::testing::Test {
  protected:
   SchedulerServiceTest() { spdlog::set_level(spdlog::level::off); }
 
+  // Pauses (or resumes) job "a" in pauses_, as a record of the control topic would.
+  void Control(bool paused) {
+    ASSERT_TRUE(pauses_.Apply(
+        {"t.control", 0, control_offset_++, "a",
+         messages::Encode(messages::ControlRecord{"a", paused, "olga", clock_.Now(), "db"})}));
+  }
+
   Replica& Start(const std::string& owner, std::string_view yaml,
                  ServiceOptions options = ServiceOptions()) {
     auto r = std::make_unique<Replica>();
@@ -171,6 +178,8 @@ class SchedulerServiceTest : public ::testing::Test {
   }
 
   testing::SimulatedClock clock_{kT0};
+  PauseSet pauses_;
+  int64_t control_offset_ = 0;
   testing::FakeTxnLog log_;
   std::vector<std::unique_ptr<Replica>> replicas_;
 };
@@ -317,19 +326,12 @@ TEST_F(SchedulerServiceTest, SkipsWhatCatchUpNoneMissedAndRecordsIt) {
 }
 
 TEST_F(SchedulerServiceTest, PausedFiresAreSkippedAndNeitherResumeNorTakeoverFiresThem) {
-  PauseSet pauses;
-  int64_t offset = 0;
-  auto control = [&](bool paused) {
-    ASSERT_TRUE(pauses.Apply(
-        {"t.control", 0, offset++, "a",
-         messages::Encode(messages::ControlRecord{"a", paused, "olga", clock_.Now(), "db"})}));
-  };
   Replica& a = StartActive("a", EverySecond("all"));
-  a->set_pauses(&pauses);
+  a->set_pauses(&pauses_);
   Run({&a}, kT0 + milliseconds(3500));
-  control(true);
+  Control(true);
   Run({&a}, kT0 + milliseconds(6500));
-  control(false);
+  Control(false);
   Run({&a}, kT0 + milliseconds(8500));
   std::vector<SystemTime> fired = Fired();
   for (int paused = 4; paused <= 6; ++paused) {
@@ -350,12 +352,12 @@ TEST_F(SchedulerServiceTest, PausedFiresAreSkippedAndNeitherResumeNorTakeoverFir
 
   // Paused again, a freezes at +8.5; b (catch_up: all) takes over with +9.. missed: they are
   // paused catch-up runs, skipped too. The state said +8 was decided, so nothing before.
-  control(true);
+  Control(true);
   Replica& b = Start("b", EverySecond("all"));
-  b->set_pauses(&pauses);
+  b->set_pauses(&pauses_);
   Run({&b}, kT0 + milliseconds(12500));
   ASSERT_TRUE(b->active());
-  control(false);
+  Control(false);
   Run({&b}, kT0 + milliseconds(14500));
   fired = Fired();
   for (int paused = 9; paused <= 12; ++paused) {
@@ -429,19 +431,12 @@ TEST_F(SchedulerServiceTest, ATakeoverDoesNotFireAgainARunDispatchedAhead) {
 }
 
 TEST_F(SchedulerServiceTest, APausedJobIsCheckedAtDispatchTime) {
-  PauseSet pauses;
-  int64_t offset = 0;
-  auto control = [&](bool paused) {
-    ASSERT_TRUE(pauses.Apply(
-        {"t.control", 0, offset++, "a",
-         messages::Encode(messages::ControlRecord{"a", paused, "olga", clock_.Now(), "db"})}));
-  };
   Replica& a = StartActive("a", EveryTenSeconds(), Ahead(seconds(2)));
-  a->set_pauses(&pauses);
+  a->set_pauses(&pauses_);
   Run({&a}, kT0 + seconds(7));
-  control(true);
+  Control(true);
   Run({&a}, kT0 + seconds(9));  // +10 was due for dispatch at +8, paused then
-  control(false);
+  Control(false);
   Run({&a}, kT0 + seconds(18));
   EXPECT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(20)}))
       << "resumed before +10's instant, but its dispatch was decided at +8";

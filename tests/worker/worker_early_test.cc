@@ -14,6 +14,19 @@ class WorkerEarlyTest : public WorkerTest {
     t.scheduled_at = scheduled_at;
     return t;
   }
+  // Run r0 of a job with concurrency forbid starts now; its next run r1 is held until kT0.
+  void RunR0AndHoldR1OfAForbidJob() {
+    clock_.Set(kT0 - seconds(2));
+    MakeWorker(/*slots=*/2);
+    messages::TaskMessage first = At("r0", kT0 - seconds(2));
+    first.concurrency = "forbid";
+    messages::TaskMessage next = At("r1", kT0);
+    next.concurrency = "forbid";
+    Add(first);
+    Add(next);
+    Step();
+    Step();
+  }
 };
 
 TEST_F(WorkerEarlyTest, AnEarlyRunIsHeldUntilItsInstantAndStartsOnIt) {
@@ -98,16 +111,7 @@ TEST_F(WorkerEarlyTest, AHeldRunWhoseJobWasPausedIsSkippedNeverRun) {
 }
 
 TEST_F(WorkerEarlyTest, AHeldRunOfAJobStillGoingMeetsItsConcurrencyPolicyAtTheInstant) {
-  clock_.Set(kT0 - seconds(2));
-  MakeWorker(/*slots=*/2);
-  messages::TaskMessage first = At("r0", kT0 - seconds(2));
-  first.concurrency = "forbid";
-  messages::TaskMessage next = At("r1", kT0);
-  next.concurrency = "forbid";
-  Add(first);
-  Add(next);
-  Step();
-  Step();
+  RunR0AndHoldR1OfAForbidJob();
   ASSERT_TRUE(executor_.WaitBlocked("r0"));
   EXPECT_EQ(worker_->early(), 1u) << "held, not skipped on arrival: r0 may end in time";
   clock_.Set(kT0);
@@ -118,16 +122,7 @@ TEST_F(WorkerEarlyTest, AHeldRunOfAJobStillGoingMeetsItsConcurrencyPolicyAtTheIn
 }
 
 TEST_F(WorkerEarlyTest, ARunThatEndsBeforeTheInstantLetsTheHeldRunOfItsJobStart) {
-  clock_.Set(kT0 - seconds(2));
-  MakeWorker(/*slots=*/2);
-  messages::TaskMessage first = At("r0", kT0 - seconds(2));
-  first.concurrency = "forbid";
-  messages::TaskMessage next = At("r1", kT0);
-  next.concurrency = "forbid";
-  Add(first);
-  Add(next);
-  Step();
-  Step();
+  RunR0AndHoldR1OfAForbidJob();
   Finish("r0", FakeExecutor::Succeeded());
   clock_.Set(kT0);
   Step();
