@@ -5,14 +5,19 @@
 // WarmShellPool, the way a krond worker starts a run). Lateness is from the boundary to the
 // hand-over (to the Poll() return with --shells 0). No JSON, metrics, results, commits or
 // supervision: krond's own lateness minus this is what krond adds on top of the machine.
+// With --ahead-ms A the bursts are produced A ms before their boundary and each consumer
+// holds them and hands them all at the boundary (a sleep to 2 ms before it, then a spin),
+// as a krond worker does with runs dispatched ahead: what is left is the machine starting
+// the burst's shells.
 // scripts/bench burst-floor runs it; docs/benchmarks.md has the numbers.
 //
 //   burst_floor --brokers B --topic T [--burst N] [--consumers C] [--seconds S]
-//               [--shells 1|0] [--kafka-setting k=v ...]
+//               [--shells 1|0] [--ahead-ms A] [--kafka-setting k=v ...]
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -34,7 +39,7 @@ using SystemTime = std::chrono::system_clock::time_point;
 constexpr const char* kTool = "burst_floor";
 constexpr const char* kUsage =
     "burst_floor --brokers B --topic T [--burst N] [--consumers C] [--seconds S] "
-    "[--shells 1|0] [--kafka-setting k=v ...]";
+    "[--shells 1|0] [--ahead-ms A] [--kafka-setting k=v ...]";
 // Bursts before this one are left out: the group and the shell pools are still settling.
 constexpr int kFirstMeasured = 2;
 
@@ -42,7 +47,8 @@ struct Options : krond::bench::CommonFlags {
   int burst = 100;
   int consumers = 2;
   int seconds = 30;
-  int shells = 1;  // 0: poll only
+  int shells = 1;    // 0: poll only
+  int ahead_ms = 0;  // >0: bursts are produced this long ahead and handed at the boundary
 };
 
 Options Parse(int argc, char** argv) {
@@ -51,12 +57,14 @@ Options Parse(int argc, char** argv) {
                            {{"--burst", &o.burst},
                             {"--consumers", &o.consumers},
                             {"--seconds", &o.seconds},
-                            {"--shells", &o.shells}});
+                            {"--shells", &o.shells},
+                            {"--ahead-ms", &o.ahead_ms}});
   if (o.burst < 1 || o.consumers < 1 || o.seconds <= kFirstMeasured ||
-      (o.shells != 0 && o.shells != 1)) {
+      (o.shells != 0 && o.shells != 1) || o.ahead_ms < 0 || o.ahead_ms > 900) {
     krond::bench::Usage(kTool, kUsage,
                         "--burst and --consumers take a positive count, --seconds more than " +
-                            std::to_string(kFirstMeasured) + ", --shells 1 or 0");
+                            std::to_string(kFirstMeasured) +
+                            ", --shells 1 or 0, --ahead-ms 0 to 900");
   }
   return o;
 }
@@ -85,7 +93,8 @@ class ConsumerThread {
   ConsumerThread(const Options& o, std::unique_ptr<krond::kafka::Consumer> consumer)
       : started_(std::chrono::system_clock::now()),
         consumer_(std::move(consumer)),
-        pool_(o.shells == 1 ? std::make_unique<krond::exec::WarmShellPool>(PoolSize(o)) : nullptr) {
+        pool_(o.shells == 1 ? std::make_unique<krond::exec::WarmShellPool>(PoolSize(o)) : nullptr),
+        ahead_(o.ahead_ms > 0) {
     krond::exec::RunSpec spec;
     spec.argv = {"/bin/sh", "-c", "true"};
     script_ = krond::exec::WarmShellPool::Script(spec);
@@ -104,7 +113,18 @@ class ConsumerThread {
  private:
   void Loop() {
     while (!stop_) {
-      auto polled = consumer_->Poll(std::chrono::milliseconds(50));
+      auto timeout = std::chrono::milliseconds(50);
+      if (!held_.empty()) {
+        timeout = std::clamp(
+            std::chrono::duration_cast<std::chrono::milliseconds>(
+                held_boundary_ - std::chrono::system_clock::now() - std::chrono::milliseconds(2)),
+            std::chrono::milliseconds(0), timeout);
+        if (timeout.count() == 0) {
+          HandHeld();
+          continue;
+        }
+      }
+      auto polled = consumer_->Poll(timeout);
       if (!polled || !polled->has_value()) {
         Reap(WNOHANG);
         continue;
@@ -127,7 +147,28 @@ class ConsumerThread {
     const bool first = index != last_index_;
     last_index_ = index;
     if (index < kFirstMeasured) return;
+    if (ahead_) {
+      if (!held_.empty() && boundary != held_boundary_) HandHeld();
+      held_boundary_ = boundary;
+      held_.push_back(value);
+      return;
+    }
     if (first) samples_.first.push_back(Since(boundary));
+    Start(boundary);
+  }
+
+  // The burst held ahead: at its boundary (2 ms of spin, as krond's RealClock), all at once.
+  void HandHeld() {
+    const auto spin_from = held_boundary_ - std::chrono::milliseconds(2);
+    if (std::chrono::system_clock::now() < spin_from) std::this_thread::sleep_until(spin_from);
+    while (std::chrono::system_clock::now() < held_boundary_) {
+    }
+    samples_.first.push_back(Since(held_boundary_));
+    for (std::size_t i = 0; i < held_.size(); ++i) Start(held_boundary_);
+    held_.clear();
+  }
+
+  void Start(SystemTime boundary) {
     if (pool_ == nullptr) {
       samples_.each.push_back(Since(boundary));
       return;
@@ -156,6 +197,9 @@ class ConsumerThread {
   std::unique_ptr<krond::exec::WarmShellPool> pool_;
   std::string script_;
   std::vector<krond::exec::WarmShellPool::Shell> handed_;
+  const bool ahead_;
+  std::vector<std::string> held_;  // the burst held until held_boundary_
+  SystemTime held_boundary_{};
   Samples samples_;
   int last_index_ = -1;
   std::atomic<bool> stop_{false};
@@ -208,7 +252,7 @@ int Run(const Options& o) {
     while (std::chrono::system_clock::now() < boundary - milliseconds(20)) {
       producer->Poll(milliseconds(10));
     }
-    std::this_thread::sleep_until(boundary);
+    std::this_thread::sleep_until(boundary - milliseconds(o.ahead_ms));
     const std::string value = std::to_string(index) + " " + ms_since_epoch(boundary);
     for (int i = 0; i < o.burst; ++i) send(value);
     producer->Poll(milliseconds(0));
@@ -216,7 +260,8 @@ int Run(const Options& o) {
   if (auto ok = producer->Flush(std::chrono::seconds(10)); !ok) {
     krond::bench::Die(kTool, "flush: " + ok.error().message);
   }
-  std::this_thread::sleep_for(std::chrono::seconds(1));  // the last burst's consumption
+  // The last burst's consumption (and its boundary when it was sent ahead).
+  std::this_thread::sleep_for(std::chrono::seconds(1) + std::chrono::milliseconds(o.ahead_ms));
 
   std::vector<Micros> each;
   std::vector<Micros> first;
@@ -231,11 +276,14 @@ int Run(const Options& o) {
   const size_t expected = static_cast<size_t>(o.seconds - kFirstMeasured) * o.burst;
   std::printf(
       "burst floor: %d messages at each second boundary for %d s, %d consumer(s), %s, "
-      "krond's client settings%s\n",
+      "krond's client settings%s%s\n",
       o.burst, o.seconds, o.consumers,
       o.shells == 1 ? "each handed to a warm shell running `true`" : "no shells",
+      o.ahead_ms > 0 ? ", sent ahead and held to the boundary" : "",
       o.overrides.empty() ? "" : " plus --kafka-setting overrides");
-  krond::bench::PrintPercentiles("boundary -> first message of the burst polled", first);
+  krond::bench::PrintPercentiles(o.ahead_ms > 0 ? "boundary -> held burst released"
+                                                : "boundary -> first message of the burst polled",
+                                 first);
   krond::bench::PrintPercentiles(
       o.shells == 1 ? "boundary -> hand-over to a warm shell" : "boundary -> message polled", each);
   if (each.size() + no_shell_ready != expected) {

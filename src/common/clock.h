@@ -33,13 +33,23 @@ class RealClock final : public Clock {
         std::chrono::system_clock::now());
   }
   MonoTime MonoNow() const override { return std::chrono::steady_clock::now(); }
-  // An absolute CLOCK_REALTIME timer: it wakes on the instant itself (within the kernel's
-  // timer slack, 50 us by default) and follows a clock that is stepped meanwhile.
+  // An absolute CLOCK_REALTIME timer to kSpin before `t`, then a spin on the clock: the timer
+  // follows a clock that is stepped meanwhile, and the spin takes out its wake-up latency,
+  // which on a busy 2-core host is 1-3 ms at p99 (docs/benchmarks.md, "On-time starts"). A
+  // worker sleeps here once per distinct instant (cron instants are whole seconds), so the
+  // spin costs at most kSpin of one core a second.
+  static constexpr std::chrono::microseconds kSpin{2000};
   void SleepUntil(SystemTime t) const override {
-    const auto ns = std::chrono::nanoseconds(t.time_since_epoch()).count();
-    const timespec at{static_cast<time_t>(ns / 1'000'000'000),
-                      static_cast<long>(ns % 1'000'000'000)};
-    while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+    const auto target = std::chrono::time_point_cast<std::chrono::nanoseconds>(t);
+    const auto wake = target - kSpin;
+    if (std::chrono::system_clock::now() < wake) {
+      const auto ns = wake.time_since_epoch().count();
+      const timespec at{static_cast<time_t>(ns / 1'000'000'000),
+                        static_cast<long>(ns % 1'000'000'000)};
+      while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+      }
+    }
+    while (std::chrono::system_clock::now() < target) {
     }
   }
 };
