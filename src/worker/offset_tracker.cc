@@ -80,7 +80,12 @@ bool OffsetTracker::StartedBefore(const std::string& topic, int32_t partition,
 bool OffsetTracker::FinishedBefore(const std::string& topic, int32_t partition,
                                    int64_t offset) const {
   const PartitionState* p = Find(topic, partition);
-  return p != nullptr && p->inherited.done.Contains(offset);
+  if (p == nullptr) return false;
+  // Every run below a committed offset has finished. The consumer can still deliver one: a
+  // partition lost and assigned back resumes at the group's older commit, and this worker's
+  // first commit after it moves past the runs it finished while the partition was lost
+  // (which also drops them from the note) before they are delivered again.
+  return (p->committed >= 0 && offset < p->committed) || p->inherited.done.Contains(offset);
 }
 
 messages::CommitNote OffsetTracker::NoteOf(PartitionState& p, int64_t committable) {

@@ -43,7 +43,8 @@ class OffsetTracker {
   // A partition this worker lost (Forget with lost) and gets back adds what it finished
   // itself meanwhile: those runs are not run again, though their commit never reached Kafka.
   [[nodiscard]] Status Inherit(const kafka::TopicPartition& committed);
-  // Whether a previous owner had started, or finished, the run of this message.
+  // Whether a previous owner had started, or finished, the run of this message (finished
+  // also for any offset below the partition's last commit).
   bool StartedBefore(const std::string& topic, int32_t partition, int64_t offset) const;
   bool FinishedBefore(const std::string& topic, int32_t partition, int64_t offset) const;
 
