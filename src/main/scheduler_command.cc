@@ -171,6 +171,7 @@ Result<std::unique_ptr<ControlPlane>> StartControlPlane(const KafkaFlags& flags,
   spdlog::info("control: {} job(s) paused ({})", plane->pauses.paused_count(), names.Control());
   kafka::ConsumerOptions options;
   options.group_id = names.SchedulerControlGroup(ProcessId());
+  options.quiet_rebalances = true;  // a group of its own: its one assignment says nothing
   options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
   auto consumer = kafka::NewRdKafkaConsumer(*client, options);
   if (!consumer) return tl::unexpected(consumer.error());
