@@ -1,8 +1,10 @@
 #include "messages/signed_task.h"
 
+#include <climits>
 #include <nlohmann/json.hpp>
 
 #include "common/time_format.h"
+#include "messages/json_fields.h"
 
 namespace krond::messages {
 
@@ -82,10 +84,16 @@ Result<SignedTask> ParseSignedTask(std::string_view message) {
   const nlohmann::json j = nlohmann::json::parse(message, nullptr, false);
   if (!IsEnvelope(j)) return MakeError("unsigned task: the message is not a signed-task envelope");
   SignedTask e;
+  // Checked as integers first: nlohmann's get<int>() of 1e300 or 2^40 is undefined.
+  internal::FieldReader ints(j);
+  const int64_t version = ints.Int("v");
+  const auto attempt = ints.IntIn("attempt", INT_MIN, INT_MAX, /*required=*/false);
+  if (!ints.ok()) return MakeError("signed task: malformed envelope: " + ints.error());
+  if (version != kEnvelopeVersion) {
+    return MakeError("signed task: unknown envelope version " + j.at("v").dump());
+  }
+  if (ints.Has("attempt")) e.attempt = static_cast<int>(attempt);
   try {
-    if (j.at("v").get<int>() != kEnvelopeVersion) {
-      return MakeError("signed task: unknown envelope version " + j.at("v").dump());
-    }
     auto task = signing::Base64Decode(j.at("task").get<std::string>());
     auto sig = signing::Base64Decode(j.at("sig").get<std::string>());
     if (!task || !sig || sig->size() != e.signature.size()) {
@@ -94,7 +102,6 @@ Result<SignedTask> ParseSignedTask(std::string_view message) {
     e.task = std::move(*task);
     std::copy(sig->begin(), sig->end(), e.signature.begin());
     e.key_id = j.value("key", "");
-    if (j.contains("attempt")) e.attempt = j.at("attempt").get<int>();
     if (j.contains("not_before")) e.not_before = j.at("not_before").get<std::string>();
     if (j.contains("replayed_from")) e.replayed_from = j.at("replayed_from").get<std::string>();
     if (j.contains("requested_by")) e.requested_by = j.at("requested_by").get<std::string>();

@@ -46,6 +46,22 @@ TEST(SignedTask, UnsignedTaskIsRefused) {
   EXPECT_FALSE(VerifyTask("not json", {NewKey().public_key}));
 }
 
+// Found by signed_task_fuzzer: a version or attempt that is not an int was read with
+// get<int>(), which is undefined for 1e300.
+TEST(SignedTask, NonIntegerVersionOrAttemptIsMalformed) {
+  const auto key = NewKey();
+  auto refusal = [&](const char* field, const nlohmann::json& value) {
+    auto j = nlohmann::json::parse(*SignTask(kTask, key));
+    j[field] = value;
+    auto verified = VerifyTask(j.dump(), {key.public_key});
+    return verified ? std::string("opened") : verified.error().message;
+  };
+  EXPECT_THAT(refusal("v", 6.6e69), HasSubstr("malformed envelope"));
+  EXPECT_THAT(refusal("attempt", 6.6e69), HasSubstr("malformed envelope"));
+  EXPECT_THAT(refusal("attempt", 1099511627776), HasSubstr("out of range"));
+  EXPECT_THAT(refusal("v", 1099511627776), HasSubstr("unknown envelope version"));
+}
+
 TEST(SignedTask, TamperedCommandIsRefused) {
   const auto key = NewKey();
   auto j = nlohmann::json::parse(*SignTask(kTask, key));
