@@ -1,6 +1,7 @@
 #include "scheduler/scheduler.h"
 
 #include <algorithm>
+#include <iterator>
 #include <numeric>
 
 namespace krond::scheduler {
@@ -49,6 +50,7 @@ void Scheduler::Rebuild(SystemTime now, std::span<const std::optional<SystemTime
 }
 
 std::vector<DueRun> Scheduler::Tick(SystemTime now) {
+  if (!removed_.empty() && now >= removed_expire_) std::vector<Dispatched>().swap(removed_);
   std::vector<DueRun> due;
   while (!queue_.Empty() && queue_.TopTime() <= now) {
     const uint32_t job = queue_.TopJob();
@@ -98,23 +100,56 @@ void Scheduler::Replace(std::vector<config::Job> jobs, SystemTime now) {
   const std::vector<uint32_t> old_order = OrderByName(jobs_);
   const std::vector<uint32_t> new_order = OrderByName(jobs);
   std::vector<std::optional<SystemTime>> kept(jobs.size());
-  for (size_t o = 0, n = 0; o < old_order.size() && n < new_order.size();) {
-    const config::Job& before = jobs_[old_order[o]];
-    const config::Job& after = jobs[new_order[n]];
-    if (before.name < after.name) {
+  // Jobs this reload removes that have a run dispatched ahead, in order of name.
+  std::vector<Dispatched> removed;
+  // Walks removed_ (sorted by name) along the added jobs.
+  size_t r = 0;
+  for (size_t o = 0, n = 0; o < old_order.size() || n < new_order.size();) {
+    const config::Job* before = o < old_order.size() ? &jobs_[old_order[o]] : nullptr;
+    const config::Job* after = n < new_order.size() ? &jobs[new_order[n]] : nullptr;
+    if (after == nullptr || (before != nullptr && before->name < after->name)) {
+      // Removed: a run it dispatched ahead is published, and the worker holds it until its
+      // instant. Kept so that the job, if added back before then, does not fire it again.
+      if (std::optional<SystemTime> last =
+              LastDispatchedAhead(*before, pending[old_order[o]], DispatchAheadOf(*before), now)) {
+        removed.push_back({before->name, *last});
+      }
       ++o;
-    } else if (after.name < before.name) {
+    } else if (before == nullptr || after->name < before->name) {
+      // Added: one removed by an earlier reload resumes after the run it had dispatched.
+      while (r < removed_.size() && removed_[r].job < after->name) ++r;
+      if (r < removed_.size() && removed_[r].job == after->name) {
+        if (removed_[r].at > now) {
+          kept[new_order[n]] = after->schedule.AnchoredAt(anchor_).Next(removed_[r].at);
+        }
+        removed_[r].at = SystemTime::min();  // back in the job set: forgotten below
+      }
       ++n;
     } else {
-      if (after.schedule.text() == before.schedule.text() && after.timezone == before.timezone) {
+      if (after->schedule.text() == before->schedule.text() &&
+          after->timezone == before->timezone) {
         kept[new_order[n]] = pending[old_order[o]];
       } else if (std::optional<SystemTime> last = LastDispatchedAhead(
-                     before, pending[old_order[o]], DispatchAheadOf(before), now)) {
-        kept[new_order[n]] = after.schedule.AnchoredAt(anchor_).Next(*last);
+                     *before, pending[old_order[o]], DispatchAheadOf(*before), now)) {
+        kept[new_order[n]] = after->schedule.AnchoredAt(anchor_).Next(*last);
       }
       ++o;
       ++n;
     }
+  }
+  // The names of removed_ and `removed` are disjoint: removed_ holds no job of jobs_.
+  std::erase_if(removed_,
+                [now](const Dispatched& d) { return d.at <= now - config::kMaxDispatchAhead; });
+  std::vector<Dispatched> remembered;
+  remembered.reserve(removed_.size() + removed.size());
+  std::merge(std::make_move_iterator(removed_.begin()), std::make_move_iterator(removed_.end()),
+             std::make_move_iterator(removed.begin()), std::make_move_iterator(removed.end()),
+             std::back_inserter(remembered),
+             [](const Dispatched& a, const Dispatched& b) { return a.job < b.job; });
+  removed_ = std::move(remembered);
+  removed_expire_ = SystemTime::min();
+  for (const Dispatched& d : removed_) {
+    removed_expire_ = std::max(removed_expire_, d.at + config::kMaxDispatchAhead);
   }
   jobs_ = std::move(jobs);
   Rebuild(now, kept);

@@ -55,7 +55,10 @@ class Scheduler {
   // unchanged keeps its pending fire, so reloading never fires a run twice or skips one
   // (a changed dispatch_ahead only moves its dispatch); new or changed jobs fire strictly
   // after `now`, and a changed one also after the last run it had dispatched ahead under its
-  // old schedule.
+  // old schedule. A removed job's last run dispatched ahead is remembered until its instant
+  // has passed: a job of that name added back meanwhile (by this or a later Replace)
+  // resumes after it, as a changed job does, so removing and adding back a job within its
+  // dispatch-ahead does not fire that run twice.
   void Replace(std::vector<config::Job> jobs, SystemTime now);
 
   // Restarts every job's schedule after `now`, re-anchoring `@every` jobs there, except
@@ -65,8 +68,16 @@ class Scheduler {
   void StartAfter(std::span<const std::optional<SystemTime>> handled, SystemTime now);
 
   const std::vector<config::Job>& jobs() const { return jobs_; }
+  // How many removed jobs' runs dispatched ahead are remembered (see Replace): for tests.
+  size_t RemovedRemembered() const { return removed_.size(); }
 
  private:
+  // A removed job's latest run dispatched ahead (its instant was still to come).
+  struct Dispatched {
+    std::string job;
+    SystemTime at{};
+  };
+
   std::chrono::milliseconds DispatchAheadOf(const config::Job& job) const {
     return job.dispatch_ahead ? std::chrono::milliseconds(job.dispatch_ahead->count())
                               : dispatch_ahead_;
@@ -81,6 +92,12 @@ class Scheduler {
   // The pending fire of every job that has one, and nothing else: a job's pending fire is
   // looked up here (NextFireOf, Replace) rather than mirrored per job.
   FireQueue queue_;
+  // The latest run dispatched ahead of each removed job that had one, sorted by name; no
+  // job of jobs_ is here. Bounded: an entry is dropped kMaxDispatchAhead after its instant
+  // (the margin covers a wall clock stepping back), so it outlives its job's removal by at
+  // most twice kMaxDispatchAhead, and Tick frees the vector once every entry has expired.
+  std::vector<Dispatched> removed_;
+  SystemTime removed_expire_{};  // when every entry of removed_ has expired
 };
 
 }  // namespace krond::scheduler

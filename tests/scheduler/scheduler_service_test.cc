@@ -430,6 +430,24 @@ TEST_F(SchedulerServiceTest, ATakeoverDoesNotFireAgainARunDispatchedAhead) {
                                               kT0 + seconds(30), kT0 + seconds(40)}));
 }
 
+TEST_F(SchedulerServiceTest, AJobRemovedAndAddedAgainBeforeItsDispatchedRunDoesNotDoubleIt) {
+  // +10 is published at +8; "a" leaves the job file at +8.5 and comes back at +9. The worker
+  // holds the published +10 until its instant: publishing it again would run it twice.
+  Replica& r = StartActive("r", EveryTenSeconds(), Ahead(seconds(2)));
+  Run({&r}, kT0 + milliseconds(8500));
+  ASSERT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(10)}));
+  r->Replace(test_support::MustParse("clusters: [alpha]\njobs:\n  - name: other\n"
+                                     "    schedule: \"0 0 * * *\"\n    cluster: alpha\n"
+                                     "    command: o\n"),
+             kT0 + milliseconds(8500));
+  Run({&r}, kT0 + seconds(9));
+  r->Replace(test_support::MustParse(EveryTenSeconds()), kT0 + seconds(9));
+  Run({&r}, kT0 + seconds(18));
+  EXPECT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(10), kT0 + seconds(20)}))
+      << "each instant once";
+  EXPECT_EQ(State()["a"].last_fired, kT0 + seconds(20));
+}
+
 TEST_F(SchedulerServiceTest, APausedJobIsCheckedAtDispatchTime) {
   Replica& a = StartActive("a", EveryTenSeconds(), Ahead(seconds(2)));
   a->set_pauses(&pauses_);

@@ -294,6 +294,53 @@ TEST(SchedulerTest, AChangedScheduleDoesNotFireAgainARunDispatchedAhead) {
   EXPECT_EQ(s.NextDispatchTime(), kT0 + seconds(16));
 }
 
+TEST(SchedulerTest, AJobRemovedAndAddedAgainDoesNotFireAgainARunDispatchedAhead) {
+  const auto both = [] { return Jobs({{"a", "*/10 * * * * *"}, {"b", "*/10 * * * * *"}}).jobs; };
+  Scheduler s(both(), kT0, seconds(2));
+  ASSERT_THAT(s.Tick(kT0 + seconds(8)),
+              ElementsAre(DueRun{0, kT0 + seconds(10)}, DueRun{1, kT0 + seconds(10)}));
+  // "a" is removed after its +10 was dispatched and added back before +10, through a reload
+  // that does not have it either: +10 was published once, and is not queued again.
+  s.Replace(Jobs({{"b", "*/10 * * * * *"}}).jobs, kT0 + milliseconds(8500));
+  s.Replace(Jobs({{"b", "*/10 * * * * *"}, {"c", "@every 30s"}}).jobs, kT0 + milliseconds(8700));
+  s.Replace(both(), kT0 + seconds(9));
+  EXPECT_EQ(s.NextFireOf("a"), kT0 + seconds(20));
+  EXPECT_THAT(s.Tick(kT0 + seconds(12)), IsEmpty());
+  EXPECT_THAT(s.Tick(kT0 + seconds(18)),
+              ElementsAre(DueRun{0, kT0 + seconds(20)}, DueRun{1, kT0 + seconds(20)}));
+  // Added back with a schedule that also matches +20: it resumes after +20, as a job whose
+  // schedule changed in one reload does.
+  s.Replace(Jobs({{"b", "*/10 * * * * *"}}).jobs, kT0 + milliseconds(18500));
+  s.Replace(Jobs({{"a", "*/5 * * * * *"}, {"b", "*/10 * * * * *"}}).jobs, kT0 + seconds(19));
+  EXPECT_EQ(s.NextFireOf("a"), kT0 + seconds(25));
+  ASSERT_THAT(s.Tick(kT0 + seconds(23)), ElementsAre(DueRun{0, kT0 + seconds(25)}));
+  // Removed after +25 was dispatched and added back once +25 has passed: a new job, firing
+  // strictly after now, as before.
+  s.Replace(Jobs({{"b", "*/10 * * * * *"}}).jobs, kT0 + seconds(24));
+  s.Replace(both(), kT0 + seconds(30));
+  EXPECT_EQ(s.NextFireOf("a"), kT0 + seconds(40));
+}
+
+TEST(SchedulerTest, ARemovedJobsDispatchedRunIsForgottenAMinuteAfterItsInstant) {
+  Scheduler s(Jobs({{"a", "*/10 * * * * *"}, {"b", "*/10 * * * * *"}}).jobs, kT0, seconds(2));
+  ASSERT_THAT(s.Tick(kT0 + seconds(8)), SizeIs(2));
+  s.Replace(Jobs({{"b", "*/10 * * * * *"}}).jobs, kT0 + seconds(9));
+  EXPECT_EQ(s.RemovedRemembered(), 1u) << "a's +10";
+  s.Replace({}, kT0 + seconds(9));
+  EXPECT_EQ(s.RemovedRemembered(), 2u) << "and b's";
+  // Nothing dispatched ahead, nothing to remember.
+  Scheduler idle(Jobs({{"a", "*/10 * * * * *"}}).jobs, kT0, seconds(2));
+  idle.Replace({}, kT0 + seconds(5));
+  EXPECT_EQ(idle.RemovedRemembered(), 0u);
+  // Kept for a minute past +10, so that a clock stepping back cannot fire it again.
+  s.Replace(Jobs({{"a", "0 0 * * *"}}).jobs, kT0 + seconds(69));
+  EXPECT_EQ(s.RemovedRemembered(), 1u) << "a is back: only b's is left";
+  EXPECT_THAT(s.Tick(kT0 + seconds(69)), IsEmpty());
+  EXPECT_EQ(s.RemovedRemembered(), 1u);
+  EXPECT_THAT(s.Tick(kT0 + seconds(70)), IsEmpty());
+  EXPECT_EQ(s.RemovedRemembered(), 0u) << "a tick frees it";
+}
+
 TEST(SchedulerTest, RestartingAfterARunDispatchedAheadResumesAfterIt) {
   // A takeover at +9 whose state says +10 was dispatched (ahead): +10 is not queued again.
   Scheduler s(Jobs({{"a", "*/10 * * * * *"}}).jobs, kT0, seconds(2));
