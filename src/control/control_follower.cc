@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace krond::control {
 
 ControlFollower::ControlFollower(kafka::Consumer& consumer, RunGate& gate, ErrorHook on_error)
@@ -20,17 +22,34 @@ size_t ControlFollower::Poll(std::chrono::milliseconds timeout) {
         last_error_ = polled.error().message;
         spdlog::warn("run gate: cannot follow the control and catalog topics: {}", last_error_);
       }
-      return applied;
+      break;
     }
     last_error_.clear();
-    if (!*polled) return applied;
+    if (!*polled) break;
     if (auto ok = gate_.Apply(**polled); !ok) {
       spdlog::error("run gate: {}; ignored", ok.error().message);
       continue;
     }
     ++applied;
   }
+  if (!gate_.ready() && CaughtUp()) {
+    gate_.MarkReady();
+    spdlog::info("run gate ready: the control and catalog topics are read to their end");
+  }
   return applied;
+}
+
+bool ControlFollower::CaughtUp() {
+  if (!consumer_.AtEnd()) return false;
+  const std::vector<kafka::TopicPartition> assigned = consumer_.Assignment();
+  for (const std::string& topic : gate_.topics()) {
+    // A topic with no partition assigned yet is not read at all.
+    if (std::none_of(assigned.begin(), assigned.end(),
+                     [&](const kafka::TopicPartition& tp) { return tp.topic == topic; })) {
+      return false;
+    }
+  }
+  return true;
 }
 
 void ControlFollower::Run(std::stop_token stop, std::chrono::milliseconds poll_timeout) {

@@ -23,11 +23,14 @@ class ControlFollower {
   // `consumer` and `gate` are not owned and must outlive the follower.
   ControlFollower(kafka::Consumer& consumer, RunGate& gate, ErrorHook on_error = {});
 
-  // Subscribes the consumer to the gate's topics.
+  // Subscribes the consumer to the gate's topics. Requires: the consumer reports partition
+  // ends (kafka::ConsumerOptions::report_ends), or the gate never becomes ready.
   [[nodiscard]] Status Start();
   // Applies the records that have arrived, at most kMaxBatch, waiting at most `timeout` for
   // the first; returns how many it applied (undecodable records are logged and not counted).
   // A failed poll is counted, and logged once per distinct error until a poll succeeds.
+  // Marks the gate ready (and logs it, once) when partitions of both topics are assigned and
+  // the end of each was reached (kafka::Consumer::AtEnd).
   size_t Poll(std::chrono::milliseconds timeout);
   // Bounds a Poll, so that Run sees a stop while a large catalog is being read.
   static constexpr size_t kMaxBatch = 1000;
@@ -37,6 +40,9 @@ class ControlFollower {
            std::chrono::milliseconds poll_timeout = std::chrono::milliseconds(100));
 
  private:
+  // Whether the assignment covers both topics and every assigned partition was read to its end.
+  bool CaughtUp();
+
   kafka::Consumer& consumer_;
   RunGate& gate_;
   ErrorHook on_error_;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,10 +31,12 @@ inline constexpr std::string_view kCancelRemoved = "removed";
 // - Records at or before one already applied from their partition are ignored (the topics
 //   are read again from their start), as in PauseTable.
 //
-// The gate knows only what it has read: until its follower has read both topics to their end
-// (a few seconds after the worker starts), a pause or removal it has not read yet cancels
-// nothing. Catalog values are not decoded (only key and tombstone matter), so a worker's start
-// does not parse every job's definition.
+// The gate knows only what it has read, so it is not ready() until its follower has read both
+// topics to the end they had when it started (MarkReady; a few seconds after the worker
+// starts): the worker holds a due run while the gate is not ready rather than start a run of
+// a job paused or removed in what is still unread (docs/control.md, "Held runs"). Catalog
+// values are not decoded (only key and tombstone matter), so a worker's start does not parse
+// every job's definition.
 //
 // Thread-safe: the follower's thread applies records while the worker's threads ask.
 class RunGate {
@@ -51,6 +54,11 @@ class RunGate {
   // may start.
   std::optional<std::string> CancelReason(std::string_view job) const;
 
+  // Whether CancelReason can be trusted: both topics were read to their end once. Stays true.
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  // Called by the follower once it has read both topics to their end.
+  void MarkReady() { ready_.store(true, std::memory_order_release); }
+
  private:
   const std::string control_topic_;
   const std::string catalog_topic_;
@@ -60,6 +68,7 @@ class RunGate {
   PauseTable pauses_;
   std::unordered_set<std::string> removed_;
   PartitionOrder catalog_order_;
+  std::atomic<bool> ready_{false};
 };
 
 }  // namespace krond::control

@@ -227,6 +227,11 @@ class Consumer {
   // Moves the read position of an assigned partition (e.g. back to a held message).
   [[nodiscard]] virtual Status Seek(const TopicPartition& position) = 0;
   virtual std::vector<TopicPartition> Assignment() = 0;
+  // Whether something is assigned and the end of every assigned partition (as the isolation
+  // level sees it: read_committed, its last stable offset) was reached since it was assigned:
+  // every record written before the assignment has been returned. Only a consumer made to
+  // report ends (rdkafka_client.h, ConsumerOptions::report_ends) ever returns true.
+  virtual bool AtEnd() = 0;
   // Leaves the group cleanly (revokes, so the listener can commit). Idempotent. Waits for
   // the group coordinator at most 3 s: with Kafka unreachable it returns, and the group
   // expires the member after its session timeout.

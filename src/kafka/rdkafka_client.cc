@@ -3,11 +3,13 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 
 namespace krond::kafka {
@@ -66,6 +68,9 @@ struct ClientContext {
   // coordinator: a principal with no ACL on it (least privilege) is refused that lookup,
   // which refuses nothing the reader does, so it is neither logged as one nor counted.
   bool group_unused = false;
+  // A consumer with report_ends: the partitions whose end it reached since they were
+  // assigned (Consumer::AtEnd). Only the polling thread (Poll, rebalances) touches it.
+  std::set<std::pair<std::string, int32_t>> ends_reached;
 };
 
 bool UnusedGroupRefusal(const ClientContext* ctx, rd_kafka_resp_err_t err) {
@@ -518,7 +523,10 @@ class RdKafkaConsumer final : public Consumer {
   Result<std::optional<ConsumedMessage>> Poll(std::chrono::milliseconds timeout) override {
     MessagePtr m(rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count())));
     if (!m) return std::optional<ConsumedMessage>();
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return std::optional<ConsumedMessage>();
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      if (m->rkt != nullptr) ctx_->ends_reached.emplace(rd_kafka_topic_name(m->rkt), m->partition);
+      return std::optional<ConsumedMessage>();
+    }
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       std::string where =
           m->rkt != nullptr ? std::string(" (") + rd_kafka_topic_name(m->rkt) + ")" : std::string();
@@ -589,6 +597,13 @@ class RdKafkaConsumer final : public Consumer {
     return FromList(list.get());
   }
 
+  bool AtEnd() override {
+    const std::vector<TopicPartition> assigned = Assignment();
+    return !assigned.empty() && std::all_of(assigned.begin(), assigned.end(), [&](const auto& tp) {
+      return ctx_->ends_reached.count({tp.topic, tp.partition}) != 0;
+    });
+  }
+
   void Close() override {
     if (closed_) return;
     closed_ = true;
@@ -651,6 +666,8 @@ class RdKafkaConsumer final : public Consumer {
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       spdlog::log(ctx->rebalance_level, "kafka {}: assigned {} partition(s){}", ctx->name,
                   list.size(), Describe(list));
+      // Read again from their committed offset: their end is still to be reached.
+      for (const auto& tp : list) ctx->ends_reached.erase({tp.topic, tp.partition});
       if (cooperative) {
         if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions)) {
           rd_kafka_error_destroy(e);
@@ -980,6 +997,7 @@ Result<std::unique_ptr<Consumer>> NewRdKafkaConsumer(const ClientConfig& config,
   if (!options.group_instance_id.empty()) {
     settings.emplace_back("group.instance.id", options.group_instance_id);
   }
+  if (options.report_ends) settings.emplace_back("enable.partition.eof", "true");
   auto conf = NewConf(config, ctx.get(), settings);
   if (!conf) return tl::unexpected(conf.error());
   rd_kafka_conf_set_rebalance_cb(conf->get(), RdKafkaConsumer::OnRebalance);

@@ -45,6 +45,10 @@ struct ConsumerOptions {
   // its own, whose one assignment at every start says nothing. Lost partitions are still
   // warnings. Default: false.
   bool quiet_rebalances = false;
+  // librdkafka's enable.partition.eof: the consumer notes when it reaches the end of each
+  // partition, for Consumer::AtEnd (a follower that must know it has read what was written
+  // before it started). Default: false (AtEnd is always false).
+  bool report_ends = false;
 };
 
 // Whether librdkafka accepts every property of `config` (an unknown or mistyped name, an

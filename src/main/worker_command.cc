@@ -54,6 +54,7 @@ struct WorkerFlags {
   std::string flush_timeout = "5s";
   size_t max_early = 10'000;
   std::string max_hold_ahead = "60s";
+  std::string control_wait = "10s";
   std::string clock_probe_interval = "30s";
   size_t output_tail_kib = 16;
   uint64_t limit_cpu = 0;
@@ -108,7 +109,8 @@ int RunWorker(const WorkerFlags& flags) {
        {std::tuple{"--max-timeout", &flags.max_timeout, &options.max_timeout},
         std::tuple{"--kill-grace", &flags.kill_grace, &options.kill_grace},
         std::tuple{"--flush-timeout", &flags.flush_timeout, &options.flush_timeout},
-        std::tuple{"--max-hold-ahead", &flags.max_hold_ahead, &options.max_hold_ahead}}) {
+        std::tuple{"--max-hold-ahead", &flags.max_hold_ahead, &options.max_hold_ahead},
+        std::tuple{"--control-wait", &flags.control_wait, &options.gate_wait}}) {
     auto parsed = ParseDuration(*text);
     if (!parsed) {
       spdlog::error("{} {}", flag, parsed.error().message);
@@ -346,7 +348,8 @@ int RunWorker(const WorkerFlags& flags) {
   // Runs dispatched ahead of their instant (issue 20) are held until it; at the instant the
   // worker asks the gate whether their job was paused or removed meanwhile (docs/control.md,
   // "Held runs"). A follower keeps the gate current on a thread of its own, from the control
-  // and catalog topics, which a group of this process's own reads from their beginning.
+  // and catalog topics, which a group of this process's own reads from their beginning; until
+  // it has read them to their end, due held runs wait (at most --control-wait).
   const messages::TopicNames names = flags.kafka.Topics();
   control::RunGate gate(names.Control(), names.Jobs());
   auto control_client = flags.kafka.Client(id + "-control");
@@ -357,6 +360,7 @@ int RunWorker(const WorkerFlags& flags) {
   kafka::ConsumerOptions control_options;
   control_options.group_id = names.WorkerControlGroup(ProcessId());
   control_options.quiet_rebalances = true;
+  control_options.report_ends = true;  // the gate is ready once both topics are read
   control_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };
   auto control_consumer = kafka::NewRdKafkaConsumer(*control_client, control_options);
   if (!control_consumer) {
@@ -372,6 +376,7 @@ int RunWorker(const WorkerFlags& flags) {
   // Stopped and joined after the worker stops (below), or on any return from here on.
   std::jthread follower_thread([&follower](std::stop_token stop) { follower.Run(stop); });
   options.cancel_early = [&gate](std::string_view job) { return gate.CancelReason(job); };
+  options.gate_ready = [&gate] { return gate.ready(); };
   worker::Worker worker(clock, **consumer, **producer, *executor, metrics, flags.kafka.Topics(),
                         options, sandboxed, microvm_executor);
   forward.target = &worker;
@@ -478,6 +483,11 @@ KROND_REGISTER_COMMAND(Command{
           ->capture_default_str();
       sub.add_option("--max-hold-ahead", flags->max_hold_ahead,
                      "Longest a run that arrived early is held (one further ahead starts then)")
+          ->capture_default_str();
+      sub.add_option("--control-wait", flags->control_wait,
+                     "How long a held run waits past its scheduled time for this worker to have "
+                     "read the control and catalog topics (pauses, removals) after it started; "
+                     "one still waiting then is skipped, never run")
           ->capture_default_str();
       sub.add_option("--clock-probe-interval", flags->clock_probe_interval,
                      "How often to estimate this host's clock offset from the Kafka broker's "

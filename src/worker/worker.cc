@@ -99,6 +99,7 @@ Status WorkerOptions::Validate() const {
   if (flush_timeout.count() < 0) return MakeError("worker: --flush-timeout must be >= 0");
   if (max_early < 1) return MakeError("worker: --max-early must be >= 1");
   if (max_hold_ahead.count() <= 0) return MakeError("worker: --max-hold-ahead must be positive");
+  if (gate_wait.count() <= 0) return MakeError("worker: --control-wait must be positive");
   if (max_message_bytes < 128 * 1024) {
     return MakeError("worker: message.max.bytes (--kafka-setting) must be at least 131072");
   }
@@ -186,6 +187,9 @@ Worker::Worker(const Clock& clock, kafka::Consumer& consumer, kafka::Producer& p
   }
   for (const char* reason : {"paused", "removed"}) {
     metrics_.runs_cancelled.WithLabels({options_.cluster, reason});
+  }
+  for (const char* result : {"ready", "timed_out"}) {
+    metrics_.gate_waits.WithLabels({options_.cluster, result});
   }
   metrics_.early_runs.Set(0);
   for (auto outcome :
@@ -413,23 +417,64 @@ void Worker::HoldEarly(kafka::ConsumedMessage message, messages::OpenedTask open
 // The consumer's poll wakes up to a millisecond late; the last stretch to the instant is
 // slept on the clock itself (Clock::SleepUntil).
 constexpr std::chrono::milliseconds kEarlyWakeMargin{2};
+// How often due runs waiting for the gate look at it again: the follower marks it ready from
+// a thread of its own, which cannot wake the consumer's poll.
+constexpr std::chrono::milliseconds kGateRecheck{20};
 
 std::chrono::milliseconds Worker::UntilNextEarly(std::chrono::milliseconds poll_timeout) const {
   if (early_.empty()) return poll_timeout;
+  if (gate_waiting_) return std::min(poll_timeout, kGateRecheck);
   const auto until = early_.begin()->first - clock_.Now() - kEarlyWakeMargin;
   return std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(until),
                     std::chrono::milliseconds(0), poll_timeout);
 }
 
 void Worker::StartDueEarly() {
-  if (early_.empty() || stopped_) return;
+  if (early_.empty() || stopped_) {
+    gate_waiting_ = false;
+    return;
+  }
   if (early_.begin()->first - clock_.Now() <= kEarlyWakeMargin) {
     clock_.SleepUntil(early_.begin()->first);
   }
   const SystemTime now = clock_.Now();
+  const bool gate_ready = !options_.gate_ready || options_.gate_ready();
+  // Runs due at or before this instant waited for the gate (the last look found it closed).
+  const std::optional<SystemTime> waited_until = gate_waited_until_;
+  size_t waited = 0;
+  gate_waiting_ = false;
   while (!early_.empty() && early_.begin()->first <= now) {
+    if (!gate_ready) {
+      // Whether the job was paused or removed after this run was sent is not known yet:
+      // hold it (fail closed), up to gate_wait past its instant.
+      if (now - early_.begin()->first < options_.gate_wait) {
+        if (!gate_waited_until_) {
+          spdlog::info(
+              "held runs are due before this worker has read the control and catalog topics "
+              "(pauses, removals): they wait for them, up to --control-wait {}",
+              FormatDuration(options_.gate_wait));
+        }
+        gate_waiting_ = true;
+        gate_waited_until_ = now;
+        break;
+      }
+      Held next = std::move(early_.extract(early_.begin()).mapped());
+      metrics_.gate_waits.WithLabels({options_.cluster, "timed_out"}).Inc();
+      Skip(next.message, next.task.task,
+           "not started: this worker could not tell within --control-wait " +
+               FormatDuration(options_.gate_wait) +
+               " of its instant whether the job was paused or removed (it has not read the "
+               "control and catalog topics since it started; can it read them?)",
+           /*warn=*/true);
+      continue;
+    }
+    const SystemTime at = early_.begin()->first;
     Held next = std::move(early_.extract(early_.begin()).mapped());
     const messages::TaskMessage& task = next.task.task;
+    if (waited_until && at <= *waited_until) {
+      metrics_.gate_waits.WithLabels({options_.cluster, "ready"}).Inc();
+      ++waited;
+    }
     if (options_.cancel_early) {
       if (std::optional<std::string> reason = options_.cancel_early(task.job)) {
         metrics_.runs_cancelled.WithLabels({options_.cluster, *reason}).Inc();
@@ -446,6 +491,11 @@ void Worker::StartDueEarly() {
       continue;
     }
     Launch(std::move(next.message), std::move(next.task));
+  }
+  if (gate_ready && waited_until) {
+    spdlog::info("control and catalog topics read: {} held run(s) that waited for them checked",
+                 waited);
+    gate_waited_until_.reset();
   }
   metrics_.early_runs.Set(static_cast<double>(early_.size()));
   ReleaseLaunched();
@@ -489,7 +539,7 @@ void Worker::UpdateLoad() {
 }
 
 void Worker::Skip(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
-                  const std::string& reason) {
+                  const std::string& reason, bool warn) {
   // A held run is taken already; Started again is a no-op.
   tracker_.Started(message.topic, message.partition, message.offset);
   messages::ResultMessage result = BaseResult(task);
@@ -500,7 +550,8 @@ void Worker::Skip(const kafka::ConsumedMessage& message, const messages::TaskMes
       .WithLabels({options_.cluster, messages::QueueName(options_.queue),
                    messages::OutcomeName(result.outcome)})
       .Inc();
-  spdlog::info("skip {} run {}: {}", task.job, task.run_id, reason);
+  spdlog::log(warn ? spdlog::level::warn : spdlog::level::info, "skip {} run {}: {}", task.job,
+              task.run_id, reason);
   auto outbox = std::make_shared<Outbox>();
   outbox->source = {message.topic, message.partition, message.offset};
   outbox->key = task.run_id;

@@ -109,6 +109,16 @@ struct WorkerOptions {
   // job must no longer start (docs/control.md); the run is then skipped with that reason,
   // never run. Called on the poll thread. Default: none (every held run starts).
   std::function<std::optional<std::string>(std::string_view job)> cancel_early;
+  // Whether cancel_early knows enough to answer: false until its source has read the pauses
+  // and removals written before this worker started. A held run whose instant comes while it
+  // is false stays held (neither started nor skipped) and is checked as usual once it is
+  // true, its lateness counted from scheduled_at like any run's. Called on the poll thread.
+  // Default: none (always ready).
+  std::function<bool()> gate_ready;
+  // The longest a held run waits past its instant for gate_ready (--control-wait): one still
+  // waiting then is skipped, never run, with a warning (docs/control.md, "Held runs").
+  // Default: 10 s. Requires: > 0.
+  std::chrono::milliseconds gate_wait{10'000};
   [[nodiscard]] Status Validate() const;
 };
 
@@ -193,9 +203,10 @@ class Worker : public kafka::RebalanceListener {
   // (waiting up to `wait`, then cancelling), commits unless lost, forgets them.
   void GiveUp(const std::vector<kafka::TopicPartition>& partitions, bool lost);
   void OnInvalid(const kafka::ConsumedMessage& message, const std::string& error);
-  // Concurrency policy "forbid": reports the run as skipped (committed, never retried).
+  // Concurrency policy "forbid": reports the run as skipped (committed, never retried),
+  // logged at info, or as a warning when `warn` (something an operator must look at).
   void Skip(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
-            const std::string& reason);
+            const std::string& reason, bool warn = false);
   // The same for a run past its starting_deadline, counted as missed.
   void SkipMissed(const kafka::ConsumedMessage& message, const messages::TaskMessage& task,
                   const std::string& reason);
@@ -208,9 +219,12 @@ class Worker : public kafka::RebalanceListener {
   // Keeps a run that arrived before its scheduled_at until then (max_early, max_hold_ahead).
   void HoldEarly(kafka::ConsumedMessage message, messages::OpenedTask opened, SystemTime now);
   // Sleeps to the next early run's instant if it is nearer than the poll loop's wake-up
-  // margin, then starts every early run that is due (or skips it, cancel_early).
+  // margin, then starts every early run that is due (or skips it, cancel_early). While the
+  // gate is not ready, due runs stay held; those held gate_wait past their instant are
+  // skipped.
   void StartDueEarly();
-  // How long the consumer may block before the next early run is due, less the margin.
+  // How long the consumer may block before the next early run is due, less the margin;
+  // at most kGateRecheck while due runs wait for the gate.
   std::chrono::milliseconds UntilNextEarly(std::chrono::milliseconds poll_timeout) const;
   // Re-reads the load (at most once a second) and sets overloaded_.
   void UpdateLoad();
@@ -302,6 +316,11 @@ class Worker : public kafka::RebalanceListener {
   // scheduled_at, or max_hold_ahead after they arrived). Like held_, they count as started
   // for OffsetTracker but not as launched: a partition's next owner runs them as new.
   std::multimap<SystemTime, Held> early_;
+  // Due runs of early_ wait for the gate (the last StartDueEarly found it not ready).
+  bool gate_waiting_ = false;
+  // When due runs were last found waiting for the gate, until it is found ready: the runs
+  // due by then waited (WorkerMetrics::gate_waits).
+  std::optional<SystemTime> gate_waited_until_;
   bool all_paused_ = false;
   std::vector<kafka::TopicPartition> assigned_;
 

@@ -22,6 +22,12 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
                                   "Runs held ahead of their instant whose job was paused or "
                                   "removed before it: skipped, never run.",
                                   {"cluster", "reason"})),
+      gate_waits(r.AddCounter("krond_worker_gate_waits_total",
+                              "Held runs whose instant came before the worker had read the "
+                              "control and catalog topics, by how their wait ended: ready "
+                              "(then checked as usual) or timed_out (--control-wait: skipped, "
+                              "never run).",
+                              {"cluster", "result"})),
       early_capped(r.AddCounter("krond_worker_early_capped_total",
                                 "Runs that arrived further ahead of their scheduled_at than "
                                 "--max-hold-ahead, started that long after they arrived.")

@@ -18,6 +18,9 @@ struct WorkerMetrics {
   metrics::Gauge& early_runs;
   // Held runs whose job was paused or removed before their instant: skipped, never run.
   metrics::Family<metrics::Counter>& runs_cancelled;  // {cluster, reason}
+  // Held runs whose instant came before the run gate was ready (WorkerOptions::gate_ready),
+  // by how their wait ended: ready (then checked as usual), timed_out (skipped, never run).
+  metrics::Family<metrics::Counter>& gate_waits;  // {cluster, result}
   // Runs that arrived further ahead than max_hold_ahead (a clock far off).
   metrics::Counter& early_capped;
   metrics::Gauge& slots;

@@ -57,6 +57,40 @@ TEST_F(ControlFollowerTest, FeedsTheGateFromBothTopics) {
   EXPECT_EQ(gate_.CancelReason("b"), std::nullopt);
 }
 
+TEST_F(ControlFollowerTest, TheGateIsReadyOnceBothTopicsAreReadToTheirEnd) {
+  ASSERT_TRUE(follower_.Start());
+  EXPECT_EQ(follower_.Poll(std::chrono::milliseconds(0)), 0u);
+  EXPECT_FALSE(gate_.ready()) << "nothing assigned: nothing read";
+  consumer_.Append(kControl, 0, "a", Pause("a", true));
+  for (size_t i = 0; i <= ControlFollower::kMaxBatch; ++i) {
+    consumer_.Append(kJobs, 0, "j" + std::to_string(i), R"({"v":1})");
+  }
+  consumer_.Assign({{kControl, 0}});
+  EXPECT_EQ(follower_.Poll(std::chrono::milliseconds(0)), 1u);
+  EXPECT_FALSE(gate_.ready()) << "the catalog is not assigned yet";
+  consumer_.Assign({{kJobs, 0}});
+  EXPECT_EQ(follower_.Poll(std::chrono::milliseconds(0)), ControlFollower::kMaxBatch);
+  EXPECT_FALSE(gate_.ready()) << "one record still to read";
+  consumer_.Append(kJobs, 0, "a", "");
+  EXPECT_EQ(follower_.Poll(std::chrono::milliseconds(0)), 2u);
+  EXPECT_TRUE(gate_.ready());
+  EXPECT_EQ(gate_.CancelReason("a"), "removed");
+  // Once ready, it stays ready while new records arrive.
+  consumer_.Append(kControl, 0, "b", Pause("b", true));
+  EXPECT_TRUE(gate_.ready());
+  EXPECT_EQ(follower_.Poll(std::chrono::milliseconds(0)), 1u);
+  EXPECT_TRUE(gate_.ready());
+}
+
+TEST_F(ControlFollowerTest, AFollowerThatCannotReadNeverMakesTheGateReady) {
+  ASSERT_TRUE(follower_.Start());
+  consumer_.Assign({{kControl, 0}, {kJobs, 0}});
+  consumer_.Append(kControl, 0, "a", Pause("a", true));
+  for (int i = 0; i < 3; ++i) consumer_.ScriptError("Broker: Topic authorization failed");
+  for (int i = 0; i < 3; ++i) follower_.Poll(std::chrono::milliseconds(0));
+  EXPECT_FALSE(gate_.ready());
+}
+
 TEST_F(ControlFollowerTest, AFailedPollIsCountedAndLoggedOncePerError) {
   testing::CapturedLog log;
   ASSERT_TRUE(follower_.Start());

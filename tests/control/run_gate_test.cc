@@ -32,6 +32,13 @@ TEST(RunGateTest, FollowsTheControlThenTheCatalog) {
   EXPECT_EQ(gate.topics(), (std::vector<std::string>{kControl, kJobs}));
 }
 
+TEST(RunGateTest, IsNotReadyUntilItsFollowerSaysSo) {
+  RunGate gate(kControl, kJobs);
+  EXPECT_FALSE(gate.ready()) << "nothing read yet: a pause may be unread";
+  gate.MarkReady();
+  EXPECT_TRUE(gate.ready());
+}
+
 TEST(RunGateTest, AJobNeverSeenMayStart) {
   RunGate gate(kControl, kJobs);
   EXPECT_EQ(gate.CancelReason("new"), std::nullopt);

@@ -538,6 +538,20 @@ class FakeConsumer final : public kafka::Consumer {
 
   std::vector<kafka::TopicPartition> Assignment() override { return assignment_; }
 
+  // Every assigned partition's messages were all returned (a test stands for a consumer
+  // made with report_ends).
+  bool AtEnd() override {
+    return !assignment_.empty() &&
+           std::all_of(assignment_.begin(), assignment_.end(), [&](const auto& tp) {
+             const PartitionKey key{tp.topic, tp.partition};
+             const Log& log = logs_[key];
+             const bool fetched = std::any_of(fetched_.begin(), fetched_.end(), [&](const auto& m) {
+               return m.topic == key.topic && m.partition == key.partition;
+             });
+             return !fetched && log.position >= static_cast<int64_t>(log.messages.size());
+           });
+  }
+
   void Close() override {
     if (closed_) return;
     closed_ = true;

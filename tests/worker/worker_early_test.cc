@@ -1,5 +1,6 @@
 // Runs dispatched ahead of their instant (issue 20): held, started on scheduled_at, and
 // otherwise treated as runs that arrived on time.
+#include "fakes/captured_log.h"
 #include "worker_fixture.h"
 
 namespace krond::worker {
@@ -27,6 +28,20 @@ class WorkerEarlyTest : public WorkerTest {
     Step();
     Step();
   }
+  // A gate not ready until `ready_`; once ready, it says the job was paused if `paused_`
+  // (as a follower that has just read a pause).
+  void UseGate() {
+    gate_ready_ = [this] { return ready_; };
+    cancel_early_ = [this](std::string_view job) -> std::optional<std::string> {
+      asked_.emplace_back(job);
+      if (!ready_) ADD_FAILURE() << "asked before the gate was ready";
+      if (paused_) return std::string("paused");
+      return std::nullopt;
+    };
+  }
+  bool ready_ = false;
+  bool paused_ = false;
+  std::vector<std::string> asked_;
 };
 
 TEST_F(WorkerEarlyTest, AnEarlyRunIsHeldUntilItsInstantAndStartsOnIt) {
@@ -108,6 +123,141 @@ TEST_F(WorkerEarlyTest, AHeldRunWhoseJobWasPausedIsSkippedNeverRun) {
   EXPECT_THAT(Results()[0].error, HasSubstr("job paused"));
   EXPECT_THAT(Metrics(), HasSubstr("krond_worker_runs_cancelled_total{cluster=\"alpha\","
                                    "reason=\"paused\"} 1\n"));
+}
+
+TEST_F(WorkerEarlyTest, ADueRunWaitsForTheGateThenIsCancelledByWhatItRead) {
+  // A worker just started: a run sent before its job was paused is held, and the pause is
+  // still unread when the run is due.
+  UseGate();
+  paused_ = true;
+  clock_.Set(kT0 - seconds(2));
+  MakeWorker();
+  Add(At("r1", kT0));
+  Step();
+  clock_.Set(kT0);
+  Step();
+  clock_.Set(kT0 + seconds(1));
+  Step();
+  EXPECT_EQ(worker_->early(), 1u) << "neither started nor skipped while the gate is not ready";
+  EXPECT_THAT(executor_.specs(), IsEmpty());
+  EXPECT_THAT(Results(), IsEmpty());
+  EXPECT_THAT(asked_, IsEmpty());
+
+  ready_ = true;
+  ASSERT_TRUE(StepUntil([&] { return Committed() == 1; }));
+  EXPECT_THAT(asked_, ElementsAre("backup"));
+  EXPECT_THAT(executor_.specs(), IsEmpty());
+  ASSERT_THAT(Results(), SizeIs(1));
+  EXPECT_EQ(Results()[0].outcome, Outcome::kSkipped);
+  EXPECT_THAT(Results()[0].error, HasSubstr("job paused"));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_gate_waits_total{cluster=\"alpha\","
+                                   "result=\"ready\"} 1\n"));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_gate_waits_total{cluster=\"alpha\","
+                                   "result=\"timed_out\"} 0\n"));
+}
+
+TEST_F(WorkerEarlyTest, ARunThatWaitedForTheGateStartsLateAndCountsItsLateness) {
+  UseGate();
+  clock_.Set(kT0 - seconds(2));
+  MakeWorker();
+  Add(At("r1", kT0));
+  Step();
+  clock_.Set(kT0);
+  Step();
+  EXPECT_EQ(worker_->running(), 0u);
+  clock_.Set(kT0 + milliseconds(300));
+  ready_ = true;
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_run_start_delay_seconds_bucket{cluster=\"alpha\","
+                                   "queue=\"main\",le=\"0.25\"} 0\n"));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_run_start_delay_seconds_bucket{cluster=\"alpha\","
+                                   "queue=\"main\",le=\"0.5\"} 1\n"));
+}
+
+TEST_F(WorkerEarlyTest, ARunThatWaitedForTheGatePastItsStartingDeadlineIsMissed) {
+  UseGate();
+  clock_.Set(kT0 - seconds(2));
+  MakeWorker();
+  messages::TaskMessage t = At("r1", kT0);
+  t.starting_deadline = seconds(1);
+  Add(t);
+  Step();
+  clock_.Set(kT0 + seconds(2));
+  Step();
+  EXPECT_EQ(worker_->early(), 1u);
+  ready_ = true;
+  ASSERT_TRUE(StepUntil([&] { return Committed() == 1; }));
+  EXPECT_THAT(executor_.specs(), IsEmpty());
+  ASSERT_THAT(Results(), SizeIs(1));
+  EXPECT_EQ(Results()[0].outcome, Outcome::kSkipped);
+  EXPECT_THAT(Results()[0].error, HasSubstr("starting_deadline"));
+  EXPECT_THAT(Metrics(),
+              HasSubstr("krond_worker_runs_missed_deadline_total{cluster=\"alpha\"} 1\n"));
+}
+
+TEST_F(WorkerEarlyTest, ARunStillWaitingForTheGateAfterControlWaitIsSkippedNeverRun) {
+  UseGate();
+  gate_wait_ = seconds(10);
+  clock_.Set(kT0 - seconds(2));
+  MakeWorker(/*slots=*/2);
+  Add(At("r1", kT0));
+  Add(At("r2", kT0 + seconds(5)));
+  Step();
+  Step();
+  clock_.Set(kT0 + seconds(10) - milliseconds(1));
+  Step();
+  EXPECT_EQ(worker_->early(), 2u);
+  EXPECT_THAT(Results(), IsEmpty());
+
+  krond::testing::CapturedLog log;
+  clock_.Set(kT0 + seconds(10));
+  ASSERT_TRUE(StepUntil([&] { return Committed() == 1; }));
+  EXPECT_THAT(asked_, IsEmpty());
+  EXPECT_THAT(executor_.specs(), IsEmpty());
+  ASSERT_THAT(Results(), SizeIs(1));
+  EXPECT_EQ(Results()[0].run_id, "r1");
+  EXPECT_EQ(Results()[0].outcome, Outcome::kSkipped);
+  EXPECT_THAT(Results()[0].error, HasSubstr("--control-wait 10s"));
+  EXPECT_THAT(Metrics(), HasSubstr("krond_worker_gate_waits_total{cluster=\"alpha\","
+                                   "result=\"timed_out\"} 1\n"));
+  ASSERT_THAT(log.Lines(), SizeIs(1));
+  EXPECT_THAT(log.Lines()[0], HasSubstr("skip backup run r1"));
+  EXPECT_EQ(worker_->early(), 1u) << "r2 waits out its own wait";
+
+  // The gate comes back in time for r2, which then starts, late.
+  ready_ = true;
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r2"));
+}
+
+TEST_F(WorkerEarlyTest, WhileADueRunWaitsForTheGateThePollWakesToLookAgain) {
+  UseGate();
+  consumer_.AdvanceClockOnIdlePoll(&clock_);  // an empty poll lasts its whole timeout
+  clock_.Set(kT0 - seconds(2));
+  MakeWorker();
+  Add(At("r1", kT0));
+  worker_->Step(milliseconds(0));
+  ASSERT_EQ(worker_->early(), 1u);
+  clock_.Set(kT0);
+  worker_->Step(milliseconds(0));
+  // Not the whole 100 ms (the gate may be ready sooner), and not 0 (a busy loop).
+  worker_->Step(milliseconds(100));
+  EXPECT_EQ(clock_.Now(), kT0 + milliseconds(20));
+  EXPECT_EQ(worker_->running(), 0u);
+  ready_ = true;
+  worker_->Step(milliseconds(100));
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+}
+
+TEST_F(WorkerEarlyTest, ARunArrivingOnTimeDoesNotWaitForTheGate) {
+  UseGate();
+  clock_.Set(kT0);
+  MakeWorker();
+  Add(At("r1", kT0));
+  Step();
+  ASSERT_TRUE(executor_.WaitBlocked("r1"));
+  EXPECT_THAT(asked_, IsEmpty());
 }
 
 TEST_F(WorkerEarlyTest, AHeldRunOfAJobStillGoingMeetsItsConcurrencyPolicyAtTheInstant) {

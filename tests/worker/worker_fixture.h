@@ -89,6 +89,8 @@ class WorkerTest : public ::testing::Test {
     o.max_early = max_early_;
     o.max_hold_ahead = max_hold_ahead_;
     o.cancel_early = cancel_early_;
+    o.gate_ready = gate_ready_;
+    o.gate_wait = gate_wait_;
     topic_ = queue == messages::Queue::kMain ? kTasks : kRetry;
     worker_ = std::make_unique<Worker>(clock_, consumer_, producer_, executor_, metrics_,
                                        messages::TopicNames("test"), o, sandboxed_, microvm_);
@@ -217,6 +219,8 @@ class WorkerTest : public ::testing::Test {
   size_t max_early_ = 10'000;
   milliseconds max_hold_ahead_{seconds(60)};
   std::function<std::optional<std::string>(std::string_view)> cancel_early_;
+  std::function<bool()> gate_ready_;
+  milliseconds gate_wait_{seconds(10)};
   std::string topic_ = kTasks;
   SimulatedClock clock_{kT0};
   FakeConsumer consumer_;
