@@ -308,11 +308,15 @@ ConsumedMessage ToConsumed(const rd_kafka_message_t* m) {
 }
 
 // The partition count of `topic`, or an error if it does not exist.
-Result<int> CountPartitions(rd_kafka_t* h, const std::string& topic, int timeout_ms) {
+// `err`, when given, is set to what the metadata request answered.
+Result<int> CountPartitions(rd_kafka_t* h, const std::string& topic, int timeout_ms,
+                            rd_kafka_resp_err_t* err = nullptr) {
   std::unique_ptr<rd_kafka_topic_t, TopicDeleter> rkt(
       rd_kafka_topic_new(h, topic.c_str(), nullptr));
   const rd_kafka_metadata_t* raw = nullptr;
-  if (auto e = rd_kafka_metadata(h, 0, rkt.get(), &raw, timeout_ms)) {
+  const rd_kafka_resp_err_t e = rd_kafka_metadata(h, 0, rkt.get(), &raw, timeout_ms);
+  if (err != nullptr) *err = e;
+  if (e) {
     return MakeError("metadata for " + topic + ": " + rd_kafka_err2str(e));
   }
   MetadataPtr md(raw);
@@ -1058,8 +1062,11 @@ Result<Reader> NewReader(const ClientConfig& config, bool eof) {
 
 // Where a scan of each partition starts: the beginning, or the first offset at or after
 // `since` (RD_KAFKA_OFFSET_END when every message is older).
+// `err`, when given, is set to what the offsets request answered.
 Result<std::vector<int64_t>> StartOffsets(rd_kafka_t* h, const std::string& topic, int partitions,
-                                          std::optional<SystemTime> since, int timeout_ms) {
+                                          std::optional<SystemTime> since, int timeout_ms,
+                                          rd_kafka_resp_err_t* err) {
+  *err = RD_KAFKA_RESP_ERR_NO_ERROR;
   std::vector<int64_t> starts(static_cast<size_t>(partitions), RD_KAFKA_OFFSET_BEGINNING);
   if (!since) return starts;
   PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
@@ -1068,6 +1075,7 @@ Result<std::vector<int64_t>> StartOffsets(rd_kafka_t* h, const std::string& topi
         since->time_since_epoch().count();
   }
   if (auto e = rd_kafka_offsets_for_times(h, list.get(), timeout_ms)) {
+    *err = e;
     return MakeError("offsets of " + topic + " by time: " + rd_kafka_err2str(e));
   }
   for (int i = 0; i < list->cnt; ++i) {
@@ -1083,22 +1091,76 @@ Result<std::vector<int64_t>> StartOffsets(rd_kafka_t* h, const std::string& topi
 
 }  // namespace
 
+// A scan's clock: its deadline, and the wait of one blocking call. With a stop check, calls
+// wait in steps of at most kScanStep and are made again after a step without an answer, so
+// a stop is seen within a step even while Kafka does not answer; without one, each call
+// waits for whatever is left of the scan's timeout, once.
+class ScanClock {
+ public:
+  static constexpr int kScanStep = 500;  // ms
+
+  explicit ScanClock(const ScanOptions& options)
+      : options_(options), deadline_(std::chrono::steady_clock::now() + options.timeout) {}
+
+  bool Stopped() const { return options_.stopped && options_.stopped(); }
+  bool Expired() const { return std::chrono::steady_clock::now() > deadline_; }
+  // Calls `call(timeout_ms)` until it answers, or the deadline passes, or the scan is
+  // stopped; its last answer. A step that ends without an answer from Kafka (timed out, or
+  // the broker unreachable for the whole step) is made again.
+  template <typename Call>
+  rd_kafka_resp_err_t Wait(Call call) const {
+    while (true) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline_ - std::chrono::steady_clock::now());
+      int step = static_cast<int>(std::max<int64_t>(left.count(), 1));
+      if (!options_.stopped) return call(step);
+      const rd_kafka_resp_err_t err = call(std::min(step, kScanStep));
+      const bool unanswered = err == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+                              err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                              err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN;
+      if (!unanswered || Expired() || Stopped()) return err;
+    }
+  }
+
+ private:
+  const ScanOptions& options_;
+  const std::chrono::steady_clock::time_point deadline_;
+};
+
 Status ScanTopic(const ClientConfig& config, const std::string& topic, const ScanOptions& options,
                  const std::function<bool(const ConsumedMessage&)>& on_message) {
   auto rk = NewReader(config, /*eof=*/true);
   if (!rk) return tl::unexpected(rk.error());
   rd_kafka_t* h = rk->get();
+  const ScanClock clock(options);
   const int ms = static_cast<int>(options.timeout.count());
-  auto partitions = CountPartitions(h, topic, ms);
+  auto stopped = [&topic] { return MakeError("reading " + topic + " stopped"); };
+  Result<int> partitions = MakeError("");
+  clock.Wait([&](int step) {
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    partitions = CountPartitions(h, topic, step, &err);
+    return err;
+  });
+  if (clock.Stopped()) return stopped();
   if (!partitions) return tl::unexpected(partitions.error());
-  auto starts = StartOffsets(h, topic, *partitions, options.since, ms);
+  Result<std::vector<int64_t>> starts = MakeError("");
+  clock.Wait([&](int step) {
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    starts = StartOffsets(h, topic, *partitions, options.since, step, &err);
+    return err;
+  });
+  if (clock.Stopped()) return stopped();
   if (!starts) return tl::unexpected(starts.error());
 
   std::vector<TopicPartition> wanted;
   std::vector<int64_t> ends(static_cast<size_t>(*partitions), 0);
   for (int p = 0; p < *partitions; ++p) {
     int64_t low = 0, high = 0;
-    if (auto err = rd_kafka_query_watermark_offsets(h, topic.c_str(), p, &low, &high, ms)) {
+    const rd_kafka_resp_err_t err = clock.Wait([&](int step) {
+      return rd_kafka_query_watermark_offsets(h, topic.c_str(), p, &low, &high, step);
+    });
+    if (clock.Stopped()) return stopped();
+    if (err) {
       NoteRefusal(rk->ctx.get(), err);
       return MakeError("offsets of " + topic + ": " + rd_kafka_err2str(err));
     }
@@ -1122,10 +1184,13 @@ Status ScanTopic(const ClientConfig& config, const std::string& topic, const Sca
     finished[static_cast<size_t>(partition)] = true;
     ++done;
   };
-  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
   while (done < wanted.size()) {
-    if (std::chrono::steady_clock::now() > deadline) {
+    if (clock.Expired()) {
       return MakeError("reading " + topic + " timed out after " + std::to_string(ms) + " ms");
+    }
+    if (clock.Stopped()) {
+      rd_kafka_consumer_close(h);
+      return stopped();
     }
     MessagePtr m(rd_kafka_consumer_poll(h, 200));
     if (!m) continue;
@@ -1149,7 +1214,7 @@ Status ScanTopic(const ClientConfig& config, const std::string& topic, const Sca
     if (finished[p]) continue;
     if (!on_message(ToConsumed(m.get()))) {
       rd_kafka_consumer_close(h);
-      return MakeError("reading " + topic + " stopped");
+      return stopped();
     }
     // With transactions, control records occupy offsets: the last data message can be
     // before high-1, so finish on position rather than on the message offset.

@@ -81,6 +81,10 @@ struct ScanOptions {
   std::optional<SystemTime> since;
   // Longest the whole scan may take. Default: 30 s.
   std::chrono::milliseconds timeout{30'000};
+  // When set, asked between steps: once it returns true the scan ends with an error within
+  // about half a second, also while Kafka does not answer (a process stopping must not wait
+  // out `timeout`). Default: none.
+  std::function<bool()> stopped;
 };
 
 // Calls `on_message` for every record of `topic` present when called (up to each

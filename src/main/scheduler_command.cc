@@ -192,13 +192,15 @@ Result<std::unique_ptr<ControlPlane>> StartControlPlane(const KafkaFlags& flags,
 // Catalog keys of jobs not in `current` (sorted names; jobs removed while no scheduler was
 // active): they get tombstones. Reads the catalog topic keeping only those keys. Runs on a
 // thread of its own: a large catalog takes longer to read than a lease lasts.
-std::vector<std::string> StaleCatalogKeys(const KafkaFlags& flags,
+std::vector<std::string> StaleCatalogKeys(const KafkaFlags& flags, const SignalWatcher& signals,
                                           const std::vector<std::string>& current) {
   std::set<std::string> stale;
   auto client = flags.Client("krond-scheduler-catalog-" + ProcessId());
   if (!client) return {};
   kafka::ScanOptions scan;
   scan.timeout = std::chrono::seconds(60);
+  // The scheduler's exit waits for this thread: it must not wait out the timeout.
+  scan.stopped = [&signals] { return signals.stop_requested(); };
   Status read =
       kafka::ScanTopic(*client, flags.Topics().Jobs(), scan, [&](const kafka::ConsumedMessage& m) {
         if (m.value.empty()) {
@@ -287,6 +289,7 @@ int RunScheduler(const SchedulerFlags& flags) {
   auto read_state = [&](const std::function<bool(const kafka::ConsumedMessage&)>& record) {
     kafka::ScanOptions scan;
     scan.timeout = options->state_read_timeout;
+    scan.stopped = [&signals] { return signals.stop_requested(); };
     return kafka::ScanTopic(kafka_client, names.State(), scan, record);
   };
   audit::AuditMetrics audit_metrics(registry);
@@ -297,6 +300,7 @@ int RunScheduler(const SchedulerFlags& flags) {
     kafka::ScanOptions scan_options;
     scan_options.since = since;
     scan_options.timeout = std::chrono::minutes(5);
+    scan_options.stopped = [&signals] { return signals.stop_requested(); };
     return kafka::ScanTopic(kafka_client, topic, scan_options, record);
   };
   audit::PeriodicAudit periodic_audit(clock, scan, names, audit_metrics, audit_options);
@@ -336,7 +340,7 @@ int RunScheduler(const SchedulerFlags& flags) {
       (*plane)->catalog->Publish(&service.jobs(), {});
       (*plane)->catalog->Poll();
       stale_keys = std::async(std::launch::async, StaleCatalogKeys, std::cref(flags.kafka),
-                              SortedNames(service.jobs()));
+                              std::cref(signals), SortedNames(service.jobs()));
     }
     was_active = service.active();
     if (stale_keys.valid() &&
