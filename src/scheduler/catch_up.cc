@@ -26,7 +26,8 @@ void AddSkip(CatchUpPlan& plan, uint32_t job, SkipReason reason, const Range& ra
 
 }  // namespace
 
-StateRestorer::StateRestorer(const std::vector<config::Job>& jobs) : jobs_(jobs) {
+StateRestorer::StateRestorer(const std::vector<config::Job>& jobs, SystemTime since)
+    : jobs_(jobs), since_(since) {
   by_name_.resize(jobs.size());
   std::iota(by_name_.begin(), by_name_.end(), 0);
   std::sort(by_name_.begin(), by_name_.end(),
@@ -45,10 +46,28 @@ void StateRestorer::Add(std::string_view value) {
   auto it = std::lower_bound(
       by_name_.begin(), by_name_.end(), record->job,
       [this](uint32_t job, const std::string& name) { return jobs_[job].name < name; });
-  if (it == by_name_.end() || jobs_[*it].name != record->job) return;  // a removed job
+  if (it == by_name_.end() || jobs_[*it].name != record->job) {
+    if (record->last_fired > since_) {
+      state_.removed.push_back({std::move(record->job), record->last_fired});
+    }
+    return;
+  }
   std::optional<SystemTime>& handled = state_.handled[*it];
   // Compaction keeps the latest record per key, but the log may still hold older ones.
   if (!handled || *handled < record->last_fired) handled = record->last_fired;
+}
+
+RestoredState StateRestorer::Take() {
+  // The latest record per removed job: by name, latest first, then the first of each name.
+  std::vector<RemovedJobRun>& removed = state_.removed;
+  std::sort(removed.begin(), removed.end(), [](const RemovedJobRun& a, const RemovedJobRun& b) {
+    return a.job != b.job ? a.job < b.job : a.at > b.at;
+  });
+  removed.erase(
+      std::unique(removed.begin(), removed.end(),
+                  [](const RemovedJobRun& a, const RemovedJobRun& b) { return a.job == b.job; }),
+      removed.end());
+  return std::move(state_);
 }
 
 CatchUpPlan PlanCatchUp(const std::vector<config::Job>& jobs,

@@ -25,22 +25,28 @@ struct RestoredState {
   HandledThrough handled;
   // The greatest fence committed for any job, removed jobs included: fences continue above.
   int64_t fence = 0;
+  // Jobs not in the list whose latest record is after the restorer's `since`, in order of
+  // name (for Scheduler::StartAfter): a removed job's run may be held by a worker still.
+  std::vector<RemovedJobRun> removed;
   size_t records = 0;
   size_t undecodable = 0;
 };
 
 // Folds the records of <prefix>.state, in any order, onto `jobs` without a map of names: jobs
 // are looked up in a name-sorted index (4 bytes a job), so restoring a million jobs needs
-// ~25 MB beyond the jobs, not a hash map of every name. Not thread-safe.
+// ~25 MB beyond the jobs, not a hash map of every name. Records of jobs not in the list are
+// kept only when their instant is after `since`, so their memory is bounded by the records
+// of the last moments, not by every job ever removed. Not thread-safe.
 class StateRestorer {
  public:
-  explicit StateRestorer(const std::vector<config::Job>& jobs);
+  StateRestorer(const std::vector<config::Job>& jobs, SystemTime since);
   // One record's value; an undecodable one is counted and ignored.
   void Add(std::string_view value);
-  RestoredState Take() { return std::move(state_); }
+  RestoredState Take();
 
  private:
   const std::vector<config::Job>& jobs_;
+  SystemTime since_;
   std::vector<uint32_t> by_name_;
   RestoredState state_;
 };

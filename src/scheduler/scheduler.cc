@@ -50,7 +50,7 @@ void Scheduler::Rebuild(SystemTime now, std::span<const std::optional<SystemTime
 }
 
 std::vector<DueRun> Scheduler::Tick(SystemTime now) {
-  if (!removed_.empty() && now >= removed_expire_) std::vector<Dispatched>().swap(removed_);
+  if (!removed_.empty() && now >= removed_expire_) std::vector<RemovedJobRun>().swap(removed_);
   std::vector<DueRun> due;
   while (!queue_.Empty() && queue_.TopTime() <= now) {
     const uint32_t job = queue_.TopJob();
@@ -80,8 +80,11 @@ std::optional<SystemTime> Scheduler::NextFireOf(const std::string& job) const {
   return std::nullopt;
 }
 
-void Scheduler::StartAfter(std::span<const std::optional<SystemTime>> handled, SystemTime now) {
+void Scheduler::StartAfter(std::span<const std::optional<SystemTime>> handled, SystemTime now,
+                           std::vector<RemovedJobRun> removed) {
   anchor_ = now;
+  removed_ = std::move(removed);
+  ForgetExpiredRemoved(now);
   std::vector<std::optional<SystemTime>> kept(jobs_.size());
   for (uint32_t i = 0; i < jobs_.size() && i < handled.size(); ++i) {
     if (!handled[i] || *handled[i] <= now) continue;
@@ -101,7 +104,7 @@ void Scheduler::Replace(std::vector<config::Job> jobs, SystemTime now) {
   const std::vector<uint32_t> new_order = OrderByName(jobs);
   std::vector<std::optional<SystemTime>> kept(jobs.size());
   // Jobs this reload removes that have a run dispatched ahead, in order of name.
-  std::vector<Dispatched> removed;
+  std::vector<RemovedJobRun> removed;
   // Walks removed_ (sorted by name) along the added jobs.
   size_t r = 0;
   for (size_t o = 0, n = 0; o < old_order.size() || n < new_order.size();) {
@@ -138,21 +141,25 @@ void Scheduler::Replace(std::vector<config::Job> jobs, SystemTime now) {
     }
   }
   // The names of removed_ and `removed` are disjoint: removed_ holds no job of jobs_.
-  std::erase_if(removed_,
-                [now](const Dispatched& d) { return d.at <= now - config::kMaxDispatchAhead; });
-  std::vector<Dispatched> remembered;
+  std::vector<RemovedJobRun> remembered;
   remembered.reserve(removed_.size() + removed.size());
   std::merge(std::make_move_iterator(removed_.begin()), std::make_move_iterator(removed_.end()),
              std::make_move_iterator(removed.begin()), std::make_move_iterator(removed.end()),
              std::back_inserter(remembered),
-             [](const Dispatched& a, const Dispatched& b) { return a.job < b.job; });
+             [](const RemovedJobRun& a, const RemovedJobRun& b) { return a.job < b.job; });
   removed_ = std::move(remembered);
-  removed_expire_ = SystemTime::min();
-  for (const Dispatched& d : removed_) {
-    removed_expire_ = std::max(removed_expire_, d.at + config::kMaxDispatchAhead);
-  }
+  ForgetExpiredRemoved(now);
   jobs_ = std::move(jobs);
   Rebuild(now, kept);
+}
+
+void Scheduler::ForgetExpiredRemoved(SystemTime now) {
+  std::erase_if(removed_,
+                [now](const RemovedJobRun& d) { return d.at <= now - config::kMaxDispatchAhead; });
+  removed_expire_ = SystemTime::min();
+  for (const RemovedJobRun& d : removed_) {
+    removed_expire_ = std::max(removed_expire_, d.at + config::kMaxDispatchAhead);
+  }
 }
 
 }  // namespace krond::scheduler

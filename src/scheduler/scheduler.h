@@ -20,6 +20,13 @@ struct DueRun {
   bool operator==(const DueRun&) const = default;
 };
 
+// The latest run of a job that is not in the job set, from a time when it was (by name): it
+// may have been dispatched ahead, and a worker may hold it until its instant.
+struct RemovedJobRun {
+  std::string job;
+  SystemTime at{};
+};
+
 // Decides which runs are due, in simulated or real time alike: the caller passes `now`.
 // Pure logic, no I/O, not thread-safe (the scheduler service owns it on one thread).
 //
@@ -63,21 +70,19 @@ class Scheduler {
 
   // Restarts every job's schedule after `now`, re-anchoring `@every` jobs there, except
   // jobs whose `handled` instant (same index as jobs(); may be shorter) is later than now (a
-  // previous scheduler's clock ran ahead): those resume after it, so no scheduled instant is
-  // fired twice.
-  void StartAfter(std::span<const std::optional<SystemTime>> handled, SystemTime now);
+  // previous scheduler's clock ran ahead, or it dispatched ahead): those resume after it, so
+  // no scheduled instant is fired twice. `removed` (sorted by name, none of jobs()): the
+  // latest run another scheduler recorded for jobs this set does not have; they are
+  // remembered as Replace remembers the jobs it removes, in place of anything remembered
+  // before, so a job added back before such a run's instant does not fire it again.
+  void StartAfter(std::span<const std::optional<SystemTime>> handled, SystemTime now,
+                  std::vector<RemovedJobRun> removed = {});
 
   const std::vector<config::Job>& jobs() const { return jobs_; }
   // How many removed jobs' runs dispatched ahead are remembered (see Replace): for tests.
   size_t RemovedRemembered() const { return removed_.size(); }
 
  private:
-  // A removed job's latest run dispatched ahead (its instant was still to come).
-  struct Dispatched {
-    std::string job;
-    SystemTime at{};
-  };
-
   std::chrono::milliseconds DispatchAheadOf(const config::Job& job) const {
     return job.dispatch_ahead ? std::chrono::milliseconds(job.dispatch_ahead->count())
                               : dispatch_ahead_;
@@ -85,6 +90,8 @@ class Scheduler {
   // Re-anchors every job and queues its next fire after `now`, or kept[i] where that is
   // set (`kept` is empty or has one entry per job).
   void Rebuild(SystemTime now, std::span<const std::optional<SystemTime>> kept);
+  // Drops what removed_ need not remember at `now` and sets removed_expire_.
+  void ForgetExpiredRemoved(SystemTime now);
 
   std::vector<config::Job> jobs_;
   SystemTime anchor_;
@@ -96,7 +103,7 @@ class Scheduler {
   // job of jobs_ is here. Bounded: an entry is dropped kMaxDispatchAhead after its instant
   // (the margin covers a wall clock stepping back), so it outlives its job's removal by at
   // most twice kMaxDispatchAhead, and Tick frees the vector once every entry has expired.
-  std::vector<Dispatched> removed_;
+  std::vector<RemovedJobRun> removed_;
   SystemTime removed_expire_{};  // when every entry of removed_ has expired
 };
 

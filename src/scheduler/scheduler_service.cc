@@ -193,7 +193,9 @@ bool SchedulerService::TakeOver(SystemTime now) {
 
   // A large state topic can take longer to read than a lease timeout: heartbeats go on
   // meanwhile, or the other standbys would take over in turn, each fencing the previous.
-  StateRestorer restorer(scheduler_.jobs());
+  // Removed jobs' records of the last kMaxDispatchAhead and later: a run the previous
+  // scheduler dispatched ahead for a job since removed must not fire again if it comes back.
+  StateRestorer restorer(scheduler_.jobs(), now - config::kMaxDispatchAhead);
   kafka::TxnStatus kept;
   auto read = read_state_([&](const kafka::ConsumedMessage& m) {
     restorer.Add(m.value);
@@ -219,7 +221,7 @@ bool SchedulerService::TakeOver(SystemTime now) {
   CatchUpOptions catch_up;
   catch_up.handover_since = watch_.HandoverSince(read_at);
   CatchUpPlan plan = PlanCatchUp(scheduler_.jobs(), state.handled, now, catch_up);
-  scheduler_.StartAfter(state.handled, now);
+  scheduler_.StartAfter(state.handled, now, std::move(state.removed));
   fence_ = state.fence;
   batch_ = {};
   ready_.clear();

@@ -1,5 +1,6 @@
 #include "scheduler/catch_up.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -14,6 +15,7 @@ namespace {
 using messages::SkipReason;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using ::testing::SizeIs;
 
 const SystemTime kT0 = test_support::Time("2026-03-08T00:00:00Z");
 
@@ -146,7 +148,7 @@ TEST(PlanCatchUpTest, StopsEnumeratingAtTheLimitAndRecordsTheRest) {
 
 TEST(StateRestorerTest, FoldsRecordsOntoJobsAndKeepsTheGreatestFence) {
   auto file = ThreeJobs();
-  StateRestorer restorer(file.jobs);
+  StateRestorer restorer(file.jobs, kT0 + seconds(100));
   restorer.Add(messages::Encode(messages::FireState{"last", kT0 + seconds(20), 7}));
   restorer.Add(messages::Encode(messages::FireState{"last", kT0 + seconds(10), 5}));  // older
   restorer.Add(messages::Encode(messages::FireState{"removed", kT0 + seconds(90), 12}));
@@ -160,6 +162,25 @@ TEST(StateRestorerTest, FoldsRecordsOntoJobsAndKeepsTheGreatestFence) {
   EXPECT_EQ(state.fence, 12) << "a removed job's fence still counts: fences never go back";
   EXPECT_EQ(state.records, 5u);
   EXPECT_EQ(state.undecodable, 1u);
+  EXPECT_TRUE(state.removed.empty()) << "removed's record is older than `since`";
+}
+
+TEST(StateRestorerTest, KeepsTheLatestRecentRecordOfEachRemovedJobInOrderOfName) {
+  auto file = ThreeJobs();
+  StateRestorer restorer(file.jobs, kT0 + seconds(50));
+  restorer.Add(messages::Encode(messages::FireState{"y", kT0 + seconds(60), 1}));
+  restorer.Add(messages::Encode(messages::FireState{"x", kT0 + seconds(70), 2}));
+  restorer.Add(messages::Encode(messages::FireState{"y", kT0 + seconds(80), 3}));
+  restorer.Add(messages::Encode(messages::FireState{"y", kT0 + seconds(55), 4}));  // older
+  restorer.Add(messages::Encode(messages::FireState{"old", kT0 + seconds(50), 5}));
+  restorer.Add(messages::Encode(messages::FireState{"all", kT0 + seconds(90), 6}));
+  RestoredState state = restorer.Take();
+  ASSERT_THAT(state.removed, SizeIs(2)) << "old is not after `since`; all is a job";
+  EXPECT_EQ(state.removed[0].job, "x");
+  EXPECT_EQ(state.removed[0].at, kT0 + seconds(70));
+  EXPECT_EQ(state.removed[1].job, "y");
+  EXPECT_EQ(state.removed[1].at, kT0 + seconds(80));
+  EXPECT_EQ(state.handled[2], kT0 + seconds(90));
 }
 
 }  // namespace

@@ -448,6 +448,24 @@ TEST_F(SchedulerServiceTest, AJobRemovedAndAddedAgainBeforeItsDispatchedRunDoesN
   EXPECT_EQ(State()["a"].last_fired, kT0 + seconds(20));
 }
 
+TEST_F(SchedulerServiceTest, AJobAddedBackAfterATakeoverDoesNotFireARunDispatchedBeforeIt) {
+  // a publishes +10 at +5 and freezes. b runs a job file without "a" (reloaded before a's),
+  // takes over before +10, and gets "a" back before +10: the worker holds the published +10.
+  const std::string without_a =
+      "clusters: [alpha]\njobs:\n  - name: other\n    schedule: \"0 0 * * *\"\n"
+      "    cluster: alpha\n    command: o\n";
+  Replica& a = StartActive("a", EveryTenSeconds("all"), Ahead(seconds(5)));
+  Replica& b = Start("b", without_a, Ahead(seconds(5)));
+  Run({&a, &b}, kT0 + milliseconds(5500));
+  ASSERT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(10)}));
+  Run({&b}, kT0 + milliseconds(9500));
+  ASSERT_TRUE(b->active()) << "took over before +10";
+  b->Replace(test_support::MustParse(EveryTenSeconds("all")), kT0 + milliseconds(9500));
+  Run({&b}, kT0 + seconds(18));
+  EXPECT_EQ(Fired(), std::vector<SystemTime>({kT0 + seconds(10), kT0 + seconds(20)}))
+      << "each instant once";
+}
+
 TEST_F(SchedulerServiceTest, APausedJobIsCheckedAtDispatchTime) {
   Replica& a = StartActive("a", EveryTenSeconds(), Ahead(seconds(2)));
   a->set_pauses(&pauses_);

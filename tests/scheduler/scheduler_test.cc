@@ -351,5 +351,23 @@ TEST(SchedulerTest, RestartingAfterARunDispatchedAheadResumesAfterIt) {
   EXPECT_THAT(s.Tick(kT0 + seconds(18)), ElementsAre(DueRun{0, kT0 + seconds(20)}));
 }
 
+TEST(SchedulerTest, RestartingRemembersTheRunsOfRemovedJobsItIsGiven) {
+  // A takeover at +9 by a scheduler without "a", whose state says +10 was dispatched for it:
+  // "a" added back at +9.5 resumes after +10. What the scheduler remembered before (b, from
+  // its own reload while it stood by) is replaced by what the state says.
+  Scheduler s(Jobs({{"b", "*/10 * * * * *"}, {"c", "0 0 * * *"}}).jobs, kT0, seconds(2));
+  ASSERT_THAT(s.Tick(kT0 + seconds(8)), ElementsAre(DueRun{0, kT0 + seconds(10)}));
+  s.Replace(Jobs({{"c", "0 0 * * *"}}).jobs, kT0 + seconds(9));
+  ASSERT_EQ(s.RemovedRemembered(), 1u);
+  const std::vector<std::optional<SystemTime>> handled(1);
+  s.StartAfter(handled, kT0 + seconds(9), {{"a", kT0 + seconds(10)}, {"old", kT0 - seconds(60)}});
+  EXPECT_EQ(s.RemovedRemembered(), 1u) << "old's run is more than a minute past";
+  s.Replace(Jobs({{"a", "*/10 * * * * *"}, {"b", "*/10 * * * * *"}, {"c", "0 0 * * *"}}).jobs,
+            kT0 + milliseconds(9500));
+  EXPECT_EQ(s.NextFireOf("a"), kT0 + seconds(20));
+  EXPECT_EQ(s.NextFireOf("b"), kT0 + seconds(10)) << "b's memory was replaced";
+  EXPECT_EQ(s.RemovedRemembered(), 0u);
+}
+
 }  // namespace
 }  // namespace krond::scheduler
