@@ -68,8 +68,11 @@ struct ClientContext {
   // coordinator: a principal with no ACL on it (least privilege) is refused that lookup,
   // which refuses nothing the reader does, so it is neither logged as one nor counted.
   bool group_unused = false;
-  // A consumer with report_ends: the partitions whose end it reached since they were
-  // assigned (Consumer::AtEnd). Only the polling thread (Poll, rebalances) touches it.
+  // A group consumer's assignment, as the rebalances told it, and (with report_ends) the
+  // partitions whose end it reached since they were assigned: Consumer::AtEnd, called on
+  // every poll until it holds, without asking librdkafka's main thread for the assignment.
+  // Only the polling thread (Poll, rebalances) touches them.
+  std::set<std::pair<std::string, int32_t>> assigned;
   std::set<std::pair<std::string, int32_t>> ends_reached;
 };
 
@@ -602,9 +605,9 @@ class RdKafkaConsumer final : public Consumer {
   }
 
   bool AtEnd() override {
-    const std::vector<TopicPartition> assigned = Assignment();
+    const auto& assigned = ctx_->assigned;
     return !assigned.empty() && std::all_of(assigned.begin(), assigned.end(), [&](const auto& tp) {
-      return ctx_->ends_reached.count({tp.topic, tp.partition}) != 0;
+      return ctx_->ends_reached.count(tp) != 0;
     });
   }
 
@@ -671,7 +674,10 @@ class RdKafkaConsumer final : public Consumer {
       spdlog::log(ctx->rebalance_level, "kafka {}: assigned {} partition(s){}", ctx->name,
                   list.size(), Describe(list));
       // Read again from their committed offset: their end is still to be reached.
-      for (const auto& tp : list) ctx->ends_reached.erase({tp.topic, tp.partition});
+      for (const auto& tp : list) {
+        ctx->assigned.emplace(tp.topic, tp.partition);
+        ctx->ends_reached.erase({tp.topic, tp.partition});
+      }
       if (cooperative) {
         if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions)) {
           rd_kafka_error_destroy(e);
@@ -682,6 +688,7 @@ class RdKafkaConsumer final : public Consumer {
       if (ctx->listener != nullptr) ctx->listener->OnAssigned(list);
       return;
     }
+    for (const auto& tp : list) ctx->assigned.erase({tp.topic, tp.partition});
     // Read before unassigning, which resets it.
     const bool lost = rd_kafka_assignment_lost(rk) != 0;
     if (lost) {

@@ -423,17 +423,18 @@ constexpr std::chrono::milliseconds kGateRecheck{20};
 
 std::chrono::milliseconds Worker::UntilNextEarly(std::chrono::milliseconds poll_timeout) const {
   if (early_.empty()) return poll_timeout;
-  if (gate_waiting_) return std::min(poll_timeout, kGateRecheck);
+  if (WaitingForGate()) return std::min(poll_timeout, kGateRecheck);
   const auto until = early_.begin()->first - clock_.Now() - kEarlyWakeMargin;
   return std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(until),
                     std::chrono::milliseconds(0), poll_timeout);
 }
 
+bool Worker::WaitingForGate() const {
+  return gate_waited_until_ && !early_.empty() && early_.begin()->first <= *gate_waited_until_;
+}
+
 void Worker::StartDueEarly() {
-  if (early_.empty() || stopped_) {
-    gate_waiting_ = false;
-    return;
-  }
+  if (early_.empty() || stopped_) return;
   if (early_.begin()->first - clock_.Now() <= kEarlyWakeMargin) {
     clock_.SleepUntil(early_.begin()->first);
   }
@@ -442,7 +443,6 @@ void Worker::StartDueEarly() {
   // Runs due at or before this instant waited for the gate (the last look found it closed).
   const std::optional<SystemTime> waited_until = gate_waited_until_;
   size_t waited = 0;
-  gate_waiting_ = false;
   while (!early_.empty() && early_.begin()->first <= now) {
     if (!gate_ready) {
       // Whether the job was paused or removed after this run was sent is not known yet:
@@ -454,7 +454,6 @@ void Worker::StartDueEarly() {
               "(pauses, removals): they wait for them, up to --control-wait {}",
               FormatDuration(options_.gate_wait));
         }
-        gate_waiting_ = true;
         gate_waited_until_ = now;
         break;
       }

@@ -226,6 +226,9 @@ class Worker : public kafka::RebalanceListener {
   // How long the consumer may block before the next early run is due, less the margin;
   // at most kGateRecheck while due runs wait for the gate.
   std::chrono::milliseconds UntilNextEarly(std::chrono::milliseconds poll_timeout) const;
+  // Whether the first early run is due and waits for the gate (the last StartDueEarly
+  // found it closed).
+  bool WaitingForGate() const;
   // Re-reads the load (at most once a second) and sets overloaded_.
   void UpdateLoad();
   void Launch(kafka::ConsumedMessage message, messages::OpenedTask opened);
@@ -316,10 +319,9 @@ class Worker : public kafka::RebalanceListener {
   // scheduled_at, or max_hold_ahead after they arrived). Like held_, they count as started
   // for OffsetTracker but not as launched: a partition's next owner runs them as new.
   std::multimap<SystemTime, Held> early_;
-  // Due runs of early_ wait for the gate (the last StartDueEarly found it not ready).
-  bool gate_waiting_ = false;
   // When due runs were last found waiting for the gate, until it is found ready: the runs
-  // due by then waited (WorkerMetrics::gate_waits).
+  // due by then waited (WorkerMetrics::gate_waits), and while the first of early_ is one of
+  // them, the gate is what the worker waits for (WaitingForGate).
   std::optional<SystemTime> gate_waited_until_;
   bool all_paused_ = false;
   std::vector<kafka::TopicPartition> assigned_;

@@ -39,6 +39,17 @@ class WorkerEarlyTest : public WorkerTest {
       return std::nullopt;
     };
   }
+  // A worker started at kT0 - 2s with the gate (UseGate) not ready receives `task` and
+  // holds it until `now`, past its instant.
+  void HoldPastItsInstantWithTheGateClosed(const messages::TaskMessage& task, SystemTime now) {
+    UseGate();
+    clock_.Set(kT0 - seconds(2));
+    MakeWorker();
+    Add(task);
+    Step();
+    clock_.Set(now);
+    Step();
+  }
   bool ready_ = false;
   bool paused_ = false;
   std::vector<std::string> asked_;
@@ -128,14 +139,8 @@ TEST_F(WorkerEarlyTest, AHeldRunWhoseJobWasPausedIsSkippedNeverRun) {
 TEST_F(WorkerEarlyTest, ADueRunWaitsForTheGateThenIsCancelledByWhatItRead) {
   // A worker just started: a run sent before its job was paused is held, and the pause is
   // still unread when the run is due.
-  UseGate();
   paused_ = true;
-  clock_.Set(kT0 - seconds(2));
-  MakeWorker();
-  Add(At("r1", kT0));
-  Step();
-  clock_.Set(kT0);
-  Step();
+  HoldPastItsInstantWithTheGateClosed(At("r1", kT0), kT0);
   clock_.Set(kT0 + seconds(1));
   Step();
   EXPECT_EQ(worker_->early(), 1u) << "neither started nor skipped while the gate is not ready";
@@ -157,13 +162,7 @@ TEST_F(WorkerEarlyTest, ADueRunWaitsForTheGateThenIsCancelledByWhatItRead) {
 }
 
 TEST_F(WorkerEarlyTest, ARunThatWaitedForTheGateStartsLateAndCountsItsLateness) {
-  UseGate();
-  clock_.Set(kT0 - seconds(2));
-  MakeWorker();
-  Add(At("r1", kT0));
-  Step();
-  clock_.Set(kT0);
-  Step();
+  HoldPastItsInstantWithTheGateClosed(At("r1", kT0), kT0);
   EXPECT_EQ(worker_->running(), 0u);
   clock_.Set(kT0 + milliseconds(300));
   ready_ = true;
@@ -176,15 +175,9 @@ TEST_F(WorkerEarlyTest, ARunThatWaitedForTheGateStartsLateAndCountsItsLateness) 
 }
 
 TEST_F(WorkerEarlyTest, ARunThatWaitedForTheGatePastItsStartingDeadlineIsMissed) {
-  UseGate();
-  clock_.Set(kT0 - seconds(2));
-  MakeWorker();
   messages::TaskMessage t = At("r1", kT0);
   t.starting_deadline = seconds(1);
-  Add(t);
-  Step();
-  clock_.Set(kT0 + seconds(2));
-  Step();
+  HoldPastItsInstantWithTheGateClosed(t, kT0 + seconds(2));
   EXPECT_EQ(worker_->early(), 1u);
   ready_ = true;
   ASSERT_TRUE(StepUntil([&] { return Committed() == 1; }));
