@@ -17,15 +17,17 @@ std::vector<uint32_t> OrderByName(const std::vector<config::Job>& jobs) {
 }
 
 // The latest fire of `job` (anchored) in (now, pending) that was dispatched ahead of `now`,
-// `pending` being its next fire still queued (nullopt: none). Those runs were published
-// already, so a changed schedule must not fire them again. At most `ahead` of fires to walk.
+// `pending` being its next fire still queued (nullopt: none). Every fire before the pending
+// one was taken from the queue, that is published, however far ahead the job dispatched
+// then: a dispatch_ahead shrunk by an earlier reload does not hide a run sent under the
+// larger one. So a changed schedule must not fire them again. No run is dispatched more
+// than kMaxDispatchAhead ahead, which bounds the walk.
 std::optional<SystemTime> LastDispatchedAhead(const config::Job& job,
-                                              std::optional<SystemTime> pending,
-                                              std::chrono::milliseconds ahead, SystemTime now) {
+                                              std::optional<SystemTime> pending, SystemTime now) {
   std::optional<SystemTime> last;
-  if (ahead.count() == 0) return last;
   for (std::optional<SystemTime> t = job.schedule.Next(now);
-       t && *t <= now + ahead && (!pending || *t < *pending); t = job.schedule.Next(*t)) {
+       t && *t <= now + config::kMaxDispatchAhead && (!pending || *t < *pending);
+       t = job.schedule.Next(*t)) {
     last = t;
   }
   return last;
@@ -114,7 +116,7 @@ void Scheduler::Replace(std::vector<config::Job> jobs, SystemTime now) {
       // Removed: a run it dispatched ahead is published, and the worker holds it until its
       // instant. Kept so that the job, if added back before then, does not fire it again.
       if (std::optional<SystemTime> last =
-              LastDispatchedAhead(*before, pending[old_order[o]], DispatchAheadOf(*before), now)) {
+              LastDispatchedAhead(*before, pending[old_order[o]], now)) {
         removed.push_back({before->name, *last});
       }
       ++o;
@@ -132,8 +134,8 @@ void Scheduler::Replace(std::vector<config::Job> jobs, SystemTime now) {
       if (after->schedule.text() == before->schedule.text() &&
           after->timezone == before->timezone) {
         kept[new_order[n]] = pending[old_order[o]];
-      } else if (std::optional<SystemTime> last = LastDispatchedAhead(
-                     *before, pending[old_order[o]], DispatchAheadOf(*before), now)) {
+      } else if (std::optional<SystemTime> last =
+                     LastDispatchedAhead(*before, pending[old_order[o]], now)) {
         kept[new_order[n]] = after->schedule.AnchoredAt(anchor_).Next(*last);
       }
       ++o;

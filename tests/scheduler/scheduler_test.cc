@@ -294,6 +294,29 @@ TEST(SchedulerTest, AChangedScheduleDoesNotFireAgainARunDispatchedAhead) {
   EXPECT_EQ(s.NextDispatchTime(), kT0 + seconds(16));
 }
 
+TEST(SchedulerTest, AShrunkDispatchAheadDoesNotHideARunSentUnderTheLargerOne) {
+  // `b` sends +10 at +5 (dispatch_ahead 5s); a reload at +6 shrinks that to 1s and keeps its
+  // pending fire (+20). A later reload that changes b's schedule to one that also matches
+  // +10, or removes b and adds it back, must still know +10 was sent.
+  const config::JobFile every_five = test_support::MustParse(
+      "clusters: [alpha]\njobs:\n"
+      "  - name: b\n    schedule: \"*/5 * * * * *\"\n    cluster: alpha\n    command: b\n"
+      "    dispatch_ahead: 1s\n");
+  for (const bool remove : {false, true}) {
+    SCOPED_TRACE(remove ? "removed and added back" : "schedule changed");
+    Scheduler s(AheadJobs("5s").jobs, kT0, seconds(2));
+    ASSERT_THAT(s.Tick(kT0 + seconds(5)), ElementsAre(DueRun{1, kT0 + seconds(10)}));
+    s.Replace(AheadJobs("1s").jobs, kT0 + seconds(6));
+    ASSERT_EQ(s.NextFireOf("b"), kT0 + seconds(20));
+    if (remove) {
+      s.Replace(Jobs({{"a", "*/10 * * * * *"}}).jobs, kT0 + seconds(7));
+      EXPECT_EQ(s.RemovedRemembered(), 1u);
+    }
+    s.Replace(every_five.jobs, kT0 + milliseconds(7500));
+    EXPECT_EQ(s.NextFireOf("b"), kT0 + seconds(15)) << "+10 was sent: not again";
+  }
+}
+
 TEST(SchedulerTest, AJobRemovedAndAddedAgainDoesNotFireAgainARunDispatchedAhead) {
   const auto both = [] { return Jobs({{"a", "*/10 * * * * *"}, {"b", "*/10 * * * * *"}}).jobs; };
   Scheduler s(both(), kT0, seconds(2));
