@@ -8,12 +8,20 @@
 // With --ahead-ms A the bursts are produced A ms before their boundary and each consumer
 // holds them and hands them all at the boundary (a sleep to 2 ms before it, then a spin),
 // as a krond worker does with runs dispatched ahead: what is left is the machine starting
-// the burst's shells.
+// the burst's shells. With --release all as well, each held message is handed to its shell
+// when it arrives, with a script that first blocks reading a pipe of the burst's; at the
+// boundary the consumer closes that pipe's write end, which releases every shell of the
+// burst at once (a design sketch: one system call at the instant instead of one per run).
+// With shells, every run's end (its `true` done: the shell's pidfd readable, stamped by a
+// thread of its own) is measured too: the hand-over stamp says when a run was let go, the end
+// when it had run, whichever way it was let go.
 // scripts/bench burst-floor runs it; docs/benchmarks.md has the numbers.
 //
 //   burst_floor --brokers B --topic T [--burst N] [--consumers C] [--seconds S]
-//               [--shells 1|0] [--ahead-ms A] [--kafka-setting k=v ...]
+//               [--shells 1|0] [--ahead-ms A] [--release each|all] [--kafka-setting k=v ...]
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,7 +47,7 @@ using SystemTime = std::chrono::system_clock::time_point;
 constexpr const char* kTool = "burst_floor";
 constexpr const char* kUsage =
     "burst_floor --brokers B --topic T [--burst N] [--consumers C] [--seconds S] "
-    "[--shells 1|0] [--ahead-ms A] [--kafka-setting k=v ...]";
+    "[--shells 1|0] [--ahead-ms A] [--release each|all] [--kafka-setting k=v ...]";
 // Bursts before this one are left out: the group and the shell pools are still settling.
 constexpr int kFirstMeasured = 2;
 
@@ -49,6 +57,7 @@ struct Options : krond::bench::CommonFlags {
   int seconds = 30;
   int shells = 1;    // 0: poll only
   int ahead_ms = 0;  // >0: bursts are produced this long ahead and handed at the boundary
+  std::string release = "each";  // all: held shells wait on one pipe, closed at the boundary
 };
 
 Options Parse(int argc, char** argv) {
@@ -58,13 +67,17 @@ Options Parse(int argc, char** argv) {
                             {"--consumers", &o.consumers},
                             {"--seconds", &o.seconds},
                             {"--shells", &o.shells},
-                            {"--ahead-ms", &o.ahead_ms}});
+                            {"--ahead-ms", &o.ahead_ms},
+                            {"--release", &o.release}});
   if (o.burst < 1 || o.consumers < 1 || o.seconds <= kFirstMeasured ||
-      (o.shells != 0 && o.shells != 1) || o.ahead_ms < 0 || o.ahead_ms > 900) {
+      (o.shells != 0 && o.shells != 1) || o.ahead_ms < 0 || o.ahead_ms > 900 ||
+      (o.release != "each" && o.release != "all") ||
+      (o.release == "all" && (o.shells == 0 || o.ahead_ms == 0))) {
     krond::bench::Usage(kTool, kUsage,
                         "--burst and --consumers take a positive count, --seconds more than " +
                             std::to_string(kFirstMeasured) +
-                            ", --shells 1 or 0, --ahead-ms 0 to 900");
+                            ", --shells 1 or 0, --ahead-ms 0 to 900, --release each or all "
+                            "(all needs shells and --ahead-ms)");
   }
   return o;
 }
@@ -80,6 +93,65 @@ Micros Since(SystemTime t) {
   return std::chrono::duration_cast<Micros>(std::chrono::system_clock::now() - t);
 }
 
+// Stamps the end of each watched process (its pidfd turns readable) against its boundary, on
+// a thread of its own that sleeps in epoll_wait otherwise.
+class EndStamps {
+ public:
+  EndStamps() : epoll_(epoll_create1(EPOLL_CLOEXEC)) {
+    if (epoll_ < 0) krond::bench::Die(kTool, "epoll_create1 failed");
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~EndStamps() { Stop(); }
+  // Watches a copy of `pidfd` (the caller keeps its own).
+  void Watch(int pidfd, SystemTime boundary) {
+    auto watched = std::make_unique<Watched>(Watched{fcntl(pidfd, F_DUPFD_CLOEXEC, 0), boundary});
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = watched.get();
+    if (watched->fd < 0 || epoll_ctl(epoll_, EPOLL_CTL_ADD, watched->fd, &event) != 0) {
+      krond::bench::Die(kTool, "cannot watch a shell's pidfd");
+    }
+    ++watching_;
+    watched.release();  // the loop's, once the process ended
+  }
+  // Waits (at most 5 s) for every watched process to end, then ends the thread.
+  void Stop() {
+    if (!thread_.joinable()) return;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (watching_ > 0 && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    stop_ = true;
+    thread_.join();
+    close(epoll_);
+  }
+  const std::vector<Micros>& ended() const { return ended_; }
+
+ private:
+  struct Watched {
+    int fd;
+    SystemTime boundary;
+  };
+  void Loop() {
+    epoll_event events[64];
+    while (!stop_) {
+      const int n = epoll_wait(epoll_, events, 64, 50);
+      for (int i = 0; i < n; ++i) {
+        const std::unique_ptr<Watched> watched(static_cast<Watched*>(events[i].data.ptr));
+        ended_.push_back(Since(watched->boundary));
+        epoll_ctl(epoll_, EPOLL_CTL_DEL, watched->fd, nullptr);
+        close(watched->fd);
+        --watching_;
+      }
+    }
+  }
+  const int epoll_;
+  std::vector<Micros> ended_;  // the thread's until Stop() returns
+  std::atomic<int> watching_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 // One consumer thread: what it measured.
 struct Samples {
   std::vector<Micros> each;       // boundary -> hand-over (or Poll()), every measured message
@@ -94,10 +166,9 @@ class ConsumerThread {
       : started_(std::chrono::system_clock::now()),
         consumer_(std::move(consumer)),
         pool_(o.shells == 1 ? std::make_unique<krond::exec::WarmShellPool>(PoolSize(o)) : nullptr),
-        ahead_(o.ahead_ms > 0) {
-    krond::exec::RunSpec spec;
-    spec.argv = {"/bin/sh", "-c", "true"};
-    script_ = krond::exec::WarmShellPool::Script(spec);
+        ahead_(o.ahead_ms > 0),
+        release_all_(o.release == "all") {
+    script_ = ScriptOf("true");
     thread_ = std::thread([this] { Loop(); });
   }
   ~ConsumerThread() { Stop(); }
@@ -107,8 +178,11 @@ class ConsumerThread {
     stop_ = true;
     thread_.join();
     consumer_->Close();
+    ends_.Stop();
+    CloseGo();
   }
   Samples& samples() { return samples_; }
+  const std::vector<Micros>& ended() const { return ends_.ended(); }
 
  private:
   void Loop() {
@@ -149,8 +223,10 @@ class ConsumerThread {
     if (index < kFirstMeasured) return;
     if (ahead_) {
       if (!held_.empty() && boundary != held_boundary_) HandHeld();
+      if (release_all_ && held_.empty()) OpenGo();
       held_boundary_ = boundary;
       held_.push_back(value);
+      if (release_all_) HandWaiting();
       return;
     }
     if (first) samples_.first.push_back(Since(boundary));
@@ -164,8 +240,63 @@ class ConsumerThread {
     while (std::chrono::system_clock::now() < held_boundary_) {
     }
     samples_.first.push_back(Since(held_boundary_));
-    for (std::size_t i = 0; i < held_.size(); ++i) Start(held_boundary_);
+    if (release_all_) {
+      // One close lets every shell of the burst go (they read end of file). Stamped before
+      // it, as a hand-over is: the woken shells may take the core from this thread at once.
+      const Micros released = Since(held_boundary_);
+      close(go_write_);
+      go_write_ = -1;
+      for (auto& shell : waiting_) {
+        samples_.each.push_back(released);
+        ends_.Watch(shell.pidfd.Get(), held_boundary_);
+        handed_.push_back(std::move(shell));
+      }
+      waiting_.clear();
+    } else {
+      for (std::size_t i = 0; i < held_.size(); ++i) Start(held_boundary_);
+    }
     held_.clear();
+  }
+
+  // The script of a shell that runs `command`.
+  static std::string ScriptOf(const std::string& command) {
+    krond::exec::RunSpec spec;
+    spec.argv = {"/bin/sh", "-c", command};
+    return krond::exec::WarmShellPool::Script(spec);
+  }
+  // A new pipe for the next burst. The read end of the one before stays open until then: a
+  // shell of that burst that has not opened it yet (a busy host) must still find that pipe,
+  // not a new one under the same descriptor number.
+  void OpenGo() {
+    if (go_write_ >= 0) close(go_write_);
+    if (previous_go_read_ >= 0) close(previous_go_read_);
+    previous_go_read_ = go_read_;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) krond::bench::Die(kTool, "pipe2 failed");
+    go_read_ = fds[0];
+    go_write_ = fds[1];
+    // Opening the read end through /proc gives the shell the pipe itself, and never blocks:
+    // one that opens it after the write end closed reads end of file at once.
+    go_script_ = ScriptOf("read _ </proc/" + std::to_string(getpid()) + "/fd/" +
+                          std::to_string(go_read_) + "; true");
+  }
+  void CloseGo() {
+    for (int* fd : {&previous_go_read_, &go_read_, &go_write_}) {
+      if (*fd >= 0) close(*fd);
+      *fd = -1;
+    }
+  }
+  // --release all: the message just held goes to a shell now, which waits on the go pipe.
+  void HandWaiting() {
+    std::optional<krond::exec::WarmShellPool::Shell> shell = pool_->Take();
+    if (!shell) {
+      ++samples_.no_shell_ready;
+      return;
+    }
+    if (auto ok = krond::exec::WarmShellPool::Hand(*shell, go_script_); !ok) {
+      krond::bench::Die(kTool, ok.error().message);
+    }
+    waiting_.push_back(std::move(*shell));
   }
 
   void Start(SystemTime boundary) {
@@ -182,6 +313,7 @@ class ConsumerThread {
     if (auto ok = krond::exec::WarmShellPool::Hand(*shell, script_); !ok) {
       krond::bench::Die(kTool, ok.error().message);
     }
+    ends_.Watch(shell->pidfd.Get(), boundary);
     handed_.push_back(std::move(*shell));
   }
 
@@ -197,8 +329,15 @@ class ConsumerThread {
   std::unique_ptr<krond::exec::WarmShellPool> pool_;
   std::string script_;
   std::vector<krond::exec::WarmShellPool::Shell> handed_;
+  EndStamps ends_;
   const bool ahead_;
-  std::vector<std::string> held_;  // the burst held until held_boundary_
+  const bool release_all_;
+  int previous_go_read_ = -1;
+  int go_read_ = -1;
+  int go_write_ = -1;
+  std::string go_script_;  // the script of the shells waiting on the go pipe
+  std::vector<krond::exec::WarmShellPool::Shell> waiting_;  // handed, waiting on the go pipe
+  std::vector<std::string> held_;                           // the burst held until held_boundary_
   SystemTime held_boundary_{};
   Samples samples_;
   int last_index_ = -1;
@@ -265,10 +404,12 @@ int Run(const Options& o) {
 
   std::vector<Micros> each;
   std::vector<Micros> first;
+  std::vector<Micros> ended;
   int no_shell_ready = 0;
   for (auto& c : consumers) {
     c->Stop();
     Samples& s = c->samples();
+    ended.insert(ended.end(), c->ended().begin(), c->ended().end());
     each.insert(each.end(), s.each.begin(), s.each.end());
     first.insert(first.end(), s.first.begin(), s.first.end());
     no_shell_ready += s.no_shell_ready;
@@ -279,13 +420,26 @@ int Run(const Options& o) {
       "krond's client settings%s%s\n",
       o.burst, o.seconds, o.consumers,
       o.shells == 1 ? "each handed to a warm shell running `true`" : "no shells",
-      o.ahead_ms > 0 ? ", sent ahead and held to the boundary" : "",
+      o.ahead_ms > 0 ? (o.release == "all" ? ", sent ahead, handed to shells waiting on a pipe "
+                                             "closed at the boundary"
+                                           : ", sent ahead and held to the boundary")
+                     : "",
       o.overrides.empty() ? "" : " plus --kafka-setting overrides");
   krond::bench::PrintPercentiles(o.ahead_ms > 0 ? "boundary -> held burst released"
                                                 : "boundary -> first message of the burst polled",
                                  first);
   krond::bench::PrintPercentiles(
-      o.shells == 1 ? "boundary -> hand-over to a warm shell" : "boundary -> message polled", each);
+      o.shells == 1 ? (o.release == "all" ? "boundary -> pipe closed (each shell)"
+                                          : "boundary -> hand-over to a warm shell")
+                    : "boundary -> message polled",
+      each);
+  if (o.shells == 1) {
+    krond::bench::PrintPercentiles("boundary -> shell ended (`true` ran)", ended);
+    if (ended.size() != each.size()) {
+      krond::bench::Die(kTool, std::to_string(each.size()) + " shells let go, " +
+                                   std::to_string(ended.size()) + " ended within 5 s");
+    }
+  }
   if (each.size() + no_shell_ready != expected) {
     krond::bench::Die(kTool, "expected " + std::to_string(expected) + " measured messages, got " +
                                  std::to_string(each.size() + no_shell_ready));
