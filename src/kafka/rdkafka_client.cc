@@ -665,25 +665,40 @@ class RdKafkaConsumer final : public Consumer {
     if (ctx->on_error) ctx->on_error(rd_kafka_err2str(err));
   }
 
+  // Takes an assignment the group gave; what librdkafka said if it refused, else empty.
+  static std::string Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions,
+                            bool cooperative) {
+    if (!cooperative) {
+      const rd_kafka_resp_err_t err = rd_kafka_assign(rk, partitions);
+      return err == RD_KAFKA_RESP_ERR_NO_ERROR ? std::string() : rd_kafka_err2str(err);
+    }
+    rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions);
+    if (e == nullptr) return {};
+    std::string what = rd_kafka_error_string(e);
+    rd_kafka_error_destroy(e);
+    return what;
+  }
+
   static void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t* partitions, void* opaque) {
     auto* ctx = static_cast<ClientContext*>(opaque);
     const bool cooperative = std::string_view(rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE";
     auto list = FromList(partitions);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      if (const std::string refused = Assign(rk, partitions, cooperative); !refused.empty()) {
+        // Not recorded: AtEnd must not wait for the end of a partition it does not read. The
+        // group assigns it again at the next rebalance.
+        spdlog::warn("kafka {}: could not take {} assigned partition(s){}: {}", ctx->name,
+                     list.size(), Describe(list), refused);
+        if (ctx->on_error) ctx->on_error(refused);
+        return;
+      }
       spdlog::log(ctx->rebalance_level, "kafka {}: assigned {} partition(s){}", ctx->name,
                   list.size(), Describe(list));
       // Read again from their committed offset: their end is still to be reached.
       for (const auto& tp : list) {
         ctx->assigned.emplace(tp.topic, tp.partition);
         ctx->ends_reached.erase({tp.topic, tp.partition});
-      }
-      if (cooperative) {
-        if (rd_kafka_error_t* e = rd_kafka_incremental_assign(rk, partitions)) {
-          rd_kafka_error_destroy(e);
-        }
-      } else {
-        rd_kafka_assign(rk, partitions);
       }
       if (ctx->listener != nullptr) ctx->listener->OnAssigned(list);
       return;
