@@ -57,7 +57,8 @@ struct Options : krond::bench::CommonFlags {
   int seconds = 30;
   int shells = 1;    // 0: poll only
   int ahead_ms = 0;  // >0: bursts are produced this long ahead and handed at the boundary
-  std::string release = "each";  // all: held shells wait on one pipe, closed at the boundary
+  std::string release = "each";  // the flag as given; Parse sets release_all from it
+  bool release_all = false;      // held shells wait on one pipe, closed at the boundary
 };
 
 Options Parse(int argc, char** argv) {
@@ -79,6 +80,7 @@ Options Parse(int argc, char** argv) {
                             ", --shells 1 or 0, --ahead-ms 0 to 900, --release each or all "
                             "(all needs shells and --ahead-ms)");
   }
+  o.release_all = o.release == "all";
   return o;
 }
 
@@ -167,7 +169,7 @@ class ConsumerThread {
         consumer_(std::move(consumer)),
         pool_(o.shells == 1 ? std::make_unique<krond::exec::WarmShellPool>(PoolSize(o)) : nullptr),
         ahead_(o.ahead_ms > 0),
-        release_all_(o.release == "all") {
+        release_all_(o.release_all) {
     script_ = ScriptOf("true");
     thread_ = std::thread([this] { Loop(); });
   }
@@ -420,19 +422,19 @@ int Run(const Options& o) {
       "krond's client settings%s%s\n",
       o.burst, o.seconds, o.consumers,
       o.shells == 1 ? "each handed to a warm shell running `true`" : "no shells",
-      o.ahead_ms > 0 ? (o.release == "all" ? ", sent ahead, handed to shells waiting on a pipe "
-                                             "closed at the boundary"
-                                           : ", sent ahead and held to the boundary")
+      o.ahead_ms > 0 ? (o.release_all ? ", sent ahead, handed to shells waiting on a pipe "
+                                        "closed at the boundary"
+                                      : ", sent ahead and held to the boundary")
                      : "",
       o.overrides.empty() ? "" : " plus --kafka-setting overrides");
   krond::bench::PrintPercentiles(o.ahead_ms > 0 ? "boundary -> held burst released"
                                                 : "boundary -> first message of the burst polled",
                                  first);
-  krond::bench::PrintPercentiles(
-      o.shells == 1 ? (o.release == "all" ? "boundary -> pipe closed (each shell)"
-                                          : "boundary -> hand-over to a warm shell")
-                    : "boundary -> message polled",
-      each);
+  krond::bench::PrintPercentiles(o.shells == 1
+                                     ? (o.release_all ? "boundary -> pipe closed (each shell)"
+                                                      : "boundary -> hand-over to a warm shell")
+                                     : "boundary -> message polled",
+                                 each);
   if (o.shells == 1) {
     krond::bench::PrintPercentiles("boundary -> shell ended (`true` ran)", ended);
     if (ended.size() != each.size()) {
