@@ -295,7 +295,7 @@ class ConsumerThread {
       ++samples_.no_shell_ready;
       return;
     }
-    if (auto ok = krond::exec::WarmShellPool::Hand(*shell, go_script_); !ok) {
+    if (auto ok = pool_->Hand(*shell, go_script_); !ok) {
       krond::bench::Die(kTool, ok.error().message);
     }
     waiting_.push_back(std::move(*shell));
@@ -312,7 +312,7 @@ class ConsumerThread {
       return;
     }
     samples_.each.push_back(Since(boundary));
-    if (auto ok = krond::exec::WarmShellPool::Hand(*shell, script_); !ok) {
+    if (auto ok = pool_->Hand(*shell, script_); !ok) {
       krond::bench::Die(kTool, ok.error().message);
     }
     ends_.Watch(shell->pidfd.Get(), boundary);

@@ -152,9 +152,25 @@ ProcessExecutor::ProcessExecutor(const Clock& clock, ProcessExecutorOptions opti
         std::fprintf(stderr, "krond exec: no warm shells: %s\n", found.error().message.c_str());
       }
     }
+    // Shells of the worker's own user are watched by one krond-guard for the pool instead of
+    // each under its own, so a run in one is a single process at its instant; switching to
+    // another user is the per-run guard's job.
+    internal::Guard shell_guard = guard_;
+    if (guard_.enabled() && !user) {
+      Result<std::unique_ptr<internal::GroupWatch>> watch =
+          internal::GroupWatch::Start(options_.guard_path);
+      if (watch) {
+        group_watch_ = std::move(*watch);
+        shell_guard = {};
+      } else {
+        std::fprintf(stderr, "krond exec: warm shells each under krond-guard: %s\n",
+                     watch.error().message.c_str());
+      }
+    }
     if (options_.warm_shell_user.empty() || user) {
-      pool_ = std::make_unique<WarmShellPool>(options_.warm_shells, guard_, options_.environment,
-                                              std::move(user));
+      pool_ =
+          std::make_unique<WarmShellPool>(options_.warm_shells, shell_guard, options_.environment,
+                                          std::move(user), group_watch_.get());
     }
   }
   if (options_.reap_orphans) {
@@ -219,8 +235,7 @@ Result<ProcessExecutor::Child> ProcessExecutor::StartWarm(const RunSpec& spec,
   // The run starts when its command is handed over, as a spawned one starts at posix_spawn.
   outcome.wall_started = clock_.Now();
   outcome.started = clock_.MonoNow();
-  if (Status handed = WarmShellPool::Hand(*shell, *script); !handed)
-    return tl::unexpected(handed.error());
+  if (Status handed = pool_->Hand(*shell, *script); !handed) return tl::unexpected(handed.error());
   Child child{shell->pid, std::move(shell->pidfd), std::move(shell->output)};
   if (!options_.use_pidfd) child.pidfd.Reset();
   return child;
@@ -374,6 +389,7 @@ RunOutcome ProcessExecutor::Supervise(const RunSpec& spec, CancelToken& cancel, 
       kill(-pid, SIGKILL);
       outcome.descendants_killed = true;
     }
+    if (group_watch_ != nullptr) group_watch_->Forget(pid);
     drain_until = now + options_.drain_after_exit;
   };
 

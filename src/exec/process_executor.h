@@ -34,9 +34,11 @@ struct ProcessExecutorOptions {
   // limits or cwd then starts by handing its command to a ready shell instead of spawning
   // one. Default: 0 (every run is spawned).
   std::size_t warm_shells = 0;
-  // krond-guard (src/guard), which every command then runs under, so that it dies with this
-  // process: when the process ends, however it ends, the guard SIGKILLs the run's process
-  // group within milliseconds. Default: empty (no guard; the command is a direct child).
+  // krond-guard (src/guard), so that every command dies with this process: when the process
+  // ends, however it ends, the run's process group is SIGKILLed within milliseconds, by the
+  // command's own guard (spawned runs, and warm shells of another user) or by the one
+  // `krond-guard --watch-groups` that watches the warm shells' groups. Default: empty (no
+  // guard; the command is a direct child).
   std::string guard_path;
   // Makes this process a child subreaper (BecomeChildSubreaper) and reaps, every
   // `reap_interval`, the exited children it did not start: orphans of commands (a daemon that
@@ -95,7 +97,10 @@ struct ProcessExecutorOptions {
 //  - With guard_path, the command runs under krond-guard, which leads its process group and
 //    kills it when the worker dies (a worker SIGKILLed mid-run leaves nothing running to
 //    overlap with the redelivered run); it exits as the command does, so nothing above
-//    changes. Warm shells are started under the guard too.
+//    changes. Warm shells of the worker's user are not each under a guard: one watcher
+//    (internal::GroupWatch) kills their groups instead, from the shell's start until its run
+//    has ended, so a run handed to one costs one process, not two. Those of another user
+//    (warm_shell_user) are under the guard, which switches the user.
 //
 // Limits of process-group tracking: a descendant that calls setsid() or setpgid() leaves
 // the group and survives. Closing that hole needs a cgroup (cgroup.kill) or a PID namespace
@@ -155,6 +160,9 @@ class ProcessExecutor final : public Executor {
   // The pipe krond-guard watches: only this process holds the write end.
   internal::UniqueFd guard_read_, guard_write_;
   internal::Guard guard_;
+  // Watches the warm shells' groups when there is a guard (declared before the pool, which
+  // uses it until its destructor has ended its idle shells).
+  std::unique_ptr<internal::GroupWatch> group_watch_;
   std::unique_ptr<WarmShellPool> pool_;  // null without warm shells
   std::mutex reap_mu_;
   std::condition_variable reap_wake_;

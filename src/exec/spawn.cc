@@ -212,4 +212,25 @@ int ReapOrphans() {
   return reaped;
 }
 
+ssize_t WriteNoSigpipe(int fd, const std::string& data) {
+  sigset_t pipe_only;
+  sigset_t old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  ssize_t n;
+  do {
+    n = write(fd, data.data(), data.size());
+  } while (n < 0 && errno == EINTR);
+  const int saved = errno;
+  if (n < 0 && errno == EPIPE) {
+    const timespec zero{0, 0};
+    while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = saved;
+  return n;
+}
+
 }  // namespace krond::exec::internal

@@ -44,6 +44,10 @@ class UniqueFd {
 
 std::string ErrnoText(int err);
 
+// write(2) that reports a closed pipe as EPIPE without raising SIGPIPE in a process that
+// has not ignored it: the signal is blocked on this thread and any pending one is consumed.
+ssize_t WriteNoSigpipe(int fd, const std::string& data);
+
 // Appends `text` as one single-quoted shell word ('it'\''s'): a script that a shell runs
 // (a warm shell's, a microVM's run.sh) can then hold any bytes but NUL.
 void AppendShellQuoted(std::string& out, std::string_view text);

@@ -34,36 +34,14 @@ constexpr std::chrono::milliseconds kRefillQuiet{20};
 // How long the refill thread waits after a failed start before trying again.
 constexpr std::chrono::seconds kRetryAfterFailure{1};
 
-// write(2) that reports a closed pipe as EPIPE without raising SIGPIPE in a process that
-// has not ignored it: the signal is blocked on this thread and any pending one is consumed.
-ssize_t WriteNoSigpipe(int fd, const std::string& data) {
-  sigset_t pipe_only;
-  sigset_t old;
-  sigemptyset(&pipe_only);
-  sigaddset(&pipe_only, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
-  ssize_t n;
-  do {
-    n = write(fd, data.data(), data.size());
-  } while (n < 0 && errno == EINTR);
-  const int saved = errno;
-  if (n < 0 && errno == EPIPE) {
-    const timespec zero{0, 0};
-    while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  errno = saved;
-  return n;
-}
-
 }  // namespace
 
 WarmShellPool::WarmShellPool(std::size_t size, internal::Guard guard,
                              std::optional<std::vector<std::string>> environment,
-                             std::optional<Credentials> user)
+                             std::optional<Credentials> user, internal::GroupWatch* watch)
     : size_(size),
       guard_(std::move(guard)),
+      watch_(guard_.enabled() ? nullptr : watch),
       environment_(std::move(environment)),
       user_(std::move(user)) {
   if (size_ > 0) refill_ = std::thread([this] { Refill(); });
@@ -135,10 +113,10 @@ Status WarmShellPool::Hand(Shell& shell, const std::string& script) {
   // A shell killed while idle is a zombie of ours: reap it rather than write to it.
   int status = 0;
   if (internal::WaitChild(shell.pid, &status, WNOHANG) == shell.pid) {
-    shell.pid = 0;
+    Reaped(shell);
     return MakeError("warm shell exited while idle");
   }
-  const ssize_t n = WriteNoSigpipe(shell.script.Get(), script);
+  const ssize_t n = internal::WriteNoSigpipe(shell.script.Get(), script);
   if (n != static_cast<ssize_t>(script.size())) {
     const int err = errno;
     End(shell);
@@ -202,15 +180,26 @@ Result<WarmShellPool::Shell> WarmShellPool::Start() const {
                                       guard_, user_ ? EncodeCredentials(*user_) : std::string());
   if (!pid) return tl::unexpected(pid.error());
   shell.pid = *pid;
+  if (watch_ != nullptr) {
+    if (Status watched = watch_->Watch(shell.pid); !watched) {
+      End(shell);
+      return tl::unexpected(watched.error());
+    }
+  }
   shell.pidfd = UniqueFd(internal::PidfdOpen(shell.pid));
   shell.output = std::move(output->read);
   return shell;
 }
 
-void WarmShellPool::End(Shell& shell) {
+void WarmShellPool::End(Shell& shell) const {
   if (shell.pid <= 0) return;
   kill(-shell.pid, SIGKILL);
   internal::WaitChild(shell.pid, nullptr, 0);
+  Reaped(shell);
+}
+
+void WarmShellPool::Reaped(Shell& shell) const {
+  if (watch_ != nullptr) watch_->Forget(shell.pid);
   shell.pid = 0;
 }
 

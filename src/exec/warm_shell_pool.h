@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "exec/group_watch.h"
 #include "exec/run_as.h"
 #include "exec/run_spec.h"
 #include "exec/spawn.h"
@@ -51,12 +52,14 @@ class WarmShellPool {
   };
 
   // Keeps `size` shells ready (0 = none; Take() then always returns nullopt), each under
-  // `guard` when it is enabled (the Shell's pid is then the guard's), with `environment`
-  // (null: the worker's whole environment) and, with `user`, running as that user (requires
-  // the guard). A pool serves one user: the executor spawns runs of any other.
+  // `guard` when it is enabled (the Shell's pid is then the guard's), else watched by `watch`
+  // when there is one (from its start until the pool or, once taken, its owner ends it), with
+  // `environment` (null: the worker's whole environment) and, with `user`, running as that
+  // user (requires the guard). A pool serves one user: the executor spawns runs of any other.
   explicit WarmShellPool(std::size_t size, internal::Guard guard = {},
                          std::optional<std::vector<std::string>> environment = std::nullopt,
-                         std::optional<Credentials> user = std::nullopt);
+                         std::optional<Credentials> user = std::nullopt,
+                         internal::GroupWatch* watch = nullptr);
   ~WarmShellPool();
   WarmShellPool(const WarmShellPool&) = delete;
   WarmShellPool& operator=(const WarmShellPool&) = delete;
@@ -74,7 +77,7 @@ class WarmShellPool {
   std::optional<Shell> Take();
   // Writes `script` (Script() of the run) to `shell` and closes the pipe. On failure (the shell
   // died while idle) the shell is killed and reaped, and the caller spawns instead.
-  [[nodiscard]] static Status Hand(Shell& shell, const std::string& script);
+  [[nodiscard]] Status Hand(Shell& shell, const std::string& script);
 
   std::size_t size() const { return size_; }
   // Shells ready now (for tests and logs).
@@ -83,10 +86,13 @@ class WarmShellPool {
  private:
   void Refill();
   Result<Shell> Start() const;
-  static void End(Shell& shell);
+  void End(Shell& shell) const;
+  // After `shell` was reaped (its group then has no process the pool could leave behind).
+  void Reaped(Shell& shell) const;
 
   const std::size_t size_;
   const internal::Guard guard_;
+  internal::GroupWatch* const watch_;
   const std::optional<std::vector<std::string>> environment_;
   const std::optional<Credentials> user_;
   mutable std::mutex mu_;

@@ -329,6 +329,18 @@ TEST_P(ProcessExecutorTest, BeginStartsWarmCommandsAtOnceAndDefersSpawns) {
   unlink(marker.c_str());
 }
 
+// Under the guard, a warm shell of the worker's own user is watched by the pool's one
+// krond-guard (internal::GroupWatch), not run under a guard of its own: the run is the shell
+// itself, one process at its instant. A spawned run still has its guard as its leader.
+TEST_P(ProcessExecutorTest, AWarmRunIsOneProcessAndASpawnedOneIsUnderItsGuard) {
+  RunOutcome outcome = Run(Sh("echo $$"));
+  ASSERT_EQ(outcome.kind, OutcomeKind::kSucceeded) << outcome.error;
+  const pid_t shell = std::stoi(outcome.output_tail);
+  const bool guard_between = GetParam().guarded && GetParam().warm_shells == 0;
+  EXPECT_EQ(outcome.pid != shell, guard_between)
+      << "run pid " << outcome.pid << ", shell " << shell;
+}
+
 TEST_P(ProcessExecutorTest, BeginDefersCommandsNoWarmShellCanRun) {
   const std::string marker = FreshPath("cwd");
   RunSpec spec = Sh("touch " + marker);

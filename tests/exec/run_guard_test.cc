@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "exec/group_watch.h"
 #include "exec/process_executor.h"
 #include "exec/spawn.h"
 
@@ -187,6 +188,96 @@ TEST_F(RunGuardTest, ReapOrphansNeverTakesAChildItsOwnerWaitsFor) {
   int status = 0;
   EXPECT_EQ(internal::WaitChild(guard, &status, 0), guard);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+}
+
+// internal::GroupWatch: one `krond-guard --watch-groups` for the warm shells' groups. Each
+// test has two groups, started as a warm shell is (a process group of its own, no guard),
+// and a watcher.
+class GroupWatchTest : public RunGuardTest {
+ protected:
+  struct Group {
+    pid_t leader = 0;
+    pid_t background = 0;  // a child of the leader, in its group
+  };
+
+  void SetUp() override {
+    first_ = StartGroup();
+    second_ = StartGroup();
+    ASSERT_GT(first_.leader, 0);
+    ASSERT_GT(second_.leader, 0);
+    auto watch = internal::GroupWatch::Start(KROND_GUARD_PATH);
+    ASSERT_TRUE(watch) << watch.error().message;
+    watch_ = std::move(*watch);
+  }
+  void TearDown() override {
+    watch_.reset();
+    End(first_);
+    End(second_);
+  }
+
+  Group StartGroup() {
+    auto pipe = internal::MakeOutputPipe();
+    EXPECT_TRUE(pipe);
+    std::vector<std::string> argv = {"/bin/sh", "-c", "sleep 300 & echo $!; echo $$; wait"};
+    std::vector<std::string> env = {"PATH=/usr/bin:/bin"};
+    auto pid = internal::Spawn("/bin/sh", argv, env, "", pipe->write.Get());
+    EXPECT_TRUE(pid) << pid.error().message;
+    const std::vector<std::string> pids = ReadLines(pipe->read.Get(), 2);
+    EXPECT_EQ(pids.size(), 2u);
+    if (!pid || pids.size() != 2) return {};
+    EXPECT_EQ(std::stoi(pids[1]), *pid);
+    return {*pid, std::stoi(pids[0])};
+  }
+  // Kills and reaps what the watcher left alone.
+  static void End(const Group& group) {
+    if (group.leader <= 0) return;
+    kill(-group.leader, SIGKILL);
+    internal::WaitChild(group.leader, nullptr, 0);
+    Within(milliseconds(2000), [&] {
+      internal::ReapOrphans();
+      return Gone(group.background);
+    });
+  }
+  static bool Running(const Group& group) {
+    return !Ended(group.leader) && !Ended(group.background);
+  }
+  static bool Killed(const Group& group) { return Ended(group.leader) && Ended(group.background); }
+
+  Group first_, second_;
+  std::unique_ptr<internal::GroupWatch> watch_;
+};
+
+// The worker goes (its end of the pipe closes: here the destructor closes it, as the kernel
+// does for a worker SIGKILLed mid-run): every group still watched dies, the whole group;
+// one forgotten (its run ended) is not the watcher's any more.
+TEST_F(GroupWatchTest, KillsTheGroupsItWatchesWhenTheWorkerGoes) {
+  ASSERT_TRUE(watch_->Watch(first_.leader));
+  ASSERT_TRUE(watch_->Watch(second_.leader));
+  watch_->Forget(second_.leader);
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_TRUE(Running(first_));
+
+  watch_.reset();
+  EXPECT_TRUE(Within(milliseconds(1000), [&] { return Killed(first_); }));
+  EXPECT_TRUE(Running(second_));
+}
+
+// Someone kills the watcher: the next Watch starts another and hands it every group still
+// watched, so the guarantee holds for the shells started before as well.
+TEST_F(GroupWatchTest, AKilledWatcherIsReplacedWithEveryGroupStillWatched) {
+  ASSERT_TRUE(watch_->Watch(first_.leader));
+  const pid_t killed = watch_->watcher();
+  ASSERT_EQ(kill(killed, SIGKILL), 0);
+  ASSERT_TRUE(Within(milliseconds(1000), [&] { return Ended(killed); }));
+  ASSERT_TRUE(watch_->Watch(second_.leader));
+  EXPECT_NE(watch_->watcher(), killed);
+  EXPECT_TRUE(Gone(killed)) << "the dead watcher is reaped";
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_TRUE(Running(first_));
+  EXPECT_TRUE(Running(second_));
+
+  watch_.reset();
+  EXPECT_TRUE(Within(milliseconds(1000), [&] { return Killed(first_) && Killed(second_); }));
 }
 
 TEST(ProcessExecutorReaperTest, ReapsEscapedDaemonsByItself) {

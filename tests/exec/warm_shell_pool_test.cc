@@ -109,7 +109,7 @@ TEST(WarmShellPoolTest, ShellKilledWhileIdleIsReportedNotWrittenTo) {
     return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
            info.si_pid == pid;
   }));
-  EXPECT_FALSE(WarmShellPool::Hand(*shell, WarmShellPool::Script(Sh("true"))));
+  EXPECT_FALSE(pool.Hand(*shell, WarmShellPool::Script(Sh("true"))));
   EXPECT_FALSE(Exists(pid));
 }
 

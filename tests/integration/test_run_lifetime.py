@@ -52,6 +52,14 @@ def running(marker):
     return [p for p in marked(marker) if p[1] != "Z"]
 
 
+def cmdline_and_parent(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return cmdline, int(stat[stat.rindex(")") + 2:].split()[1])
+
+
 def sleep_marker():
     """A sleep duration no other process uses, e.g. 3000.418273: its command line finds it."""
     return f"3000.{secrets.randbelow(900000) + 100000}"
@@ -78,6 +86,11 @@ def test_a_killed_workers_commands_die_with_it(env, mode):
     # The command, a child in its group, and a grandchild: all must go.
     submit(env, f"sleep {marker} & sh -c 'sleep {marker}' & sleep {marker}")
     wait_until(lambda: len(running(marker)) >= 3, 30, what="the run's three sleeps")
+    if mode == "warm_shell":
+        # No guard of its own between the worker and a warm shell: the worker's one
+        # `krond-guard --watch-groups` is what kills it below.
+        shells = [cmdline_and_parent(ppid) for _, _, ppid in running(marker)]
+        assert any("/dev/fd/3" in cmd and parent == w.popen.pid for cmd, parent in shells), shells
 
     w.popen.send_signal(signal.SIGKILL)  # the worker alone, as the OOM killer would
     w.popen.wait(10)
