@@ -20,7 +20,9 @@ namespace krond::exec::internal {
 //
 // If the watcher dies (someone killed it), the next Watch or Forget starts another one and
 // hands it every group still watched; Watch fails only when no watcher can be started, and
-// the caller then must not use the shell. Thread-safe.
+// the caller then must not use the shell. Writes block: a watcher stopped (SIGSTOP) for
+// long enough to leave 16,384 records unread (a 64 KiB pipe) holds up the pool and the end
+// of runs until it reads again. Thread-safe.
 class GroupWatch {
  public:
   // Starts the watcher, `guard_path --watch-groups 3`.
