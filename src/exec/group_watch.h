@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "common/result.h"
 #include "exec/spawn.h"
@@ -18,11 +19,12 @@ namespace krond::exec::internal {
 // until its group has ended (its leader reaped, the rest of the group killed), so a group
 // id the watcher kills is never one the kernel could have given to another process.
 //
-// If the watcher dies (someone killed it), the next Watch or Forget starts another one and
-// hands it every group still watched; Watch fails only when no watcher can be started, and
-// the caller then must not use the shell. Writes block: a watcher stopped (SIGSTOP) for
-// long enough to leave 16,384 records unread (a 64 KiB pipe) holds up the pool and the end
-// of runs until it reads again. Thread-safe.
+// A watcher that dies (someone killed it) is replaced at once by a thread that waits for its
+// exit, and the new one is handed every group still watched. One that stops reading
+// (SIGSTOP, or starved of CPU) while 262,144 records (a 1 MiB pipe) wait is SIGKILLed, so
+// that it kills nothing, and replaced the same way by the Watch or Forget that found the pipe
+// full: writes never block. Watch fails only when no watcher can be started, and the caller
+// then must not use the shell. Thread-safe.
 class GroupWatch {
  public:
   // Starts the watcher, `guard_path --watch-groups 3`.
@@ -41,17 +43,27 @@ class GroupWatch {
   pid_t watcher() const;
 
  private:
-  GroupWatch(std::string guard_path, pid_t watcher, UniqueFd write);
-  // Writes one record; on a dead watcher, starts another with every watched group.
+  struct Watcher {
+    pid_t pid = -1;
+    UniqueFd write;  // O_NONBLOCK
+  };
+  GroupWatch(std::string guard_path, Watcher watcher, UniqueFd stop);
+  static Result<Watcher> Launch(const std::string& guard_path);
+  // Writes one record; when the watcher is dead or not reading, replaces it.
   Status Send(int32_t record);  // with mu_ held
-  Status Restart();             // with mu_ held
-  static Result<std::pair<pid_t, UniqueFd>> Launch(const std::string& guard_path);
+  // SIGKILLs and reaps the watcher (`why` it goes, for the log), starts another and hands it
+  // every watched group.
+  Status Replace(const char* why);  // with mu_ held
+  // The monitor thread: replaces a watcher that ended, until stop_ is signalled.
+  void Monitor();
 
   const std::string guard_path_;
+  const UniqueFd stop_;  // an eventfd
   mutable std::mutex mu_;
-  pid_t watcher_;            // guarded by mu_
+  pid_t watcher_;            // guarded by mu_; -1 when none could be started
   UniqueFd write_;           // guarded by mu_
   std::set<pid_t> watched_;  // guarded by mu_
+  std::thread monitor_;
 };
 
 }  // namespace krond::exec::internal

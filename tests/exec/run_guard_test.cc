@@ -242,6 +242,14 @@ class GroupWatchTest : public RunGuardTest {
     return !Ended(group.leader) && !Ended(group.background);
   }
   static bool Killed(const Group& group) { return Ended(group.leader) && Ended(group.background); }
+  // Both groups are watched: the replaced watcher killed neither, the new one kills both.
+  void ExpectBothAliveUntilTheWorkerGoes() {
+    std::this_thread::sleep_for(milliseconds(100));
+    EXPECT_TRUE(Running(first_));
+    EXPECT_TRUE(Running(second_));
+    watch_.reset();
+    EXPECT_TRUE(Within(milliseconds(1000), [&] { return Killed(first_) && Killed(second_); }));
+  }
 
   Group first_, second_;
   std::unique_ptr<internal::GroupWatch> watch_;
@@ -262,22 +270,38 @@ TEST_F(GroupWatchTest, KillsTheGroupsItWatchesWhenTheWorkerGoes) {
   EXPECT_TRUE(Running(second_));
 }
 
-// Someone kills the watcher: the next Watch starts another and hands it every group still
-// watched, so the guarantee holds for the shells started before as well.
-TEST_F(GroupWatchTest, AKilledWatcherIsReplacedWithEveryGroupStillWatched) {
+// Someone kills the watcher: another one is started at once, with no Watch or Forget to
+// notice, and handed every group still watched, so the guarantee holds for the shells
+// started before as well.
+TEST_F(GroupWatchTest, AKilledWatcherIsReplacedAtOnceWithEveryGroupStillWatched) {
   ASSERT_TRUE(watch_->Watch(first_.leader));
   const pid_t killed = watch_->watcher();
   ASSERT_EQ(kill(killed, SIGKILL), 0);
-  ASSERT_TRUE(Within(milliseconds(1000), [&] { return Ended(killed); }));
+  EXPECT_TRUE(Within(milliseconds(1000), [&] {
+    const pid_t now = watch_->watcher();
+    return now > 0 && now != killed && Gone(killed);
+  })) << "replaced, and the dead watcher reaped";
   ASSERT_TRUE(watch_->Watch(second_.leader));
-  EXPECT_NE(watch_->watcher(), killed);
-  EXPECT_TRUE(Gone(killed)) << "the dead watcher is reaped";
-  std::this_thread::sleep_for(milliseconds(100));
-  EXPECT_TRUE(Running(first_));
-  EXPECT_TRUE(Running(second_));
+  ExpectBothAliveUntilTheWorkerGoes();
+}
 
-  watch_.reset();
-  EXPECT_TRUE(Within(milliseconds(1000), [&] { return Killed(first_) && Killed(second_); }));
+// A watcher that stops reading (SIGSTOP) does not block the pool: once its pipe is full the
+// next write SIGKILLs it, so it kills none of the groups, and starts another with them all.
+TEST_F(GroupWatchTest, AWatcherThatStopsReadingIsReplacedWithoutBlockingOrKilling) {
+  ASSERT_TRUE(watch_->Watch(first_.leader));
+  const pid_t stopped = watch_->watcher();
+  ASSERT_EQ(kill(stopped, SIGSTOP), 0);
+  // Two records a pass; the pipe holds 262,144.
+  int passes = 0;
+  while (watch_->watcher() == stopped && passes < 200'000) {
+    watch_->Forget(second_.leader);
+    ASSERT_TRUE(watch_->Watch(second_.leader));
+    ++passes;
+  }
+  EXPECT_NE(watch_->watcher(), stopped) << "after " << passes << " passes";
+  EXPECT_GT(passes, 1000) << "a watcher busy for a moment is not replaced";
+  EXPECT_TRUE(Gone(stopped));
+  ExpectBothAliveUntilTheWorkerGoes();
 }
 
 TEST(ProcessExecutorReaperTest, ReapsEscapedDaemonsByItself) {
