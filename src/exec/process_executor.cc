@@ -347,149 +347,181 @@ RunOutcome ProcessExecutor::Finish(RunOutcome outcome, OutcomeKind kind, std::st
   return outcome;
 }
 
-RunOutcome ProcessExecutor::Supervise(const RunSpec& spec, CancelToken& cancel, Child child,
-                                      RunOutcome outcome) {
-  const pid_t pid = child.pid;
-  outcome.pid = pid;
-  UniqueFd pidfd = std::move(child.pidfd);
-  UniqueFd read_end = std::move(child.output);
+// One started command from its start to its outcome. Supervise alternates Due (act on the
+// clock and the cancel token) and Wait (sleep until output, exit, cancel or a deadline).
+class ProcessExecutor::Supervision {
+ public:
+  Supervision(ProcessExecutor& executor, const RunSpec& spec, CancelToken& cancel, Child child,
+              RunOutcome outcome)
+      : executor_(executor),
+        spec_(spec),
+        cancel_(cancel),
+        pid_(child.pid),
+        pidfd_(std::move(child.pidfd)),
+        output_(std::move(child.output)),
+        tail_(spec.output_tail_bytes),
+        chunk_(kReadChunkBytes),
+        outcome_(std::move(outcome)) {
+    outcome_.pid = pid_;
+    if (spec.timeout.count() > 0) deadline_ = outcome_.started + spec.timeout;
+  }
 
-  OutputTail tail(spec.output_tail_bytes);
-  std::vector<char> chunk(kReadChunkBytes);
-  enum class StopReason { kNone, kTimeout, kCancel };
-  StopReason stop = StopReason::kNone;
-  std::optional<MonoTime> deadline;
-  if (spec.timeout.count() > 0) deadline = outcome.started + spec.timeout;
-  std::optional<MonoTime> kill_at;
-  bool sigkill_sent = false;
-  bool exited = false;
-  bool group_reaped = false;
-  int status = 0;
-  MonoTime drain_until{};
-
-  auto begin_stop = [&](StopReason reason, MonoTime now) {
-    stop = reason;
-    SignalGroup(pid, SIGTERM);
-    if (spec.kill_grace.count() == 0) {
-      SignalGroup(pid, SIGKILL);
-      sigkill_sent = true;
-    } else {
-      kill_at = now + spec.kill_grace;
+  // Stops the command when cancelled or past its timeout, and SIGKILLs it after the grace.
+  // False once it has exited and its group is gone and its output read, or the drain time
+  // after its exit is up.
+  bool Due(MonoTime now) {
+    if (exited_) {
+      if (!group_reaped_) group_reaped_ = ReapGroup(pid_);
+      return !(!output_.Valid() && group_reaped_) && now < drain_until_;
     }
-  };
-  auto on_exit = [&](MonoTime now) {
-    exited = true;
+    if (stop_ == StopReason::kNone && cancel_.IsCancelled()) BeginStop(StopReason::kCancel, now);
+    if (stop_ == StopReason::kNone && deadline_ && now >= *deadline_) {
+      BeginStop(StopReason::kTimeout, now);
+    }
+    if (kill_at_ && !sigkill_sent_ && now >= *kill_at_) {
+      SignalGroup(pid_, SIGKILL);
+      sigkill_sent_ = true;
+    }
+    return true;
+  }
+
+  // Sleeps until there is output, the command exits, the token is cancelled or NextWake, and
+  // takes what came.
+  void Wait(MonoTime now) {
+    pollfd fds[3];
+    nfds_t count = 0;
+    int output_index = -1;
+    int pidfd_index = -1;
+    if (output_.Valid()) {
+      output_index = static_cast<int>(count);
+      fds[count++] = {output_.Get(), POLLIN, 0};
+    }
+    if (!exited_ && pidfd_.Valid()) {
+      pidfd_index = static_cast<int>(count);
+      fds[count++] = {pidfd_.Get(), POLLIN, 0};
+    }
+    if (!exited_ && stop_ == StopReason::kNone && cancel_.WaitFd() >= 0) {
+      fds[count++] = {cancel_.WaitFd(), POLLIN, 0};
+    }
+    if (poll(fds, count, PollTimeoutMs(now, NextWake(now))) < 0) {
+      if (errno == EINTR || errno == ENOMEM) return;
+      std::perror("krond exec: poll");
+      std::abort();
+    }
+    if (output_index >= 0 && fds[output_index].revents != 0) ReadOutput();
+    if (!exited_) CheckExit(pidfd_index >= 0 && fds[pidfd_index].revents != 0);
+  }
+
+  RunOutcome Outcome() && {
+    outcome_.output_tail = tail_.Contents();
+    outcome_.output_bytes_total = tail_.TotalBytes();
+    outcome_.output_bytes_dropped = tail_.DroppedBytes();
+    if (WIFSIGNALED(status_)) {
+      outcome_.signal = WTERMSIG(status_);
+      outcome_.exit_code = 128 + outcome_.signal;
+    } else {
+      outcome_.exit_code = WEXITSTATUS(status_);
+    }
+    OutcomeKind kind = outcome_.exit_code == 0 ? OutcomeKind::kSucceeded : OutcomeKind::kFailed;
+    if (outcome_.signal != 0) kind = OutcomeKind::kKilledBySignal;
+    if (stop_ == StopReason::kTimeout) kind = OutcomeKind::kTimedOut;
+    if (stop_ == StopReason::kCancel) kind = OutcomeKind::kCancelled;
+    return executor_.Finish(std::move(outcome_), kind, "");
+  }
+
+ private:
+  enum class StopReason { kNone, kTimeout, kCancel };
+
+  void BeginStop(StopReason reason, MonoTime now) {
+    stop_ = reason;
+    SignalGroup(pid_, SIGTERM);
+    if (spec_.kill_grace.count() == 0) {
+      SignalGroup(pid_, SIGKILL);
+      sigkill_sent_ = true;
+    } else {
+      kill_at_ = now + spec_.kill_grace;
+    }
+  }
+
+  std::optional<MonoTime> NextWake(MonoTime now) const {
+    std::optional<MonoTime> wake;
+    if (exited_) {
+      Earliest(wake, drain_until_);
+      // SIGKILLed orphans of ours die soon; there is no descriptor to wait on for them.
+      if (!group_reaped_) Earliest(wake, now + kWaitpidPollInterval);
+      return wake;
+    }
+    if (stop_ == StopReason::kNone && deadline_) Earliest(wake, *deadline_);
+    if (kill_at_ && !sigkill_sent_) Earliest(wake, *kill_at_);
+    if (!pidfd_.Valid()) Earliest(wake, now + kWaitpidPollInterval);
+    if (stop_ == StopReason::kNone && cancel_.WaitFd() < 0) {
+      Earliest(wake, now + kCancelPollInterval);
+    }
+    return wake;
+  }
+
+  void ReadOutput() {
+    const ssize_t n = read(output_.Get(), chunk_.data(), chunk_.size());
+    if (n > 0) {
+      tail_.Append(std::string_view(chunk_.data(), static_cast<std::size_t>(n)));
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+      output_.Reset();
+    }
+  }
+
+  // Reaps the command if it has exited: `pidfd_ready` says so where there is a pidfd.
+  void CheckExit(bool pidfd_ready) {
+    if (pidfd_.Valid() && !pidfd_ready) return;
+    // With a pidfd that is readable the child is a zombie, and this returns at once.
+    const pid_t reaped = internal::WaitChild(pid_, &status_, pidfd_.Valid() ? 0 : WNOHANG);
+    if (reaped == pid_) {
+      OnExit();
+    } else if (pidfd_.Valid() || (reaped < 0 && errno != EINTR)) {
+      std::perror("krond exec: waitpid");
+      std::abort();
+    }
+  }
+
+  void OnExit() {
+    exited_ = true;
     // Orphans that already died are not "left behind"; reap them before looking.
-    ReapGroup(pid);
+    ReapGroup(pid_);
     // The command is reaped, so its pid is free again, but while any member of its group
     // lives the group id pins that number and cannot name another group. A false positive
     // needs the whole group to die and the pid to be recycled into a new group leader
     // between the two calls below, i.e. a full pid wrap-around in microseconds.
-    if (kill(-pid, 0) == 0) {
-      kill(-pid, SIGKILL);
-      outcome.descendants_killed = true;
+    if (kill(-pid_, 0) == 0) {
+      kill(-pid_, SIGKILL);
+      outcome_.descendants_killed = true;
     }
-    if (group_watch_ != nullptr) group_watch_->Forget(pid);
-    drain_until = now + options_.drain_after_exit;
-  };
-
-  while (true) {
-    MonoTime now = clock_.MonoNow();
-    if (!exited) {
-      if (stop == StopReason::kNone && cancel.IsCancelled()) begin_stop(StopReason::kCancel, now);
-      if (stop == StopReason::kNone && deadline && now >= *deadline) {
-        begin_stop(StopReason::kTimeout, now);
-      }
-      if (kill_at && !sigkill_sent && now >= *kill_at) {
-        SignalGroup(pid, SIGKILL);
-        sigkill_sent = true;
-      }
-    } else {
-      if (!group_reaped) group_reaped = ReapGroup(pid);
-      if ((!read_end.Valid() && group_reaped) || now >= drain_until) break;
-    }
-
-    std::optional<MonoTime> wake;
-    if (!exited) {
-      if (stop == StopReason::kNone && deadline) Earliest(wake, *deadline);
-      if (kill_at && !sigkill_sent) Earliest(wake, *kill_at);
-      if (!pidfd.Valid()) Earliest(wake, now + kWaitpidPollInterval);
-      if (stop == StopReason::kNone && cancel.WaitFd() < 0) {
-        Earliest(wake, now + kCancelPollInterval);
-      }
-    } else {
-      Earliest(wake, drain_until);
-      // SIGKILLed orphans of ours die soon; there is no descriptor to wait on for them.
-      if (!group_reaped) Earliest(wake, now + kWaitpidPollInterval);
-    }
-
-    pollfd fds[3];
-    nfds_t count = 0;
-    int pipe_index = -1;
-    int pidfd_index = -1;
-    if (read_end.Valid()) {
-      pipe_index = static_cast<int>(count);
-      fds[count++] = {read_end.Get(), POLLIN, 0};
-    }
-    if (!exited && pidfd.Valid()) {
-      pidfd_index = static_cast<int>(count);
-      fds[count++] = {pidfd.Get(), POLLIN, 0};
-    }
-    if (!exited && stop == StopReason::kNone && cancel.WaitFd() >= 0) {
-      fds[count++] = {cancel.WaitFd(), POLLIN, 0};
-    }
-    if (poll(fds, count, PollTimeoutMs(now, wake)) < 0) {
-      if (errno == EINTR || errno == ENOMEM) continue;
-      std::perror("krond exec: poll");
-      std::abort();
-    }
-    now = clock_.MonoNow();
-
-    if (pipe_index >= 0 && fds[pipe_index].revents != 0) {
-      const ssize_t n = read(read_end.Get(), chunk.data(), chunk.size());
-      if (n > 0) {
-        tail.Append(std::string_view(chunk.data(), static_cast<std::size_t>(n)));
-      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-        read_end.Reset();
-      }
-    }
-    if (!exited) {
-      if (pidfd_index >= 0) {
-        if (fds[pidfd_index].revents != 0) {
-          // The child is a zombie now: this waitpid returns at once.
-          const pid_t reaped = internal::WaitChild(pid, &status, 0);
-          if (reaped != pid) {
-            std::perror("krond exec: waitpid");
-            std::abort();
-          }
-          on_exit(now);
-        }
-      } else {
-        const pid_t reaped = internal::WaitChild(pid, &status, WNOHANG);
-        if (reaped == pid) {
-          on_exit(now);
-        } else if (reaped < 0 && errno != EINTR) {
-          std::perror("krond exec: waitpid");
-          std::abort();
-        }
-      }
-    }
+    if (executor_.group_watch_ != nullptr) executor_.group_watch_->Forget(pid_);
+    drain_until_ = executor_.clock_.MonoNow() + executor_.options_.drain_after_exit;
   }
 
-  outcome.output_tail = tail.Contents();
-  outcome.output_bytes_total = tail.TotalBytes();
-  outcome.output_bytes_dropped = tail.DroppedBytes();
-  if (WIFSIGNALED(status)) {
-    outcome.signal = WTERMSIG(status);
-    outcome.exit_code = 128 + outcome.signal;
-  } else {
-    outcome.exit_code = WEXITSTATUS(status);
-  }
-  if (stop == StopReason::kCancel) return Finish(std::move(outcome), OutcomeKind::kCancelled, "");
-  if (stop == StopReason::kTimeout) return Finish(std::move(outcome), OutcomeKind::kTimedOut, "");
-  if (outcome.signal != 0) return Finish(std::move(outcome), OutcomeKind::kKilledBySignal, "");
-  const OutcomeKind kind = outcome.exit_code == 0 ? OutcomeKind::kSucceeded : OutcomeKind::kFailed;
-  return Finish(std::move(outcome), kind, "");
+  ProcessExecutor& executor_;
+  const RunSpec& spec_;
+  CancelToken& cancel_;
+  const pid_t pid_;
+  const UniqueFd pidfd_;
+  UniqueFd output_;  // the read end of the command's output pipe; reset at end of file
+  OutputTail tail_;
+  std::vector<char> chunk_;
+  RunOutcome outcome_;
+  std::optional<MonoTime> deadline_;
+  StopReason stop_ = StopReason::kNone;
+  std::optional<MonoTime> kill_at_;
+  bool sigkill_sent_ = false;
+  bool exited_ = false;
+  bool group_reaped_ = false;
+  int status_ = 0;  // of the command, once exited_
+  MonoTime drain_until_{};
+};
+
+RunOutcome ProcessExecutor::Supervise(const RunSpec& spec, CancelToken& cancel, Child child,
+                                      RunOutcome outcome) {
+  Supervision run(*this, spec, cancel, std::move(child), std::move(outcome));
+  for (MonoTime now = clock_.MonoNow(); run.Due(now); now = clock_.MonoNow()) run.Wait(now);
+  return std::move(run).Outcome();
 }
 
 }  // namespace krond::exec

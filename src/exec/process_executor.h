@@ -152,6 +152,7 @@ class ProcessExecutor final : public Executor {
   RunOutcome Finish(RunOutcome outcome, OutcomeKind kind, std::string error) const;
 
   class StartedRun;
+  class Supervision;
 
   void ReapLoop();
 
