@@ -20,3 +20,16 @@ function(krond_test name)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   gtest_discover_tests(${name} PROPERTIES LABELS unit DISCOVERY_TIMEOUT 30)
 endfunction()
+
+# krond_cli_test(NAME SCRIPT): a Python script that runs the real krond binary (its one
+# argument), from the source root; label "unit", for what needs no broker.
+function(krond_cli_test name script)
+  if(NOT TARGET krond)
+    return()
+  endif()
+  find_package(Python3 REQUIRED COMPONENTS Interpreter)
+  add_test(NAME ${name}
+           COMMAND Python3::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/${script} $<TARGET_FILE:krond>
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 120)
+endfunction()

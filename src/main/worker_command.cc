@@ -91,42 +91,59 @@ Result<std::string> GuardPath(const std::string& flag) {
   return path;
 }
 
-int RunWorker(const WorkerFlags& flags) {
-  SignalWatcher signals;
-  RealClock clock;
+// What the worker's own flags say: its options, and how often to probe the clock (0: never).
+struct WorkerSettings {
   worker::WorkerOptions options;
+  std::chrono::milliseconds clock_probe_interval{0};
+};
+
+// Checks --run-as against the user database and root; logs who commands run as.
+Status CheckRunAs(const WorkerFlags& flags, bool refuse_root) {
+  if (!flags.run_as.empty()) {
+    // Now rather than at the first run: a typo would otherwise fail every run.
+    auto user = exec::LookupUser(flags.run_as);
+    if (!user) return MakeError("--run-as: " + user.error().message);
+    if (user->uid == 0 && refuse_root) {
+      return MakeError("--run-as " + flags.run_as +
+                       " is root (uid 0): pass --allow-root to run commands as root");
+    }
+    spdlog::info("commands of jobs without user: run as {} (uid {})", flags.run_as, user->uid);
+  } else if (geteuid() == 0 && flags.allow_root) {
+    spdlog::warn(
+        "--allow-root: commands of jobs without user: run as root (docs/security.md, "
+        "\"Commands run with least privilege\")");
+  } else if (refuse_root) {
+    spdlog::warn(
+        "running as root without --run-as: runs of jobs without user: are refused (pass "
+        "--run-as USER, or --allow-root)");
+  }
+  return {};
+}
+
+// The flags that configure the worker itself, not its executors or Kafka clients.
+Result<WorkerSettings> ReadWorkerFlags(const WorkerFlags& flags) {
+  WorkerSettings settings;
+  worker::WorkerOptions& options = settings.options;
   options.cluster = flags.cluster;
   options.queue = flags.queue == "retry" ? messages::Queue::kRetry : messages::Queue::kMain;
   options.slots = flags.slots;
   options.worker_id = ProcessId();
-  auto drain = ParseDuration(flags.drain_timeout);
-  if (!drain) {
-    spdlog::error("--drain-timeout {}", drain.error().message);
-    return 2;
-  }
-  options.drain_timeout = *drain;
   for (auto [flag, text, out] :
-       {std::tuple{"--max-timeout", &flags.max_timeout, &options.max_timeout},
+       {std::tuple{"--drain-timeout", &flags.drain_timeout, &options.drain_timeout},
+        std::tuple{"--max-timeout", &flags.max_timeout, &options.max_timeout},
         std::tuple{"--kill-grace", &flags.kill_grace, &options.kill_grace},
         std::tuple{"--flush-timeout", &flags.flush_timeout, &options.flush_timeout},
         std::tuple{"--max-hold-ahead", &flags.max_hold_ahead, &options.max_hold_ahead},
         std::tuple{"--control-wait", &flags.control_wait, &options.gate_wait}}) {
     auto parsed = ParseDuration(*text);
-    if (!parsed) {
-      spdlog::error("{} {}", flag, parsed.error().message);
-      return 2;
-    }
+    if (!parsed) return MakeError(std::string(flag) + " " + parsed.error().message);
     *out = *parsed;
   }
   // "0" turns the clock probe off (ParseDuration takes only positive durations).
-  std::chrono::milliseconds clock_probe_interval{0};
   if (flags.clock_probe_interval != "0" && flags.clock_probe_interval != "0s") {
     auto parsed = ParseDuration(flags.clock_probe_interval);
-    if (!parsed) {
-      spdlog::error("--clock-probe-interval {}", parsed.error().message);
-      return 2;
-    }
-    clock_probe_interval = *parsed;
+    if (!parsed) return MakeError("--clock-probe-interval " + parsed.error().message);
+    settings.clock_probe_interval = *parsed;
   }
   options.output_tail_bytes = flags.output_tail_kib * 1024;
   options.max_early = flags.max_early;
@@ -136,18 +153,14 @@ int RunWorker(const WorkerFlags& flags) {
   if (!flags.limit_memory.empty()) {
     auto bytes = ParseByteSize(flags.limit_memory);
     if (!bytes) {
-      spdlog::error("--limit-memory: expected a size such as 512MiB, got \"{}\"",
-                    flags.limit_memory);
-      return 2;
+      return MakeError("--limit-memory: expected a size such as 512MiB, got \"" +
+                       flags.limit_memory + "\"");
     }
     options.limits.address_space_bytes = *bytes;
   }
   options.max_load = flags.max_load;
   auto trusted = LoadTrustedKeys(flags.task_public_keys);
-  if (!trusted) {
-    spdlog::error("{}", trusted.error().message);
-    return 2;
-  }
+  if (!trusted) return tl::unexpected(trusted.error());
   options.trusted_keys = std::move(*trusted);
   if (options.trusted_keys.empty()) {
     spdlog::warn(
@@ -156,50 +169,24 @@ int RunWorker(const WorkerFlags& flags) {
   }
   options.run_as = flags.run_as;
   options.refuse_root = geteuid() == 0 && !flags.allow_root;
-  if (auto ok = options.Validate(); !ok) {
-    spdlog::error("{}", ok.error().message);
-    return 2;
+  if (Status valid = options.Validate(); !valid) return tl::unexpected(valid.error());
+  if (Status run_as = CheckRunAs(flags, options.refuse_root); !run_as) {
+    return tl::unexpected(run_as.error());
   }
-  if (!flags.run_as.empty()) {
-    // Now rather than at the first run: a typo would otherwise fail every run.
-    auto user = exec::LookupUser(flags.run_as);
-    if (!user) {
-      spdlog::error("--run-as: {}", user.error().message);
-      return 2;
-    }
-    if (user->uid == 0 && options.refuse_root) {
-      spdlog::error("--run-as {} is root (uid 0): pass --allow-root to run commands as root",
-                    flags.run_as);
-      return 2;
-    }
-    spdlog::info("commands of jobs without user: run as {} (uid {})", flags.run_as, user->uid);
-  } else if (geteuid() == 0 && flags.allow_root) {
-    spdlog::warn(
-        "--allow-root: commands of jobs without user: run as root (docs/security.md, "
-        "\"Commands run with least privilege\")");
-  } else if (options.refuse_root) {
-    spdlog::warn(
-        "running as root without --run-as: runs of jobs without user: are refused (pass "
-        "--run-as USER, or --allow-root)");
-  }
+  return settings;
+}
 
-  // Before the executors: the microVM accelerator probe may still report into it while they
-  // are destroyed.
-  metrics::Registry registry;
-  worker::WorkerMetrics metrics(registry);
-
+// How the worker starts processes: the guard, the environment, the warm shells.
+Result<exec::ProcessExecutorOptions> ReadProcessFlags(const WorkerFlags& flags,
+                                                      const worker::WorkerOptions& options) {
   exec::ProcessExecutorOptions exec_options;
   auto guard = GuardPath(flags.run_guard);
-  if (!guard) {
-    spdlog::error("{}", guard.error().message);
-    return 2;
-  }
+  if (!guard) return tl::unexpected(guard.error());
   exec_options.guard_path = *guard;
-  if (guard->empty()) spdlog::warn("--run-guard none: commands outlive this worker if it dies");
   if (guard->empty() && !flags.run_as.empty()) {
-    spdlog::error("--run-as needs krond-guard, which switches the user (not --run-guard none)");
-    return 2;
+    return MakeError("--run-as needs krond-guard, which switches the user (not --run-guard none)");
   }
+  if (guard->empty()) spdlog::warn("--run-guard none: commands outlive this worker if it dies");
   exec_options.environment = exec::FilterEnvironment(exec::ProcessEnvironment(), flags.pass_env);
   exec_options.warm_shell_user = flags.run_as;
   exec_options.refuse_uid0_user = options.refuse_root;
@@ -214,35 +201,20 @@ int RunWorker(const WorkerFlags& flags) {
   if (warm > 0 && !warm_usable) {
     spdlog::info("no warm shells: they cannot apply --sandbox or --limit-* (runs are spawned)");
   }
-  exec::ProcessExecutor process_executor(clock, exec_options);
-  exec::BubblewrapExecutor sandbox(process_executor);
-  exec::Executor* executor = &process_executor;
-  // Runs of jobs with `sandbox: bubblewrap` always go through the sandbox. A worker that
-  // sandboxes everything probes it now and refuses to start without it; otherwise it is
-  // probed on the first run that asks for it, and if unusable those runs fail (spawn_failed).
-  worker::LazySandboxExecutor lazy_sandbox(sandbox, [&sandbox] { return sandbox.Probe(); });
-  exec::Executor* sandboxed = &lazy_sandbox;
-  if (flags.sandbox == "bubblewrap") {
-    if (auto ok = sandbox.Probe(); !ok) {
-      spdlog::error("--sandbox bubblewrap unusable on this host: {}", ok.error().message);
-      return 1;
-    }
-    executor = &sandbox;
-    sandboxed = &sandbox;
-  }
+  return exec_options;
+}
 
-  // Runs of jobs with `sandbox: microvm` boot a VM each. Like bubblewrap, a worker that
-  // runs everything in VMs checks at start-up and refuses to start without them; otherwise
-  // the first microvm run finds out, and such runs fail (spawn_failed) if VMs are unusable.
+// The microVMs' defaults; the accelerator chosen is logged and exported.
+Result<exec::MicroVmOptions> ReadMicroVmFlags(const WorkerFlags& flags,
+                                              worker::WorkerMetrics& metrics) {
   exec::MicroVmOptions vm_options;
   vm_options.image_dir = flags.microvm_image;
   if (flags.microvm_accelerator == "kvm") vm_options.accelerator = exec::Accelerator::kKvm;
   if (flags.microvm_accelerator == "tcg") vm_options.accelerator = exec::Accelerator::kTcg;
   const std::optional<uint64_t> vm_memory = ParseByteSize(flags.microvm_memory);
   if (!vm_memory || *vm_memory % (1 << 20) != 0 || *vm_memory < (uint64_t{64} << 20)) {
-    spdlog::error("--microvm-memory: expected a whole number of MiB, at least 64MiB, got \"{}\"",
-                  flags.microvm_memory);
-    return 2;
+    return MakeError("--microvm-memory: expected a whole number of MiB, at least 64MiB, got \"" +
+                     flags.microvm_memory + "\"");
   }
   vm_options.default_memory_mib = static_cast<uint32_t>(*vm_memory >> 20);
   vm_options.default_vcpus = flags.microvm_vcpus;
@@ -252,23 +224,207 @@ int RunWorker(const WorkerFlags& flags) {
     spdlog::info("microVMs use {}: {}", name, reason);
     metrics.microvm_accelerator.WithLabels({name}).Set(1);
   };
-  exec::MicroVmExecutor microvm(process_executor, vm_options);
-  worker::LazySandboxExecutor lazy_microvm(microvm, [&microvm] { return microvm.CheckUsable(); });
-  exec::Executor* microvm_executor = &lazy_microvm;
-  if (flags.sandbox == "microvm") {
-    if (Status usable = microvm.CheckUsable(); !usable) {
-      spdlog::error("--sandbox microvm unusable on this host: {}", usable.error().message);
-      return 1;
+  return vm_options;
+}
+
+// The executors of a worker: processes, bubblewrap and microVMs over them. Runs of jobs with
+// `sandbox: bubblewrap` or `microvm` always go through that sandbox. A worker that sandboxes
+// every run (--sandbox) checks the sandbox at start-up and refuses to start without it;
+// otherwise the first run that asks for it does, and if unusable such runs fail
+// (spawn_failed).
+class WorkerExecutors {
+ public:
+  WorkerExecutors(const Clock& clock, const exec::ProcessExecutorOptions& process_options,
+                  const exec::MicroVmOptions& vm_options)
+      : process_(clock, process_options),
+        bubblewrap_(process_),
+        lazy_bubblewrap_(bubblewrap_, [this] { return bubblewrap_.Probe(); }),
+        microvm_(process_, vm_options),
+        lazy_microvm_(microvm_, [this] { return microvm_.CheckUsable(); }) {}
+
+  // `sandbox` is --sandbox: none, bubblewrap or microvm.
+  Status SandboxEveryRun(const std::string& sandbox) {
+    if (sandbox == "bubblewrap") {
+      if (Status usable = bubblewrap_.Probe(); !usable) {
+        return MakeError("--sandbox bubblewrap unusable on this host: " + usable.error().message);
+      }
+      every_run_ = sandboxed_ = &bubblewrap_;
+    } else if (sandbox == "microvm") {
+      if (Status usable = microvm_.CheckUsable(); !usable) {
+        return MakeError("--sandbox microvm unusable on this host: " + usable.error().message);
+      }
+      every_run_ = sandboxed_ = microvm_runs_ = &microvm_;
+      // KVM or TCG is decided once, by booting a guest (up to 5 s where KVM hangs): here in
+      // the background (the first run waits for it); on other workers on the first microvm
+      // run, so that they never pay for it.
+      microvm_.StartAcceleratorProbe();
     }
-    executor = &microvm;
-    sandboxed = &microvm;
-    microvm_executor = &microvm;
+    return {};
   }
 
-  // KVM or TCG is decided once, by booting a guest (up to 5 s where KVM hangs): at start-up
-  // on a worker that runs everything in VMs (in the background: the first run waits for
-  // it), otherwise on the first microvm run, so that other workers never pay for it.
-  if (flags.sandbox == "microvm") microvm.StartAcceleratorProbe();
+  exec::Executor& every_run() const { return *every_run_; }
+  exec::Executor* sandboxed() const { return sandboxed_; }
+  exec::Executor* microvm_runs() const { return microvm_runs_; }
+
+ private:
+  exec::ProcessExecutor process_;
+  exec::BubblewrapExecutor bubblewrap_;
+  worker::LazySandboxExecutor lazy_bubblewrap_;
+  exec::MicroVmExecutor microvm_;
+  worker::LazySandboxExecutor lazy_microvm_;
+  exec::Executor* every_run_ = &process_;
+  exec::Executor* sandboxed_ = &lazy_bubblewrap_;
+  exec::Executor* microvm_runs_ = &lazy_microvm_;
+};
+
+// Workers may start first: creates the cluster's topics if Kafka is there, but never waits
+// for it (the consumer picks the topics up within seconds once they exist).
+void EnsureWorkerTopics(const WorkerFlags& flags, bool clock_probe) {
+  auto config = flags.kafka.Client("krond-admin-" + ProcessId());
+  if (!config) return;
+  auto admin_client = kafka::NewRdKafkaAdmin(*config);
+  if (!admin_client) return;
+  std::vector<kafka::TopicSpec> specs = ClusterTopics(flags.kafka, {flags.cluster});
+  if (clock_probe) specs.push_back(ClockTopic(flags.kafka));
+  auto reports = (*admin_client)->EnsureTopics(specs, std::chrono::seconds(5));
+  if (!reports) spdlog::warn("topics not ensured: {}", reports.error().message);
+}
+
+// Records are cut to the producer's own limit (WorkerOptions::max_message_bytes).
+Status ApplyMessageLimit(const kafka::ClientConfig& client, worker::WorkerOptions& options) {
+  auto it = client.overrides.find("message.max.bytes");
+  if (it == client.overrides.end()) return {};
+  auto bytes = ParseByteSize(it->second);
+  if (!bytes || *bytes > std::numeric_limits<size_t>::max()) {
+    return MakeError("--kafka-setting message.max.bytes=" + it->second + ": expected a number");
+  }
+  options.max_message_bytes = static_cast<size_t>(*bytes);
+  return options.Validate();
+}
+
+// The worker is the consumer's rebalance listener, but needs the consumer to exist: this
+// forwarding listener breaks the cycle.
+struct ForwardingListener : kafka::RebalanceListener {
+  worker::Worker* target = nullptr;
+  void OnAssigned(const std::vector<kafka::TopicPartition>& p) override {
+    if (target != nullptr) target->OnAssigned(p);
+  }
+  void OnRevoked(const std::vector<kafka::TopicPartition>& p) override {
+    if (target != nullptr) target->OnRevoked(p);
+  }
+  void OnLost(const std::vector<kafka::TopicPartition>& p) override {
+    if (target != nullptr) target->OnLost(p);
+  }
+};
+
+// The consumer of the cluster's task (or retry) topic.
+kafka::ConsumerOptions TaskConsumerOptions(const WorkerFlags& flags,
+                                           const worker::WorkerOptions& options,
+                                           kafka::RebalanceListener& listener,
+                                           worker::WorkerMetrics& metrics) {
+  kafka::ConsumerOptions consumer_options;
+  consumer_options.group_id = flags.kafka.Topics().WorkerGroup(options.queue, flags.cluster);
+  consumer_options.listener = &listener;
+  consumer_options.group_instance_id = flags.instance_id;
+  // A revoke may wait out the drain timeout and a kill grace (Worker::OnRevoked) before the
+  // group may move on: the rebalance timeout must be longer, or the group would drop this
+  // worker and hand its partitions over while their runs still go on.
+  consumer_options.max_poll_interval = std::max<std::chrono::milliseconds>(
+      consumer_options.max_poll_interval,
+      options.drain_timeout + options.kill_grace + std::chrono::seconds(60));
+  consumer_options.on_error = [&metrics](const std::string&) { metrics.consumer_errors.Inc(); };
+  return consumer_options;
+}
+
+// The consumer of the control and catalog topics for the run gate: a group of this process's
+// own, which reads them from their beginning.
+Result<std::unique_ptr<kafka::Consumer>> NewControlConsumer(const WorkerFlags& flags,
+                                                            const std::string& id,
+                                                            worker::WorkerMetrics& metrics) {
+  auto control_client = flags.kafka.Client(id + "-control");
+  if (!control_client) return tl::unexpected(control_client.error());
+  kafka::ConsumerOptions control_options;
+  control_options.group_id = flags.kafka.Topics().WorkerControlGroup(ProcessId());
+  control_options.quiet_rebalances = true;
+  control_options.report_ends = true;  // the gate is ready once both topics are read
+  control_options.on_error = [&metrics](const std::string&) { metrics.consumer_errors.Inc(); };
+  return kafka::NewRdKafkaConsumer(*control_client, control_options);
+}
+
+// The clock probe (worker/clock_probe.h) has a producer and a follower of its own, on its
+// own thread: its round trips never wait behind the worker's records, and a broker that does
+// not answer it never holds up a run.
+struct RunningClockProbe {
+  std::unique_ptr<kafka::Producer> producer;
+  std::unique_ptr<kafka::PartitionFollower> follower;
+  std::unique_ptr<worker::ClockProbe> probe;  // null when its clients could not be made
+};
+
+RunningClockProbe StartClockProbe(const Clock& clock, const WorkerFlags& flags,
+                                  const kafka::ClientConfig& client, const std::string& id,
+                                  std::chrono::milliseconds interval,
+                                  worker::WorkerMetrics& metrics) {
+  worker::ClockProbeOptions probe_options;
+  probe_options.topic = flags.kafka.Topics().Clock();
+  probe_options.probe_id = id;
+  probe_options.interval = interval;
+  kafka::ClientConfig probe_client = client;
+  probe_client.client_id = id + "-clock";
+  // No batching delay on the way to the broker: it would count as one leg of the trip.
+  probe_client.overrides["linger.ms"] = "0";
+  kafka::ProducerOptions producer_options;
+  // A probe that could not be written in time is worth nothing: it must not queue up while
+  // Kafka is away.
+  producer_options.message_timeout = std::chrono::seconds(10);
+  auto producer = kafka::NewRdKafkaProducer(probe_client, producer_options);
+  probe_client.overrides.erase("linger.ms");  // a producer property: consumers warn of it
+  auto follower =
+      kafka::NewRdKafkaPartitionFollower(probe_client, probe_options.topic, 0, /*tail=*/0);
+  RunningClockProbe running;
+  if (!producer || !follower) {
+    // The worker works on, unprobed.
+    spdlog::warn("clock probe off: {}",
+                 !producer ? producer.error().message : follower.error().message);
+    return running;
+  }
+  running.producer = std::move(*producer);
+  running.follower = std::move(*follower);
+  running.probe = std::make_unique<worker::ClockProbe>(clock, *running.producer, *running.follower,
+                                                       metrics, probe_options);
+  running.probe->Start();
+  return running;
+}
+
+int RunWorker(const WorkerFlags& flags) {
+  SignalWatcher signals;
+  RealClock clock;
+  auto settings = ReadWorkerFlags(flags);
+  if (!settings) {
+    spdlog::error("{}", settings.error().message);
+    return 2;
+  }
+  worker::WorkerOptions& options = settings->options;
+
+  // Before the executors: the microVM accelerator probe may still report into it while they
+  // are destroyed.
+  metrics::Registry registry;
+  worker::WorkerMetrics metrics(registry);
+
+  auto process_options = ReadProcessFlags(flags, options);
+  if (!process_options) {
+    spdlog::error("{}", process_options.error().message);
+    return 2;
+  }
+  auto vm_options = ReadMicroVmFlags(flags, metrics);
+  if (!vm_options) {
+    spdlog::error("{}", vm_options.error().message);
+    return 2;
+  }
+  WorkerExecutors executors(clock, *process_options, *vm_options);
+  if (Status usable = executors.SandboxEveryRun(flags.sandbox); !usable) {
+    spdlog::error("{}", usable.error().message);
+    return 1;
+  }
 
   LoopHealth health(clock, "not subscribed yet");
   auto server = StartAdminServer(registry, flags.metrics_addr, health.Probes());
@@ -276,37 +432,16 @@ int RunWorker(const WorkerFlags& flags) {
     spdlog::error("{}", server.error().message);
     return 1;
   }
-  // Workers may start first: create the cluster's topics if Kafka is there, but never
-  // wait for it (the consumer picks the topics up within seconds once they exist).
-  {
-    auto config = flags.kafka.Client("krond-admin-" + ProcessId());
-    if (config) {
-      if (auto admin_client = kafka::NewRdKafkaAdmin(*config)) {
-        std::vector<kafka::TopicSpec> specs = ClusterTopics(flags.kafka, {flags.cluster});
-        if (clock_probe_interval.count() > 0) specs.push_back(ClockTopic(flags.kafka));
-        auto reports = (*admin_client)->EnsureTopics(specs, std::chrono::seconds(5));
-        if (!reports) spdlog::warn("topics not ensured: {}", reports.error().message);
-      }
-    }
-  }
+  EnsureWorkerTopics(flags, settings->clock_probe_interval.count() > 0);
   const std::string id = "krond-worker-" + flags.cluster + "-" + ProcessId();
   auto client = flags.kafka.Client(id);
   if (!client) {
     spdlog::error("{}", client.error().message);
     return 2;
   }
-  // Records are cut to the producer's own limit (WorkerOptions::max_message_bytes).
-  if (auto it = client->overrides.find("message.max.bytes"); it != client->overrides.end()) {
-    auto bytes = ParseByteSize(it->second);
-    if (!bytes || *bytes > std::numeric_limits<size_t>::max()) {
-      spdlog::error("--kafka-setting message.max.bytes={}: expected a number", it->second);
-      return 2;
-    }
-    options.max_message_bytes = static_cast<size_t>(*bytes);
-    if (auto ok = options.Validate(); !ok) {
-      spdlog::error("{}", ok.error().message);
-      return 2;
-    }
+  if (Status limited = ApplyMessageLimit(*client, options); !limited) {
+    spdlog::error("{}", limited.error().message);
+    return 2;
   }
   kafka::ProducerOptions producer_options;
   producer_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };
@@ -315,32 +450,9 @@ int RunWorker(const WorkerFlags& flags) {
     spdlog::error("{}", producer.error().message);
     return 1;
   }
-  // The worker is the consumer's rebalance listener, but needs the consumer to exist:
-  // a small forwarding listener breaks the cycle.
-  struct Forward : kafka::RebalanceListener {
-    worker::Worker* target = nullptr;
-    void OnAssigned(const std::vector<kafka::TopicPartition>& p) override {
-      if (target != nullptr) target->OnAssigned(p);
-    }
-    void OnRevoked(const std::vector<kafka::TopicPartition>& p) override {
-      if (target != nullptr) target->OnRevoked(p);
-    }
-    void OnLost(const std::vector<kafka::TopicPartition>& p) override {
-      if (target != nullptr) target->OnLost(p);
-    }
-  } forward;
-  kafka::ConsumerOptions consumer_options;
-  consumer_options.group_id = flags.kafka.Topics().WorkerGroup(options.queue, flags.cluster);
-  consumer_options.listener = &forward;
-  consumer_options.group_instance_id = flags.instance_id;
-  // A revoke may wait out the drain timeout and a kill grace (Worker::OnRevoked) before the
-  // group may move on: the rebalance timeout must be longer, or the group would drop this
-  // worker and hand its partitions over while their runs still go on.
-  consumer_options.max_poll_interval = std::max<std::chrono::milliseconds>(
-      consumer_options.max_poll_interval,
-      options.drain_timeout + options.kill_grace + std::chrono::seconds(60));
-  consumer_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };
-  auto consumer = kafka::NewRdKafkaConsumer(*client, consumer_options);
+  ForwardingListener forward;
+  auto consumer =
+      kafka::NewRdKafkaConsumer(*client, TaskConsumerOptions(flags, options, forward, metrics));
   if (!consumer) {
     spdlog::error("{}", consumer.error().message);
     return 1;
@@ -352,17 +464,7 @@ int RunWorker(const WorkerFlags& flags) {
   // it has read them to their end, due held runs wait (at most --control-wait).
   const messages::TopicNames names = flags.kafka.Topics();
   control::RunGate gate(names.Control(), names.Jobs());
-  auto control_client = flags.kafka.Client(id + "-control");
-  if (!control_client) {
-    spdlog::error("{}", control_client.error().message);
-    return 2;
-  }
-  kafka::ConsumerOptions control_options;
-  control_options.group_id = names.WorkerControlGroup(ProcessId());
-  control_options.quiet_rebalances = true;
-  control_options.report_ends = true;  // the gate is ready once both topics are read
-  control_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };
-  auto control_consumer = kafka::NewRdKafkaConsumer(*control_client, control_options);
+  auto control_consumer = NewControlConsumer(flags, id, metrics);
   if (!control_consumer) {
     spdlog::error("{}", control_consumer.error().message);
     return 1;
@@ -377,46 +479,17 @@ int RunWorker(const WorkerFlags& flags) {
   std::jthread follower_thread([&follower](std::stop_token stop) { follower.Run(stop); });
   options.cancel_early = [&gate](std::string_view job) { return gate.CancelReason(job); };
   options.gate_ready = [&gate] { return gate.ready(); };
-  worker::Worker worker(clock, **consumer, **producer, *executor, metrics, flags.kafka.Topics(),
-                        options, sandboxed, microvm_executor);
+  worker::Worker worker(clock, **consumer, **producer, executors.every_run(), metrics, names,
+                        options, executors.sandboxed(), executors.microvm_runs());
   forward.target = &worker;
   if (auto ok = worker.Start(); !ok) {
     spdlog::error("{}", ok.error().message);
     return 1;
   }
-  // The clock probe (worker/clock_probe.h) has a producer and a follower of its own, on its
-  // own thread: its round trips never wait behind the worker's records, and a broker that
-  // does not answer it never holds up a run. Without them the worker works on, unprobed.
-  std::unique_ptr<kafka::Producer> probe_producer;
-  std::unique_ptr<kafka::PartitionFollower> probe_follower;
-  std::unique_ptr<worker::ClockProbe> clock_probe;
-  if (clock_probe_interval.count() > 0) {
-    worker::ClockProbeOptions probe_options;
-    probe_options.topic = flags.kafka.Topics().Clock();
-    probe_options.probe_id = id;
-    probe_options.interval = clock_probe_interval;
-    kafka::ClientConfig probe_client = *client;
-    probe_client.client_id = id + "-clock";
-    // No batching delay on the way to the broker: it would count as one leg of the trip.
-    probe_client.overrides["linger.ms"] = "0";
-    kafka::ProducerOptions probe_producer_options;
-    // A probe that could not be written in time is worth nothing: it must not queue up
-    // while Kafka is away.
-    probe_producer_options.message_timeout = std::chrono::seconds(10);
-    auto made_producer = kafka::NewRdKafkaProducer(probe_client, probe_producer_options);
-    probe_client.overrides.erase("linger.ms");  // a producer property: consumers warn of it
-    auto made_follower = kafka::NewRdKafkaPartitionFollower(probe_client, probe_options.topic, 0,
-                                                            /*tail=*/0);
-    if (!made_producer || !made_follower) {
-      spdlog::warn("clock probe off: {}",
-                   !made_producer ? made_producer.error().message : made_follower.error().message);
-    } else {
-      probe_producer = std::move(*made_producer);
-      probe_follower = std::move(*made_follower);
-      clock_probe = std::make_unique<worker::ClockProbe>(clock, *probe_producer, *probe_follower,
-                                                         metrics, probe_options);
-      clock_probe->Start();
-    }
+  RunningClockProbe clock_probe;
+  if (settings->clock_probe_interval.count() > 0) {
+    clock_probe =
+        StartClockProbe(clock, flags, *client, id, settings->clock_probe_interval, metrics);
   }
   health.MarkReady();
   while (!signals.stop_requested()) {
@@ -427,7 +500,7 @@ int RunWorker(const WorkerFlags& flags) {
     worker.Step(std::chrono::milliseconds(worker.running() > 0 ? 2 : 100));
     health.MarkProgress();
   }
-  if (clock_probe) clock_probe->Stop();
+  if (clock_probe.probe) clock_probe.probe->Stop();
   worker.Stop();
   forward.target = nullptr;
   follower_thread.request_stop();
