@@ -193,89 +193,74 @@ int WatchGroups(int fd) {
   return 0;
 }
 
-}  // namespace
+// The stop signals the executor sends a run's group: the command's business.
+constexpr int kStopSignals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
 
-int main(int argc, char** argv) {
-  if (argc > 1 && std::strcmp(argv[1], "--watch-groups") == 0) {
-    if (argc != 3) {
-      std::fprintf(stderr, "usage: krond-guard --watch-groups FD\n");
-      return kGuardFailed;
-    }
-    const int fd = OpenDescriptor(argv[2]);
-    return fd < 0 ? kGuardFailed : WatchGroups(fd);
-  }
-  RunAs run_as;
-  if (argc > 1 && std::strncmp(argv[1], "--as=", 5) == 0) {
-    if (!ParseRunAs(argv[1] + 5, run_as)) {
-      std::fprintf(stderr, "krond-guard: bad %s (expected --as=UID:GID:GROUPS)\n", argv[1]);
-      return kGuardFailed;
-    }
-    --argc;
-    ++argv;
-  }
-  if (argc < 4) {
-    std::fprintf(stderr,
-                 "usage: krond-guard [--as=UID:GID:GROUPS] WATCH_FD PROGRAM ARG0 [ARGS...]\n"
-                 "       krond-guard --watch-groups FD\n");
-    return kGuardFailed;
-  }
-  const int watch_fd = OpenDescriptor(argv[1]);
-  if (watch_fd < 0) return kGuardFailed;
-
-  // SIGCHLD is read from a signalfd; the stop signals the executor sends the group are the
-  // command's business. Until the command exists they are blocked, not ignored: one that
-  // arrives before the fork reached no command, and is passed on to it below (ignoring it
-  // lost a stop request sent right after the run began, and the run then needed SIGKILL).
-  // Both are undone in the child before exec.
+// SIGCHLD is read from a signalfd (returned); the stop signals are blocked, not ignored,
+// until the command exists: one that arrives before the fork reached no command, and is
+// passed on to it (ignoring it lost a stop request sent right after the run began, and the
+// run then needed SIGKILL). `old_mask` is what the command gets back.
+int BlockSignals(sigset_t& old_mask) {
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
-  const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
   sigset_t blocked = chld;
-  for (int sig : stop_signals) sigaddset(&blocked, sig);
-  sigset_t old_mask;
+  for (int sig : kStopSignals) sigaddset(&blocked, sig);
   if (sigprocmask(SIG_BLOCK, &blocked, &old_mask) != 0) Fail("sigprocmask");
   const int chld_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   if (chld_fd < 0) Fail("signalfd");
+  return chld_fd;
+}
 
-  // The worker may already be gone (it died between the spawn and now).
-  pollfd early{watch_fd, POLLIN, 0};
-  if (poll(&early, 1, 0) > 0) return kGuardFailed;
-
+// Forks the command: `argv` is PROGRAM ARG0 [ARGS...]. The child gets the signal mask back,
+// drops WATCH_FD and switches user before exec.
+pid_t ForkCommand(char** argv, int watch_fd, const RunAs& run_as, const sigset_t& old_mask) {
   const pid_t child = fork();
   if (child < 0) Fail("fork");
   if (child == 0) {
     sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     close(watch_fd);
     if (run_as.set) SwitchUser(run_as);
-    execv(argv[2], argv + 3);
-    std::fprintf(stderr, "krond-guard: cannot execute %s: %s\n", argv[2], std::strerror(errno));
+    execv(argv[0], argv + 1);
+    std::fprintf(stderr, "krond-guard: cannot execute %s: %s\n", argv[0], std::strerror(errno));
     std::_Exit(127);
   }
-  // A stop signal pending here came before the fork (so the command missed it) or after (so
-  // the command got it too): pass it on either way; a second copy of a signal the command is
-  // already acting on does no harm. From now on the group's signals reach the command
-  // directly, and the guard ignores its own copies.
+  return child;
+}
+
+// A stop signal pending here came before the fork (so the command missed it) or after (so the
+// command got it too): passed on either way; a second copy of a signal the command is already
+// acting on does no harm. From now on the group's signals reach the command directly, and
+// the guard ignores its own copies.
+void PassOnStopSignals(pid_t child) {
   sigset_t pending;
   sigemptyset(&pending);
   sigpending(&pending);
-  for (int sig : stop_signals) {
+  for (int sig : kStopSignals) {
     if (sigismember(&pending, sig) == 1) kill(child, sig);
   }
-  for (int sig : stop_signals) signal(sig, SIG_IGN);
   sigset_t stop;
   sigemptyset(&stop);
-  for (int sig : stop_signals) sigaddset(&stop, sig);
+  for (int sig : kStopSignals) {
+    signal(sig, SIG_IGN);
+    sigaddset(&stop, sig);
+  }
   sigprocmask(SIG_UNBLOCK, &stop, nullptr);
-  // The output pipe must reach end of file when the command's side closes, not when the
-  // guard exits too; the guard writes nothing more.
+}
+
+// The output pipe must reach end of file when the command's side closes, not when the guard
+// exits too; the guard writes nothing more.
+void LetGoOfDescriptors(int watch_fd) {
   const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd >= 0) {
     for (int fd = 0; fd <= 2; ++fd) dup2(null_fd, fd);
     if (null_fd > 2) close(null_fd);
   }
   for (int fd = 3; fd < watch_fd; ++fd) close(fd);  // e.g. a warm shell's script pipe
+}
 
+// Exits like the command once it ends; kills its group, and the guard, once the worker goes.
+[[noreturn]] void WaitForCommandOrWorker(int watch_fd, int chld_fd, pid_t child) {
   while (true) {
     pollfd fds[2] = {{watch_fd, POLLIN, 0}, {chld_fd, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0) {
@@ -295,5 +280,49 @@ int main(int argc, char** argv) {
   // Nothing may outlive the worker: the command, whatever it started in its group, and the
   // guard with them.
   kill(0, SIGKILL);
-  return kGuardFailed;
+  std::_Exit(kGuardFailed);
+}
+
+// krond-guard [--as=UID:GID:GROUPS] WATCH_FD PROGRAM ARG0 [ARGS...]
+int GuardCommand(int argc, char** argv) {
+  RunAs run_as;
+  if (argc > 1 && std::strncmp(argv[1], "--as=", 5) == 0) {
+    if (!ParseRunAs(argv[1] + 5, run_as)) {
+      std::fprintf(stderr, "krond-guard: bad %s (expected --as=UID:GID:GROUPS)\n", argv[1]);
+      return kGuardFailed;
+    }
+    --argc;
+    ++argv;
+  }
+  if (argc < 4) {
+    std::fprintf(stderr,
+                 "usage: krond-guard [--as=UID:GID:GROUPS] WATCH_FD PROGRAM ARG0 [ARGS...]\n"
+                 "       krond-guard --watch-groups FD\n");
+    return kGuardFailed;
+  }
+  const int watch_fd = OpenDescriptor(argv[1]);
+  if (watch_fd < 0) return kGuardFailed;
+  sigset_t old_mask;
+  const int chld_fd = BlockSignals(old_mask);
+  // The worker may already be gone (it died between the spawn and now).
+  pollfd early{watch_fd, POLLIN, 0};
+  if (poll(&early, 1, 0) > 0) return kGuardFailed;
+  const pid_t child = ForkCommand(argv + 2, watch_fd, run_as, old_mask);
+  PassOnStopSignals(child);
+  LetGoOfDescriptors(watch_fd);
+  WaitForCommandOrWorker(watch_fd, chld_fd, child);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--watch-groups") == 0) {
+    if (argc != 3) {
+      std::fprintf(stderr, "usage: krond-guard --watch-groups FD\n");
+      return kGuardFailed;
+    }
+    const int fd = OpenDescriptor(argv[2]);
+    return fd < 0 ? kGuardFailed : WatchGroups(fd);
+  }
+  return GuardCommand(argc, argv);
 }
