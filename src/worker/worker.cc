@@ -720,37 +720,29 @@ messages::ResultMessage Worker::BaseResult(const messages::TaskMessage& task) co
   return r;
 }
 
-void Worker::Finish(Completion done) {
-  auto it = runs_.find(done.id);
-  if (it == runs_.end()) return;
+std::unique_ptr<Worker::Run> Worker::Release(uint64_t id) {
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return nullptr;
   std::unique_ptr<Run> run = std::move(it->second);
   runs_.erase(it);
   if (auto same = running_by_job_.find(run->task.job); same != running_by_job_.end()) {
-    same->second.erase(done.id);
+    same->second.erase(id);
     if (same->second.empty()) running_by_job_.erase(same);
   }
   --running_;
   ++completed_;
   metrics_.in_flight.Set(static_cast<double>(running_));
   UpdatePause();
+  return run;
+}
 
+messages::ResultMessage Worker::ResultOf(const Run& run, const Completion& done) {
   const exec::RunOutcome& o = done.outcome;
-  const messages::TaskMessage& task = run->task;
-  const std::string_view queue = messages::QueueName(options_.queue);
-  if (o.kind == exec::OutcomeKind::kCancelled && run->replaced_by.empty() &&
-      (stopped_ || !run->handed_over.empty())) {
-    // Shutdown or a rebalance cut this run short: leave it uncommitted so that the
-    // partition's next owner runs it again.
-    const std::string reason = run->handed_over.empty() ? "shutdown" : run->handed_over;
-    metrics_.runs_handed_over.WithLabels({options_.cluster, queue, reason}).Inc();
-    spdlog::warn("{} run {} cancelled by {}; it will be redelivered", task.job, task.run_id,
-                 reason == "shutdown" ? "shutdown" : "a rebalance (partition " + reason + ")");
-    return;
-  }
+  const messages::TaskMessage& task = run.task;
   messages::ResultMessage result = BaseResult(task);
   // When the command really started (spawned or handed to a warm shell); the dispatch time
   // when it never did.
-  result.started_at = o.pid != 0 ? o.wall_started : run->started_at;
+  result.started_at = o.pid != 0 ? o.wall_started : run.started_at;
   result.finished_at = done.finished_at;
   result.outcome = ToOutcome(o.kind);
   if (o.refusal != exec::Refusal::kNone) {
@@ -765,9 +757,8 @@ void Worker::Finish(Completion done) {
   if (o.kind == exec::OutcomeKind::kTimedOut) {
     result.error = "timed out after " + std::to_string(task.timeout.count()) + "ms";
   }
-  const bool replaced = o.kind == exec::OutcomeKind::kCancelled && !run->replaced_by.empty();
-  if (replaced) {
-    result.error = "replaced by run " + run->replaced_by + " (concurrency replace)";
+  if (o.kind == exec::OutcomeKind::kCancelled && !run.replaced_by.empty()) {
+    result.error = "replaced by run " + run.replaced_by + " (concurrency replace)";
   }
   if (o.vm) {
     const std::string_view accelerator = exec::ToString(o.vm->accelerator);
@@ -781,6 +772,60 @@ void Worker::Finish(Completion done) {
     result.error += (result.error.empty() ? "" : "; ") +
                     std::string("processes left behind by the command were killed");
   }
+  return result;
+}
+
+std::optional<std::string> Worker::RetryOrDeadLetter(const Run& run, messages::Outcome outcome,
+                                                     SystemTime finished_at,
+                                                     std::vector<Record>& records) {
+  const messages::TaskMessage& task = run.task;
+  const bool retried = IsRetried(task.retry, outcome);
+  if (retried && task.attempt < task.max_attempts) {
+    messages::TaskMessage next = task;
+    next.attempt = task.attempt + 1;
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    const auto delay = RetryDelay(task.retry, next.attempt, u(rng_));
+    next.not_before = finished_at + delay;
+    next.produced_at = finished_at;
+    // Routed by job like first attempts, so that the retries of a job go to one retry
+    // worker and its concurrency policy holds among them (docs/retries.md).
+    records.push_back({RecordKind::kRetry, topics_.Retry(task.cluster),
+                       RetryValue(next, run.envelope), false,
+                       std::string(messages::PartitionKeyOf(next))});
+    metrics_.retries_published.WithLabels({options_.cluster}).Inc();
+    spdlog::info("retry {} run {} as attempt {}/{} after {}ms", task.job, task.run_id, next.attempt,
+                 next.max_attempts, delay.count());
+    return std::nullopt;
+  }
+  std::string reason = retried
+                           ? "attempts exhausted (" + std::to_string(task.attempt) + "/" +
+                                 std::to_string(task.max_attempts) + ")"
+                           : std::string("outcome ") + std::string(messages::OutcomeName(outcome)) +
+                                 " is not retried";
+  metrics_.dead_letters_published
+      .WithLabels({options_.cluster, retried ? "exhausted" : "not_retried"})
+      .Inc();
+  spdlog::warn("dead-letter {} run {}: {}", task.job, task.run_id, reason);
+  return reason;
+}
+
+void Worker::Finish(Completion done) {
+  std::unique_ptr<Run> run = Release(done.id);
+  if (run == nullptr) return;
+  const exec::RunOutcome& o = done.outcome;
+  const messages::TaskMessage& task = run->task;
+  const std::string_view queue = messages::QueueName(options_.queue);
+  if (o.kind == exec::OutcomeKind::kCancelled && run->replaced_by.empty() &&
+      (stopped_ || !run->handed_over.empty())) {
+    // Shutdown or a rebalance cut this run short: leave it uncommitted so that the
+    // partition's next owner runs it again.
+    const std::string reason = run->handed_over.empty() ? "shutdown" : run->handed_over;
+    metrics_.runs_handed_over.WithLabels({options_.cluster, queue, reason}).Inc();
+    spdlog::warn("{} run {} cancelled by {}; it will be redelivered", task.job, task.run_id,
+                 reason == "shutdown" ? "shutdown" : "a rebalance (partition " + reason + ")");
+    return;
+  }
+  messages::ResultMessage result = ResultOf(*run, done);
   metrics_.runs_finished
       .WithLabels({options_.cluster, queue, messages::OutcomeName(result.outcome)})
       .Inc();
@@ -797,35 +842,10 @@ void Worker::Finish(Completion done) {
   std::vector<Record> records;
   records.push_back(ResultRecord(result, false));
   // A replaced run is superseded by the newer run: neither retried nor dead-lettered.
+  const bool replaced = o.kind == exec::OutcomeKind::kCancelled && !run->replaced_by.empty();
   std::optional<std::string> dead_reason;
   if (result.outcome != messages::Outcome::kSucceeded && !replaced) {
-    const bool retried = IsRetried(task.retry, result.outcome);
-    if (retried && task.attempt < task.max_attempts) {
-      messages::TaskMessage next = task;
-      next.attempt = task.attempt + 1;
-      std::uniform_real_distribution<double> u(0.0, 1.0);
-      const auto delay = RetryDelay(task.retry, next.attempt, u(rng_));
-      next.not_before = done.finished_at + delay;
-      next.produced_at = done.finished_at;
-      // Routed by job like first attempts, so that the retries of a job go to one retry
-      // worker and its concurrency policy holds among them (docs/retries.md).
-      records.push_back({RecordKind::kRetry, topics_.Retry(task.cluster),
-                         RetryValue(next, run->envelope), false,
-                         std::string(messages::PartitionKeyOf(next))});
-      metrics_.retries_published.WithLabels({options_.cluster}).Inc();
-      spdlog::info("retry {} run {} as attempt {}/{} after {}ms", task.job, task.run_id,
-                   next.attempt, next.max_attempts, delay.count());
-    } else {
-      dead_reason = retried ? "attempts exhausted (" + std::to_string(task.attempt) + "/" +
-                                  std::to_string(task.max_attempts) + ")"
-                            : std::string("outcome ") +
-                                  std::string(messages::OutcomeName(result.outcome)) +
-                                  " is not retried";
-      metrics_.dead_letters_published
-          .WithLabels({options_.cluster, retried ? "exhausted" : "not_retried"})
-          .Inc();
-      spdlog::warn("dead-letter {} run {}: {}", task.job, task.run_id, *dead_reason);
-    }
+    dead_reason = RetryOrDeadLetter(*run, result.outcome, done.finished_at, records);
   }
   outbox->result = std::move(result);
   if (dead_reason) records.push_back(DeadLetterRecord(*outbox, *dead_reason, false));

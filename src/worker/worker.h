@@ -236,7 +236,12 @@ class Worker : public kafka::RebalanceListener {
   // came signed, else the plain task.
   static std::string RetryValue(const messages::TaskMessage& next,
                                 const std::optional<messages::SignedTask>& envelope);
+  // Publishes the result of a run that ended, and its retry or dead letter, unless a
+  // shutdown or rebalance cut it short (then it is left for redelivery).
   void Finish(Completion done);
+  // Takes run `id` out of the running ones (null if it is not one).
+  std::unique_ptr<Run> Release(uint64_t id);
+  messages::ResultMessage ResultOf(const Run& run, const Completion& done);
   void DrainCompletions();
   // Parks `message`'s partition (a retry not due yet): rewinds it to the message and pauses
   // it until `until`. Runs waiting for a slot are held in memory instead (held_).
@@ -281,6 +286,11 @@ class Worker : public kafka::RebalanceListener {
                                     const kafka::ProduceError& error) const;
   Record ResultRecord(const messages::ResultMessage& result, bool minimal) const;
   Record DeadLetterRecord(const Outbox& outbox, std::string reason, bool minimal) const;
+  // A failed run's next attempt, added to `records`; when it has none left or its outcome is
+  // not retried, the reason it goes to the dead letters instead.
+  std::optional<std::string> RetryOrDeadLetter(const Run& run, messages::Outcome outcome,
+                                               SystemTime finished_at,
+                                               std::vector<Record>& records);
   // Room for a record's value: the message limit less the key and librdkafka's overhead.
   size_t ValueBudget(const std::string& key) const;
   void FinishOne(const std::shared_ptr<Outbox>& outbox);
