@@ -332,7 +332,7 @@ kafka::ConsumerOptions TaskConsumerOptions(const WorkerFlags& flags,
   consumer_options.max_poll_interval = std::max<std::chrono::milliseconds>(
       consumer_options.max_poll_interval,
       options.drain_timeout + options.kill_grace + std::chrono::seconds(60));
-  consumer_options.on_error = [&metrics](const std::string&) { metrics.consumer_errors.Inc(); };
+  consumer_options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
   return consumer_options;
 }
 
@@ -347,7 +347,7 @@ Result<std::unique_ptr<kafka::Consumer>> NewControlConsumer(const WorkerFlags& f
   control_options.group_id = flags.kafka.Topics().WorkerControlGroup(ProcessId());
   control_options.quiet_rebalances = true;
   control_options.report_ends = true;  // the gate is ready once both topics are read
-  control_options.on_error = [&metrics](const std::string&) { metrics.consumer_errors.Inc(); };
+  control_options.on_error = [&metrics](const std::string&) { metrics.kafka_errors.Inc(); };
   return kafka::NewRdKafkaConsumer(*control_client, control_options);
 }
 
@@ -444,7 +444,7 @@ int RunWorker(const WorkerFlags& flags) {
     return 2;
   }
   kafka::ProducerOptions producer_options;
-  producer_options.on_error = [&](const std::string&) { metrics.consumer_errors.Inc(); };
+  producer_options.on_error = [&](const std::string&) { metrics.kafka_errors.Inc(); };
   auto producer = kafka::NewRdKafkaProducer(*client, producer_options);
   if (!producer) {
     spdlog::error("{}", producer.error().message);
@@ -470,7 +470,7 @@ int RunWorker(const WorkerFlags& flags) {
     return 1;
   }
   control::ControlFollower follower(**control_consumer, gate,
-                                    [&metrics] { metrics.consumer_errors.Inc(); });
+                                    [&metrics] { metrics.kafka_errors.Inc(); });
   if (auto ok = follower.Start(); !ok) {
     spdlog::error("run gate: {}", ok.error().message);
     return 1;

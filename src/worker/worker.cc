@@ -255,7 +255,7 @@ void Worker::Step(std::chrono::milliseconds poll_timeout) {
   for (size_t taken = 0; taken < options_.max_poll_batch; ++taken) {
     auto polled = consumer_.Poll(timeout);
     if (!polled) {
-      metrics_.consumer_errors.Inc();
+      metrics_.kafka_errors.Inc();
       spdlog::warn("consumer: {}", polled.error().message);
       break;
     }

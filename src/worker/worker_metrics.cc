@@ -54,9 +54,11 @@ WorkerMetrics::WorkerMetrics(metrics::Registry& r)
                                 "as root; --run-as, --allow-root), unknown_user (the user: "
                                 "does not exist on this worker). Never run.",
                                 {"cluster", "reason"})),
-      consumer_errors(r.AddCounter("krond_worker_consumer_errors_total",
-                                   "Errors returned by the Kafka consumer (e.g. broker down).")
-                          .Get()),
+      kafka_errors(
+          r.AddCounter("krond_worker_consumer_errors_total",
+                       "Errors reported by the worker's Kafka clients: its consumers and its "
+                       "producer (e.g. broker down).")
+              .Get()),
       publish_errors(r.AddCounter("krond_worker_publish_errors_total",
                                   "Result, retry or dead-letter messages that failed to publish "
                                   "with a retriable error (each is retried).")

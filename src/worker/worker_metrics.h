@@ -32,7 +32,7 @@ struct WorkerMetrics {
   // Tasks refused for their signature (unsigned, untrusted_key, bad_signature): never run.
   metrics::Family<metrics::Counter>& tasks_refused;  // {cluster, reason}
   metrics::Family<metrics::Counter>& runs_refused;   // {cluster, reason}
-  metrics::Counter& consumer_errors;
+  metrics::Counter& kafka_errors;
   metrics::Counter& publish_errors;
   // Records Kafka refused for good, each replaced by a smaller one or dropped.
   metrics::Family<metrics::Counter>& publish_refused;  // {record, reason}
