@@ -318,6 +318,14 @@ class Parser final : public DocumentSink {
   void ReadEnv(const Entry& e, std::shared_ptr<const Environment>& env);
   const date::time_zone* ReadZone(const Entry& e);
   std::optional<Job> ReadJob(const Node& node);
+  // The parts of a job: each reports its own problems, and ReadJob drops a job with any.
+  std::optional<std::string> ReadJobName(const Entry& e, int line);
+  // `defaults:` with the job's own keys over them, made consistent with its sandbox.
+  Settings ReadJobSettings(const Mapping& m);
+  std::optional<std::string> ReadJobCluster(const Entry& e);
+  std::optional<std::string> ReadJobCommand(const Entry& e);
+  // `zone` null: the job's zone was bad (and reported); the expression is checked in UTC.
+  std::optional<cron::Schedule> ReadJobSchedule(const Entry& e, const date::time_zone* zone);
 
   std::string path_;
   std::array<std::vector<Problem>, kParts> problems_;
@@ -795,38 +803,28 @@ void Parser::ReadEnv(const Entry& e, std::shared_ptr<const Environment>& env) {
       merged.empty() ? nullptr : std::make_shared<const Environment>(merged.begin(), merged.end());
 }
 
-std::optional<Job> Parser::ReadJob(const Node& node) {
-  const size_t problems_before = problems_[kJobs].size();
-  std::optional<Mapping> m = ReadMapping(node, node.Mark(), "job", kJobKeys);
-  if (!m) return std::nullopt;
-
-  std::optional<std::string> name;
-  if (const Entry* e = m->Find("name")) {
-    name = ReadString(*e, "name");
-    if (name && !IsValidName(*name)) {
-      Report(ValueMark(*e), "name: " + Quote(*name) +
-                                " is not a valid job name (use 1..100 characters from a-z, 0-9, "
-                                "'.', '_', '-')");
-      name.reset();
-    } else if (name) {
-      if (std::optional<int> first = job_lines_.Insert(*name, Line(node))) {
-        Report(ValueMark(*e), "name: duplicate job name " + Quote(*name) +
-                                  " (first defined at line " + std::to_string(*first) + ")");
-      }
-    }
+std::optional<std::string> Parser::ReadJobName(const Entry& e, int line) {
+  std::optional<std::string> name = ReadString(e, "name");
+  if (!name) return std::nullopt;
+  if (!IsValidName(*name)) {
+    Report(ValueMark(e), "name: " + Quote(*name) +
+                             " is not a valid job name (use 1..100 characters from a-z, 0-9, "
+                             "'.', '_', '-')");
+    return std::nullopt;
   }
-  for (std::string_view key : kRequiredJobKeys) {
-    if (m->Find(key) == nullptr) {
-      Report(node.Mark(), (name ? "job " + Quote(*name) : std::string("job")) +
-                              " is missing required key " + Quote(key));
-    }
+  if (std::optional<int> first = job_lines_.Insert(*name, line)) {
+    Report(ValueMark(e), "name: duplicate job name " + Quote(*name) + " (first defined at line " +
+                             std::to_string(*first) + ")");
   }
+  return name;
+}
 
+Settings Parser::ReadJobSettings(const Mapping& m) {
   Settings settings = defaults_;
-  ReadSettings(*m, settings);
+  ReadSettings(m, settings);
   if (settings.sandbox == SandboxMode::kNone) settings.network = false;
   if (settings.sandbox != SandboxMode::kNone) {
-    if (const Entry* e = m->Find("user")) {
+    if (const Entry* e = m.Find("user")) {
       Report(ValueMark(*e),
              "user: cannot be combined with sandbox: " + std::string(ToString(settings.sandbox)) +
                  " (the sandbox runs the command as its own unprivileged user)");
@@ -838,55 +836,76 @@ std::optional<Job> Parser::ReadJob(const Node& node) {
     settings.microvm_vcpus = 0;
     settings.microvm_memory_mib = 0;
   }
+  return settings;
+}
 
+std::optional<std::string> Parser::ReadJobCluster(const Entry& e) {
+  std::optional<std::string> cluster = ReadString(e, "cluster");
+  if (cluster && !cluster_set_.contains(*cluster)) {
+    std::string suggestion = Suggestion(*cluster, cluster_set_);
+    // Listing them helps with a few clusters and drowns the message with many.
+    constexpr size_t kMaxListed = 10;
+    if (suggestion.empty() && !cluster_set_.empty() && cluster_set_.size() <= kMaxListed) {
+      suggestion = " (clusters: " + JoinNames(cluster_set_) + ")";
+    }
+    Report(ValueMark(e), "cluster: unknown cluster " + Quote(*cluster) + suggestion);
+  }
+  return cluster;
+}
+
+std::optional<std::string> Parser::ReadJobCommand(const Entry& e) {
+  std::optional<std::string> command = ReadString(e, "command");
+  if (command && command->find_first_not_of(" \t\r\n") == std::string::npos) {
+    Report(ValueMark(e), "command: must not be empty");
+  } else if (command && command->size() > kMaxCommandBytes) {
+    Report(ValueMark(e), "command: " + std::to_string(command->size()) + " bytes, at most " +
+                             std::to_string(kMaxCommandBytes) +
+                             " (a run travels in one Kafka message)");
+    return std::nullopt;
+  }
+  return command;
+}
+
+std::optional<cron::Schedule> Parser::ReadJobSchedule(const Entry& e, const date::time_zone* zone) {
+  std::optional<std::string> text = ReadString(e, "schedule");
+  if (!text) return std::nullopt;
+  if (text->empty()) {
+    Report(ValueMark(e), "schedule: must not be empty");
+    return std::nullopt;
+  }
+  // With a bad zone (already reported) the expression is still checked, in UTC.
+  if (zone == nullptr) {
+    if (Result<const date::time_zone*> utc = LocateZone("UTC")) zone = *utc;
+  }
+  if (zone == nullptr) return std::nullopt;
+  Result<cron::Schedule> parsed = cron::Schedule::Parse(*text, zone);
+  if (!parsed) {
+    Report(ValueMark(e), "schedule " + Quote(*text) + ": " + parsed.error().message);
+    return std::nullopt;
+  }
+  return std::move(*parsed);
+}
+
+std::optional<Job> Parser::ReadJob(const Node& node) {
+  const size_t problems_before = problems_[kJobs].size();
+  std::optional<Mapping> m = ReadMapping(node, node.Mark(), "job", kJobKeys);
+  if (!m) return std::nullopt;
+
+  std::optional<std::string> name;
+  if (const Entry* e = m->Find("name")) name = ReadJobName(*e, Line(node));
+  for (std::string_view key : kRequiredJobKeys) {
+    if (m->Find(key) == nullptr) {
+      Report(node.Mark(), (name ? "job " + Quote(*name) : std::string("job")) +
+                              " is missing required key " + Quote(key));
+    }
+  }
+  Settings settings = ReadJobSettings(*m);
   std::optional<std::string> cluster;
-  if (const Entry* e = m->Find("cluster")) {
-    cluster = ReadString(*e, "cluster");
-    if (cluster && !cluster_set_.contains(*cluster)) {
-      std::string suggestion = Suggestion(*cluster, cluster_set_);
-      // Listing them helps with a few clusters and drowns the message with many.
-      constexpr size_t kMaxListed = 10;
-      if (suggestion.empty() && !cluster_set_.empty() && cluster_set_.size() <= kMaxListed) {
-        suggestion = " (clusters: " + JoinNames(cluster_set_) + ")";
-      }
-      Report(ValueMark(*e), "cluster: unknown cluster " + Quote(*cluster) + suggestion);
-    }
-  }
-
+  if (const Entry* e = m->Find("cluster")) cluster = ReadJobCluster(*e);
   std::optional<std::string> command;
-  if (const Entry* e = m->Find("command")) {
-    command = ReadString(*e, "command");
-    if (command && command->find_first_not_of(" \t\r\n") == std::string::npos) {
-      Report(ValueMark(*e), "command: must not be empty");
-    } else if (command && command->size() > kMaxCommandBytes) {
-      Report(ValueMark(*e), "command: " + std::to_string(command->size()) + " bytes, at most " +
-                                std::to_string(kMaxCommandBytes) +
-                                " (a run travels in one Kafka message)");
-      command.reset();
-    }
-  }
-
+  if (const Entry* e = m->Find("command")) command = ReadJobCommand(*e);
   std::optional<cron::Schedule> schedule;
-  if (const Entry* e = m->Find("schedule")) {
-    std::optional<std::string> text = ReadString(*e, "schedule");
-    if (text && text->empty()) {
-      Report(ValueMark(*e), "schedule: must not be empty");
-    } else if (text) {
-      // With a bad zone (already reported) the expression is still checked, in UTC.
-      const date::time_zone* zone = settings.zone;
-      if (zone == nullptr) {
-        if (Result<const date::time_zone*> utc = LocateZone("UTC")) zone = *utc;
-      }
-      if (zone != nullptr) {
-        Result<cron::Schedule> parsed = cron::Schedule::Parse(*text, zone);
-        if (parsed) {
-          schedule = std::move(*parsed);
-        } else {
-          Report(ValueMark(*e), "schedule " + Quote(*text) + ": " + parsed.error().message);
-        }
-      }
-    }
-  }
+  if (const Entry* e = m->Find("schedule")) schedule = ReadJobSchedule(*e, settings.zone);
 
   if (problems_[kJobs].size() != problems_before || !name || !schedule || !cluster || !command) {
     return std::nullopt;
