@@ -64,10 +64,7 @@ Result<std::unique_ptr<GroupWatch>> GroupWatch::Start(const std::string& guard_p
 }
 
 GroupWatch::GroupWatch(std::string guard_path, Watcher watcher, UniqueFd stop)
-    : guard_path_(std::move(guard_path)),
-      stop_(std::move(stop)),
-      watcher_(watcher.pid),
-      write_(std::move(watcher.write)) {
+    : guard_path_(std::move(guard_path)), stop_(std::move(stop)), watcher_(std::move(watcher)) {
   monitor_ = std::thread([this] { Monitor(); });
 }
 
@@ -77,13 +74,13 @@ GroupWatch::~GroupWatch() {
   (void)!write(stop_.Get(), &one, sizeof one);
   monitor_.join();
   std::lock_guard lock(mu_);
-  write_.Reset();
-  if (watcher_ > 0) WaitChild(watcher_, nullptr, 0);
+  watcher_.write.Reset();
+  if (watcher_.pid > 0) WaitChild(watcher_.pid, nullptr, 0);
 }
 
 pid_t GroupWatch::watcher() const {
   std::lock_guard lock(mu_);
-  return watcher_;
+  return watcher_.pid;
 }
 
 Status GroupWatch::Watch(pid_t pgid) {
@@ -103,8 +100,8 @@ void GroupWatch::Forget(pid_t pgid) {
 }
 
 Status GroupWatch::Send(int32_t record) {
-  if (!write_.Valid()) return Replace("is not running");
-  if (WriteRecord(write_.Get(), record)) return {};
+  if (!watcher_.write.Valid()) return Replace("is not running");
+  if (WriteRecord(watcher_.write.Get(), record)) return {};
   // Replace re-sends every watched group, so this record is not lost either way.
   if (errno == EPIPE) return Replace("died");
   if (errno == EAGAIN) return Replace("stopped reading");
@@ -112,21 +109,19 @@ Status GroupWatch::Send(int32_t record) {
 }
 
 Status GroupWatch::Replace(const char* why) {
-  if (watcher_ > 0) {
+  if (watcher_.pid > 0) {
     std::fprintf(stderr, "krond exec: the group watcher (pid %d) %s; starting another\n",
-                 static_cast<int>(watcher_), why);
+                 static_cast<int>(watcher_.pid), why);
     // Killed before its pipe closes: a watcher that saw end of file would kill every group.
-    kill(watcher_, SIGKILL);
-    WaitChild(watcher_, nullptr, 0);
-    watcher_ = -1;
+    kill(watcher_.pid, SIGKILL);
+    WaitChild(watcher_.pid, nullptr, 0);
   }
-  write_.Reset();
+  watcher_ = Watcher{};
   auto launched = Launch(guard_path_);
   if (!launched) return tl::unexpected(launched.error());
-  watcher_ = launched->pid;
-  write_ = std::move(launched->write);
+  watcher_ = std::move(*launched);
   for (pid_t pgid : watched_) {
-    if (!WriteRecord(write_.Get(), static_cast<int32_t>(pgid))) {
+    if (!WriteRecord(watcher_.write.Get(), static_cast<int32_t>(pgid))) {
       return MakeError("cannot write to the new group watcher: " + ErrnoText(errno));
     }
   }
@@ -140,23 +135,28 @@ void GroupWatch::Monitor() {
     {
       std::lock_guard lock(mu_);
       // Until one runs, watched groups would outlive this process.
-      if (watcher_ < 0) {
+      if (watcher_.pid < 0) {
         if (Status started = Replace("is not running"); !started) {
           std::fprintf(stderr, "krond exec: no group watcher: %s\n",
                        started.error().message.c_str());
         }
       }
-      seen = watcher_;
+      seen = watcher_.pid;
       if (seen > 0) pidfd = UniqueFd(PidfdOpen(seen));
     }
     // poll skips a negative descriptor: without a pidfd, look again in a while.
     pollfd fds[2] = {{stop_.Get(), POLLIN, 0}, {pidfd.Get(), POLLIN, 0}};
     const int ready = poll(fds, 2, pidfd.Valid() ? -1 : kRecheckMs);
-    if (ready < 0 && errno != EINTR) return;
+    if (ready < 0 && errno != EINTR) {
+      // Not expected with two valid descriptors; a dead watcher is then noticed by Send.
+      std::fprintf(stderr, "krond exec: group watcher monitor stops: poll: %s\n",
+                   ErrnoText(errno).c_str());
+      return;
+    }
     if ((fds[0].revents & POLLIN) != 0) return;
     std::lock_guard lock(mu_);
     // Send may have replaced it in the meantime; a watcher it started is not `seen`.
-    if (seen > 0 && watcher_ == seen && Exited(seen)) (void)Replace("died");
+    if (seen > 0 && watcher_.pid == seen && Exited(seen)) (void)Replace("died");
   }
 }
 

@@ -60,8 +60,7 @@ class GroupWatch {
   const std::string guard_path_;
   const UniqueFd stop_;  // an eventfd
   mutable std::mutex mu_;
-  pid_t watcher_;            // guarded by mu_; -1 when none could be started
-  UniqueFd write_;           // guarded by mu_
+  Watcher watcher_;          // guarded by mu_; pid -1 when none could be started
   std::set<pid_t> watched_;  // guarded by mu_
   std::thread monitor_;
 };
